@@ -1,0 +1,41 @@
+"""The Gradio Blocks application: one tab per module in ``histoapp.ui.tabs``."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# No telemetry calls: the app must start (and stay quiet) on machines without a network.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from histoapp.settings import Settings, get_settings
+from histoapp.ui.tabs import about, annotate, dashboard, predict, train
+
+TITLE = "histoapp — breast-cancer histopathology: CNNs vs vision-language models"
+TABS = [("Predict", predict), ("Annotate", annotate), ("Train", train), ("Dashboard", dashboard), ("About", about)]
+
+
+@dataclass
+class AppContext:
+    """What every tab may use: settings now; the model registry and database are added by their issues."""
+
+    settings: Settings
+
+
+def build_app(settings: Settings | None = None) -> gr.Blocks:
+    ctx = AppContext(settings or get_settings())
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nResearch and teaching tool — not a diagnostic device.")
+        with gr.Tabs():
+            for name, module in TABS:
+                with gr.Tab(name, id=name.lower()):
+                    module.build(ctx)
+    return demo
+
+
+def launch(**kwargs) -> None:
+    settings = get_settings()
+    demo = build_app(settings)
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(max_file_size=f"{settings.max_upload_mb}mb", **kwargs)

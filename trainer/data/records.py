@@ -1,0 +1,54 @@
+"""The one record type every data source produces, and the label vocabularies of the study."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+LABELS: tuple[str, str] = ("benign", "malignant")
+MAGNIFICATIONS: tuple[str, ...] = ("40X", "100X", "200X", "400X")
+# BreakHis subtype codes in the order used for the 8-class task (4 benign, then 4 malignant).
+SUBTYPES: tuple[str, ...] = ("A", "F", "PT", "TA", "DC", "LC", "MC", "PC")
+SUBTYPE_NAMES: dict[str, str] = {
+    "A": "adenosis",
+    "F": "fibroadenoma",
+    "PT": "phyllodes_tumor",
+    "TA": "tubular_adenoma",
+    "DC": "ductal_carcinoma",
+    "LC": "lobular_carcinoma",
+    "MC": "mucinous_carcinoma",
+    "PC": "papillary_carcinoma",
+}
+SUBTYPE_LABEL: dict[str, int] = {code: (0 if i < 4 else 1) for i, code in enumerate(SUBTYPES)}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image patch. ``label`` is 0 (benign) / 1 (malignant); subtype and magnification may be unknown."""
+
+    path: str
+    patient_id: str
+    label: int
+    subtype: str | None = None
+    magnification: str | None = None
+    dataset: str = "breakhis"
+
+    @property
+    def image_id(self) -> str:
+        return self.path.replace("\\", "/").rsplit("/", 1)[-1]
+
+    @property
+    def subtype_index(self) -> int:
+        return SUBTYPES.index(self.subtype) if self.subtype in SUBTYPES else -1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def normalise_magnification(value: str | int | None) -> str | None:
+    """'40', 40, '40x', '40X' -> '40X'; None/'' -> None; anything else raises ValueError."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().upper().rstrip("X")
+    mag = f"{text}X"
+    if mag not in MAGNIFICATIONS:
+        raise ValueError(f"unknown magnification {value!r}; expected one of {', '.join(MAGNIFICATIONS)}")
+    return mag
