@@ -1,0 +1,196 @@
+"""The one typed experiment config. It flows unchanged from YAML / CLI flags / the UI form to a run and is
+saved beside every run as ``config.yaml``.
+
+    cfg = ExperimentConfig.from_yaml("trainer/configs/paper_cnn.yaml").with_overrides(["train.epochs=2"])
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import yaml
+
+Family = Literal["cnn", "vlm"]
+Mode = Literal["full", "linear_probe", "lora", "qlora", "zero_shot"]
+
+
+@dataclass
+class DataConfig:
+    source: Literal["breakhis", "bach", "folder", "csv", "synthetic"] = "breakhis"
+    root: str = ""  # dataset root (for "synthetic": where the generated data is written)
+    # Each entry is one experiment of the grid: "40X", "100X", "200X", "400X", or "all" (magnifications pooled).
+    magnifications: list[str] = field(default_factory=lambda: ["40X", "100X", "200X", "400X"])
+    target: Literal["label", "subtype"] = "label"  # binary benign/malignant, or the 8 subtypes
+    folds: int = 5
+    seed: int = 42
+    val_fraction: float = 0.15
+    splits_file: str | None = None  # reuse saved folds (every model of a comparison sees the same folds)
+    folds_to_run: list[int] | None = None  # a subset of folds (None: all)
+    input_size: int = 224
+    cache: Literal["memory", "disk", "none"] = "memory"
+    stain_normalization: Literal["macenko", "reinhard"] | None = None
+    num_workers: int = 2
+
+
+@dataclass
+class LoRAConfig:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    # Language-model projections; the vision encoder stays frozen (paper).
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class ModelConfig:
+    family: Family = "cnn"
+    # torchvision architecture name (cnn), or a hub id / local folder (vlm).
+    name: str = "resnet34"
+    mode: Mode = "full"
+    pretrained: bool = True  # ImageNet weights (cnn) when they can be had
+    weights_path: str | None = None  # local weights file (cnn) instead of the torchvision download
+    label: str | None = None  # folder / table name of this model in results (default derived from name+mode)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    freeze_vision: bool = True
+    prompt: str | None = None  # VLM question (default per family)
+    gradient_checkpointing: bool = False
+    trust_remote_code: bool = False
+
+    @property
+    def display_name(self) -> str:
+        if self.label:
+            return self.label
+        base = Path(self.name).name if ("/" in self.name or Path(self.name).exists()) else self.name
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", base)
+        return base if (self.family == "cnn" and self.mode == "full") else f"{base}-{self.mode}"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    grad_accum: int = 1
+    optimizer: Literal["adamw", "sgd", "adamw8bit", "paged_adamw8bit"] = "adamw"
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    scheduler: Literal["cosine", "step", "none"] = "cosine"
+    warmup_ratio: float = 0.0
+    early_stopping_patience: int = 3  # epochs without validation improvement (0: off)
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on a GPU that has it, else no
+    max_steps: int | None = None  # cap optimiser steps per fold (smoke tests, demos)
+    log_every: int = 10  # steps between metrics.jsonl step events
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    output_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    models: list[ModelConfig] = field(default_factory=lambda: [ModelConfig()])
+    train: TrainConfig = field(default_factory=TrainConfig)
+    notes: str = ""
+
+    # --- paths ---------------------------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    # --- (de)serialisation ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExperimentConfig":
+        data = dict(data or {})
+        if "model" in data:  # a single model may be written as `model:`
+            if "models" in data:
+                raise ValueError("config: give either `model` or `models`, not both")
+            data["models"] = [data.pop("model")]
+        return _build(cls, data, "config")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ExperimentConfig":
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise FileNotFoundError(f"config file not readable: {path} ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: invalid YAML ({exc})") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+        return text
+
+    def with_overrides(self, overrides: list[str] | None) -> "ExperimentConfig":
+        """Apply ``dotted.key=value`` overrides (values parsed as YAML). ``models.0.name=vgg19``
+        addresses one model; ``model.X=...`` applies to every model."""
+        data = self.to_dict()
+        for item in overrides or []:
+            if "=" not in item:
+                raise ValueError(f"override {item!r} is not key=value")
+            key, raw = item.split("=", 1)
+            value = yaml.safe_load(raw) if raw != "" else None
+            parts = key.strip().split(".")
+            targets = [data]
+            if parts[0] == "model":
+                targets, parts = data["models"], parts[1:]
+            for t in targets:
+                node = t
+                for p in parts[:-1]:
+                    node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+                if isinstance(node, list):
+                    node[int(parts[-1])] = value
+                else:
+                    node[parts[-1]] = value
+        return ExperimentConfig.from_dict(data)
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
+    """Build dataclass / typed value ``tp`` from plain data, refusing unknown keys and wrong types."""
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}")
+        hints = get_type_hints(tp)
+        names = {f.name for f in fields(tp)}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        return tp(**{k: _build(hints[k], v, f"{where}.{k}") for k, v in value.items()})
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ValueError(f"{where}: {value!r} is not one of {', '.join(map(repr, get_args(tp)))}")
+        return value
+    if origin in (list,):
+        if not isinstance(value, (list, tuple)):
+            value = [value]  # a single value where a list is expected
+        (item,) = get_args(tp)
+        return [_build(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    args = get_args(tp)
+    if args and type(None) in args:  # Optional[...]
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _build(inner[0], value, where)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    if tp in (int, float, bool, str):
+        raise ValueError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value

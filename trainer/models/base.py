@@ -1,0 +1,61 @@
+"""The contract between the training engine and a model family (CNN, VLM).
+
+The engine (``trainer/engine``) only talks to a ``ModelAdapter``: it never knows whether it trains a
+torchvision CNN or a LoRA-wrapped vision-language model. Each family implements this once."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from trainer.config import ModelConfig
+
+
+class ModelAdapter(ABC):
+    """One trainable / evaluable classifier.
+
+    - ``module``: the ``nn.Module`` handed to ``accelerate.prepare`` (holds every parameter).
+    - ``transform(train, input_size)``: PIL RGB image -> one sample (a tensor for CNNs; the PIL image for VLMs).
+    - ``collate(samples, targets)``: list of samples + target list -> a batch (dict of tensors) on CPU.
+    - ``loss(batch)``: scalar training loss (cross-entropy for CNNs, causal-LM loss on answer tokens for VLMs).
+    - ``predict_proba(batch)``: (N, num_classes) probabilities that sum to 1.
+    """
+
+    family: str = "?"
+
+    def __init__(self, config: ModelConfig, num_classes: int = 2):
+        self.config = config
+        self.num_classes = num_classes
+
+    @property
+    @abstractmethod
+    def module(self) -> nn.Module: ...
+
+    @abstractmethod
+    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]: ...
+
+    @abstractmethod
+    def collate(self, samples: Sequence[Any], targets: Sequence[int]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor: ...
+
+    @abstractmethod
+    def predict_proba(self, batch: dict[str, Any]) -> torch.Tensor: ...
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> Path:
+        """Write the trainable state (safetensors / peft adapter) + what ``load`` needs; return the folder."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "ModelAdapter":
+        """Rebuild from ``save``'s folder without pickle (safetensors / ``weights_only``)."""
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) parameters."""
+        params = list(self.module.parameters())
+        return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
