@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from trainer.data.records import SUBTYPE_LABEL, SUBTYPE_NAMES, SUBTYPES
@@ -52,3 +53,57 @@ def canonical_relpath(parsed: BreakHisName) -> str:
     mag = parsed.magnification[:-1]
     name = f"SOB_{c}_{parsed.subtype}-{parsed.patient_id}-{mag}-{parsed.seq:03d}.png"
     return f"BreaKHis_v1/histology_slides/breast/{cls}/SOB/{SUBTYPE_NAMES[parsed.subtype]}/{folder}/{parsed.magnification}/{name}"
+
+
+# The official BreakHis v1 counts (Spanhol et al., IEEE TBME 2016, Table I): images per magnification x subtype.
+# Totals: 7,909 images (40X 1,995; 100X 2,081; 200X 2,013; 400X 1,820), benign 2,480, malignant 5,429.
+OFFICIAL_COUNTS: dict[str, dict[str, int]] = {
+    "A":  dict(zip(("40X", "100X", "200X", "400X"), (114, 113, 111, 106))),
+    "F":  dict(zip(("40X", "100X", "200X", "400X"), (253, 260, 264, 237))),
+    "PT": dict(zip(("40X", "100X", "200X", "400X"), (109, 121, 108, 115))),
+    "TA": dict(zip(("40X", "100X", "200X", "400X"), (149, 150, 140, 130))),
+    "DC": dict(zip(("40X", "100X", "200X", "400X"), (864, 903, 896, 788))),
+    "LC": dict(zip(("40X", "100X", "200X", "400X"), (156, 170, 163, 137))),
+    "MC": dict(zip(("40X", "100X", "200X", "400X"), (205, 222, 196, 169))),
+    "PC": dict(zip(("40X", "100X", "200X", "400X"), (145, 142, 135, 138))),
+}
+# Patients (slide folders) per subtype: 24 benign + 58 malignant = 82.
+OFFICIAL_PATIENTS: dict[str, int] = {"A": 4, "F": 10, "PT": 3, "TA": 7, "DC": 38, "LC": 5, "MC": 9, "PC": 6}
+
+
+def official_mag_label_counts() -> dict[tuple[str, int], int]:
+    out: dict[tuple[str, int], int] = {}
+    for sub, per_mag in OFFICIAL_COUNTS.items():
+        for mag, n in per_mag.items():
+            key = (mag, SUBTYPE_LABEL[sub])
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def compare_with_official(records) -> list[str]:
+    """Differences between indexed BreakHis records and the official counts, one line per cell that
+    differs (magnification x class, magnification x subtype, patients); an empty list means they match."""
+    have_ml = Counter((r.magnification, r.label) for r in records)
+    have_ms = Counter((r.magnification, r.subtype) for r in records)
+    out = []
+    for (mag, label), want in sorted(official_mag_label_counts().items(), key=lambda kv: (kv[0][1], int(kv[0][0][:-1]))):
+        got = have_ml.get((mag, label), 0)
+        if got != want:
+            out.append(f"{mag} {'malignant' if label else 'benign'}: {got} images, official {want} ({got - want:+d})")
+    for sub, per_mag in OFFICIAL_COUNTS.items():
+        for mag, want in per_mag.items():
+            got = have_ms.get((mag, sub), 0)
+            if got != want:
+                out.append(f"{mag} {sub} ({SUBTYPE_NAMES[sub]}): {got} images, official {want} ({got - want:+d})")
+    # Patients are counted by slide id. The official 82 counts slide folders (subtype + slide id); a slide id
+    # filed under two subtypes is one patient for the folds (the index reports it), so it is accepted here
+    # when the folder count is right.
+    slides = {r.patient_id for r in records}
+    folders = Counter(sub for sub, _ in {(r.subtype, r.patient_id) for r in records})
+    want_total = sum(OFFICIAL_PATIENTS.values())
+    if len(slides) != want_total and sum(folders.values()) != want_total:
+        out.append(f"patients: {len(slides)} slide ids ({sum(folders.values())} subtype folders), official {want_total}")
+    for sub, want in OFFICIAL_PATIENTS.items():
+        if folders.get(sub, 0) != want:
+            out.append(f"patients {sub} ({SUBTYPE_NAMES[sub]}): {folders.get(sub, 0)}, official {want}")
+    return out

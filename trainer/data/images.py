@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
+from struct import error as struct_error  # raised by some corrupt TIFF/PNG headers
 
 import numpy as np
 from PIL import Image, ImageOps
 
-# Largest image we agree to decode (pixels). BreakHis patches are 700x460; whole-slide tiles are far
-# smaller than this. Anything bigger is refused before decoding, as a decompression-bomb guard.
+# Largest image we agree to decode (pixels). BreakHis patches are 700x460 and BACH images 2048x1536; anything
+# bigger is refused from its header, before decoding, as a decompression-bomb guard.
 MAX_PIXELS = 40_000_000
 MAX_BYTES = 200 * 1024 * 1024
+_HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 class ImageError(ValueError):
@@ -28,64 +29,107 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     img = ImageOps.exif_transpose(img)  # camera/scanner orientation
     if img.mode == "RGB":
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in _HIGH_BIT_MODES:
+        # 16-bit / 32-bit grayscale: stretch to the image's own range (12-bit data in a 16-bit file would
+        # otherwise come out nearly black).
         arr = np.asarray(img, dtype=np.float64)
-        hi = float(arr.max()) or 1.0
-        img = Image.fromarray((arr / hi * 255.0).clip(0, 255).astype(np.uint8), mode="L")
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / ((hi - lo) or 1.0) * 255.0
+        img = Image.fromarray(arr.clip(0, 255).astype(np.uint8), mode="L")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))  # slide background is white
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    return img.convert("RGB")
+    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, ...
 
 
-def load_rgb(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open a file path or raw bytes and return a fully decoded RGB ``PIL.Image``.
+def _open_source(source: str | os.PathLike | bytes) -> tuple[Path | None, io.IOBase]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise ImageError(None, "empty upload (0 bytes)")
+        return None, io.BytesIO(source)
+    path = Path(source)
+    if not path.exists():
+        raise ImageError(path, "file not found")
+    if not path.is_file():
+        raise ImageError(path, "not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError(path, "empty file (0 bytes)")
+    if size > MAX_BYTES:
+        raise ImageError(path, f"file too large ({size / 2**20:.0f} MiB > {MAX_BYTES / 2**20:.0f} MiB)")
+    return path, open(path, "rb")
 
-    Handles EXIF orientation, grayscale, palette, RGBA, CMYK and 16-bit images; refuses empty, truncated,
-    non-image and oversized files with an ``ImageError`` naming the file.
-    """
-    path = None if isinstance(source, (bytes, bytearray)) else Path(source)
+
+def _check_size(path, img: Image.Image, max_pixels: int) -> None:
+    w, h = img.size
+    if w * h > max_pixels:
+        raise ImageError(path, f"image too large ({w}x{h} = {w * h:,} pixels > {max_pixels:,}); crop or resize it first")
+    if w == 0 or h == 0:
+        raise ImageError(path, f"image has no pixels ({w}x{h})")
+
+
+def _errors(path, fn):
+    """Run ``fn`` and turn every decoder failure into an ``ImageError`` naming ``path``."""
     try:
-        if path is not None:
-            if not path.is_file():
-                raise ImageError(path, "file not found")
-            size = path.stat().st_size
-            if size == 0:
-                raise ImageError(path, "empty file (0 bytes)")
-            if size > MAX_BYTES:
-                raise ImageError(path, f"file too large ({size / 2**20:.0f} MiB > {MAX_BYTES / 2**20:.0f} MiB)")
-            fh = open(path, "rb")
-        else:
-            if not source:
-                raise ImageError(None, "empty upload (0 bytes)")
-            fh = io.BytesIO(source)
-        with fh, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fh)
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageError(path, f"image too large ({w}x{h} = {w * h:,} pixels > {max_pixels:,}); crop or resize it first")
-            img.load()
-            return _to_rgb(img)
+        return fn()
     except ImageError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageError(path, f"image too large (decompression bomb guard): {exc}") from None
-    except Image.DecompressionBombWarning as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(path, f"image too large (decompression bomb guard): {exc}") from None
     except Image.UnidentifiedImageError:
         raise ImageError(path, "not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(path, f"unreadable or corrupt image ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, IndexError, struct_error) as exc:
+        raise ImageError(path, f"unreadable or corrupt image ({type(exc).__name__}: {exc})") from None
+
+
+def load_rgb(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS, name: str | os.PathLike | None = None) -> Image.Image:
+    """Open a file path or raw bytes and return a fully decoded RGB ``PIL.Image``.
+
+    Handles EXIF orientation, grayscale, palette, RGBA, CMYK and 16-bit images; refuses empty, truncated,
+    non-image and oversized files with an ``ImageError`` naming the file (``name`` names raw bytes).
+    """
+
+    def run():
+        path, fh = _open_source(source)
+        label = path if path is not None else name
+        with fh:
+            # No warnings.catch_warnings() here: it is not thread-safe and the index decodes in threads. The
+            # explicit size check below refuses every image Pillow would warn about, before decoding.
+            img = Image.open(fh)
+            _check_size(label, img, max_pixels)
+            img.load()
+            return _to_rgb(img)
+
+    return _errors(name if name is not None else (None if isinstance(source, (bytes, bytearray, memoryview)) else source), run)
+
+
+def probe(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS, name: str | os.PathLike | None = None) -> tuple[int, int]:
+    """Cheap check without decoding pixels: header, size limit, and Pillow's ``verify()`` (for PNG this
+    checks every chunk's CRC, so truncated or damaged files are caught). Returns ``(width, height)``."""
+
+    def run():
+        path, fh = _open_source(source)
+        with fh:
+            img = Image.open(fh)
+            _check_size(path if path is not None else name, img, max_pixels)
+            size = img.size
+            img.verify()
+            return size
+
+    return _errors(name if name is not None else (None if isinstance(source, (bytes, bytearray, memoryview)) else source), run)
+
+
+def resize_shorter(img: Image.Image, size: int) -> Image.Image:
+    """Resize so the shorter side is ``size`` (keeps aspect; crops happen in transforms)."""
+    w, h = img.size
+    if min(w, h) == size:
+        return img
+    scale = size / min(w, h)
+    return img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
 
 
 def load_resized(path: str | os.PathLike, size: int) -> Image.Image:
-    """Decode and resize so the shorter side is ``size`` (keeps aspect; crops happen in transforms)."""
-    img = load_rgb(path)
-    w, h = img.size
-    scale = size / min(w, h)
-    if scale < 1.0 or scale > 1.0:
-        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
-    return img
+    """Decode and resize so the shorter side is ``size``."""
+    return resize_shorter(load_rgb(path), size)

@@ -1,18 +1,33 @@
 """Index a dataset folder into records plus a report of every problem found.
 
 Problems (unparseable names, unreadable images, duplicates, a patient under two classes) are listed with
-their file and skipped; they never abort the index and are never dropped silently."""
+their file and skipped; they never abort the index and are never dropped silently.
+
+Sources (``trainer/data/sources.py``) say which files belong to the dataset and what their labels are; this
+module does what every source shares: reading each file once (content hash for duplicates + an image check,
+in a thread pool with a progress bar), the patient checks and the report."""
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable, Sequence
 
-from trainer.data.breakhis import IMAGE_SUFFIXES, parse_name
-from trainer.data.images import ImageError, load_rgb
+from tqdm.auto import tqdm
+
+from trainer.data.breakhis import IMAGE_SUFFIXES, compare_with_official, parse_name
+from trainer.data.images import ImageError, load_rgb, probe
 from trainer.data.records import MAGNIFICATIONS, Record
+
+SOURCES = ("auto", "breakhis", "bach", "folder", "csv")
+VERIFY_MODES = ("full", "header", "none")
+# Files that may sit beside images without being reported.
+_QUIET_SUFFIXES = (".csv", ".txt", ".json", ".md", ".db", ".xml", ".html", ".pdf", ".zip", ".xlsx", ".svs")
 
 
 @dataclass
@@ -28,6 +43,7 @@ class IndexReport:
     source: str
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # facts a user should know that are not problems
 
     # --- summaries -----------------------------------------------------------------------------------
     @property
@@ -39,9 +55,11 @@ class IndexReport:
         by_label = Counter(r.label for r in self.records)
         by_mag_label = Counter((r.magnification or "?", r.label) for r in self.records)
         by_mag_subtype = Counter((r.magnification or "?", r.subtype or "?") for r in self.records)
+        patients_by_label = Counter(_majority(labels) for labels in self._patient_labels().values())
         return {
             "images": len(self.records),
             "patients": len(self.patients),
+            "patients_by_label": {"benign": patients_by_label.get(0, 0), "malignant": patients_by_label.get(1, 0)},
             "by_magnification": dict(sorted(by_mag.items(), key=lambda kv: _mag_key(kv[0]))),
             "by_label": {"benign": by_label.get(0, 0), "malignant": by_label.get(1, 0)},
             "by_magnification_label": {f"{m}|{'malignant' if y else 'benign'}": n for (m, y), n in sorted(by_mag_label.items(), key=lambda kv: (_mag_key(kv[0][0]), kv[0][1]))},
@@ -49,8 +67,27 @@ class IndexReport:
             "problems": dict(Counter(p.kind for p in self.problems)),
         }
 
+    def _patient_labels(self) -> dict[str, Counter]:
+        out: dict[str, Counter] = defaultdict(Counter)
+        for r in self.records:
+            out[r.patient_id][r.label] += 1
+        return out
+
+    @property
+    def is_breakhis(self) -> bool:
+        return bool(self.records) and all(r.dataset == "breakhis" for r in self.records)
+
+    def official_comparison(self) -> list[str] | None:
+        """Differences from the official BreakHis counts ([] = matches), or None for other datasets."""
+        return compare_with_official(self.records) if self.is_breakhis else None
+
     def to_json(self) -> dict:
-        return {"root": self.root, "source": self.source, "counts": self.counts(), "problems": [asdict(p) for p in self.problems]}
+        out = {"root": self.root, "source": self.source, "counts": self.counts(), "notes": list(self.notes),
+               "problems": [asdict(p) for p in self.problems]}
+        diff = self.official_comparison()
+        if diff is not None:
+            out["official_comparison"] = {"matches": not diff, "differences": diff}
+        return out
 
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -59,68 +96,154 @@ class IndexReport:
         return path
 
 
+def _majority(c: Counter) -> int:
+    return c.most_common(1)[0][0]
+
+
 def _mag_key(mag: str) -> int:
     return MAGNIFICATIONS.index(mag) if mag in MAGNIFICATIONS else 99
 
 
 def iter_image_files(root: Path):
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            yield p
+    """Every visible file below ``root`` (sorted, so reports and records are in a stable order)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def index_breakhis(root: str | Path, *, verify: bool = True) -> IndexReport:
+def triage(path: Path, report: IndexReport) -> bool:
+    """True for an image file; other files are reported (unless they are the usual side files) and skipped."""
+    if is_image_name(path):
+        return True
+    if path.suffix.lower() not in _QUIET_SUFFIXES:
+        report.problems.append(Problem(str(path), "not_an_image_file", f"unexpected file type {path.suffix or '(none)'!r}"))
+    return False
+
+
+def _check_file(path: str, verify: str) -> tuple[str | None, str | None]:
+    """Read a file once: its content hash (for duplicates) and, unless ``verify == 'none'``, an image check.
+    Returns ``(digest, error)``."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, f"cannot read file ({exc.strerror or exc})"
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    try:
+        if not data:
+            raise ImageError(path, "empty file (0 bytes)")
+        if verify == "full":
+            load_rgb(data, name=path)
+        elif verify == "header":
+            probe(data, name=path)
+    except ImageError as exc:
+        return digest, exc.reason
+    return digest, None
+
+
+def _verify_mode(verify: bool | str) -> str:
+    mode = {True: "full", False: "none"}.get(verify, verify) if isinstance(verify, bool) else str(verify)
+    if mode not in VERIFY_MODES:
+        raise ValueError(f"verify must be one of {', '.join(VERIFY_MODES)} (or True/False), not {verify!r}")
+    return mode
+
+
+def finish(report: IndexReport, candidates: Sequence[Record], *, verify: bool | str = True,
+           workers: int | None = None, progress: bool = False) -> IndexReport:
+    """Check every candidate file (in a thread pool: Pillow and hashlib release the GIL), drop and report
+    unreadable files and duplicates, then report patients under two classes or two subtypes."""
+    mode = _verify_mode(verify)
+    workers = workers or min(8, (os.cpu_count() or 1) + 2)
+    bar = tqdm(total=len(candidates), desc=f"indexing {Path(report.root).name or report.root}", unit="img",
+               file=sys.stderr, disable=not progress, leave=False)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = []
+        for res in pool.map(lambda r: _check_file(r.path, mode), candidates):
+            results.append(res)
+            bar.update()
+    bar.close()
+    seen: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for rec, (digest, error) in zip(candidates, results):
+        if error is not None:
+            report.problems.append(Problem(rec.path, "unreadable_image", error))
+            continue
+        if digest in seen:
+            report.problems.append(Problem(rec.path, "duplicate_file", f"same content as {seen[digest]}"))
+            continue
+        if rec.dataset == "breakhis" and rec.image_id.lower() in names:
+            # BreakHis file names are unique; a second copy with other content is a stray (e.g. re-saved) file.
+            report.problems.append(Problem(rec.path, "duplicate_name", f"same BreakHis file name as {names[rec.image_id.lower()]} (different content)"))
+            continue
+        seen[digest] = rec.path
+        if rec.dataset == "breakhis":
+            names[rec.image_id.lower()] = rec.path
+        report.records.append(rec)
+    report.problems.extend(patient_problems(report.records))
+    return report
+
+
+def patient_problems(records: Iterable[Record]) -> list[Problem]:
+    labels: dict[str, set[int]] = defaultdict(set)
+    subtypes: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        labels[r.patient_id].add(r.label)
+        if r.subtype:
+            subtypes[r.patient_id].add(r.subtype)
+    out = []
+    for pid in sorted(labels):
+        if len(labels[pid]) > 1:
+            out.append(Problem(pid, "patient_in_both_classes", f"patient {pid} has benign and malignant images "
+                               "(kept; folds use the patient's majority label)"))
+        elif len(subtypes[pid]) > 1:
+            out.append(Problem(pid, "patient_in_two_subtypes", f"patient {pid} appears under subtypes "
+                               f"{', '.join(sorted(subtypes[pid]))} (kept; one patient for the folds)"))
+    return out
+
+
+def index_breakhis(root: str | Path, *, verify: bool | str = True, workers: int | None = None, progress: bool = False) -> IndexReport:
     """Index the official BreakHis root, any folder below it, or a flat folder of BreakHis-named files."""
     root = Path(root)
-    report = IndexReport(str(root), "breakhis")
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder not found: {root}")
-    seen: dict[str, str] = {}
-    patient_subtypes: dict[str, set[str]] = defaultdict(set)
-    patient_labels: dict[str, set[int]] = defaultdict(set)
+    report = IndexReport(str(root), "breakhis")
+    candidates = []
     for path in iter_image_files(root):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            if path.suffix.lower() not in (".csv", ".txt", ".json", ".md", ".db"):
-                report.problems.append(Problem(str(path), "not_an_image_file", f"unexpected file type {path.suffix!r}"))
+        if not triage(path, report):
             continue
         try:
             parsed = parse_name(path.name)
         except ValueError as exc:
             report.problems.append(Problem(str(path), "unparseable_name", str(exc)))
             continue
-        if verify:
-            try:
-                load_rgb(path)
-            except ImageError as exc:
-                report.problems.append(Problem(str(path), "unreadable_image", exc.reason))
-                continue
-        digest = _digest(path)
-        if digest in seen:
-            report.problems.append(Problem(str(path), "duplicate_file", f"same content as {seen[digest]}"))
-            continue
-        seen[digest] = str(path)
-        rec = Record(str(path), parsed.patient_id, parsed.label, parsed.subtype, parsed.magnification, "breakhis")
-        report.records.append(rec)
-        patient_subtypes[rec.patient_id].add(parsed.subtype)
-        patient_labels[rec.patient_id].add(parsed.label)
-    for pid in sorted(patient_subtypes):
-        if len(patient_labels[pid]) > 1:
-            report.problems.append(Problem(pid, "patient_in_both_classes", f"patient {pid} has benign and malignant images"))
-        elif len(patient_subtypes[pid]) > 1:
-            report.problems.append(Problem(pid, "patient_in_two_subtypes", f"patient {pid} appears under subtypes {', '.join(sorted(patient_subtypes[pid]))}"))
-    return report
+        candidates.append(Record(str(path), parsed.patient_id, parsed.label, parsed.subtype, parsed.magnification, "breakhis"))
+    if not candidates:
+        raise ValueError(f"{root}: no BreakHis images found (expected files named "
+                         "SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.png below it)")
+    return finish(report, candidates, verify=verify, workers=workers, progress=progress)
 
 
-def index_dataset(root: str | Path, source: str = "auto", *, verify: bool = True) -> IndexReport:
-    """Index ``root`` with the named source (``breakhis``; ``auto`` picks by what is there)."""
-    if source in ("auto", "breakhis"):
-        return index_breakhis(root, verify=verify)
-    raise ValueError(f"unknown data source {source!r}")
+def index_dataset(root: str | Path, source: str = "auto", *, verify: bool | str = True, workers: int | None = None,
+                  progress: bool = False) -> IndexReport:
+    """Index ``root`` with the named source (``auto`` picks by what is there; see ``trainer.data.sources``).
+
+    ``verify``: ``"full"``/``True`` decodes every image, ``"header"`` checks headers (and PNG checksums)
+    without decoding, ``"none"``/``False`` only reads the files (for duplicates). ``progress``: a tqdm bar
+    on stderr."""
+    from trainer.data import sources
+
+    if source == "synthetic":  # generated data is BreakHis-named (DataConfig.source)
+        source = "breakhis"
+    if source not in SOURCES:
+        raise ValueError(f"unknown data source {source!r}; expected one of {', '.join(SOURCES)}")
+    if source == "auto":
+        source = sources.detect_source(root)
+    kw = dict(verify=verify, workers=workers, progress=progress)
+    if source == "breakhis":
+        return index_breakhis(root, **kw)
+    return {"bach": sources.index_bach, "folder": sources.index_folder, "csv": sources.index_csv}[source](root, **kw)

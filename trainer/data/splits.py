@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import StratifiedKFold
 
 from trainer.data.records import Record
 
@@ -53,6 +53,15 @@ class Splits:
         path.write_text(json.dumps(asdict(self), indent=1, sort_keys=True))
         return path
 
+    def check(self, records: Iterable[Record]) -> None:
+        """Raise ``ValueError`` if ``records`` hold patients these splits do not know (splits made from
+        another dataset), naming a few of them."""
+        known = set(self.patient_labels) or {p for f in self.folds for p in (*f.train_patients, *f.val_patients, *f.test_patients)}
+        unknown = sorted({r.patient_id for r in records} - known)
+        if unknown:
+            raise ValueError(f"{len(unknown)} patient(s) are in no fold of these splits (made from another dataset?): "
+                             f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+
     @classmethod
     def load(cls, path: str | Path) -> "Splits":
         try:
@@ -71,35 +80,47 @@ def _patient_labels(records: Sequence[Record]) -> dict[str, int]:
     return {p: c.most_common(1)[0][0] for p, c in sorted(votes.items())}
 
 
-def _stratified_patient_split(patients: list[str], labels: list[int], n: int, seed: int) -> list[list[int]]:
-    """Indices of ``n`` patient groups, stratified by label (one record per patient here)."""
-    n = max(2, min(n, min(Counter(labels).values()) if len(set(labels)) > 1 else len(patients)))
-    sgkf = StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=seed)
-    x = np.zeros(len(patients))
-    return [list(test) for _, test in sgkf.split(x, labels, groups=patients)]
+def _validation_patients(patients: list[str], plabels: dict[str, int], fraction: float, seed: int) -> list[str]:
+    """``fraction`` of each class's patients (rounded, at least one when the class has two or more, never all
+    of them), drawn with ``seed``: exact stratification for 10 patients or 10,000."""
+    if fraction <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    val: list[str] = []
+    for label in sorted({plabels[p] for p in patients}):
+        group = sorted(p for p in patients if plabels[p] == label)
+        if len(group) < 2:
+            continue
+        k = min(len(group) - 1, max(1, round(fraction * len(group))))
+        val += [group[i] for i in rng.permutation(len(group))[:k]]
+    return sorted(val)
 
 
 def make_splits(records: Sequence[Record], n_folds: int = 5, seed: int = 42, val_fraction: float = 0.15) -> Splits:
-    """Build patient-disjoint, label-stratified folds; each fold's validation patients come from its training patients."""
+    """Build patient-disjoint, label-stratified folds; each fold's validation patients come from its training
+    patients (``val_fraction`` of them, per class). Patients are grouped before splitting, so a patient's
+    images at every magnification land in the same part."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    if n_folds < 2:
+        raise ValueError(f"need at least 2 folds, not {n_folds}")
     plabels = _patient_labels(records)
     patients = list(plabels)
     labels = [plabels[p] for p in patients]
     counts = Counter(labels)
-    if len(patients) < n_folds or (len(counts) > 1 and min(counts.values()) < n_folds):
+    if len(patients) < n_folds or min(counts.values(), default=0) < n_folds:
         raise ValueError(
             f"cannot make {n_folds} patient-level folds: {len(patients)} patients "
             f"({counts.get(0, 0)} benign, {counts.get(1, 0)} malignant); every class needs at least {n_folds} patients"
         )
+    # One row per patient, so stratified K-fold over patients is exactly patient-level stratified group K-fold.
+    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = []
-    for k, test_idx in enumerate(_stratified_patient_split(patients, labels, n_folds, seed)):
+    for k, (_, test_idx) in enumerate(skf.split(np.zeros(len(patients)), labels)):
         test = sorted(patients[i] for i in test_idx)
-        rest = [p for p in patients if p not in set(test)]
-        rest_labels = [plabels[p] for p in rest]
-        n_val_groups = max(2, round(1 / val_fraction)) if val_fraction > 0 else 0
-        val: list[str] = []
-        if n_val_groups and len(rest) >= 4:
-            groups = _stratified_patient_split(rest, rest_labels, n_val_groups, seed + 1000 + k)
-            val = sorted(rest[i] for i in groups[0])
-        train = sorted(p for p in rest if p not in set(val))
+        held = set(test)
+        rest = [p for p in patients if p not in held]
+        val = _validation_patients(rest, plabels, val_fraction, seed * 1000 + k)
+        train = sorted(set(rest) - set(val))
         folds.append(Fold(k, train, val, test))
     return Splits(seed=seed, n_folds=n_folds, val_fraction=val_fraction, folds=folds, patient_labels=plabels)

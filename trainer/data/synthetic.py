@@ -17,21 +17,35 @@ from trainer.data.records import MAGNIFICATIONS, SUBTYPE_LABEL, SUBTYPES
 _MAG_SCALE = {"40X": 1.0, "100X": 1.5, "200X": 2.1, "400X": 3.0}
 
 
-def _patch(rng: np.random.Generator, size: int, malignant: bool, subtype_idx: int, mag: str) -> Image.Image:
+def render_patch(rng: np.random.Generator, size: int | tuple[int, int], malignant: bool, subtype_idx: int, mag: str) -> Image.Image:
+    """One H&E-like patch. ``size``: side length, or ``(width, height)`` (BreakHis patches are 700x460)."""
+    w, h = (size, size) if isinstance(size, int) else size
+    side = min(w, h)
     # Eosin-pink stroma with a per-subtype tint, slightly varying per patch.
     base = np.array([236, 190, 214], dtype=np.float32) + rng.normal(0, 6, 3) + (subtype_idx - 3.5) * np.array([1.5, -1.0, 0.5])
-    arr = np.clip(base + rng.normal(0, 9, (size, size, 3)), 0, 255).astype(np.uint8)
+    arr = np.clip(base + rng.normal(0, 9, (h, w, 3)), 0, 255).astype(np.uint8)
     img = Image.fromarray(arr, "RGB")
     draw = ImageDraw.Draw(img)
-    scale = _MAG_SCALE[mag] * size / 96
-    area = size * size
+    scale = _MAG_SCALE[mag] * side / 96
+    area = w * h
     if malignant:
         density, r_mean, irregular, dark = 0.0030, 2.6, 0.45, 1.0
     else:
         density, r_mean, irregular, dark = 0.0014, 1.9, 0.10, 0.75
+        # Benign tissue keeps its architecture: a gland or two (a pale lumen ringed by small, regular nuclei).
+        for _ in range(int(rng.integers(1, 3))):
+            gx, gy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+            gr = rng.uniform(0.10, 0.18) * side * min(1.0, _MAG_SCALE[mag] / 2)
+            draw.ellipse([gx - gr, gy - gr, gx + gr, gy + gr], fill=(247, 232, 240))
+            nr = max(1.0, 0.55 * r_mean * min(scale, 2.0))
+            ring = max(6, int(2 * math.pi * gr / (4.0 * nr)))
+            for t in np.linspace(0, 2 * math.pi, ring, endpoint=False):
+                cx, cy = gx + (gr + nr) * math.cos(t), gy + (gr + nr) * math.sin(t)
+                colour = tuple(int(np.clip(c / dark, 0, 255)) for c in (70, 40, 120))
+                draw.ellipse([cx - nr, cy - nr, cx + nr, cy + nr], fill=colour)
     n = max(3, int(rng.poisson(density * area / max(scale, 1.0) ** 1.2)))
     for _ in range(n):
-        cx, cy = rng.uniform(0, size, 2)
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
         r = max(1.0, rng.normal(r_mean, 0.35 * r_mean) * scale)
         rx = r * (1 + rng.uniform(-irregular, irregular))
         ry = r * (1 + rng.uniform(-irregular, irregular))
@@ -49,19 +63,22 @@ def _patch(rng: np.random.Generator, size: int, malignant: bool, subtype_idx: in
     return img.filter(ImageFilter.GaussianBlur(radius=0.6))
 
 
+_patch = render_patch  # the earlier private name
+
+
 def generate(
     root: str | Path,
     *,
     patients_per_subtype: int = 2,
     images_per_magnification: int = 3,
-    size: int = 96,
+    size: int | tuple[int, int] = 96,
     seed: int = 0,
     fmt: str = "png",
 ) -> Path:
     """Write a BreakHis-like dataset below ``root`` and return ``root``.
 
     Layout: ``root/BreaKHis_v1/histology_slides/breast/<benign|malignant>/SOB/<subtype>/<patient>/<mag>/<file>``.
-    Every patient has images at all four magnifications.
+    Every patient has images at all four magnifications. ``size``: side, or ``(width, height)``.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -77,7 +94,7 @@ def generate(
                         rel = rel[: -len(".png")] + f".{fmt}"
                     out = root / rel
                     out.parent.mkdir(parents=True, exist_ok=True)
-                    img = _patch(rng, size, bool(SUBTYPE_LABEL[sub]), si, mag)
+                    img = render_patch(rng, size, bool(SUBTYPE_LABEL[sub]), si, mag)
                     img.save(out, quality=92) if fmt in ("jpg", "jpeg") else img.save(out)
     return root
 

@@ -1,0 +1,104 @@
+"""Optional H&E stain normalisation (Macenko or Reinhard, from ``torchstain``'s NumPy backend), fitted on a
+reference patch. The bundled reference ``assets/stain_reference.png`` is a 256 px synthetic H&E-like patch
+written by ``make_reference`` (no real slide may be redistributed here); for real work pass a typical patch of
+your own data as ``reference``.
+
+A patch that cannot be normalised (nearly blank, one colour) keeps its original colours: the first such
+patch in a process gives a warning, later ones are only counted (``failures``)."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_REFERENCE = Path(__file__).with_name("assets") / "stain_reference.png"
+METHODS = ("macenko", "reinhard")
+# Macenko's defaults (transmitted light, optical-density threshold for "tissue") and how much tissue we need.
+_IO, _BETA, _MIN_TISSUE = 240, 0.15, 0.005
+
+
+class StainNormalizationWarning(UserWarning):
+    pass
+
+
+def tissue_fraction(arr: np.ndarray) -> float:
+    """Share of pixels dense enough in every channel to be stained tissue (Macenko's own criterion)."""
+    od = -np.log((arr.reshape(-1, 3).astype(np.float64) + 1) / _IO)
+    return float((od >= _BETA).all(axis=1).mean())
+
+
+class StainNormalize:
+    """A picklable transform ``PIL RGB -> PIL RGB``. The normaliser is fitted lazily in each process (so
+    DataLoader workers do not ship it around)."""
+
+    def __init__(self, method: str = "macenko", reference: str | Path | None = None):
+        if method not in METHODS:
+            raise ValueError(f"stain normalisation must be one of {', '.join(METHODS)} or None, not {method!r}")
+        self.method = method
+        self.reference = Path(reference) if reference else DEFAULT_REFERENCE
+        if not self.reference.is_file():
+            raise FileNotFoundError(f"stain reference patch not found: {self.reference}")
+        self._norm = None
+        self._warned = False
+        self.failures = 0
+
+    def __getstate__(self):
+        return {**self.__dict__, "_norm": None}
+
+    def _fitted(self):
+        if self._norm is None:
+            import torchstain  # imported here: only runs with stain normalisation pay for it
+
+            from trainer.data.images import load_rgb
+
+            ref = np.asarray(load_rgb(self.reference))
+            if self.method == "macenko":
+                norm = torchstain.normalizers.MacenkoNormalizer(backend="numpy")
+            else:
+                norm = torchstain.normalizers.ReinhardNormalizer(backend="numpy")
+            with np.errstate(all="ignore"):
+                norm.fit(ref)
+            self._norm = norm
+        return self._norm
+
+    def normalize_array(self, arr: np.ndarray) -> np.ndarray:
+        """Normalise an HxWx3 uint8 array; raises ValueError when the patch cannot be normalised."""
+        norm = self._fitted()
+        if self.method == "macenko" and tissue_fraction(arr) < _MIN_TISSUE:
+            raise ValueError(f"too little stained tissue (< {_MIN_TISSUE:.1%} of pixels)")
+        if self.method == "reinhard" and float(arr.reshape(-1, 3).std(axis=0).min()) < 1.0:
+            raise ValueError("a flat (single-colour) patch")
+        with np.errstate(all="ignore"):
+            out = norm.normalize(arr, stains=False)[0] if self.method == "macenko" else norm.normalize(arr)
+        out = np.asarray(out)
+        # NaN turns into 0 when torchstain casts to uint8: an all-black result means it failed.
+        if out.shape != arr.shape or out.max() == 0:
+            raise ValueError("normalisation produced an empty image")
+        return out.astype(np.uint8)
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        try:
+            return Image.fromarray(self.normalize_array(np.asarray(img.convert("RGB"))), "RGB")
+        except Exception as exc:  # noqa: BLE001 -- any failure keeps the original patch, by design
+            self.failures += 1
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"{self.method} stain normalisation failed on a patch ({type(exc).__name__}: {exc}); "
+                              "using the original colours (further failures in this process are only counted)",
+                              StainNormalizationWarning, stacklevel=2)
+            return img
+
+    def __repr__(self) -> str:
+        return f"StainNormalize(method={self.method!r}, reference={str(self.reference)!r})"
+
+
+def make_reference(path: str | Path = DEFAULT_REFERENCE, size: int = 256, seed: int = 2018) -> Path:
+    """Write the bundled reference patch: a synthetic malignant 200X patch (seeded, reproducible)."""
+    from trainer.data.synthetic import render_patch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    render_patch(np.random.default_rng(seed), size, malignant=True, subtype_idx=4, mag="200X").save(path)
+    return path
