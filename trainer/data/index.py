@@ -131,6 +131,8 @@ def _check_file(path: str, verify: str) -> tuple[str | None, str | None]:
     Returns ``(digest, error)``."""
     try:
         data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, "file not found"
     except OSError as exc:
         return None, f"cannot read file ({exc.strerror or exc})"
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
