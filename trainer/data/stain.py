@@ -94,11 +94,42 @@ class StainNormalize:
         return f"StainNormalize(method={self.method!r}, reference={str(self.reference)!r})"
 
 
-def make_reference(path: str | Path = DEFAULT_REFERENCE, size: int = 256, seed: int = 2018) -> Path:
-    """Write the bundled reference patch: a synthetic malignant 200X patch (seeded, reproducible)."""
-    from trainer.data.synthetic import render_patch
+# Stain vectors (columns: haematoxylin, eosin; optical density per RGB channel) and 99th-percentile
+# concentrations: torchstain's / Macenko's published reference values.
+HE_REFERENCE = np.array([[0.5626, 0.2159], [0.7201, 0.8012], [0.4062, 0.5581]])
+MAX_C_REFERENCE = np.array([1.9705, 1.0308])
 
+
+def beer_lambert(concentrations: np.ndarray, he: np.ndarray = HE_REFERENCE, io: int = _IO) -> np.ndarray:
+    """RGB uint8 image from HxWx2 stain concentrations (H, E) under the Beer-Lambert law."""
+    od = concentrations @ he.T
+    return np.clip(io * np.exp(-od), 0, 255).astype(np.uint8)
+
+
+def reference_concentrations(rng: np.random.Generator, size: int) -> np.ndarray:
+    """H&E-like concentration maps: eosin stroma with pale lumina, haematoxylin nuclei (blurred ellipses)."""
+    from PIL import ImageDraw, ImageFilter
+
+    e = Image.fromarray((rng.uniform(0.45, 0.75) * 255 * np.ones((size, size))).astype(np.uint8), "L")
+    h = Image.new("L", (size, size), 0)
+    de, dh = ImageDraw.Draw(e), ImageDraw.Draw(h)
+    for _ in range(3):  # lumina
+        x, y, r = *rng.uniform(0, size, 2), rng.uniform(0.05, 0.12) * size
+        de.ellipse([x - r, y - r, x + r, y + r], fill=20)
+    for _ in range(int(size * size * 0.004)):  # nuclei
+        x, y = rng.uniform(0, size, 2)
+        rx, ry = rng.uniform(2, 5, 2) * size / 128
+        dh.ellipse([x - rx, y - ry, x + rx, y + ry], fill=int(rng.uniform(150, 255)))
+    e = np.asarray(e.filter(ImageFilter.GaussianBlur(2)), dtype=np.float64) / 255 * MAX_C_REFERENCE[1]
+    h = np.asarray(h.filter(ImageFilter.GaussianBlur(1)), dtype=np.float64) / 255 * MAX_C_REFERENCE[0]
+    noise = rng.normal(1.0, 0.05, (size, size, 2)).clip(0.8, 1.2)
+    return np.stack([h, e], axis=-1) * noise
+
+
+def make_reference(path: str | Path = DEFAULT_REFERENCE, size: int = 256, seed: int = 2018) -> Path:
+    """Write the bundled reference patch: a synthetic H&E patch made with the Beer-Lambert law from the
+    published reference stain vectors (so Macenko recovers standard H&E colours from it). Seeded."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    render_patch(np.random.default_rng(seed), size, malignant=True, subtype_idx=4, mag="200X").save(path)
+    Image.fromarray(beer_lambert(reference_concentrations(np.random.default_rng(seed), size)), "RGB").save(path)
     return path
