@@ -9,7 +9,9 @@ from trainer.config import ModelConfig
 from trainer.models.base import ModelAdapter
 
 # family -> "module:factory"; imported lazily so the CNN path never imports the VLM stack.
-FAMILIES: dict[str, str] = {}
+FAMILIES: dict[str, str] = {
+    "cnn": "trainer.models.cnn:CNNAdapter",
+}
 
 
 def build_adapter(config: ModelConfig, num_classes: int = 2) -> ModelAdapter:

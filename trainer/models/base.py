@@ -25,10 +25,18 @@ class ModelAdapter(ABC):
     """
 
     family: str = "?"
+    # Set by the engine to the accelerate-prepared module (DDP-wrapped on several GPUs). ``loss`` and
+    # ``predict_proba`` should call ``self.forward_module(...)`` so gradients sync across processes.
+    prepared_module: nn.Module | None = None
 
     def __init__(self, config: ModelConfig, num_classes: int = 2):
         self.config = config
         self.num_classes = num_classes
+
+    @property
+    def forward_module(self) -> nn.Module:
+        """The module to run forward passes through: the prepared (wrapped) one during training, else ``module``."""
+        return self.prepared_module if self.prepared_module is not None else self.module
 
     @property
     @abstractmethod

@@ -1,0 +1,249 @@
+"""The experiment runner: models x magnifications x folds on saved patient-level folds.
+
+    results = run_experiment(ExperimentConfig.from_yaml("trainer/configs/quick_demo.yaml"))
+    results = load_results("runs/quick_demo")
+
+Writes the run folder described in docs/ARCHITECTURE.md. A re-run of the same config skips finished folds
+and resumes an interrupted one from its ``last/`` checkpoint."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from trainer.config import ExperimentConfig, ModelConfig
+from trainer.data.index import index_dataset
+from trainer.data.records import LABELS, SUBTYPES, Record
+from trainer.data.splits import Splits, make_splits
+from trainer.engine.events import EVENTS_FILE, EventLog, RunStatus, StopControl, write_json_atomic
+from trainer.engine.loop import fit, make_accelerator, make_loader, predict_loader
+from trainer.metrics import classification_metrics
+from trainer.results import FOLD_METRICS, collect_results, fold_dir, load_results, write_results
+
+__all__ = ["run_experiment", "load_results", "prepare_data", "class_names", "Stopped"]
+
+# Keys that may change between a run and its re-run without mixing up results.
+_RERUN_FREE_KEYS = {"data.folds_to_run", "data.num_workers", "data.cache", "data.magnifications", "train.log_every", "notes", "models", "output_dir"}
+# Size of the synthetic dataset the runner generates when data.source == "synthetic" and data.root is empty.
+SYNTHETIC = {"patients_per_subtype": 2, "images_per_magnification": 8, "size": 96, "seed": 0}
+
+
+class Stopped(Exception):
+    """Raised inside the runner when a stop was requested; the run ends with state ``stopped``."""
+
+
+def class_names(target: str) -> list[str]:
+    return list(LABELS) if target == "label" else list(SUBTYPES)
+
+
+def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> list[Record]:
+    """Index the dataset (generating it first for ``source: synthetic``); problems are reported and skipped."""
+    data = cfg.data
+    if not data.root:
+        raise ValueError("data.root is empty: give the dataset folder (`--data-root PATH` or `--set data.root=PATH`)")
+    root = Path(data.root)
+    if data.source == "synthetic" and not _has_images(root):
+        from trainer.data.synthetic import generate
+
+        print(f"generating synthetic BreakHis-like data in {root} ...", flush=True)
+        generate(root, **SYNTHETIC)
+    source = "breakhis" if data.source == "synthetic" else data.source
+    report = index_dataset(root, source, verify=True)
+    if run_dir is not None:
+        report.write_json(run_dir / "data_report.json")
+    if report.problems:
+        print(f"data: {len(report.problems)} problem(s) skipped, listed in {run_dir / 'data_report.json' if run_dir else 'the index report'}", flush=True)
+    records = report.records
+    if data.target == "subtype":
+        records = [r for r in records if r.subtype_index >= 0]
+    if not records:
+        raise ValueError(f"no usable images found in {root} (source {data.source!r})")
+    return records
+
+
+def _has_images(root: Path) -> bool:
+    return root.is_dir() and any(p.suffix.lower() in (".png", ".jpg", ".jpeg") for p in root.rglob("*"))
+
+
+def load_or_make_splits(cfg: ExperimentConfig, records: list[Record], run_dir: Path) -> Splits:
+    """Folds come from ``data.splits_file`` (shared by every model of a comparison), else the run folder's
+    own ``splits.json`` (a re-run), else are made now and saved."""
+    target = run_dir / "splits.json"
+    if cfg.data.splits_file:
+        splits = Splits.load(cfg.data.splits_file)
+        splits.save(target)
+    elif target.exists():
+        splits = Splits.load(target)
+    else:
+        splits = make_splits(records, cfg.data.folds, cfg.data.seed, cfg.data.val_fraction)
+        splits.save(target)
+    known = set(splits.patient_labels) or {p for f in splits.folds for p in f.train_patients + f.val_patients + f.test_patients}
+    missing = {r.patient_id for r in records} - known
+    if missing:
+        raise ValueError(f"the splits do not cover {len(missing)} patient(s) of this dataset (e.g. {sorted(missing)[0]}); "
+                         f"they were made for another dataset. Remove {target} or set data.splits_file")
+    return splits
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _check_rerun(run_dir: Path, cfg: ExperimentConfig) -> None:
+    """A run folder holds one experiment: refuse to mix results of different settings."""
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return
+    old = _flat(ExperimentConfig.from_yaml(path).to_dict())
+    new = _flat(cfg.to_dict())
+    changed = sorted(k for k in set(old) | set(new) if k not in _RERUN_FREE_KEYS and k != "name" and old.get(k) != new.get(k))
+    if changed:
+        raise ValueError(f"{run_dir} already holds a run with different settings ({', '.join(changed)}); "
+                         f"choose another name (--name) or delete that folder")
+
+
+def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = False) -> dict:
+    """Run (or continue) the whole grid and return ``load_results(run_dir)`` plus ``state``."""
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _check_rerun(run_dir, cfg)
+    accelerator = make_accelerator(cfg.train, cpu=cpu)
+    main = accelerator.is_main_process
+    status = RunStatus(run_dir, enabled=main)
+    events = EventLog(run_dir / EVENTS_FILE, enabled=main)
+    stop = StopControl(run_dir)
+    if main:
+        stop.clear_file()  # a STOP left by the previous (stopped) run must not end this one
+        cfg.to_yaml(run_dir / "config.yaml")
+    accelerator.wait_for_everyone()
+    stop.install_signal_handlers()
+    status.set("running", "preparing data")
+    state, message = "finished", ""
+    try:
+        records = prepare_data(cfg, run_dir if main else None)
+        splits = load_or_make_splits(cfg, records, run_dir)
+        folds = cfg.data.folds_to_run if cfg.data.folds_to_run is not None else [f.fold for f in splits.folds]
+        unknown = [k for k in folds if k not in {f.fold for f in splits.folds}]
+        if unknown:
+            raise ValueError(f"data.folds_to_run names fold(s) {unknown} but the splits have {len(splits.folds)} folds")
+        events.emit("run_start", pid=os.getpid(), models=[m.display_name for m in cfg.models],
+                    magnifications=cfg.data.magnifications, folds=folds)
+        grid = [(m, mag, k) for m in cfg.models for mag in cfg.data.magnifications for k in folds]
+        for i, (model_cfg, mag, k) in enumerate(grid):
+            if stop.requested:
+                raise Stopped(stop.reason)
+            fdir = fold_dir(run_dir, model_cfg.display_name, mag, k)
+            if (fdir / FOLD_METRICS).exists():
+                print(f"[{i + 1}/{len(grid)}] {model_cfg.display_name} {mag} fold {k}: finished earlier, skipped", flush=True)
+                continue
+            status.set("running", f"{model_cfg.display_name} {mag} fold {k} ({i + 1}/{len(grid)})")
+            run_fold(cfg, model_cfg, mag, splits.folds[[f.fold for f in splits.folds].index(k)], records, fdir,
+                     accelerator=accelerator, events=events.bind(model=model_cfg.display_name, magnification=mag, fold=k),
+                     stop=stop, progress=progress, desc=f"[{i + 1}/{len(grid)}] {model_cfg.display_name} {mag} fold {k}")
+            if main:
+                write_results(run_dir, load_results(run_dir))
+    except Stopped as exc:
+        state, message = "stopped", str(exc)
+    except BaseException as exc:
+        state, message = "failed", f"{exc.__class__.__name__}: {exc}"
+        if main:
+            (run_dir / "error.txt").write_text(traceback.format_exc())
+        raise
+    finally:
+        stop.restore_signal_handlers()
+        events.emit("run_end", state=state, message=message)
+        status.set(state, message)
+        if main and state != "failed":
+            write_results(run_dir, load_results(run_dir))
+    if state == "stopped":
+        print(f"run stopped ({message}); run the same command again to resume", flush=True)
+    return {**load_results(run_dir), "state": state}
+
+
+def _records_at(records: list[Record], magnification: str) -> list[Record]:
+    return list(records) if magnification == "all" else [r for r in records if r.magnification == magnification]
+
+
+def run_fold(cfg: ExperimentConfig, model_cfg: ModelConfig, magnification: str, fold, records: list[Record], fdir: Path, *,
+             accelerator, events: EventLog, stop: StopControl, progress: bool = True, desc: str = "") -> dict:
+    """Train one (model, magnification, fold), predict its test patients, write predictions + metrics."""
+    from trainer.data.dataset import PatchDataset
+    from trainer.models import build_adapter
+
+    classes = class_names(cfg.data.target)
+    train_r, val_r, test_r = fold.partition(_records_at(records, magnification))
+    if not train_r or not test_r:
+        raise ValueError(f"fold {fold.fold} at {magnification}: {len(train_r)} training and {len(test_r)} test images; "
+                         f"is the magnification present in the data?")
+    adapter = build_adapter(model_cfg, len(classes))
+    size, stain = cfg.data.input_size, cfg.data.stain_normalization
+    cache = size if cfg.data.cache != "none" else None  # "disk" falls back to memory until the data layer has it
+
+    def dataset(recs, train):
+        return PatchDataset(recs, adapter.transform(train, size, stain), target=cfg.data.target, cache_size=cache)
+
+    train_ds, val_ds, test_ds = dataset(train_r, True), dataset(val_r, False), dataset(test_r, False)
+    trainable, total = adapter.parameter_counts()
+    events.emit("fold_start", n_train=len(train_ds), n_val=len(val_ds), n_test=len(test_ds), trainable_params=trainable, total_params=total)
+    meta = {"model": model_cfg.display_name, "magnification": magnification, "fold": fold.fold, "input_size": size,
+            "target": cfg.data.target, "classes": classes, "experiment": cfg.name}
+    result = fit(adapter, train_ds, val_ds, cfg.train, accelerator=accelerator, out_dir=fdir, events=events, stop=stop,
+                 seed=cfg.data.seed + fold.fold, num_workers=cfg.data.num_workers, progress=progress, desc=desc, checkpoint_meta=meta)
+    if result.state == "stopped":
+        accelerator.free_memory()
+        raise Stopped(stop.reason)
+    adapter.prepared_module = None
+    test_loader = accelerator.prepare(make_loader(test_ds, adapter, cfg.train.batch_size, train=False, num_workers=cfg.data.num_workers))
+    probs, targets, idx = predict_loader(adapter, test_loader, accelerator, progress=progress, desc=f"{desc} test")
+    accelerator.free_memory()
+    recs = [test_ds.records[i] for i in idx]
+    metrics = classification_metrics(targets, probs, [r.patient_id for r in recs])
+    if accelerator.is_main_process:
+        write_predictions(fdir / "predictions.csv", recs, targets, probs, classes, magnification, fold.fold)
+        fit_info = {"state": result.state, "epochs": result.epochs, "global_step": result.global_step, "best_epoch": result.best_epoch,
+                    "best_val_loss": result.best_val_loss, "train_time_s": round(result.train_time_s, 3),
+                    "images_per_s": round(result.images_per_s, 2), "resumed": result.resumed}
+        write_json_atomic(fdir / FOLD_METRICS, {"model": model_cfg.display_name, "magnification": magnification, "fold": fold.fold,
+                                               "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test_ds),
+                                               "metrics": metrics, "fit": fit_info, "finished": time.time()})
+        shutil.rmtree(fdir / "last", ignore_errors=True)  # resume state is not needed once the fold is finished
+    events.emit("fold_end", metrics=metrics)
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+def write_predictions(path: Path, records: list[Record], targets: np.ndarray, probs: np.ndarray, classes: list[str],
+                      magnification: str, fold: int) -> Path:
+    """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...``; ``label`` and
+    ``pred`` are class indices of the run's target; ``prob_malignant`` sums the malignant classes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    malignant = [i for i, c in enumerate(classes) if c == "malignant" or (c in SUBTYPES and SUBTYPES.index(c) >= 4)]
+    per_class = [c for c in classes if c != "malignant"]  # binary: prob_malignant is already a column
+    pred = (probs[:, 1] >= 0.5).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold"] + [f"prob_{c}" for c in per_class])
+        for r, y, p, yp in zip(records, targets, probs, pred):
+            w.writerow([r.image_id, r.path, r.patient_id, int(y), f"{p[malignant].sum():.6f}", int(yp), r.magnification or magnification, fold]
+                       + [f"{v:.6f}" for v, c in zip(p, classes) if c != "malignant"])
+    os.replace(tmp, path)
+    return path
+
+
+def read_predictions(path: str | Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))

@@ -1,0 +1,153 @@
+"""The run folder's live files: ``metrics.jsonl`` events, ``status.json``, and the stop request (``STOP``
+file or SIGTERM/SIGINT). A UI follows a run by reading these; see docs/ARCHITECTURE.md."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+STOP_FILE = "STOP"
+STATUS_FILE = "status.json"
+EVENTS_FILE = "metrics.jsonl"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _clean(value):
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: str | Path, data) -> Path:
+    """Readers (the UI) never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(_clean(data), indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+class EventLog:
+    """Appends one JSON object per line to ``metrics.jsonl``; ``context`` (model, magnification, fold) is
+    added to every event. Only the main process writes (``enabled``)."""
+
+    def __init__(self, path: str | Path | None, enabled: bool = True, **context):
+        self.path = Path(path) if path is not None else None
+        self.enabled = enabled and self.path is not None
+        self.context = context
+
+    def bind(self, **context) -> "EventLog":
+        return EventLog(self.path, self.enabled, **{**self.context, **context})
+
+    def emit(self, event: str, **fields) -> None:
+        if not self.enabled:
+            return
+        record = _clean({"event": event, "time": round(time.time(), 3), **self.context, **fields})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:  # one write per line: concurrent readers see whole lines
+            fh.write(json.dumps(record) + "\n")
+
+
+def read_events(path: str | Path) -> list[dict]:
+    """All complete events of a (possibly live) ``metrics.jsonl``; a torn last line is ignored."""
+    out = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+class RunStatus:
+    """``status.json``: ``{"state", "pid", "started", "updated", "message"}``."""
+
+    def __init__(self, run_dir: str | Path, enabled: bool = True):
+        self.path = Path(run_dir) / STATUS_FILE
+        self.enabled = enabled
+        self.started = _now()
+
+    def set(self, state: str, message: str = "", **extra) -> None:
+        if self.enabled:
+            write_json_atomic(self.path, {"state": state, "pid": os.getpid(), "started": self.started, "updated": _now(), "message": message, **extra})
+
+
+def read_status(run_dir: str | Path) -> dict | None:
+    """The run's status, with ``state`` corrected to ``failed`` when it claims ``running`` but its process is gone."""
+    path = Path(run_dir) / STATUS_FILE
+    try:
+        status = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if status.get("state") == "running" and not _pid_alive(status.get("pid")):
+        status = {**status, "state": "failed", "message": (status.get("message") or "") + " (process ended without a final status)"}
+    return status
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StopControl:
+    """A stop request: the ``STOP`` file in the run folder, or SIGTERM/SIGINT to this process. The engine
+    polls ``requested`` every step and ends cleanly (checkpoint saved, state ``stopped``)."""
+
+    def __init__(self, run_dir: str | Path | None = None):
+        self.file = Path(run_dir) / STOP_FILE if run_dir is not None else None
+        self.signalled: str | None = None
+        self._previous: dict = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signalled is not None or (self.file is not None and self.file.exists())
+
+    @property
+    def reason(self) -> str:
+        if self.signalled:
+            return f"stopped by {self.signalled}"
+        return f"stopped by the {STOP_FILE} file"
+
+    def clear_file(self) -> None:
+        if self.file is not None:
+            self.file.unlink(missing_ok=True)
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM / SIGINT set the flag instead of killing the process (only possible in the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handler)
+
+    def restore_signal_handlers(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handler(self, signum, frame) -> None:
+        if self.signalled is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user really wants out
+        self.signalled = signal.Signals(signum).name

@@ -1,0 +1,373 @@
+"""The training loop, generic over ``ModelAdapter``: the same code on CPU, one GPU or several
+(``accelerate launch``, DDP), bf16/fp16 autocast on GPU, gradient accumulation, best-on-validation
+checkpoint, early stopping, resume from ``last/``, and a clean stop at the next step."""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from trainer.config import TrainConfig
+from trainer.engine.checkpoint import (load_resume_state, load_trainable_state, read_counters, save_resume_state,
+                                       trainable_state)
+from trainer.engine.events import EventLog, StopControl, write_json_atomic
+from trainer.models.base import ModelAdapter
+
+BEST_SNAPSHOT = "best.safetensors"  # in last/: the best-so-far weights, so a resumed fold still ends on its best epoch
+ENGINE_META = "engine.json"  # in best/: how the checkpoint was made (input size, classes, epoch, val loss ...)
+
+
+@dataclass
+class FitResult:
+    state: str  # "finished" | "early_stopped" | "stopped"
+    epochs: int = 0  # epochs completed
+    global_step: int = 0
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    train_time_s: float = 0.0  # time inside the training steps (no validation or checkpointing)
+    train_images: int = 0
+    resumed: bool = False
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.train_images / self.train_time_s if self.train_time_s > 0 else float("nan")
+
+
+# --- setup ---------------------------------------------------------------------------------------------
+def resolve_mixed_precision(value: str) -> str:
+    if value != "auto":
+        return value
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def make_accelerator(train: TrainConfig, cpu: bool = False):
+    from accelerate import Accelerator
+
+    mp = "no" if cpu else resolve_mixed_precision(train.mixed_precision)
+    if mp != "no" and not torch.cuda.is_available():
+        mp = "no"  # bf16/fp16 autocast is for GPUs; on CPU it is slower and changes results
+    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=max(1, train.grad_accum), cpu=cpu)
+
+
+class EpochSampler(Sampler[int]):
+    """A permutation fixed by (seed, epoch): a resumed epoch replays the same order, so skipping the batches
+    already done continues exactly where the run stopped."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool):
+        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        if not self.shuffle:
+            return iter(range(self.n))
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class AdapterCollate:
+    """Dataset items ``(sample, target, index)`` -> ``(adapter batch, targets, indices)``; targets and indices
+    travel beside the batch because a VLM batch's ``labels`` are tokens, not classes."""
+
+    def __init__(self, adapter: ModelAdapter):
+        self.adapter = adapter
+
+    def __call__(self, items: Sequence[tuple[Any, int, int]]):
+        samples, targets, indices = zip(*items)
+        return (self.adapter.collate(list(samples), list(targets)), torch.as_tensor(targets, dtype=torch.long),
+                torch.as_tensor(indices, dtype=torch.long))
+
+
+def make_loader(dataset: Dataset, adapter: ModelAdapter, batch_size: int, *, train: bool, seed: int = 0,
+                num_workers: int = 0) -> DataLoader:
+    n = len(dataset)
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=EpochSampler(n, seed, shuffle=train), collate_fn=AdapterCollate(adapter),
+        num_workers=num_workers, persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(),
+        # BatchNorm cannot train on a batch of one: drop a ragged last training batch.
+        drop_last=train and n > batch_size,
+    )
+
+
+def build_optimizer(train: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    if train.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=train.lr, momentum=0.9, weight_decay=train.weight_decay)
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        raise ValueError(f"optimizer {train.optimizer!r} needs bitsandbytes (Linux + CUDA); use train.optimizer=adamw") from None
+    cls = bnb.optim.PagedAdamW8bit if train.optimizer == "paged_adamw8bit" else bnb.optim.AdamW8bit
+    return cls(params, lr=train.lr, weight_decay=train.weight_decay)
+
+
+def lr_lambda(train: TrainConfig, total_steps: int):
+    """Linear warm-up then cosine / step decay, as a factor of the base lr. Written out (3 lines) rather
+    than imported from transformers so the CNN path does not load it."""
+    warmup = int(round(train.warmup_ratio * total_steps))
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        if train.scheduler == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        if train.scheduler == "step":
+            return 0.1 ** int(progress >= 0.5) * 0.1 ** int(progress >= 0.75)
+        return 1.0
+
+    return factor
+
+
+def memory_mb() -> float:
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    try:  # resident set size of this process (Linux)
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return float("nan")
+
+
+# --- evaluation ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def predict_loader(adapter: ModelAdapter, loader, accelerator=None, *, progress: bool = False, desc: str = "predict"):
+    """(probabilities (N, C), targets (N,), dataset indices (N,)) as numpy, in dataset order."""
+    from tqdm.auto import tqdm
+
+    adapter.module.eval()
+    probs, targets, indices = [], [], []
+    main = accelerator is None or accelerator.is_local_main_process
+    ctx = accelerator.autocast if accelerator is not None else _nullcontext
+    device = accelerator.device if accelerator is not None else next(adapter.module.parameters()).device
+    for batch, y, idx in tqdm(loader, desc=desc, disable=not (progress and main), leave=False, mininterval=1.0):
+        if accelerator is None:
+            batch, y, idx = _to_device(batch, device), y, idx
+        with ctx():
+            p = adapter.predict_proba(batch).float()
+        if accelerator is not None:
+            p, y, idx = accelerator.gather_for_metrics((p, y.to(p.device), idx.to(p.device)))
+        probs.append(p.cpu())
+        targets.append(y.cpu())
+        indices.append(idx.cpu())
+    if not probs:
+        return np.zeros((0, adapter.num_classes)), np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+    p, y, i = torch.cat(probs).numpy(), torch.cat(targets).numpy(), torch.cat(indices).numpy()
+    order = np.argsort(i, kind="stable")
+    return p[order], y[order], i[order]
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _to_device(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def nll(probs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true class: the validation loss every family shares."""
+    if len(targets) == 0:
+        return float("nan")
+    p = probs[np.arange(len(targets)), targets]
+    return float(-np.log(np.clip(p, 1e-12, 1.0)).mean())
+
+
+# --- training ------------------------------------------------------------------------------------------
+def fit(
+    adapter: ModelAdapter,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    train: TrainConfig,
+    *,
+    accelerator,
+    out_dir: str | Path,
+    events: EventLog | None = None,
+    stop: StopControl | None = None,
+    seed: int = 42,
+    num_workers: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+    checkpoint_meta: dict | None = None,
+) -> FitResult:
+    """Train ``adapter`` on ``train_ds`` choosing the best epoch on ``val_ds`` (lowest NLL); the module ends
+    holding the best weights, saved to ``out_dir/best`` with ``adapter.save``. Resumes from ``out_dir/last``."""
+    from tqdm.auto import tqdm
+
+    from trainer.metrics import binary_or_multiclass_quick
+
+    out_dir = Path(out_dir)
+    last_dir, best_dir = out_dir / "last", out_dir / "best"
+    events = events or EventLog(None)
+    stop = stop or StopControl()
+    main = accelerator.is_main_process
+    module = adapter.module
+    torch.manual_seed(seed)
+
+    optimizer = build_optimizer(train, [p for p in module.parameters() if p.requires_grad])
+    train_loader = make_loader(train_ds, adapter, train.batch_size, train=True, seed=seed, num_workers=num_workers)
+    val_loader = make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers) if val_ds is not None and len(val_ds) else None
+    prepared, optimizer, train_loader = accelerator.prepare(module, optimizer, train_loader)
+    if val_loader is not None:
+        val_loader = accelerator.prepare(val_loader)
+    adapter.prepared_module = prepared
+    accum = max(1, train.grad_accum)
+    steps_per_epoch = max(1, len(train_loader) // accum)
+    total_steps = train.epochs * steps_per_epoch
+    if train.max_steps:
+        total_steps = min(total_steps, train.max_steps)
+    # Not prepared: accelerate would step it once per process; it follows optimiser steps here.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
+                                                  lr_lambda(train, total_steps))
+
+    c = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_val_loss": None, "best_epoch": None,
+         "bad_epochs": 0, "history": [], "train_time_s": 0.0, "train_images": 0, "done": False, "state": "running"}
+    best_snapshot: dict[str, torch.Tensor] | None = None
+    resumed = False
+    if read_counters(last_dir) is not None:
+        c.update(load_resume_state(last_dir, module, optimizer, scheduler))
+        if (last_dir / BEST_SNAPSHOT).exists():
+            best_snapshot = load_file(str(last_dir / BEST_SNAPSHOT))
+        resumed = True
+        events.emit("resume", epoch=c["epoch"], step=c["global_step"], batch_in_epoch=c["batch_in_epoch"])
+
+    def checkpoint(state: str) -> None:
+        c["state"] = state
+        accelerator.wait_for_everyone()
+        if main:
+            save_resume_state(last_dir, module, optimizer, scheduler, c)
+            if best_snapshot is not None:
+                save_file(best_snapshot, str(last_dir / BEST_SNAPSHOT))
+
+    def stop_requested() -> bool:
+        flag = stop.requested
+        if accelerator.num_processes > 1:  # every process must stop at the same step
+            t = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
+            flag = bool(accelerator.reduce(t, reduction="sum").item() > 0)
+        return flag
+
+    def result(state: str) -> FitResult:
+        return FitResult(state, c["epoch"], c["global_step"], c["best_epoch"], c["best_val_loss"], c["train_time_s"],
+                         c["train_images"], resumed, c["history"])
+
+    check_every = 1 if accelerator.num_processes == 1 else max(1, train.log_every)
+    state = "finished"
+    while not c["done"] and c["epoch"] < train.epochs and c["global_step"] < total_steps:
+        epoch = c["epoch"]
+        module.train()
+        train_loader.set_epoch(epoch)
+        skip = c["batch_in_epoch"]
+        loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+        bar = tqdm(loader, total=len(train_loader), initial=skip, desc=f"{desc} epoch {epoch + 1}/{train.epochs}",
+                   disable=not (progress and accelerator.is_local_main_process), leave=False, mininterval=1.0)
+        window_loss, window_n, window_images, window_t = torch.zeros((), device=accelerator.device), 0, 0, time.perf_counter()
+        epoch_loss, epoch_batches = torch.zeros((), device=accelerator.device), 0
+        stopped = False
+        t0 = time.perf_counter()
+        for batch, y, _ in bar:
+            with accelerator.accumulate(prepared):
+                with accelerator.autocast():
+                    loss = adapter.loss(batch)
+                accelerator.backward(loss)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            n = int(y.shape[0]) * accelerator.num_processes
+            c["batch_in_epoch"] += 1
+            c["train_images"] += n
+            window_images += n
+            window_loss += loss.detach().float()
+            window_n += 1
+            epoch_loss += loss.detach().float()
+            epoch_batches += 1
+            if accelerator.sync_gradients:
+                scheduler.step()
+                c["global_step"] += 1
+                if c["global_step"] % max(1, train.log_every) == 0:
+                    now = time.perf_counter()
+                    mean_loss = accelerator.reduce(window_loss, reduction="mean").item() / window_n
+                    ips = window_images / max(now - window_t, 1e-9)
+                    events.emit("step", epoch=epoch, step=c["global_step"], loss=mean_loss, lr=scheduler.get_last_lr()[0],
+                                images_per_s=round(ips, 2), mem_mb=round(memory_mb(), 1))
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+                    window_loss.zero_()
+                    window_n, window_images, window_t = 0, 0, time.perf_counter()
+                if c["global_step"] >= total_steps:
+                    break
+            if c["batch_in_epoch"] % check_every == 0 and stop_requested():
+                stopped = True
+                break
+        bar.close()
+        c["train_time_s"] += time.perf_counter() - t0
+        if stopped:
+            checkpoint("stopped")
+            events.emit("stopped", epoch=epoch, step=c["global_step"], reason=stop.reason)
+            return result("stopped")
+
+        # --- end of epoch: validate, keep the best, early stopping, checkpoint ---------------------------
+        train_loss = accelerator.reduce(epoch_loss, reduction="mean").item() / max(1, epoch_batches)
+        val = {"val_loss": None, "val_accuracy": None, "val_auc": None}
+        if val_loader is not None:
+            probs, targets, _ = predict_loader(adapter, val_loader, accelerator, progress=progress, desc=f"{desc} validate")
+            quick = binary_or_multiclass_quick(targets, probs)
+            val = {"val_loss": nll(probs, targets), "val_accuracy": quick["accuracy"], "val_auc": quick["roc_auc"]}
+        improved = val["val_loss"] is None or c["best_val_loss"] is None or val["val_loss"] < c["best_val_loss"] - 1e-6
+        if improved:
+            c["best_val_loss"], c["best_epoch"], c["bad_epochs"] = val["val_loss"], epoch, 0
+            best_snapshot = trainable_state(module)
+            accelerator.wait_for_everyone()
+            if main:
+                adapter.save(best_dir)
+                write_json_atomic(best_dir / ENGINE_META, {**(checkpoint_meta or {}), "epoch": epoch, "global_step": c["global_step"], **val})
+        else:
+            c["bad_epochs"] += 1
+        row = {"epoch": epoch, "train_loss": train_loss, **val, "best": improved}
+        c["history"].append(row)
+        events.emit("epoch", **row)
+        c["epoch"], c["batch_in_epoch"] = epoch + 1, 0
+        if train.early_stopping_patience and c["bad_epochs"] >= train.early_stopping_patience:
+            state = "early_stopped"
+            break
+        if c["epoch"] < train.epochs and c["global_step"] < total_steps:
+            checkpoint("running")
+            if stop_requested():  # asked during validation: end here, the epoch is saved
+                events.emit("stopped", epoch=epoch, step=c["global_step"], reason=stop.reason)
+                return result("stopped")
+
+    # End on the best epoch's weights (what best/ holds).
+    if best_snapshot is not None:
+        load_trainable_state(module, best_snapshot)
+    if not c["done"]:
+        c["done"] = True
+        checkpoint(state)
+    else:
+        state = c.get("state", state)
+    module.eval()
+    return result(state)

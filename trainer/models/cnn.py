@@ -1,0 +1,235 @@
+"""torchvision CNNs (AlexNet, VGG19, ResNet34 as in the paper, or any torchvision classification model by
+name) with the classifier head replaced for 2 classes (or the 8 BreakHis subtypes).
+
+ImageNet weights come through torchvision's weights API: from the torch hub cache when present, else a
+download with a short timeout, or from a local file (``model.weights_path``). Offline, the download fails
+fast with a message naming ``model.pretrained=false`` / ``model.weights_path``."""
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from trainer.config import ModelConfig
+from trainer.models.base import ModelAdapter
+
+ADAPTER_FILE = "adapter.json"
+WEIGHTS_FILE = "model.safetensors"
+DOWNLOAD_TIMEOUT_S = 15.0
+
+
+class WeightsUnavailableError(ValueError):
+    """Pretrained weights cannot be had (offline, missing file). A ValueError so the CLI prints one clear line."""
+
+
+def available_models() -> list[str]:
+    """Every torchvision image-classification architecture name (``resnet34``, ``convnext_tiny`` ...)."""
+    from torchvision import models
+
+    return sorted(models.list_models(module=models))
+
+
+def _offline() -> bool:
+    return any(os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("HISTOAPP_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _unavailable(name: str, why: str) -> WeightsUnavailableError:
+    return WeightsUnavailableError(
+        f"ImageNet weights for {name!r} are not available ({why}). Train from scratch with "
+        f"`--set model.pretrained=false`, or give a local weights file with `--set model.weights_path=/path/to/{name}.pth` "
+        f"(a torchvision .pth or .safetensors state dict), or put torchvision's file in {_hub_checkpoints()}"
+    )
+
+
+def _hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _download(url: str, dest: Path, name: str) -> None:
+    """torch.hub's downloader has no timeout (it hangs without a network); this one fails fast."""
+    from tqdm.auto import tqdm
+
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp, open(tmp, "wb") as fh:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}") as bar:
+                for chunk in iter(lambda: resp.read(1 << 20), b""):
+                    fh.write(chunk)
+                    bar.update(len(chunk))
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise _unavailable(name, f"download of {url} failed: {getattr(exc, 'reason', exc)}") from None
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from .safetensors, or from a .pth/.pt file without unpickling code (weights_only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors of many kinds; the message is what matters
+        raise ValueError(f"{path}: not a loadable weights file ({exc.__class__.__name__}: {exc})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+    return state
+
+
+def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """torchvision's DEFAULT ImageNet weights for ``name``: hub cache, else a fast-failing download."""
+    from torchvision import models
+
+    try:
+        weights = models.get_model_weights(name).DEFAULT
+    except (ValueError, KeyError) as exc:
+        raise _unavailable(name, f"torchvision has no weights for it: {exc}") from None
+    dest = _hub_checkpoints() / os.path.basename(weights.url)
+    if not dest.is_file():
+        if _offline():
+            raise _unavailable(name, "offline mode is set and they are not in the torch hub cache")
+        _download(weights.url, dest, name)
+    return read_state_dict(dest)
+
+
+def _replace_head(model: nn.Module, num_classes: int) -> str:
+    """Swap the last ``nn.Linear`` (the classifier in every torchvision classifier that has one) for a new one."""
+    last = None
+    for qualname, mod in model.named_modules():
+        if isinstance(mod, nn.Linear):
+            last = qualname
+    if last is None:
+        raise ValueError(f"{model.__class__.__name__}: no linear classifier head to replace (unsupported architecture)")
+    parent = model.get_submodule(last.rsplit(".", 1)[0]) if "." in last else model
+    old = model.get_submodule(last)
+    setattr(parent, last.rsplit(".", 1)[-1], nn.Linear(old.in_features, num_classes))
+    return last
+
+
+def build_cnn(name: str, num_classes: int = 2, *, pretrained: bool = False, weights_path: str | None = None) -> nn.Module:
+    from torchvision import models
+
+    if name not in models.list_models(module=models):
+        close = [m for m in available_models() if name.lower().rstrip("0123456789_") in m][:8]
+        raise ValueError(f"unknown torchvision model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "; see torchvision.models.list_models()"))
+    model = models.get_model(name, weights=None)
+    if weights_path or pretrained:
+        state = read_state_dict(weights_path) if weights_path else imagenet_state_dict(name)
+        head = _replace_head(model, num_classes)
+        # The ImageNet head (1000 classes) does not fit and is dropped; a fine-tuned file's head is kept.
+        missing, _ = model.load_state_dict(_drop_mismatched(state, model), strict=False)
+        missing = [k for k in missing if not k.startswith(head + ".")]
+        if missing:
+            raise ValueError(f"weights for {name!r} do not fit the architecture: missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        return model
+    _replace_head(model, num_classes)
+    return model
+
+
+def _drop_mismatched(state: dict, model: nn.Module) -> dict:
+    own = model.state_dict()
+    return {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+
+
+class CNNAdapter(ModelAdapter):
+    """A torchvision classifier trained with cross-entropy on ImageNet-normalised tensors."""
+
+    family = "cnn"
+
+    def __init__(self, config: ModelConfig, num_classes: int = 2, *, _pretrained: bool | None = None):
+        super().__init__(config, num_classes)
+        if config.mode not in ("full", "linear_probe"):
+            raise ValueError(f"CNN models support mode 'full' or 'linear_probe', not {config.mode!r}")
+        pretrained = config.pretrained if _pretrained is None else _pretrained
+        self._module = build_cnn(config.name, num_classes, pretrained=pretrained, weights_path=config.weights_path if _pretrained is None else None)
+        if config.mode == "linear_probe":
+            head = [q for q, m in self._module.named_modules() if isinstance(m, nn.Linear)][-1]
+            for qualname, p in self._module.named_parameters():
+                p.requires_grad = qualname.startswith(head + ".")
+        self.input_size: int | None = None
+
+    @property
+    def module(self) -> nn.Module:
+        return self._module
+
+    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]:
+        from trainer.data.transforms import build_transforms
+
+        if input_size != self.input_size and input_size < 128:
+            self._check_input_size(input_size)
+        self.input_size = input_size
+        if stain:
+            import inspect
+
+            if "stain" not in inspect.signature(build_transforms).parameters:
+                raise ValueError("stain normalisation is not available in trainer.data.transforms yet; set data.stain_normalization=null")
+            return build_transforms(input_size, train=train, stain=stain)
+        return build_transforms(input_size, train=train)
+
+    def _check_input_size(self, size: int) -> None:
+        """Small inputs shrink to nothing in some architectures (AlexNet needs >= 63 px): say so up front."""
+        was = self._module.training
+        self._module.eval()
+        try:
+            with torch.no_grad():
+                self._module(torch.zeros(1, 3, size, size))
+        except RuntimeError as exc:
+            raise ValueError(f"{self.config.name} cannot take {size} px inputs ({exc}); raise data.input_size") from None
+        finally:
+            self._module.train(was)
+
+    def collate(self, samples: Sequence[Any], targets: Sequence[int]) -> dict[str, Any]:
+        return {"pixel_values": torch.stack(list(samples)), "labels": torch.as_tensor(list(targets), dtype=torch.long)}
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        logits = self.forward_module(batch["pixel_values"])
+        return F.cross_entropy(logits.float(), batch["labels"])
+
+    def predict_proba(self, batch: dict[str, Any]) -> torch.Tensor:
+        return torch.softmax(self.forward_module(batch["pixel_values"]).float(), dim=-1)
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        module = getattr(self._module, "module", self._module)
+        state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        meta = {"family": self.family, "num_classes": self.num_classes, "input_size": self.input_size, "model": _asdict(self.config)}
+        (directory / ADAPTER_FILE).write_text(json.dumps(meta, indent=1))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "CNNAdapter":
+        directory = Path(directory)
+        meta_path = directory / ADAPTER_FILE
+        if not meta_path.is_file() or not (directory / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(f"not a CNN checkpoint folder (needs {ADAPTER_FILE} and {WEIGHTS_FILE}): {directory}")
+        meta = json.loads(meta_path.read_text())
+        from trainer.config import _build
+
+        config = _build(ModelConfig, meta["model"], f"{meta_path}:model")
+        adapter = cls(config, int(meta["num_classes"]), _pretrained=False)  # the file holds every weight
+        adapter._module.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        adapter.input_size = meta.get("input_size")
+        adapter._module.to(device).eval()
+        return adapter
+
+
+def _asdict(config: ModelConfig) -> dict:
+    import dataclasses
+
+    return dataclasses.asdict(config)
