@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 # No telemetry calls: the app must start (and stay quiet) on machines without a network.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -18,9 +19,30 @@ TABS = [("Predict", predict), ("Annotate", annotate), ("Train", train), ("Dashbo
 
 @dataclass
 class AppContext:
-    """What every tab may use: settings now; the model registry and database are added by their issues."""
+    """What every tab may use. Heavy parts are built on first use, so the app starts fast."""
 
     settings: Settings
+
+    @cached_property
+    def registry(self):
+        """Models the Predict tab can use (demo models, finished runs, hub ids): ``histoapp.models``."""
+        from histoapp.models.registry import ModelRegistry
+
+        return ModelRegistry(self.settings)
+
+    @cached_property
+    def store(self):
+        """The annotation database: ``histoapp.store``."""
+        from histoapp.store import open_store
+
+        return open_store(self.settings.database_url)
+
+    @cached_property
+    def runs(self):
+        """Training runs launched as processes from the Train tab: ``histoapp.runs``."""
+        from histoapp.runs import RunManager
+
+        return RunManager(self.settings)
 
 
 def build_app(settings: Settings | None = None) -> gr.Blocks:
