@@ -128,3 +128,16 @@ def test_config_round_trip_and_overrides(tmp_path):
     for path in ("trainer/configs/quick_demo.yaml", "trainer/configs/results_cpu.yaml"):
         assert ExperimentConfig.from_yaml(path).models[0].pretrained is False  # both run offline
     assert yaml.safe_load(cfg.to_yaml())["data"]["folds"] == 5
+
+
+def test_disk_cache_and_stain_normalisation_reach_the_datasets(tmp_path, tiny_data):
+    cfg = ExperimentConfig.from_dict(tiny_config(tmp_path, tiny_data, epochs=1)).with_overrides(
+        ["data.cache=disk", "data.stain_normalization=reinhard", "data.folds_to_run=[0]"])
+    res = run_experiment(cfg, progress=False)
+    assert res["state"] == "finished" and res["rows"][0]["n_folds"] == 1
+    cached = list((tmp_path / "runs" / ".cache" / "images").glob("*.npy"))
+    m = json.loads((cfg.run_dir / "resnet18" / "40X" / "fold0" / "metrics.json").read_text())
+    # Each image read was decoded, stain-normalised and resized once (a ragged training batch is dropped).
+    assert m["n_val"] + m["n_test"] + 8 <= len(cached) <= 32
+    best = cfg.run_dir / "resnet18" / "40X" / "fold0" / "best"
+    assert json.loads((best / "engine.json").read_text())["stain_normalization"] == "reinhard"
