@@ -141,3 +141,21 @@ def test_disk_cache_and_stain_normalisation_reach_the_datasets(tmp_path, tiny_da
     assert m["n_val"] + m["n_test"] + 8 <= len(cached) <= 32
     best = cfg.run_dir / "resnet18" / "40X" / "fold0" / "best"
     assert json.loads((best / "engine.json").read_text())["stain_normalization"] == "reinhard"
+
+
+def test_running_part_of_the_grid_keeps_config_describing_the_folder(tmp_path, tiny_data):
+    from trainer.cli import main
+
+    cfg = tiny_config(tmp_path, tiny_data, epochs=1)
+    cfg["models"].append({"family": "cnn", "name": "mobilenet_v3_small", "pretrained": False})
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "runs" / "tiny"
+    # `train` runs one cell (first model, fold 1); then `cv` with only the second model and fold 0.
+    assert main(["train", "--config", str(path), "--fold", "1", "--no-progress"]) == 0
+    saved = ExperimentConfig.from_yaml(run / "config.yaml")
+    assert [m.name for m in saved.models] == ["resnet18"] and saved.data.folds_to_run == [1]
+    assert main(["cv", "--config", str(path), "--model", "mobilenet_v3_small", "--set", "data.folds_to_run=[0]", "--no-progress"]) == 0
+    saved = ExperimentConfig.from_yaml(run / "config.yaml")
+    assert [m.name for m in saved.models] == ["resnet18", "mobilenet_v3_small"] and saved.data.folds_to_run == [0, 1]
+    assert "Folds finished: 2 of 4" in (run / "results.md").read_text()
