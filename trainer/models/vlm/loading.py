@@ -77,9 +77,9 @@ def _in_cache(name: str) -> bool:
 
 
 def load_processor(name: str, trust_remote_code: bool = False):
+    source, local = resolve(name)  # first: fail fast, before the (slow) transformers import
     from transformers import AutoProcessor
 
-    source, local = resolve(name)
     try:
         return AutoProcessor.from_pretrained(source, local_files_only=local, trust_remote_code=trust_remote_code)
     except OSError as exc:
@@ -89,10 +89,10 @@ def load_processor(name: str, trust_remote_code: bool = False):
 def load_model(name: str, *, dtype=None, quantization_config=None, device_map=None, attn_implementation: str | None = None,
                trust_remote_code: bool = False):
     """The image-text-to-text model (``AutoModelForImageTextToText``: Idefics3/SmolVLM, Qwen2-VL)."""
+    source, local = resolve(name)
     from transformers import AutoModelForImageTextToText
     from transformers.utils import logging as hf_logging
 
-    source, local = resolve(name)
     kwargs = dict(local_files_only=local, trust_remote_code=trust_remote_code)
     if dtype is not None:
         kwargs["dtype"] = dtype

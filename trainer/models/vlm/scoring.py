@@ -12,6 +12,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+# Processor outputs with one value per token besides input_ids (by name: pixel tensors can have any shape).
+PER_TOKEN = ("attention_mask", "mm_token_type_ids", "token_type_ids")
 # forward(inputs, logits_to_keep) -> logits (B, logits_to_keep, V)
 Forward = Callable[[dict, int], torch.Tensor]
 
@@ -32,8 +34,8 @@ def append_tokens(inputs: dict, continuations: Sequence[Sequence[int]], pad_id: 
     targets = torch.where(mask.bool(), cont, torch.full_like(cont, -100))
     out = dict(inputs)
     out["input_ids"] = torch.cat([ids, cont], dim=1)
-    for key, value in inputs.items():  # every other per-token tensor (attention mask, token type ids)
-        if key != "input_ids" and isinstance(value, torch.Tensor) and tuple(value.shape) == (b, length):
+    for key, value in inputs.items():
+        if key in PER_TOKEN and isinstance(value, torch.Tensor) and tuple(value.shape) == (b, length):
             extra = mask.to(value.dtype) if key == "attention_mask" else torch.zeros((b, k), dtype=value.dtype, device=value.device)
             out[key] = torch.cat([value, extra], dim=1)
     return out, targets
