@@ -8,9 +8,7 @@ from collections import defaultdict
 from itertools import combinations
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import select
-from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from histoapp.store.models import Adjudication, Annotation, Image, Prediction, row_dict
 from trainer.data.records import LABELS
@@ -20,6 +18,8 @@ def _kappa(a: list[int], b: list[int]) -> float | None:
     """Cohen's kappa, or None where it is undefined (fewer than 2 items, or one constant rater set)."""
     if len(a) < 2:
         return None
+    from sklearn.metrics import cohen_kappa_score  # imported on use: keeps opening the store light
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn warns and returns nan when chance agreement is 1
         k = float(cohen_kappa_score(a, b, labels=[0, 1]))
@@ -53,6 +53,8 @@ def agreement(store) -> dict:
     the images every annotator labelled (None with fewer than 2 annotators or fewer than 2 such images);
     ``models``: each annotator against each model's predicted label and against the source's label."""
     annotators, models, reference = _labels_by(store)
+    from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
     names = sorted(annotators)
     pairs = [_pair(a, b, annotators[a], annotators[b]) for a, b in combinations(names, 2)]
     fleiss = None

@@ -92,6 +92,6 @@ def progress(store, annotator: str | None = None, *, magnification: str | None =
 
 def datasets(store) -> list[str]:
     with store.read() as s:
-        return list(s.scalars(select(distinct(Image.dataset)).order_by(Image.dataset)))
+        return list(s.scalars(select(Image.dataset).distinct().order_by(Image.dataset)))
 
 
