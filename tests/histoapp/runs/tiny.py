@@ -27,3 +27,29 @@ def tiny_config(settings: Settings, name: str, data_root: Path, *, epochs: int =
         "train": {"epochs": epochs, "batch_size": batch_size, "lr": 0.001, "early_stopping_patience": 0,
                   "mixed_precision": "no", "max_steps": max_steps, "log_every": 1},
     })
+
+
+def make_finished_run(settings: Settings, name: str, data_root: Path) -> Path:
+    """A finished 2-model x 40X x 2-fold run made in-process (no subprocess): resnet18 full fine-tuning and
+    linear probing, 2 optimiser steps per fold."""
+    from trainer.cv import run_experiment
+
+    data = tiny_config(settings, name, data_root, epochs=1, max_steps=2).to_dict()
+    data["models"] = [{"family": "cnn", "name": "resnet18", "pretrained": False},
+                      {"family": "cnn", "name": "resnet18", "pretrained": False, "mode": "linear_probe"}]
+    cfg = ExperimentConfig.from_dict(data)
+    result = run_experiment(cfg, progress=False, cpu=True)
+    assert result["state"] == "finished", result
+    return cfg.run_dir
+
+
+def wait_for(predicate, timeout: float = 120.0, every: float = 0.25, what: str = "condition"):
+    import time
+
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
