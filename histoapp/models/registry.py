@@ -91,10 +91,16 @@ class ModelRegistry:
         self.assets_dir = Path(assets_dir) if assets_dir else Path(getattr(settings, "assets_dir", ASSETS))
         env_hub = [m.strip() for m in os.environ.get("HISTOAPP_HUB_MODELS", "").split(",") if m.strip()]
         self.hub_models = list(hub_models if hub_models is not None else (env_hub or DEFAULT_HUB_MODELS))
-        self.device = device or default_device()
+        self._device = device
         self._cache: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
         self._hub_reason: str | None | bool = False  # False: not probed yet
+
+    @property
+    def device(self) -> str:
+        if self._device is None:  # imports torch: done on first load, not at app start
+            self._device = default_device()
+        return self._device
 
     # --- listing ------------------------------------------------------------------------------------
     def demo_models(self) -> list[ModelEntry]:

@@ -38,7 +38,8 @@ def trained_run(tmp_path_factory, synthetic_root, synthetic_records):
     fold = runs / "tiny" / "resnet18" / "all" / "fold0"
     adapter.save(fold / "best")
     (fold / "best" / "engine.json").write_text(json.dumps({"input_size": TINY_SIZE, "classes": ["benign", "malignant"], "fold": 0}))
-    (fold / "metrics.json").write_text(json.dumps({"metrics": {"accuracy": 0.9, "roc_auc": 0.95}}))
+    (fold / "metrics.json").write_text(json.dumps({"model": "resnet18", "magnification": "all", "fold": 0,
+                                                   "metrics": {"accuracy": 0.9, "roc_auc": 0.95}}))
     return runs
 
 
