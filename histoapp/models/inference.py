@@ -52,6 +52,12 @@ def adapter_probs(t: torch.Tensor) -> np.ndarray:
     return t.detach().float()[0].cpu().numpy()
 
 
+def classify(loaded, image: Image.Image) -> Prediction:
+    """Probabilities only (no explanation), with their latency: the batch table's prediction."""
+    t0 = time.perf_counter()
+    return _finish(loaded, predict_proba(loaded, image), t0)
+
+
 def _finish(loaded, probs: np.ndarray, t0: float, **kw) -> Prediction:
     classes = loaded.classes
     p_mal = malignant_probability(probs, classes)
@@ -61,9 +67,9 @@ def _finish(loaded, probs: np.ndarray, t0: float, **kw) -> Prediction:
 
 def predict_cnn(loaded, image: Image.Image, *, cam_method: str | None = "Grad-CAM", target: int | None = None) -> Prediction:
     """Prediction and (unless ``cam_method`` is None) its CAM, from one forward pass."""
-    t0 = time.perf_counter()
     if cam_method is None:
-        return _finish(loaded, predict_proba(loaded, image), t0)
+        return classify(loaded, image)
+    t0 = time.perf_counter()
     from histoapp.explain.cam import explain_cnn
 
     res = explain_cnn(loaded.adapter, image, method=cam_method, target=target, input_size=loaded.input_size, device=loaded.device)
