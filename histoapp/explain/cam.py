@@ -13,9 +13,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-# Display name -> pytorch_grad_cam class name.
-CAM_METHODS: dict[str, str] = {"Grad-CAM": "GradCAM", "Grad-CAM++": "GradCAMPlusPlus", "Score-CAM": "ScoreCAM", "Eigen-CAM": "EigenCAM"}
-DEFAULT_METHOD = "Grad-CAM"
+from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
+
 
 # The last convolutional stage of each torchvision family (the layer the Grad-CAM papers use); any other
 # architecture falls back to its last Conv2d.

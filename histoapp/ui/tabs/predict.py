@@ -398,7 +398,7 @@ def target_choices(ctx, cnn_key: str | None) -> dict:
 # --- layout ------------------------------------------------------------------------------------------
 
 def build(ctx) -> None:
-    from histoapp.explain.cam import CAM_METHODS, DEFAULT_METHOD
+    from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
     from histoapp.ui.examples import list_examples
 
     gr.Markdown(INTRO)
