@@ -133,3 +133,29 @@ def test_adjudicate_a_conflict_and_download_the_dataset(serve_app, page, tmp_pat
         names = z.namelist()
     assert "manifest.csv" in names and "provenance.json" in names
     assert sum(n.endswith(".png") for n in names) == 2  # the adjudicated image and the single-annotator one
+
+
+def test_deleted_file_shows_a_clear_message_and_labels_stay(serve_app, page, tmp_path):
+    from histoapp.store import open_store
+    from trainer.data.synthetic import generate
+
+    data = tmp_path / "data"
+    patches = generate(data / "patches", patients_per_subtype=1, images_per_magnification=1, size=32, seed=6)
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=data)
+    store = open_store(settings.database_url)
+    store.import_folder(patches)
+    store.annotate(1, "dr_a", label=1, note="seen before the file went")
+    path = store.image(1)["path"]
+    store.close()
+    import os
+
+    os.remove(path)
+    page.add_init_script("localStorage.setItem('histoapp-annotator', 'dr_a')")
+    url = serve_app(settings)
+    _open_annotate(page, url)
+    page.get_by_label("Queue").click()
+    page.get_by_role("option", name=re.compile("^all:")).click()
+    info = page.locator("#ann-info")
+    info.filter(has_text="cannot be shown: file not found").wait_for()
+    text = info.inner_text()
+    assert "Image #1" in text and "annotations are kept" in text and "Your label: malignant" in text
