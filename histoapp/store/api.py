@@ -165,6 +165,17 @@ class Store:
                 out.append((img.id, True))
         return out
 
+    def send_to_queue(self, path: str | Path, *, uploads_dir: str | Path, predictions=(), dataset: str = "upload",
+                      magnification: str | None = None, actor: str = "system") -> int:
+        """For the Predict tab: keep a copy of an uploaded image (its temporary file will vanish) under
+        ``uploads_dir``, queue it, and attach the models' predictions (dicts with model, prob_malignant,
+        label and optionally kind). The same bytes again return the same id."""
+        image_id = self.add_image(path, dataset=dataset, magnification=magnification, copy_to=uploads_dir, actor=actor)
+        for p in predictions:
+            self.add_prediction(image_id, model=p["model"], prob_malignant=p["prob_malignant"], label=p["label"],
+                                kind=p.get("kind"), actor=actor)
+        return image_id
+
     def image(self, image_id: int) -> dict:
         with self.read() as s:
             img = s.get(Image, int(image_id))

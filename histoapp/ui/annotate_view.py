@@ -9,6 +9,7 @@ from PIL import Image
 from trainer.data.records import LABELS, SUBTYPE_NAMES, SUBTYPES
 
 FLAG_CHOICES = [("blur", "blur"), ("fold", "fold"), ("pen mark", "pen_mark"), ("out of focus", "out_of_focus")]
+DISPLAY_MIN = 768  # px on the long side in the viewer
 RECENT_COLUMNS = ["image", "label", "subtype", "flags", "note", "time"]
 
 
@@ -85,7 +86,16 @@ def viewer_content(store, image_id: int, annotator: str, *, blind: bool, zoom=1,
     text = details(store, image_id, annotator, blind=blind)
     if problem:
         return None, f"⚠️ **{problem}**\n\n{text}"
-    return zoomed(img, zoom, center), text
+    return for_display(zoomed(img, zoom, center)), text
+
+
+def for_display(img: Image.Image, min_side: int = DISPLAY_MIN) -> Image.Image:
+    """Small patches scaled up (display only) so the viewer is large; big ones are left to the browser."""
+    long_side = max(img.size)
+    if long_side >= min_side:
+        return img
+    f = min_side / long_side
+    return img.resize((round(img.width * f), round(img.height * f)), Image.LANCZOS)
 
 
 def progress_text(p: dict, annotator: str) -> str:

@@ -94,3 +94,68 @@ def test_import_outside_allowed_roots_shows_clear_error(serve_app, page, tmp_pat
     page.locator("#ann-import-path input, #ann-import-path textarea").first.fill("/etc")
     page.locator("#ann-import").click()
     page.locator("#ann-import-msg").filter(has_text="outside the folders this app may read").wait_for()
+
+
+def test_adjudicate_a_conflict_and_download_the_dataset(serve_app, page, tmp_path):
+    import zipfile
+
+    from histoapp.store import open_store
+    from trainer.data.synthetic import generate
+
+    data = tmp_path / "data"
+    patches = generate(data / "patches", patients_per_subtype=1, images_per_magnification=1, size=32, seed=4)
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=data)
+    store = open_store(settings.database_url)
+    store.import_folder(patches)
+    store.annotate(5, "dr_a", label=1)
+    store.annotate(5, "dr_b", label=0)
+    store.annotate(6, "dr_a", label=0)
+    store.close()
+    url = serve_app(settings)
+    _open_annotate(page, url)
+    page.locator("#ann-annotator input, #ann-annotator textarea").first.fill("chief")
+
+    page.get_by_text("Adjudication", exact=True).click()
+    page.get_by_role("button", name="Refresh conflicts").click()
+    page.locator("#ann-conflicts").get_by_text("dr_a: malignant; dr_b: benign").filter(visible=True).first.click()
+    page.get_by_text("Votes: dr_a: malignant").wait_for()
+    page.get_by_label("malignant", exact=True).check()
+    page.get_by_role("button", name="Save final label").click()
+    page.get_by_text("Final label saved for image #5").wait_for()
+
+    page.get_by_text("Export", exact=True).click()
+    page.locator("#ann-export-dataset").click()
+    link = page.locator("#ann-export-file a").first
+    link.wait_for()
+    with page.expect_download() as dl:
+        link.click()
+    with zipfile.ZipFile(dl.value.path()) as z:
+        names = z.namelist()
+    assert "manifest.csv" in names and "provenance.json" in names
+    assert sum(n.endswith(".png") for n in names) == 2  # the adjudicated image and the single-annotator one
+
+
+def test_deleted_file_shows_a_clear_message_and_labels_stay(serve_app, page, tmp_path):
+    from histoapp.store import open_store
+    from trainer.data.synthetic import generate
+
+    data = tmp_path / "data"
+    patches = generate(data / "patches", patients_per_subtype=1, images_per_magnification=1, size=32, seed=6)
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=data)
+    store = open_store(settings.database_url)
+    store.import_folder(patches)
+    store.annotate(1, "dr_a", label=1, note="seen before the file went")
+    path = store.image(1)["path"]
+    store.close()
+    import os
+
+    os.remove(path)
+    page.add_init_script("localStorage.setItem('histoapp-annotator', 'dr_a')")
+    url = serve_app(settings)
+    _open_annotate(page, url)
+    page.get_by_label("Queue").click()
+    page.get_by_role("option", name=re.compile("^all:")).click()
+    info = page.locator("#ann-info")
+    info.filter(has_text="cannot be shown: file not found").wait_for()
+    text = info.inner_text()
+    assert "Image #1" in text and "annotations are kept" in text and "Your label: malignant" in text

@@ -46,6 +46,7 @@ def build(ctx) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             viewer = gr.Image(label="Patch (click to set the zoom centre; fullscreen button for a large view)", type="pil",
+                              format="png",  # lossless: a pathologist judges fine detail
                               height=560, interactive=False, buttons=["fullscreen", "download"], elem_id="ann-viewer")
             zoom = gr.Slider(1, 8, value=1, step=1, label="Zoom")
             info = gr.Markdown(elem_id="ann-info")
@@ -94,7 +95,7 @@ def build(ctx) -> None:
         conflicts = gr.Dataframe(interactive=False, elem_id="ann-conflicts")
         with gr.Row():
             with gr.Column(scale=2):
-                adj_image = gr.Image(label="Conflict", type="pil", height=320, interactive=False)
+                adj_image = gr.Image(label="Conflict", type="pil", format="png", height=320, interactive=False)
             with gr.Column(scale=3):
                 adj_id = gr.Number(label="Image id", precision=0)
                 adj_info = gr.Markdown()

@@ -139,3 +139,15 @@ def test_predictions_replace_per_model_and_guess_kind(store, image_ids):
     preds = {p["model"]: p for p in store.predictions(image_ids[0])}
     assert preds["resnet34"]["prob_malignant"] == 0.8 and preds["resnet34"]["kind"] == "cnn"
     assert preds["qwen2-vl-2b-lora"]["kind"] == "vlm"
+
+
+def test_send_to_queue_keeps_a_copy_and_the_predictions(store, patches, tmp_path):
+    upload = tmp_path / "gradio_tmp_upload.png"
+    shutil.copy(sorted(patches.rglob("*.png"))[0], upload)
+    preds = [dict(model="resnet34", prob_malignant=0.7, label=1), dict(model="smolvlm-lora", prob_malignant=0.3, label=0)]
+    image_id = store.send_to_queue(upload, uploads_dir=tmp_path / "uploads", predictions=preds)
+    upload.unlink()  # the temporary upload goes away; the queued copy stays
+    assert store.load_image(image_id)[0] is not None
+    assert str(tmp_path / "uploads") in store.image(image_id)["path"]
+    assert {p["kind"] for p in store.predictions(image_id)} == {"cnn", "vlm"}
+    assert store.queue("ann", mode="disagreement") == [image_id]
