@@ -50,6 +50,18 @@ def default_classes(num_classes: int) -> list[str]:
     raise ValueError(f"a VLM classifier needs 2 (benign/malignant) or 8 (subtype) classes, not {num_classes}")
 
 
+def lora_target_pattern(model: nn.Module, target_modules: Sequence[str], freeze_vision: bool = True) -> str:
+    """A regex over full module names for peft: the named projections, outside the vision encoder unless
+    ``freeze_vision`` is false. Fails early when nothing matches (wrong names for this architecture)."""
+    names = "|".join(re.escape(t) for t in target_modules)
+    vision = "|".join(re.escape(p.rstrip(".")) for p in VISION_PREFIXES)
+    pattern = rf"^(?!({vision})\.).*\.({names})$" if freeze_vision else rf".*\.({names})$"
+    if not any(re.fullmatch(pattern, n) for n, m in model.named_modules() if isinstance(m, nn.Linear)):
+        raise ValueError(f"model.lora.target_modules {list(target_modules)} match no linear layer of "
+                         f"{model.config.model_type}'s language model")
+    return pattern
+
+
 class VLMModule(nn.Module):
     """Everything trainable in one module for the engine: the (peft-wrapped) VLM and the linear-probe head.
     ``forward`` dispatches so that the accelerate-prepared (DDP) wrapper sees every forward pass."""
@@ -150,15 +162,7 @@ class VLMAdapter(ModelAdapter):
         return model
 
     def _lora_targets(self, model: nn.Module) -> str:
-        """A regex over full module names: the configured projections, outside the vision encoder unless
-        ``model.freeze_vision`` is false. Fails early when nothing matches (wrong names for this architecture)."""
-        names = "|".join(re.escape(t) for t in self.config.lora.target_modules)
-        vision = "|".join(re.escape(p.rstrip(".")) for p in VISION_PREFIXES)
-        pattern = rf"^(?!({vision})\.).*\.({names})$" if self.config.freeze_vision else rf".*\.({names})$"
-        if not any(re.fullmatch(pattern, n) for n, m in model.named_modules() if isinstance(m, nn.Linear)):
-            raise ValueError(f"model.lora.target_modules {self.config.lora.target_modules} match no linear layer of "
-                             f"{model.config.model_type}'s language model")
-        return pattern
+        return lora_target_pattern(model, self.config.lora.target_modules, self.config.freeze_vision)
 
     def _pad_id(self, model) -> int:
         pad = self.tokenizer.pad_token_id
