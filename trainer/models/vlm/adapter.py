@@ -277,6 +277,9 @@ class VLMAdapter(ModelAdapter):
                 "input_size": self.input_size, "prompt": self.prompt_text, "model": dataclasses.asdict(self.config), **extra}
 
     def save(self, directory: str | Path) -> Path:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a bar per saved epoch would flood run logs
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         model = self._module.model

@@ -82,6 +82,9 @@ def build_tiny_vlm(family: str, out_dir: str | Path, *, image_size: int = 32, pa
         model, processor = _qwen2_vl(tokenizer, ids, text, image_size, patch_size, vision_hidden_size, vision_layers, num_heads)
     model.generation_config.pad_token_id = ids[pad]
     model.generation_config.eos_token_id = ids[eos]
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     model.to(getattr(torch, dtype)).save_pretrained(out)
     processor.save_pretrained(out)
     return out
