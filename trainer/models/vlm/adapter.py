@@ -208,7 +208,14 @@ class VLMAdapter(ModelAdapter):
     def encode(self, images: Sequence[Any], prompt: str | None = None) -> dict[str, torch.Tensor]:
         """Processor tensors for one prompt per image (left-padded)."""
         text = self.prompt_text if prompt is None else self._prompt_text(prompt)
-        enc = self.processor(text=[text] * len(images), images=[_rgb(im) for im in images], padding=True, return_tensors="pt")
+        images = [_rgb(im) for im in images]
+        kwargs = {}
+        tile = (getattr(self.processor.image_processor, "max_image_size", None) or {}).get("longest_edge")
+        if self.vlm_family.name == "idefics3" and tile and max(max(im.size) for im in images) <= tile:
+            # A patch that fits one tile is one tile: SmolVLM's processor would otherwise upscale it to its
+            # largest size and split it into up to 16 tiles (over 1,000 image tokens for a 224 px patch).
+            kwargs["do_image_splitting"] = False
+        enc = self.processor(text=[text] * len(images), images=images, padding=True, return_tensors="pt", **kwargs)
         return {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
 
     def _forward(self, inputs: dict, logits_to_keep: int) -> torch.Tensor:
