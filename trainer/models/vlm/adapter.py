@@ -50,6 +50,18 @@ def default_classes(num_classes: int) -> list[str]:
     raise ValueError(f"a VLM classifier needs 2 (benign/malignant) or 8 (subtype) classes, not {num_classes}")
 
 
+def lora_target_pattern(model: nn.Module, target_modules: Sequence[str], freeze_vision: bool = True) -> str:
+    """A regex over full module names for peft: the named projections, outside the vision encoder unless
+    ``freeze_vision`` is false. Fails early when nothing matches (wrong names for this architecture)."""
+    names = "|".join(re.escape(t) for t in target_modules)
+    vision = "|".join(re.escape(p.rstrip(".")) for p in VISION_PREFIXES)
+    pattern = rf"^(?!({vision})\.).*\.({names})$" if freeze_vision else rf".*\.({names})$"
+    if not any(re.fullmatch(pattern, n) for n, m in model.named_modules() if isinstance(m, nn.Linear)):
+        raise ValueError(f"model.lora.target_modules {list(target_modules)} match no linear layer of "
+                         f"{model.config.model_type}'s language model")
+    return pattern
+
+
 class VLMModule(nn.Module):
     """Everything trainable in one module for the engine: the (peft-wrapped) VLM and the linear-probe head.
     ``forward`` dispatches so that the accelerate-prepared (DDP) wrapper sees every forward pass."""
@@ -150,15 +162,7 @@ class VLMAdapter(ModelAdapter):
         return model
 
     def _lora_targets(self, model: nn.Module) -> str:
-        """A regex over full module names: the configured projections, outside the vision encoder unless
-        ``model.freeze_vision`` is false. Fails early when nothing matches (wrong names for this architecture)."""
-        names = "|".join(re.escape(t) for t in self.config.lora.target_modules)
-        vision = "|".join(re.escape(p.rstrip(".")) for p in VISION_PREFIXES)
-        pattern = rf"^(?!({vision})\.).*\.({names})$" if self.config.freeze_vision else rf".*\.({names})$"
-        if not any(re.fullmatch(pattern, n) for n, m in model.named_modules() if isinstance(m, nn.Linear)):
-            raise ValueError(f"model.lora.target_modules {self.config.lora.target_modules} match no linear layer of "
-                             f"{model.config.model_type}'s language model")
-        return pattern
+        return lora_target_pattern(model, self.config.lora.target_modules, self.config.freeze_vision)
 
     def _pad_id(self, model) -> int:
         pad = self.tokenizer.pad_token_id
@@ -204,7 +208,14 @@ class VLMAdapter(ModelAdapter):
     def encode(self, images: Sequence[Any], prompt: str | None = None) -> dict[str, torch.Tensor]:
         """Processor tensors for one prompt per image (left-padded)."""
         text = self.prompt_text if prompt is None else self._prompt_text(prompt)
-        enc = self.processor(text=[text] * len(images), images=[_rgb(im) for im in images], padding=True, return_tensors="pt")
+        images = [_rgb(im) for im in images]
+        kwargs = {}
+        tile = (getattr(self.processor.image_processor, "max_image_size", None) or {}).get("longest_edge")
+        if self.vlm_family.name == "idefics3" and tile and max(max(im.size) for im in images) <= tile:
+            # A patch that fits one tile is one tile: SmolVLM's processor would otherwise upscale it to its
+            # largest size and split it into up to 16 tiles (over 1,000 image tokens for a 224 px patch).
+            kwargs["do_image_splitting"] = False
+        enc = self.processor(text=[text] * len(images), images=images, padding=True, return_tensors="pt", **kwargs)
         return {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
 
     def _forward(self, inputs: dict, logits_to_keep: int) -> torch.Tensor:
@@ -273,6 +284,9 @@ class VLMAdapter(ModelAdapter):
                 "input_size": self.input_size, "prompt": self.prompt_text, "model": dataclasses.asdict(self.config), **extra}
 
     def save(self, directory: str | Path) -> Path:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a bar per saved epoch would flood run logs
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         model = self._module.model

@@ -50,6 +50,10 @@ def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
 def resolve(name: str) -> tuple[str, bool]:
     """(what to pass to ``from_pretrained``, ``local_files_only``). A local folder is used as is; a hub id is
     used from the cache when there, else only when the hub answers."""
+    if name.startswith("tiny:"):  # a tiny model built here from its spec (tests, demo)
+        from trainer.models.vlm.tiny import tiny_model_folder
+
+        return str(tiny_model_folder(name)), True
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

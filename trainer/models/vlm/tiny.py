@@ -3,9 +3,14 @@ locally: no download. They run every mode on CPU in seconds (tests, benchmarks) 
 make the app's demo VLM. Saved with ``save_pretrained`` so the normal ``from_pretrained`` path loads them.
 
     folder = build_tiny_vlm("idefics3", "/tmp/tiny-smolvlm")
-    cfg = ModelConfig(family="vlm", name=str(folder), mode="lora")"""
+    cfg = ModelConfig(family="vlm", name=str(folder), mode="lora")
+
+A config can also name one as ``tiny:<family>[:key=value,...]`` (e.g. ``tiny:idefics3:image_size=64``): it
+is built once (seeded, so always the same weights) into a cache folder and loaded from there."""
 from __future__ import annotations
 
+import inspect
+import os
 from pathlib import Path
 
 from trainer.models.vlm.families import DEFAULT_PROMPT, FAMILIES, LABEL_WORDS, SUBTYPE_WORDS
@@ -77,6 +82,9 @@ def build_tiny_vlm(family: str, out_dir: str | Path, *, image_size: int = 32, pa
         model, processor = _qwen2_vl(tokenizer, ids, text, image_size, patch_size, vision_hidden_size, vision_layers, num_heads)
     model.generation_config.pad_token_id = ids[pad]
     model.generation_config.eos_token_id = ids[eos]
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     model.to(getattr(torch, dtype)).save_pretrained(out)
     processor.save_pretrained(out)
     return out
@@ -120,3 +128,47 @@ def _qwen2_vl(tokenizer, ids, text, image_size, patch_size, vision_hidden, visio
     processor = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(**kw), tokenizer=tokenizer,
                                  video_processor=Qwen2VLVideoProcessor(**kw), chat_template=FAMILIES["qwen2_vl"].chat_template)
     return model, processor
+
+
+TINY_PREFIX = "tiny:"
+
+
+def parse_tiny_spec(name: str) -> tuple[str, dict]:
+    """``tiny:idefics3:image_size=64,hidden_size=128`` -> ("idefics3", {"image_size": 64, "hidden_size": 128})."""
+    parts = name[len(TINY_PREFIX):].split(":", 1)
+    family = parts[0]
+    if family not in FAMILIES:
+        raise ValueError(f"{name!r}: family must be one of {', '.join(FAMILIES)}")
+    known = {k: p.default for k, p in inspect.signature(build_tiny_vlm).parameters.items() if p.kind == p.KEYWORD_ONLY}
+    kwargs: dict = {}
+    for item in filter(None, (parts[1].split(",") if len(parts) > 1 else [])):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key not in known:
+            raise ValueError(f"{name!r}: unknown option {key!r}; known: {', '.join(sorted(known))}")
+        kwargs[key] = type(known[key])(value.strip())
+    return family, kwargs
+
+
+def tiny_cache_dir() -> Path:
+    return Path(os.environ.get("HISTOAPP_TINY_VLM_CACHE") or Path.home() / ".cache" / "histoapp" / "tiny-vlm")
+
+
+def tiny_model_folder(name: str) -> Path:
+    """The folder of the ``tiny:...`` model ``name``, built on first use."""
+    import re
+
+    family, kwargs = parse_tiny_spec(name)
+    slug = re.sub(r"[^A-Za-z0-9._=-]+", "_", name[len(TINY_PREFIX):])
+    folder = tiny_cache_dir() / slug
+    if not (folder / "config.json").is_file():
+        tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+        build_tiny_vlm(family, tmp, **kwargs)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process built it first
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder

@@ -148,3 +148,14 @@ def test_incomplete_checkpoint_is_reported(make_adapter, tmp_path):
     (tmp_path / "head.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="head.safetensors"):
         VLMAdapter.load(tmp_path)
+
+
+def test_a_patch_that_fits_one_tile_is_not_split(make_adapter, patches):
+    """SmolVLM's processor upscales and tiles images by default; a patch within one tile stays one tile."""
+    adapter = make_adapter("idefics3", "zero_shot")
+    ip = adapter.processor.image_processor
+    ip.do_image_splitting, ip.size = True, {"longest_edge": 4 * ip.max_image_size["longest_edge"]}
+    view = adapter.transform(False, 32)(patches[0][0])
+    inputs = adapter.encode([view])
+    assert int((inputs["input_ids"] == adapter.image_token_id).sum()) == adapter.processor.image_seq_len
+    assert inputs["pixel_values"].shape[1] == 1  # one tile
