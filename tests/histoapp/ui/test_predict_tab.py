@@ -118,3 +118,22 @@ def test_store_unavailable_is_said_plainly(ctx, patches):
 
     msg = tab.send_to_annotation(Ctx(settings=ctx.settings, registry=ctx.registry), session)
     assert "unavailable" in msg and "nothing was sent" in msg
+
+
+def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "tiny").symlink_to(trained_run / "tiny")
+    (runs / "tinyvlm").symlink_to(vlm_run / "tinyvlm")
+    settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
+    ctx = SimpleNamespace(settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[]))
+    cnn_choices, cnn_default = tab.model_choices(ctx, "cnn")
+    vlm_choices, vlm_default = tab.model_choices(ctx, "vlm")
+    assert cnn_default == "run:tiny/resnet18/all/fold0" and vlm_default == "run:tinyvlm/tiny-lora/all/fold0"
+    out = _run(ctx, [patches[2]], vlm_key=vlm_default)
+    assert out["errors"] == ""
+    for side in ("cnn", "vlm"):
+        assert set(out[f"{side}_label"]) == {"benign", "malignant"}
+        assert out[f"{side}_img"].size == (64, 64) and "ms" in out[f"{side}_info"]
+    assert isinstance(out["vlm_answer"], str) and "attention" in out["vlm_info"]
+    assert ("agree" in out["agreement"]) or ("disagree" in out["agreement"])
