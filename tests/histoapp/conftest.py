@@ -46,3 +46,23 @@ def trained_run(tmp_path_factory, synthetic_root, synthetic_records):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(trained_run):
     return trained_run / "tiny" / "resnet18" / "all" / "fold0" / "best"
+
+
+@pytest.fixture(scope="session")
+def vlm_run(tmp_path_factory):
+    """``runs_dir`` holding ``tinyvlm/tiny-lora/all/fold0/best``: a LoRA adapter on the tiny offline SmolVLM."""
+    import torch
+
+    from trainer.config import ModelConfig
+    from trainer.models import build_adapter
+    from trainer.models.vlm.tiny import build_tiny_vlm
+
+    base = build_tiny_vlm("idefics3", tmp_path_factory.mktemp("tiny_vlm") / "idefics3")
+    torch.manual_seed(0)
+    adapter = build_adapter(ModelConfig(family="vlm", name=str(base), mode="lora", label="tiny-lora"), 2)
+    adapter.transform(False, 32)
+    runs = tmp_path_factory.mktemp("vlm_runs")
+    fold = runs / "tinyvlm" / "tiny-lora" / "all" / "fold0"
+    adapter.save(fold / "best")
+    (fold / "metrics.json").write_text(json.dumps({"model": "tiny-lora", "magnification": "all", "fold": 0, "metrics": {"roc_auc": 0.5}}))
+    return runs

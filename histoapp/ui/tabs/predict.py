@@ -20,6 +20,7 @@ from histoapp.ui.zerogpu import gpu
 
 ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MAX_BATCH = 200  # patches per request: bounds memory and queue time
+DISPLAY_MIN = 384  # shorter side of the overlays on screen
 PREDICTED = "predicted class"
 NO_MODEL = ""
 MAGS = ["unknown", "40X", "100X", "200X", "400X"]
@@ -157,14 +158,22 @@ def _explain_vlm(reg_id: int, image, vlm_key: str):
 
 # --- rendering ---------------------------------------------------------------------------------------
 
+def _display(image):
+    """Small patches are enlarged for the screen (the heatmap is then resized onto the enlarged patch)."""
+    from PIL import Image
+
+    scale = DISPLAY_MIN / min(image.size)
+    return image if scale <= 1 else image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC)
+
+
 def _overlay(item: Item, pred, opacity: float):
     if item is None or item.image is None:
         return None
     if pred is None or pred.heatmap is None:
-        return item.image
+        return _display(item.image)
     from histoapp.explain.overlay import overlay
 
-    return overlay(item.image, pred.heatmap, float(opacity))
+    return overlay(_display(item.image), pred.heatmap, float(opacity))
 
 
 def _info(pred, plain_ms: float | None, what: str) -> str:

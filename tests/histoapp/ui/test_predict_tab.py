@@ -41,13 +41,14 @@ def test_one_patch_gives_label_overlay_latency_and_keeps_a_copy(ctx, patches):
     out = _run(ctx, [patches[0]])
     assert out["errors"] == ""
     assert set(out["cnn_label"]) == {"benign", "malignant"} and abs(sum(out["cnn_label"].values()) - 1) < 1e-5
-    assert out["cnn_img"].size == (64, 64) and "ms" in out["cnn_info"] and "Grad-CAM" in out["cnn_info"]
+    assert out["cnn_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN)  # the 64 px patch, enlarged for the screen
+    assert "ms" in out["cnn_info"] and "Grad-CAM" in out["cnn_info"]
     item = out["session"].items[0]
     assert item.path.startswith(str(ctx.settings.data_dir / "uploads")) and item.magnification == "40X"
     assert out["table"]["visible"] is False
     # The opacity slider re-blends without running the model.
     cnn_img, vlm_img = tab.reblend(out["session"], 0.0)
-    assert list(cnn_img.getdata()) == list(item.image.getdata()) and vlm_img is None
+    assert list(cnn_img.getdata()) == list(tab._display(item.image).getdata()) and vlm_img is None
 
 
 def test_corrupt_and_unsupported_files_get_a_clear_error_and_the_rest_still_works(ctx, patches, tmp_path):
@@ -118,3 +119,22 @@ def test_store_unavailable_is_said_plainly(ctx, patches):
 
     msg = tab.send_to_annotation(Ctx(settings=ctx.settings, registry=ctx.registry), session)
     assert "unavailable" in msg and "nothing was sent" in msg
+
+
+def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "tiny").symlink_to(trained_run / "tiny")
+    (runs / "tinyvlm").symlink_to(vlm_run / "tinyvlm")
+    settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
+    ctx = SimpleNamespace(settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[]))
+    cnn_choices, cnn_default = tab.model_choices(ctx, "cnn")
+    vlm_choices, vlm_default = tab.model_choices(ctx, "vlm")
+    assert cnn_default == "run:tiny/resnet18/all/fold0" and vlm_default == "run:tinyvlm/tiny-lora/all/fold0"
+    out = _run(ctx, [patches[2]], vlm_key=vlm_default)
+    assert out["errors"] == ""
+    for side in ("cnn", "vlm"):
+        assert set(out[f"{side}_label"]) == {"benign", "malignant"}
+        assert out[f"{side}_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN) and "ms" in out[f"{side}_info"]
+    assert isinstance(out["vlm_answer"], str) and "attention" in out["vlm_info"]
+    assert ("agree" in out["agreement"]) or ("disagree" in out["agreement"])
