@@ -172,7 +172,7 @@ class RunManager:
             info.message, info.updated = status.get("message") or "", _ts(status.get("updated"))
         if launch is None:  # a run made by the CLI: its status file is all there is
             if status:
-                info.state, info.pid = status["state"], status.get("pid")
+                info.state, info.pid, info.launched = status["state"], status.get("pid"), _ts(status.get("started"))
             return info
         info.launched = launch.get("launched") or launch.get("queued")
         if launch["state"] in ("queued", "cancelled"):

@@ -34,10 +34,14 @@ def test_quick_demo_live_then_stop_and_dashboard_table(serve_app, page, tmp_path
     assert re.match(r"quick_demo-\d{8}-\d{6}$", page.get_by_label("Run name").input_value())  # the quick demo preset
     page.locator("#train-launch").click()
     page.locator("#train-message").get_by_text("🚀").wait_for(timeout=60_000)
+    name = page.get_by_label("Run name").input_value()
+    # The live view follows the new run (not the finished one shown before) once its process is training.
+    page.locator("#train-status").get_by_text(f"{name} — running").wait_for(timeout=240_000)
 
     page.wait_for_function(f"document.querySelectorAll('{POINTS}').length >= 1", timeout=240_000)
     first = page.locator(POINTS).count()
     page.wait_for_function(f"document.querySelectorAll('{POINTS}').length > {first}", timeout=120_000)
+    assert page.locator("#train-status").get_by_text(name).count() == 1
     page.screenshot(path=str(tmp_path / "train.png"))
 
     page.locator("#train-stop").click()
@@ -47,6 +51,6 @@ def test_quick_demo_live_then_stop_and_dashboard_table(serve_app, page, tmp_path
     page.get_by_role("tab", name="Dashboard").click()
     table = page.locator("#dash-table")
     # The table renders hidden copies of its cells for sizing: look at the visible ones.
-    table.locator("text=Accuracy (paper) >> visible=true").first.wait_for(timeout=60_000)
+    table.locator("text=Paper model >> visible=true").first.wait_for(timeout=60_000)
     table.locator("text=40X >> visible=true").first.wait_for()
     table.locator("text=resnet18-linear_probe >> visible=true").first.wait_for()
