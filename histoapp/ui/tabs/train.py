@@ -125,7 +125,7 @@ def live_view(ctx, name: str | None) -> tuple:
         info = ctx.runs.info(name)
     except LaunchRefused as exc:
         return f"⚠️ {exc}", gr.update(), gr.update(), "", table
-    c = curves(info.path)
+    c = curves(info.path, ctx.runs.events(name))
     prog = ctx.runs.progress(name)
     return status_markdown(info, prog), loss_figure(c["steps"]), validation_figure(c["epochs"]), ctx.runs.log_tail(name, 60), table
 
