@@ -65,10 +65,9 @@ def test_stop_escalates_to_sigterm_then_sigkill_when_the_process_ignores_it(run_
     """A process that ignores the STOP file and SIGTERM is killed after the timeouts and shown as stopped (forced)."""
     import sys
     import time
-
-    from histoapp.runs import process
     from datetime import datetime, timezone
 
+    from histoapp.runs import process
     from trainer.engine.events import write_json_atomic
 
     manager = RunManager(run_settings, background=False, stop_timeout_s=0.5, kill_timeout_s=0.5)

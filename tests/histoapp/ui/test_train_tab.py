@@ -93,7 +93,7 @@ def test_annotated_set_is_exported_and_used(ctx, tiny_data):
 
     class FakeStore:  # the annotation store's export contract: a folder-of-class-folders dataset
         def export_dataset(self, out_dir):
-            for i, src in enumerate(sorted(tiny_data.rglob("*.png"))[:40]):
+            for src in sorted(tiny_data.rglob("*.png"))[:40]:
                 label = "malignant" if "_M_" in src.name else "benign"
                 (out_dir / label).mkdir(parents=True, exist_ok=True)
                 shutil.copy(src, out_dir / label / src.name)
