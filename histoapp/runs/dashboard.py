@@ -54,12 +54,13 @@ def cell(mean, std) -> str:
 
 
 def display_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The per-magnification table as shown: ``mean ± std`` per paper metric, the paper's number beside it,
-    and the patient-level accuracy."""
-    out = pd.DataFrame({"Run": df["run"], "Model": df["model"], "Magnification": df["magnification"], "Folds": df["n_folds"]})
+    """The per-magnification table as shown: ``mean ± std`` per paper metric with the paper's published figure
+    beside it in brackets (where the paper gives one), and the patient-level accuracy."""
+    out = pd.DataFrame({"Run": df["run"], "Model": df["model"], "Paper model": [p or "—" for p in df["paper_model"]],
+                        "Magnification": df["magnification"], "Folds": df["n_folds"]})
     for m in PAPER_COLUMNS:
-        out[METRIC_NAMES[m]] = [cell(a, b) for a, b in zip(df[f"{m}_mean"], df[f"{m}_std"])]
-        out[f"{METRIC_NAMES[m]} (paper)"] = ["—" if v is None or pd.isna(v) else f"{v:.4f}" for v in df[f"paper_{m}"]]
+        out[METRIC_NAMES[m]] = [cell(a, b) + ("" if p is None or pd.isna(p) else f" (paper {p:.4f})")
+                                for a, b, p in zip(df[f"{m}_mean"], df[f"{m}_std"], df[f"paper_{m}"])]
     out["Patient acc."] = [cell(a, b) for a, b in zip(df["patient_accuracy_mean"], df["patient_accuracy_std"])]
     return out
 

@@ -66,6 +66,8 @@ class RunManager:
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
         self._background = background
+        self._events: dict[Path, tuple] = {}
+        self._ensure_thread()  # queued runs left by a previous app start as soon as a slot is free
 
     # --- launching -----------------------------------------------------------------------------------
     def check(self, cfg: ExperimentConfig) -> tuple[list[str], list[str]]:
@@ -172,7 +174,7 @@ class RunManager:
             info.message, info.updated = status.get("message") or "", _ts(status.get("updated"))
         if launch is None:  # a run made by the CLI: its status file is all there is
             if status:
-                info.state, info.pid = status["state"], status.get("pid")
+                info.state, info.pid, info.launched = status["state"], status.get("pid"), _ts(status.get("started"))
             return info
         info.launched = launch.get("launched") or launch.get("queued")
         if launch["state"] in ("queued", "cancelled"):
@@ -243,7 +245,18 @@ class RunManager:
             process.write_launch(info.path, {**launch, "forced": "SIGTERM"})
 
     def events(self, name: str) -> list[dict]:
-        return read_events(self._dir(name) / EVENTS_FILE)
+        """The run's events; re-read only when ``metrics.jsonl`` changed (the live view polls every run)."""
+        path = self._dir(name) / EVENTS_FILE
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return []
+        key = (st.st_mtime_ns, st.st_size)
+        cached = self._events.get(path)
+        if cached is None or cached[0] != key:
+            cached = (key, read_events(path))
+            self._events[path] = cached
+        return cached[1]
 
     def progress(self, name: str) -> dict:
         return progress(_read_yaml(self._dir(name) / "config.yaml"), self.events(name))

@@ -42,6 +42,9 @@ def check_form(ctx, base: dict, *values) -> str:
     except (ValueError, TypeError) as exc:
         return f"❌ {exc}"
     errors, warnings = ctx.runs.check(cfg)
+    if dict(zip(FIELDS, values))["data.source"] == "annotated set":  # exported from the store at launch
+        errors = [e for e in errors if "does not exist" not in e]
+        warnings.append("the annotated set is exported from the annotation store when the run is launched")
     lines = [f"❌ {e}" for e in errors] + [f"⚠️ {w}" for w in warnings]
     return "\n\n".join(lines) if lines else "✅ Ready to launch."
 
@@ -61,12 +64,23 @@ def export_annotated(ctx) -> Path:
         raise LaunchRefused(f"exporting the annotated set failed: {exc}") from None
 
 
+def annotated_config(cfg: ExperimentConfig, exported: Path) -> ExperimentConfig:
+    """Point the run at the exported annotated set, in whichever layout the store wrote it."""
+    from trainer.data.sources import detect_source
+
+    try:
+        source = detect_source(exported)
+    except (ValueError, FileNotFoundError) as exc:
+        raise LaunchRefused(f"the exported annotated set is not a dataset the trainer reads: {exc}") from None
+    return cfg.with_overrides([f"data.root={exported}", f"data.source={source}"])
+
+
 def launch(ctx, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
     try:
         cfg = build_config(ctx, base, *values)
         if dict(zip(FIELDS, values))["data.source"] == "annotated set":
-            export_annotated(ctx)
+            cfg = annotated_config(cfg, export_annotated(ctx))
         warnings = ctx.runs.check(cfg)[1]
         info = ctx.runs.launch(cfg)
     except (LaunchRefused, ValueError, TypeError) as exc:
@@ -125,7 +139,7 @@ def live_view(ctx, name: str | None) -> tuple:
         info = ctx.runs.info(name)
     except LaunchRefused as exc:
         return f"⚠️ {exc}", gr.update(), gr.update(), "", table
-    c = curves(info.path)
+    c = curves(info.path, ctx.runs.events(name))
     prog = ctx.runs.progress(name)
     return status_markdown(info, prog), loss_figure(c["steps"]), validation_figure(c["epochs"]), ctx.runs.log_tail(name, 60), table
 

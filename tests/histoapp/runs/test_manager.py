@@ -59,3 +59,37 @@ def test_resume_refuses_active_and_finished_runs(manager, run_settings, tiny_dat
     manager.launch(tiny_config(run_settings, "busy", tiny_data, epochs=50))
     with pytest.raises(LaunchRefused, match="nothing to resume"):
         manager.resume("busy")
+
+
+def test_stop_escalates_to_sigterm_then_sigkill_when_the_process_ignores_it(run_settings, tiny_data):
+    """A process that ignores the STOP file and SIGTERM is killed after the timeouts and shown as stopped (forced)."""
+    import sys
+    import time
+    from datetime import datetime, timezone
+
+    from histoapp.runs import process
+    from trainer.engine.events import write_json_atomic
+
+    manager = RunManager(run_settings, background=False, stop_timeout_s=0.5, kill_timeout_s=0.5)
+    run_dir = run_settings.runs_dir / "stubborn"
+    run_dir.mkdir(parents=True)
+    tiny_config(run_settings, "stubborn", tiny_data).to_yaml(run_dir / "config.yaml")
+    proc = process.spawn([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                          "print('ignoring', flush=True); time.sleep(120)"], run_dir)
+    manager._children["stubborn"] = proc
+    process.write_launch(run_dir, {"state": "launched", "pid": proc.pid, "pgid": proc.pid, "launched": time.time() - 1})
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")  # what the trainer's RunStatus writes
+    write_json_atomic(run_dir / "status.json", {"state": "running", "pid": proc.pid, "started": now, "updated": now, "message": "training"})
+    wait_for(lambda: "ignoring" in manager.log_tail("stubborn"), 30, what="the stub to start")
+    assert manager.info("stubborn").state == "running"
+
+    assert manager.stop("stubborn").state == "stopping"
+    assert (run_dir / "STOP").exists()
+    time.sleep(0.7)
+    manager.refresh()
+    assert process.read_launch(run_dir)["forced"] == "SIGTERM" and proc.poll() is None  # ignored
+    time.sleep(0.5)
+    manager.refresh()
+    wait_for(lambda: _state(manager, "stubborn") == "stopped", 10, what="the SIGKILL")
+    assert proc.returncode == -signal.SIGKILL
+    assert "forced stop (SIGKILL)" in manager.info("stubborn").message

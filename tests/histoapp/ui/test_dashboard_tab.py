@@ -32,7 +32,8 @@ def test_table_equals_the_trainers_results_file(ctx, finished):
     for shown, row in zip(table.to_dict("records"), results["rows"]):
         assert (shown["Model"], shown["Magnification"], shown["Folds"]) == (row["model"], row["magnification"], row["n_folds"])
         for m in PAPER_COLUMNS:
-            assert shown[METRIC_NAMES[m]] == cell(row["mean"][m], row["std"][m])
+            paper = row["paper"].get(m)
+            assert shown[METRIC_NAMES[m]] == cell(row["mean"][m], row["std"][m]) + (f" (paper {paper:.4f})" if paper is not None else "")
     # The CSV export holds the same numbers unrounded.
     exported = pd.read_csv(dashboard.export_csv(ctx, ["done"]))
     for (_, shown), row in zip(exported.iterrows(), results["rows"]):
@@ -63,3 +64,17 @@ def test_cross_dataset_results_are_listed(ctx, finished, tiny_data):
     evaluate_checkpoint(finished / "resnet18" / "40X" / "fold0" / "best", tiny_data, magnification="100X", progress=False)
     table = dashboard.overview(ctx, ["done"], "f1")[3]
     assert len(table) == 1 and table.loc[0, "model"] == "resnet18" and table.loc[0, "dataset"] == "breakhis"
+
+
+def test_the_papers_figure_sits_beside_ours():
+    from histoapp.runs.dashboard import display_table, summary
+    from trainer.reference import paper_figures
+
+    row = {c: None for c in summary("/nonexistent", []).columns}
+    row.update(run="r", model="resnet34", paper_model="ResNet34", magnification="40X", n_folds=5,
+               accuracy_mean=0.95, accuracy_std=0.01, f1_mean=0.9, f1_std=0.02)
+    row.update({f"paper_{k}": v for k, v in paper_figures("resnet34", "40X").items()})
+    shown = display_table(pd.DataFrame([row])).iloc[0]
+    assert shown["Paper model"] == "ResNet34"
+    assert shown["Accuracy"] == f"0.9500 ± 0.0100 (paper {paper_figures('resnet34', '40X')['accuracy']:.4f})"
+    assert shown["F1"] == "0.9000 ± 0.0200" and shown["Precision"] == "—"

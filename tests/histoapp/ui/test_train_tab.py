@@ -84,3 +84,26 @@ def test_missing_preset_keeps_the_form(ctx, monkeypatch):
     assert "not_there.yaml" in out[1]
     out = train.preset_values(ctx, "quick demo (CPU, minutes)")
     assert out[0]["data"]["source"] == "synthetic" and "loaded" in out[1]
+
+
+def test_annotated_set_is_exported_and_used(ctx, tiny_data):
+    import shutil
+
+    from trainer.config import ExperimentConfig
+
+    class FakeStore:  # the annotation store's export contract: a folder-of-class-folders dataset
+        def export_dataset(self, out_dir):
+            for src in sorted(tiny_data.rglob("*.png"))[:40]:
+                label = "malignant" if "_M_" in src.name else "benign"
+                (out_dir / label).mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, out_dir / label / src.name)
+            return out_dir
+
+    ctx.__dict__["store"] = FakeStore()
+    base, values = _form(ctx, tiny_config(ctx.settings, "ann-ok", tiny_data), **{"data.source": "annotated set"})
+    assert "exported from the annotation store" in train.check_form(ctx, base, *values)
+    message, _ = train.launch(ctx, base, *values)
+    assert "🚀" in message, message
+    ctx.runs.stop("ann-ok", force=True)
+    cfg = ExperimentConfig.from_yaml(ctx.settings.runs_dir / "ann-ok" / "config.yaml")
+    assert cfg.data.root == str(ctx.settings.data_dir / "annotated_export") and cfg.data.source in ("folder", "breakhis")
