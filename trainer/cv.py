@@ -115,6 +115,22 @@ def _check_rerun(run_dir: Path, cfg: ExperimentConfig) -> None:
                          f"choose another name (--name) or delete that folder")
 
 
+def _grid_union(run_dir: Path, cfg: ExperimentConfig) -> ExperimentConfig:
+    """The config to save: a re-run that names part of the grid (``train``, ``--model``, ``folds_to_run``) adds
+    its models / magnifications / folds to those the folder already holds, so ``config.yaml`` (and the
+    results' expected fold count) keeps describing the whole folder."""
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return cfg
+    old, new = ExperimentConfig.from_yaml(path).to_dict(), cfg.to_dict()
+    models = list(old["models"]) + [m for m in new["models"] if m not in old["models"]]
+    mags = list(old["data"]["magnifications"]) + [m for m in new["data"]["magnifications"] if m not in old["data"]["magnifications"]]
+    a, b = old["data"]["folds_to_run"], new["data"]["folds_to_run"]
+    folds = None if a is None or b is None else sorted(set(a) | set(b))
+    new["models"], new["data"]["magnifications"], new["data"]["folds_to_run"] = models, mags, folds
+    return ExperimentConfig.from_dict(new)
+
+
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = False) -> dict:
     """Run (or continue) the whole grid and return ``load_results(run_dir)`` plus ``state``."""
     run_dir = cfg.run_dir
@@ -127,7 +143,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
     stop = StopControl(run_dir)
     if main:
         stop.clear_file()  # a STOP left by the previous (stopped) run must not end this one
-        cfg.to_yaml(run_dir / "config.yaml")
+        _grid_union(run_dir, cfg).to_yaml(run_dir / "config.yaml")
     accelerator.wait_for_everyone()
     stop.install_signal_handlers()
     status.set("running", "preparing data")

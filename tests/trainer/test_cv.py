@@ -141,3 +141,37 @@ def test_disk_cache_and_stain_normalisation_reach_the_datasets(tmp_path, tiny_da
     assert m["n_val"] + m["n_test"] + 8 <= len(cached) <= 32
     best = cfg.run_dir / "resnet18" / "40X" / "fold0" / "best"
     assert json.loads((best / "engine.json").read_text())["stain_normalization"] == "reinhard"
+
+
+def test_running_part_of_the_grid_keeps_config_describing_the_folder(tmp_path, tiny_data):
+    from trainer.cli import main
+
+    cfg = tiny_config(tmp_path, tiny_data, epochs=1)
+    cfg["models"].append({"family": "cnn", "name": "mobilenet_v3_small", "pretrained": False})
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "runs" / "tiny"
+    # `train` runs one cell (first model, fold 1); then `cv` with only the second model and fold 0.
+    assert main(["train", "--config", str(path), "--fold", "1", "--no-progress"]) == 0
+    saved = ExperimentConfig.from_yaml(run / "config.yaml")
+    assert [m.name for m in saved.models] == ["resnet18"] and saved.data.folds_to_run == [1]
+    assert main(["cv", "--config", str(path), "--model", "mobilenet_v3_small", "--set", "data.folds_to_run=[0]", "--no-progress"]) == 0
+    saved = ExperimentConfig.from_yaml(run / "config.yaml")
+    assert [m.name for m in saved.models] == ["resnet18", "mobilenet_v3_small"] and saved.data.folds_to_run == [0, 1]
+    assert "Folds finished: 2 of 4" in (run / "results.md").read_text()
+
+
+def test_subtype_target_trains_an_eight_class_head(tmp_path, tiny_data):
+    cfg = ExperimentConfig.from_dict(tiny_config(tmp_path, tiny_data, epochs=1)).with_overrides(
+        ["data.target=subtype", "data.folds_to_run=[0]"])
+    res = run_experiment(cfg, progress=False)
+    assert res["state"] == "finished"
+    fdir = cfg.run_dir / "resnet18" / "40X" / "fold0"
+    rows = list(csv.DictReader(open(fdir / "predictions.csv")))
+    assert [c for c in rows[0] if c.startswith("prob_")] == ["prob_malignant"] + [f"prob_{s}" for s in ("A", "F", "PT", "TA", "DC", "LC", "MC", "PC")]
+    for r in rows:
+        sub = float(r["prob_DC"]) + float(r["prob_LC"]) + float(r["prob_MC"]) + float(r["prob_PC"])
+        assert float(r["prob_malignant"]) == pytest.approx(sub, abs=1e-5)
+        assert 0 <= int(r["label"]) < 8
+    m = json.loads((fdir / "metrics.json").read_text())["metrics"]
+    assert len(m["confusion_matrix"]) == 8
