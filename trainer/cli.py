@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Command groups, in help order. A module here adds its own sub-commands.
-COMMAND_MODULES = ["trainer.commands.data", "trainer.commands.cv", "trainer.commands.train", "trainer.commands.evaluate", "trainer.commands.compare"]
+COMMAND_MODULES = ["trainer.commands.data", "trainer.commands.cv", "trainer.commands.train", "trainer.commands.evaluate", "trainer.commands.compare", "trainer.commands.export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

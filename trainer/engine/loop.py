@@ -111,6 +111,10 @@ def build_optimizer(train: TrainConfig, params: list[torch.nn.Parameter]) -> tor
         return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     if train.optimizer == "sgd":
         return torch.optim.SGD(params, lr=train.lr, momentum=0.9, weight_decay=train.weight_decay)
+    if not any(p.is_cuda for p in params) and not torch.cuda.is_available():
+        # bitsandbytes' 8-bit / paged optimisers are CUDA kernels: the same config still runs on a CPU.
+        print(f"notice: optimizer {train.optimizer!r} needs a CUDA GPU; using plain AdamW on this CPU", flush=True)
+        return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
     try:
         import bitsandbytes as bnb
     except ImportError:
@@ -202,6 +206,25 @@ def nll(probs: np.ndarray, targets: np.ndarray) -> float:
 
 
 # --- training ------------------------------------------------------------------------------------------
+def _no_training(adapter, val_ds, train: TrainConfig, accelerator, best_dir: Path, events: EventLog, num_workers: int,
+                 progress: bool, desc: str, checkpoint_meta: dict | None) -> FitResult:
+    """A model with nothing to train (a zero-shot VLM): validate once and save it as the fold's checkpoint."""
+    from trainer.metrics import binary_or_multiclass_quick
+
+    adapter.module.to(accelerator.device)
+    val = {"val_loss": None, "val_accuracy": None, "val_auc": None}
+    if val_ds is not None and len(val_ds):
+        loader = accelerator.prepare(make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers))
+        probs, targets, _ = predict_loader(adapter, loader, accelerator, progress=progress, desc=f"{desc} validate")
+        quick = binary_or_multiclass_quick(targets, probs)
+        val = {"val_loss": nll(probs, targets), "val_accuracy": quick["accuracy"], "val_auc": quick["roc_auc"]}
+    if accelerator.is_main_process:
+        adapter.save(best_dir)
+        write_json_atomic(best_dir / ENGINE_META, {**(checkpoint_meta or {}), "epoch": None, "global_step": 0, **val})
+    events.emit("epoch", epoch=0, train_loss=None, **val, best=True, trained=False)
+    return FitResult("finished", best_val_loss=val["val_loss"], history=[{"epoch": 0, "train_loss": None, **val, "best": True}])
+
+
 def fit(
     adapter: ModelAdapter,
     train_ds: Dataset,
@@ -232,6 +255,8 @@ def fit(
     module = adapter.module
     torch.manual_seed(seed)
 
+    if not any(p.requires_grad for p in module.parameters()):
+        return _no_training(adapter, val_ds, train, accelerator, best_dir, events, num_workers, progress, desc, checkpoint_meta)
     optimizer = build_optimizer(train, [p for p in module.parameters() if p.requires_grad])
     train_loader = make_loader(train_ds, adapter, train.batch_size, train=True, seed=seed, num_workers=num_workers)
     val_loader = make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers) if val_ds is not None and len(val_ds) else None

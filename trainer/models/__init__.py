@@ -11,6 +11,7 @@ from trainer.models.base import ModelAdapter
 # family -> "module:factory"; imported lazily so the CNN path never imports the VLM stack.
 FAMILIES: dict[str, str] = {
     "cnn": "trainer.models.cnn:CNNAdapter",
+    "vlm": "trainer.models.vlm.adapter:VLMAdapter",
 }
 
 

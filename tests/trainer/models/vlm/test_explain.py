@@ -1,0 +1,37 @@
+"""The app's helpers: a free-text answer and the answer position's attention over the image."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.trainer.models.vlm.conftest import FAMILIES
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_attention_map_covers_the_image(make_adapter, patches, family):
+    adapter = make_adapter(family, "lora")
+    image = patches[0][1].resize((60, 44))  # not square: the map must still match the image
+    heat = adapter.attention_map(image)
+    assert heat.shape == (44, 60)
+    assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() <= 1
+    inside = heat[:, 8:52]  # the central 44 x 44 crop the model saw
+    assert inside.max() == pytest.approx(1.0) and inside.std() > 0.01
+    assert (heat[:, :8] == 0).all() and (heat[:, 52:] == 0).all()
+    # The model's attention implementation is restored after the eager pass.
+    assert adapter.model.get_base_model().config._attn_implementation != "eager"
+
+
+def test_attention_map_accepts_arrays_and_refuses_other_input(make_adapter):
+    adapter = make_adapter("idefics3", "zero_shot")
+    heat = adapter.attention_map(np.full((32, 32, 3), 128, dtype=np.uint8))
+    assert heat.shape == (32, 32)
+    with pytest.raises(TypeError, match="PIL image"):
+        adapter.attention_map("not an image")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generate_answer_returns_text(make_adapter, patches, family):
+    adapter = make_adapter(family, "full")
+    answer = adapter.generate_answer(patches[0][0], max_new_tokens=5)
+    assert isinstance(answer, str)
+    probs = adapter.predict_image(Image.fromarray(np.asarray(patches[0][0])))
+    assert set(probs) == {"benign", "malignant"} and sum(probs.values()) == pytest.approx(1.0)
