@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats as sps
 
+from trainer.data.records import MAGNIFICATIONS
 from trainer.metrics import METRICS, classification_metrics
 
 
@@ -159,7 +160,8 @@ def compare_runs(a: str | Path, b: str | Path, *, model_a: str | None = None, mo
         raise ValueError(f"both sides are {ma} of {a}: name two different models (--model-a / --model-b)")
     mags_a = {p.name for p in (a / ma).iterdir() if p.is_dir()}
     mags_b = {p.name for p in (b / mb).iterdir() if p.is_dir()}
-    common = [m for m in (magnifications or sorted(mags_a & mags_b)) if m in mags_a and m in mags_b]
+    order = {m: i for i, m in enumerate(MAGNIFICATIONS)}  # 40X before 100X, not alphabetical
+    common = [m for m in (magnifications or sorted(mags_a & mags_b, key=lambda m: (order.get(m, len(order)), m))) if m in mags_a and m in mags_b]
     same_splits = _same_splits(a, b)
     rows = []
     for mag in common:

@@ -99,3 +99,48 @@ def test_wilcoxon_edge_cases():
     assert wilcoxon_test([0.9, float("nan"), 0.7], [0.8, 0.8, 0.6])["n_folds"] == 2
     with pytest.raises(ValueError, match="same folds"):
         wilcoxon_test([0.9, 0.8], [0.9])
+
+
+def _fake_run(root, model, correct_per_mag, splits="same"):
+    """A run folder with hand-made predictions: ``correct_per_mag[mag]`` is the list of per-image correctness."""
+    import csv
+    import json
+
+    (root / "splits.json").parent.mkdir(parents=True, exist_ok=True)
+    (root / "splits.json").write_text(json.dumps({"folds": splits}))
+    for mag, correct in correct_per_mag.items():
+        for k in range(2):
+            fdir = root / model / mag / f"fold{k}"
+            fdir.mkdir(parents=True)
+            rows = [(i, c) for i, c in enumerate(correct) if i % 2 == k]
+            with open(fdir / "predictions.csv", "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold", "prob_benign"])
+                for i, c in rows:
+                    y = i % 2 if i < 4 else (i // 2) % 2  # both classes in every fold
+                    p = (0.8 if y else 0.2) if c else (0.3 if y else 0.7)
+                    w.writerow([f"img{i}.png", f"/x/img{i}.png", f"p{i}", y, p, int(p >= 0.5), mag, k, 1 - p])
+            acc = sum(c for _, c in rows) / len(rows)
+            (fdir / "metrics.json").write_text(json.dumps({"fold": k, "metrics": {"accuracy": acc, "f1": acc, "roc_auc": acc}}))
+    return root
+
+
+def test_compare_runs_on_constructed_predictions(tmp_path):
+    from trainer.stats import compare_runs
+
+    a_only, b_only, both = 10, 2, 28
+    ca = [True] * both + [True] * a_only + [False] * b_only
+    cb = [True] * both + [False] * a_only + [True] * b_only
+    a = _fake_run(tmp_path / "a", "resnet34", {"100X": ca, "40X": ca})
+    b = _fake_run(tmp_path / "b", "alexnet", {"100X": cb, "40X": cb, "400X": cb})
+    res = compare_runs(a, b)
+    assert [r["magnification"] for r in res["rows"]] == ["40X", "100X"]  # magnification order, both runs only
+    for row in res["rows"]:
+        assert row["n_images"] == 40
+        assert (row["mcnemar"]["a_only"], row["mcnemar"]["b_only"]) == (10, 2)
+        assert row["mcnemar"]["p_value"] == pytest.approx(158 / 4096)
+        assert row["accuracy_a"] == pytest.approx(38 / 40) and row["accuracy_b"] == pytest.approx(30 / 40)
+        assert set(row["wilcoxon"]) == {"accuracy", "f1", "roc_auc"}
+    other = _fake_run(tmp_path / "c", "alexnet", {"40X": cb}, splits="other")
+    res = compare_runs(a, other)
+    assert res["same_splits"] is False and res["rows"][0]["wilcoxon"]["accuracy"]["p_value"] is None
