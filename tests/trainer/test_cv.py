@@ -175,3 +175,27 @@ def test_subtype_target_trains_an_eight_class_head(tmp_path, tiny_data):
         assert 0 <= int(r["label"]) < 8
     m = json.loads((fdir / "metrics.json").read_text())["metrics"]
     assert len(m["confusion_matrix"]) == 8
+
+
+def test_sigterm_ends_the_run_cleanly_at_the_next_step(tmp_path, tiny_data, monkeypatch):
+    import os
+    import signal
+
+    original = events_mod.EventLog.emit
+
+    def emit(self, event, **fields):
+        original(self, event, **fields)
+        if event == "step" and fields.get("step") == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # what the Train tab's Stop button sends
+
+    monkeypatch.setattr(events_mod.EventLog, "emit", emit)
+    cfg = ExperimentConfig.from_dict(tiny_config(tmp_path, tiny_data, epochs=2))
+    before = signal.getsignal(signal.SIGTERM)
+    res = run_experiment(cfg, progress=False)
+    assert res["state"] == "stopped"
+    assert signal.getsignal(signal.SIGTERM) == before  # the runner's handler is removed again
+    status = json.loads((cfg.run_dir / "status.json").read_text())
+    assert status["state"] == "stopped" and "SIGTERM" in status["message"]
+    state = json.loads((cfg.run_dir / "resnet18" / "40X" / "fold0" / "last" / "trainer_state.json").read_text())
+    assert (state["epoch"], state["global_step"], state["state"]) == (0, 1, "stopped")  # saved mid-epoch, resumable
+    assert read_events(cfg.run_dir / "metrics.jsonl")[-1]["event"] == "run_end"
