@@ -123,6 +123,10 @@ class VLMAdapter(ModelAdapter):
                 head.load_state_dict(load_file(str(_checkpoint / HEAD_FILE)))
         self._module = VLMModule(model, head, self.image_token_id)
         self.input_size: int | None = meta.get("input_size")
+        if _checkpoint is None:
+            trainable, total = self.parameter_counts()
+            print(f"{config.display_name}: {self.vlm_family.name}, mode {self.mode}: {trainable:,} trainable of {total:,} "
+                  f"parameters ({100 * trainable / max(total, 1):.2f}%)", flush=True)
 
     # --- building -----------------------------------------------------------------------------------
     def _load_kwargs(self, cuda: bool) -> dict:
