@@ -115,6 +115,22 @@ def _check_rerun(run_dir: Path, cfg: ExperimentConfig) -> None:
                          f"choose another name (--name) or delete that folder")
 
 
+def _grid_union(run_dir: Path, cfg: ExperimentConfig) -> ExperimentConfig:
+    """The config to save: a re-run that names part of the grid (``train``, ``--model``, ``folds_to_run``) adds
+    its models / magnifications / folds to those the folder already holds, so ``config.yaml`` (and the
+    results' expected fold count) keeps describing the whole folder."""
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        return cfg
+    old, new = ExperimentConfig.from_yaml(path).to_dict(), cfg.to_dict()
+    models = list(old["models"]) + [m for m in new["models"] if m not in old["models"]]
+    mags = list(old["data"]["magnifications"]) + [m for m in new["data"]["magnifications"] if m not in old["data"]["magnifications"]]
+    a, b = old["data"]["folds_to_run"], new["data"]["folds_to_run"]
+    folds = None if a is None or b is None else sorted(set(a) | set(b))
+    new["models"], new["data"]["magnifications"], new["data"]["folds_to_run"] = models, mags, folds
+    return ExperimentConfig.from_dict(new)
+
+
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = False) -> dict:
     """Run (or continue) the whole grid and return ``load_results(run_dir)`` plus ``state``."""
     run_dir = cfg.run_dir
@@ -127,7 +143,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
     stop = StopControl(run_dir)
     if main:
         stop.clear_file()  # a STOP left by the previous (stopped) run must not end this one
-        cfg.to_yaml(run_dir / "config.yaml")
+        _grid_union(run_dir, cfg).to_yaml(run_dir / "config.yaml")
     accelerator.wait_for_everyone()
     stop.install_signal_handlers()
     status.set("running", "preparing data")
@@ -190,16 +206,16 @@ def run_fold(cfg: ExperimentConfig, model_cfg: ModelConfig, magnification: str, 
                          f"is the magnification present in the data?")
     adapter = build_adapter(model_cfg, len(classes))
     size, stain = cfg.data.input_size, cfg.data.stain_normalization
-    cache = size if cfg.data.cache != "none" else None  # "disk" falls back to memory until the data layer has it
 
     def dataset(recs, train):
-        return PatchDataset(recs, adapter.transform(train, size, stain), target=cfg.data.target, cache_size=cache)
+        # Stain normalisation runs once per image in the dataset (before its cache), not every epoch in the transform.
+        return PatchDataset(recs, adapter.transform(train, size), target=cfg.data.target, stain=stain, **cache_options(cfg))
 
     train_ds, val_ds, test_ds = dataset(train_r, True), dataset(val_r, False), dataset(test_r, False)
     trainable, total = adapter.parameter_counts()
     events.emit("fold_start", n_train=len(train_ds), n_val=len(val_ds), n_test=len(test_ds), trainable_params=trainable, total_params=total)
     meta = {"model": model_cfg.display_name, "magnification": magnification, "fold": fold.fold, "input_size": size,
-            "target": cfg.data.target, "classes": classes, "experiment": cfg.name}
+            "target": cfg.data.target, "classes": classes, "experiment": cfg.name, "stain_normalization": stain}
     result = fit(adapter, train_ds, val_ds, cfg.train, accelerator=accelerator, out_dir=fdir, events=events, stop=stop,
                  seed=cfg.data.seed + fold.fold, num_workers=cfg.data.num_workers, progress=progress, desc=desc, checkpoint_meta=meta)
     if result.state == "stopped":
@@ -223,6 +239,17 @@ def run_fold(cfg: ExperimentConfig, model_cfg: ModelConfig, magnification: str, 
     events.emit("fold_end", metrics=metrics)
     accelerator.wait_for_everyone()
     return metrics
+
+
+def cache_options(cfg: ExperimentConfig) -> dict:
+    """``PatchDataset`` cache arguments for ``data.cache``: decoded images resized to the input size, kept in
+    memory, or on disk under ``<output_dir>/.cache/images`` (shared by every run there, keyed by file, size
+    and modification time, so a later run or fold skips decoding)."""
+    if cfg.data.cache == "none":
+        return {}
+    if cfg.data.cache == "disk":
+        return {"cache_size": cfg.data.input_size, "cache_dir": Path(cfg.output_dir) / ".cache" / "images", "memory_cache": False}
+    return {"cache_size": cfg.data.input_size}
 
 
 def write_predictions(path: Path, records: list[Record], targets: np.ndarray, probs: np.ndarray, classes: list[str],

@@ -60,7 +60,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, *, source
         raise ValueError(f"no usable images in {data_root}" + (f" at {magnification}" if magnification else ""))
     size = input_size or meta.get("input_size") or getattr(adapter, "input_size", None) or 224
     classes = meta.get("classes") or (list(LABELS) if adapter.num_classes == 2 else list(SUBTYPES))
-    ds = PatchDataset(records, adapter.transform(False, size), target="label")
+    ds = PatchDataset(records, adapter.transform(False, size), target="label", stain=meta.get("stain_normalization"))
     loader = make_loader(ds, adapter, batch_size, train=False, num_workers=num_workers)
     probs, _, idx = predict_loader(adapter, loader, None, progress=progress, desc="evaluate")
     recs = [records[i] for i in idx]

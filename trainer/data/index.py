@@ -33,7 +33,7 @@ _QUIET_SUFFIXES = (".csv", ".txt", ".json", ".md", ".db", ".xml", ".html", ".pdf
 @dataclass
 class Problem:
     path: str
-    kind: str  # unparseable_name | unreadable_image | duplicate_file | patient_in_both_classes | ...
+    kind: str  # unparseable_name | unreadable_image | missing_file | duplicate_file | patient_in_both_classes | ...
     detail: str
 
 
@@ -173,7 +173,8 @@ def finish(report: IndexReport, candidates: Sequence[Record], *, verify: bool | 
     names: dict[str, str] = {}
     for rec, (digest, error) in zip(candidates, results):
         if error is not None:
-            report.problems.append(Problem(rec.path, "unreadable_image", error))
+            # A file a manifest lists but the copy lacks is "missing_file", so the report names exactly what is missing.
+            report.problems.append(Problem(rec.path, "missing_file" if error == "file not found" else "unreadable_image", error))
             continue
         if digest in seen:
             report.problems.append(Problem(rec.path, "duplicate_file", f"same content as {seen[digest]}"))

@@ -223,7 +223,9 @@ class CNNAdapter(ModelAdapter):
 
         config = _build(ModelConfig, meta["model"], f"{meta_path}:model")
         adapter = cls(config, int(meta["num_classes"]), _pretrained=False)  # the file holds every weight
-        adapter._module.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        # Compact exports (the app's demo models) store fp16 weights: compute in float32 on every device.
+        state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(directory / WEIGHTS_FILE)).items()}
+        adapter._module.load_state_dict(state)
         adapter.input_size = meta.get("input_size")
         adapter._module.to(device).eval()
         return adapter

@@ -1,7 +1,328 @@
-"""Annotate tab: pathologists' review-and-label queue backed by the annotation database."""
+"""Annotate tab: a pathologist's review-and-label queue on the annotation database (``histoapp.store``).
+
+Every click goes straight to the database (one transaction, audit-logged, with a browser-made submission id so
+a retried click applies once); nothing lives only in the page, so a reload loses nothing."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
 import gradio as gr
+
+from histoapp.store import StoreError
+from histoapp.store.queue import MODES
+from histoapp.ui import annotate_view as view
+from histoapp.ui.shortcuts import HELP, JS, REMEMBER_NAME_JS, RESTORE_NAME_JS, SUBMISSION_ID_JS
+from trainer.data.records import MAGNIFICATIONS, SUBTYPE_NAMES, SUBTYPES
+
+ANY = "any"
+
+
+def _filters(mag, ds):
+    return (None if mag in (None, "", ANY) else mag), (None if ds in (None, "", ANY) else ds)
 
 
 def build(ctx) -> None:
-    gr.Markdown("### Annotate\nA review queue for pathologists: label patches benign/malignant and by subtype, "
-                "review model disagreements; labels are stored in a database. *Coming in the Annotation issue.*")
+    settings = ctx.settings
+    gr.Markdown("### Annotate\nLabel patches benign/malignant and by subtype, review the models' disagreements, and "
+                "export the labels as a dataset the trainer reads. Every click is saved at once.")
+    current = gr.State(None)  # image id on screen
+    skipped = gr.State([])  # skipped in this session
+    center = gr.State(None)  # zoom centre (fractions)
+    sub_id = gr.Textbox(visible=False)  # filled by SUBMISSION_ID_JS
+
+    with gr.Row(equal_height=True):
+        annotator = gr.Textbox(label="Annotator", placeholder="your name (or log in)", elem_id="ann-annotator", scale=2)
+        mode = gr.Dropdown([(f"{k}: {v}", k) for k, v in MODES.items()], value="mine", label="Queue", scale=3)
+        mag = gr.Dropdown([ANY, *MAGNIFICATIONS], value=ANY, label="Magnification", scale=1)
+        dataset = gr.Dropdown([ANY], value=ANY, label="Dataset", allow_custom_value=True, scale=1)
+        with gr.Column(scale=2, min_width=200):
+            blind = gr.Checkbox(False, label="Blind mode (hide model predictions and source labels)")
+            auto_next = gr.Checkbox(True, label="Go to the next image after labelling")
+    progress = gr.Markdown(elem_id="ann-progress")
+
+    with gr.Row():
+        with gr.Column(scale=3):
+            viewer = gr.Image(label="Patch (click to set the zoom centre; fullscreen button for a large view)", type="pil",
+                              format="png",  # lossless: a pathologist judges fine detail
+                              height=560, interactive=False, buttons=["fullscreen", "download"], elem_id="ann-viewer")
+            zoom = gr.Slider(1, 8, value=1, step=1, label="Zoom")
+            info = gr.Markdown(elem_id="ann-info")
+        with gr.Column(scale=2):
+            with gr.Row():
+                benign = gr.Button("Benign (B)", elem_id="ann-benign", variant="primary")
+                malignant = gr.Button("Malignant (M)", elem_id="ann-malignant", variant="stop")
+            sub_buttons = []
+            for row in (view.SUBTYPE_BUTTONS[:4], view.SUBTYPE_BUTTONS[4:]):
+                with gr.Row():
+                    for key, code, name in row:
+                        sub_buttons.append((code, gr.Button(f"{key} {name}", elem_id=f"ann-sub-{key}", size="sm")))
+            confidence = gr.Slider(0, 1, value=1, step=0.05, label="Confidence")
+            flags = gr.CheckboxGroup(view.FLAG_CHOICES, label="Quality flags")
+            note = gr.Textbox(label="Note", lines=2)
+            with gr.Row():
+                skip = gr.Button("Skip (S)", elem_id="ann-skip", size="sm")
+                undo = gr.Button("Undo (U)", elem_id="ann-undo", size="sm")
+                redo = gr.Button("Redo (R)", elem_id="ann-redo", size="sm")
+                nxt = gr.Button("Next (N)", elem_id="ann-next", size="sm")
+            status = gr.Markdown(elem_id="ann-status")
+            gr.Markdown(HELP)
+    recent = gr.Dataframe(headers=view.RECENT_COLUMNS, label="Your latest labels", interactive=False, elem_id="ann-recent")
+
+    with gr.Accordion("Import a folder or a BreakHis root", open=False):
+        roots = ", ".join(f"`{r}`" for r in settings.allowed_roots)
+        gr.Markdown(f"Folders under {roots} (set `HISTOAPP_DATA_ROOTS` for more). BreakHis roots, folders of class "
+                    "folders and CSV manifests keep their labels as *source labels*; any other folder of images is "
+                    "queued unlabelled. The same image (same bytes) is never queued twice.")
+        with gr.Row():
+            import_path = gr.Textbox(label="Folder", elem_id="ann-import-path", scale=4)
+            import_btn = gr.Button("Import", elem_id="ann-import", scale=1)
+            demo_btn = gr.Button("Make demo patches", scale=1)
+        import_msg = gr.Markdown(elem_id="ann-import-msg")
+
+    with gr.Accordion("Agreement", open=False):
+        agree_btn = gr.Button("Compute agreement", size="sm")
+        agree_md = gr.Markdown()
+        agree_pairs = gr.Dataframe(label="Between annotators (Cohen's kappa)", interactive=False)
+        agree_models = gr.Dataframe(label="Annotators vs models and source labels (Cohen's kappa)", interactive=False)
+
+    with gr.Accordion("Adjudication", open=False):
+        gr.Markdown("Images whose annotators disagree. Pick one (click its row), then save the final label; the "
+                    "export uses it. Your annotator name is recorded as the adjudicator.")
+        conflicts_btn = gr.Button("Refresh conflicts", size="sm")
+        conflicts = gr.Dataframe(interactive=False, elem_id="ann-conflicts")
+        with gr.Row():
+            with gr.Column(scale=2):
+                adj_image = gr.Image(label="Conflict", type="pil", format="png", height=320, interactive=False)
+            with gr.Column(scale=3):
+                adj_id = gr.Number(label="Image id", precision=0)
+                adj_info = gr.Markdown()
+                adj_label = gr.Radio([("benign", 0), ("malignant", 1)], label="Final label")
+                adj_sub = gr.Dropdown([("none", "")] + [(f"{c} {SUBTYPE_NAMES[c]}", c) for c in SUBTYPES], value="",
+                                      label="Final subtype")
+                adj_note = gr.Textbox(label="Adjudication note")
+                adj_btn = gr.Button("Save final label", variant="primary")
+                adj_msg = gr.Markdown()
+
+    with gr.Accordion("Export", open=False):
+        gr.Markdown("CSV / JSON: every annotation. Dataset: the consensus labels (adjudicated, else unanimous) as "
+                    "class folders + `manifest.csv` + `provenance.json` (the annotation ids and database state it "
+                    "was made from); it is also written under the data folder, ready for `python -m trainer`.")
+        with gr.Row():
+            csv_btn = gr.Button("Export CSV", elem_id="ann-export-csv")
+            json_btn = gr.Button("Export JSON", elem_id="ann-export-json")
+            ds_btn = gr.Button("Export dataset (zip)", elem_id="ann-export-dataset")
+        export_file = gr.File(label="Download", interactive=False, elem_id="ann-export-file")
+        export_msg = gr.Markdown()
+
+    gr.HTML("", js_on_load=JS, elem_id="ann-shortcuts", padding=False)
+
+    # --- handlers -----------------------------------------------------------------------------------
+    def who(name, request):
+        return view.resolve_annotator(name, request)
+
+    def render(image_id, name, blind_v, zoom_v, center_v, mag_v, ds_v, message=""):
+        """Everything the view shows, for ``image_id`` (None: the queue is empty)."""
+        store = ctx.store
+        m, d = _filters(mag_v, ds_v)
+        prog = view.progress_text(store.progress(name or None, magnification=m, dataset=d), name)
+        table = view.recent_table(store, name)
+        if image_id is None:
+            return None, None, "*Nothing left in this queue with these filters.*", prog, message, table
+        img, text = view.viewer_content(store, image_id, name, blind=blind_v, zoom=zoom_v, center=center_v)
+        return image_id, img, text, prog, message, table
+
+    view_outputs = [current, viewer, info, progress, status, recent]
+
+    def next_id(name, mode_v, mag_v, ds_v, skipped_v, exclude=()):
+        m, d = _filters(mag_v, ds_v)
+        ids = ctx.store.queue(name or None, mode=mode_v, magnification=m, dataset=d, exclude=[*skipped_v, *exclude], limit=1)
+        return ids[0] if ids else None
+
+    def on_load(saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
+        name = who(saved, request)
+        choices = [ANY, *ctx.store.datasets()]
+        out = render(next_id(name, mode_v, mag_v, ds_v, []), name, blind_v, 1, None, mag_v, ds_v,
+                     "" if name else "Enter your name to start labelling.")
+        # An empty saved name must not wipe a name typed while the page was loading.
+        return (name if name else gr.update(), gr.update(choices=choices), *out)
+
+    def show_next(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request, exclude_current=True):
+        name = who(name_box, request)
+        nid = next_id(name, mode_v, mag_v, ds_v, skipped_v, (cur,) if (exclude_current and cur is not None) else ())
+        if nid is None and cur is not None and exclude_current:
+            nid = next_id(name, mode_v, mag_v, ds_v, skipped_v)  # only the current one left
+        return render(nid, name, blind_v, zoom_v, None, mag_v, ds_v)
+
+    common = [annotator, mode, mag, dataset, skipped, blind, zoom, current]
+
+    def make_label_handler(label, subtype):
+        def handler(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, auto_v, conf, flag_v, note_v, key,
+                    request: gr.Request):
+            name = who(name_box, request)
+            if cur is None:
+                return render(None, name, blind_v, zoom_v, None, mag_v, ds_v, "No image on screen.")
+            try:
+                res = ctx.store.annotate(cur, name, label=label, subtype=subtype, confidence=conf,
+                                         note=note_v or "", submission_id=key or None,
+                                         **{k: (k in (flag_v or [])) for _, k in view.FLAG_CHOICES})
+            except StoreError as exc:
+                return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ Not saved: {exc}")
+            text = view._label_text(res["label"], res["subtype"])
+            msg = f"Saved image #{cur}: **{text}**" + (" (already saved)" if res["duplicate"] else "")
+            if auto_v:
+                nid = next_id(name, mode_v, mag_v, ds_v, skipped_v, (cur,))
+                return render(nid, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
+            return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
+        return handler
+
+    label_inputs = [*common, auto_next, confidence, flags, note, sub_id]
+    for btn, label, subtype in [(benign, 0, None), (malignant, 1, None)] + [(b, None, code) for code, b in sub_buttons]:
+        btn.click(make_label_handler(label, subtype), label_inputs, view_outputs, js=SUBMISSION_ID_JS,
+                  trigger_mode="once", show_progress="hidden")
+
+    def on_skip(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+        skipped_v = [*skipped_v, cur] if cur is not None else skipped_v
+        out = show_next(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, None, request)
+        return (skipped_v, *out)
+
+    skip.click(on_skip, common, [skipped, *view_outputs], show_progress="hidden")
+    nxt.click(show_next, common, view_outputs, show_progress="hidden")
+
+    def make_undo(action):
+        def handler(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+            name = who(name_box, request)
+            try:
+                res = getattr(ctx.store, action)(name)
+            except StoreError as exc:
+                return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ {exc}")
+            if res is None:
+                return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"Nothing to {action}.")
+            state = res["state"]
+            what = "removed the label" if state is None else f"label is now **{view._label_text(state['label'], state.get('subtype'))}**"
+            return render(res["image_id"], name, blind_v, zoom_v, None, mag_v, ds_v,
+                          f"{action.capitalize()}: image #{res['image_id']} — {what}.")
+        return handler
+
+    undo.click(make_undo("undo"), common, view_outputs, trigger_mode="once", show_progress="hidden")
+    redo.click(make_undo("redo"), common, view_outputs, trigger_mode="once", show_progress="hidden")
+
+    def refilter(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+        return show_next(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False)
+
+    for comp in (mode, mag, dataset):
+        comp.input(refilter, common, view_outputs, show_progress="hidden")
+    # The name is remembered by the browser (localStorage), so a reload comes back to the same annotator.
+    annotator.input(None, annotator, None, js=REMEMBER_NAME_JS)
+    annotator.blur(refilter, common, view_outputs, show_progress="hidden")
+    annotator.submit(refilter, common, view_outputs, show_progress="hidden")
+
+    def rerender(name_box, mag_v, ds_v, blind_v, zoom_v, center_v, cur, request: gr.Request):
+        return render(cur, who(name_box, request), blind_v, zoom_v, center_v, mag_v, ds_v)
+
+    rerender_inputs = [annotator, mag, dataset, blind, zoom, center, current]
+    blind.change(rerender, rerender_inputs, view_outputs, show_progress="hidden")
+    zoom.release(rerender, rerender_inputs, view_outputs, show_progress="hidden")
+
+    def on_select(evt: gr.SelectData, zoom_v, center_v, cur):
+        if cur is None or not evt.index:
+            return center_v
+        img, _ = ctx.store.load_image(cur)
+        return center_v if img is None else view.click_to_center(img.size, zoom_v, center_v, evt.index)
+
+    viewer.select(on_select, [zoom, center, current], center).then(rerender, rerender_inputs, view_outputs, show_progress="hidden")
+
+    # --- import ---------------------------------------------------------------------------------------
+    def do_import(path, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+        name = who(name_box, request) or "system"
+        try:
+            res = ctx.store.import_folder(path, allowed_roots=settings.allowed_roots, actor=name)
+            msg = res.summary() + ("\n\n" + " ".join(res.notes) if res.notes else "")
+        except (StoreError, FileNotFoundError, ValueError) as exc:
+            msg = f"⚠️ **Import refused:** {exc}"
+        out = show_next(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False)
+        return (msg, gr.update(choices=[ANY, *ctx.store.datasets()]), *out)
+
+    import_btn.click(do_import, [import_path, *common], [import_msg, dataset, *view_outputs])
+
+    def make_demo():
+        from trainer.data.synthetic import generate
+
+        root = settings.data_dir / "demo_patches"
+        if not root.exists():
+            generate(root, patients_per_subtype=1, images_per_magnification=2, size=96, seed=7)
+        return str(root), f"Generated BreakHis-like demo patches (not real tissue) in `{root}`; press Import."
+
+    demo_btn.click(make_demo, None, [import_path, import_msg])
+
+    # --- agreement and adjudication -------------------------------------------------------------------
+    agree_btn.click(lambda: view.agreement_tables(ctx.store), None, [agree_md, agree_pairs, agree_models])
+    conflicts_btn.click(lambda: view.conflicts_table(ctx.store), None, conflicts)
+
+    def show_conflict(image_id, name_box, blind_v, request: gr.Request):
+        if image_id is None:
+            return None, "Pick a conflict."
+        try:
+            img, problem = ctx.store.load_image(int(image_id))
+            votes = ctx.store.annotations(image_id=int(image_id))
+        except StoreError as exc:
+            return None, f"⚠️ {exc}"
+        text = "Votes: " + "; ".join(f"{a['annotator']}: {view._label_text(a['label'], a['subtype'])}"
+                                     + (f" ({a['note']})" if a["note"] else "") for a in votes)
+        text += "\n\n" + view.details(ctx.store, int(image_id), who(name_box, request), blind=blind_v)
+        return img, (f"⚠️ **{problem}**\n\n" if problem else "") + text
+
+    def pick_conflict(evt: gr.SelectData, table):
+        try:
+            return int(table.iloc[evt.index[0], 0])
+        except (TypeError, ValueError, IndexError, AttributeError):
+            return None
+
+    conflicts.select(pick_conflict, conflicts, adj_id).then(show_conflict, [adj_id, annotator, blind], [adj_image, adj_info])
+    adj_id.submit(show_conflict, [adj_id, annotator, blind], [adj_image, adj_info])
+
+    def do_adjudicate(image_id, label, sub, note_v, name_box, request: gr.Request):
+        try:
+            if image_id is None:
+                raise StoreError("pick a conflict first")
+            ctx.store.adjudicate(int(image_id), who(name_box, request), label=label, subtype=sub or None, note=note_v or "")
+        except StoreError as exc:
+            return f"⚠️ Not saved: {exc}", gr.update()
+        return f"Final label saved for image #{int(image_id)}.", view.conflicts_table(ctx.store)
+
+    adj_btn.click(do_adjudicate, [adj_id, adj_label, adj_sub, adj_note, annotator], [adj_msg, conflicts], trigger_mode="once")
+
+    # --- export ---------------------------------------------------------------------------------------
+    def export(kind):
+        def handler():
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            tmp = Path(tempfile.mkdtemp(prefix="histoapp-export-"))
+            try:
+                if kind == "csv":
+                    return str(ctx.store.export_csv(tmp / f"annotations-{stamp}.csv")), "CSV ready."
+                if kind == "json":
+                    return str(ctx.store.export_json(tmp / f"annotations-{stamp}.json")), "JSON ready."
+                out = ctx.store.export_dataset(settings.data_dir / "exports" / f"annotations-{stamp}")
+                archive = shutil.make_archive(str(tmp / out.name), "zip", out)
+                return archive, f"Dataset written to `{out}` (train on it with `data.root={out}`) and zipped for download."
+            except StoreError as exc:
+                return None, f"⚠️ {exc}"
+        return handler
+
+    csv_btn.click(export("csv"), None, [export_file, export_msg])
+    json_btn.click(export("json"), None, [export_file, export_msg])
+    ds_btn.click(export("dataset"), None, [export_file, export_msg])
+
+    # --- page load: the saved annotator name, datasets, the first image --------------------------------
+    _register_load(on_load, [annotator, mode, mag, dataset, blind], [annotator, dataset, *view_outputs], RESTORE_NAME_JS)
+
+
+def _register_load(fn, inputs, outputs, js) -> None:
+    """Run ``fn`` when a page opens. ``build(ctx)`` gets no Blocks handle, so use the one being built."""
+    from gradio.context import Context
+
+    if Context.root_block is None:
+        raise RuntimeError("annotate.build() must be called inside a gr.Blocks() context")
+    Context.root_block.load(fn, inputs, outputs, js=js, show_progress="hidden")

@@ -1,7 +1,481 @@
-"""Predict & Explain tab: CNN and VLM predictions side by side with Grad-CAM / attention overlays."""
+"""Predict & Explain tab: CNN and VLM predictions side by side with Grad-CAM / attention overlays, a batch
+table with CSV download, and disagreements sent to the annotation queue.
+
+The handlers below are plain functions of (context, inputs) so they can be tested without a browser; heavy
+modules (torch, the models) are imported on first use so the app starts fast."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import gradio as gr
 
+from histoapp.ui.zerogpu import gpu
+
+ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MAX_BATCH = 200  # patches per request: bounds memory and queue time
+DISPLAY_MIN = 384  # shorter side of the overlays on screen
+PREDICTED = "predicted class"
+NO_MODEL = ""
+MAGS = ["unknown", "40X", "100X", "200X", "400X"]
+TABLE_COLUMNS = ["file", "magnification", "cnn_label", "cnn_p_malignant", "vlm_label", "vlm_p_malignant", "agree", "error"]
+INTRO = ("### Predict & explain\nUpload one or more H&E patches (PNG, JPEG or TIFF) or pick an example. A CNN and a "
+         "vision-language model classify each patch side by side; the CNN's Grad-CAM and the VLM's label-token attention "
+         "show where they looked. **Research and teaching tool — not a diagnostic device.**")
+
+
+@dataclass
+class Item:
+    """One uploaded patch and what the models said about it."""
+
+    name: str
+    path: str | None = None  # our copy under data_dir/uploads (Gradio's temp files vanish)
+    magnification: str | None = None
+    image: object = None  # PIL RGB
+    error: str = ""
+    cnn: object = None  # histoapp.models.inference.Prediction
+    vlm: object = None
+    cnn_plain_ms: float | None = None
+    vlm_plain_ms: float | None = None
+
+    @property
+    def disagree(self) -> bool:
+        return self.cnn is not None and self.vlm is not None and self.cnn.label != self.vlm.label
+
+
+@dataclass
+class Session:
+    items: list[Item] = field(default_factory=list)
+    current: int = 0
+    cnn_key: str = NO_MODEL
+    vlm_key: str = NO_MODEL
+
+
+# --- reading uploads ---------------------------------------------------------------------------------
+
+def _paths(files) -> list[str]:
+    if not files:
+        return []
+    files = files if isinstance(files, (list, tuple)) else [files]
+    return [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
+
+
+def _display_name(path: str) -> str:
+    # Gradio keeps the original file name as the last path component of its temp copy.
+    return Path(path).name
+
+
+def read_upload(ctx, path: str, magnification: str | None) -> Item:
+    """Decode one upload defensively (``trainer.data.images.load_rgb``) and keep a copy under data_dir/uploads."""
+    from trainer.data.images import ImageError, load_rgb
+
+    item = Item(_display_name(path), magnification=magnification)
+    if Path(path).suffix.lower() not in ACCEPTED:
+        item.error = f"unsupported file type {Path(path).suffix or '(none)'}; upload PNG, JPEG or TIFF"
+        return item
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        item.error = f"upload not readable ({exc.strerror})"
+        return item
+    limit = ctx.settings.max_upload_mb * 2**20
+    if size > limit:
+        item.error = f"file too large ({size / 2**20:.1f} MB > {ctx.settings.max_upload_mb} MB)"
+        return item
+    try:
+        item.image = load_rgb(path, name=item.name)
+    except ImageError as exc:
+        item.error = exc.reason
+        return item
+    item.path = str(_keep_copy(ctx, path, item.name))
+    return item
+
+
+def _keep_copy(ctx, path: str, name: str) -> Path:
+    """Content-addressed copy, so the same patch uploaded twice is stored once."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[-80:]
+    dest = Path(ctx.settings.data_dir) / "uploads" / f"{digest}_{safe}"
+    if not dest.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, dest)
+    return dest
+
+
+# --- running the models ------------------------------------------------------------------------------
+
+def _target_index(loaded, target: str | None) -> int | None:
+    if not target or target == PREDICTED:
+        return None
+    if target not in loaded.classes:
+        raise ValueError(f"this CNN has no class {target!r} (its classes: {', '.join(loaded.classes)})")
+    return loaded.classes.index(target)
+
+
+# ZeroGPU runs these in a worker process and pickles their arguments and results: they take the
+# registry's id (not the context, which holds locks) and images, and return predictions instead of
+# changing their arguments.
+_REGISTRIES: dict[int, object] = {}
+
+
+def _registry_id(ctx) -> int:
+    reg = ctx.registry
+    _REGISTRIES[id(reg)] = reg
+    return id(reg)
+
+
+@gpu
+def _classify(reg_id: int, images: list, key: str) -> list:
+    """Probabilities (+ latency) for every patch with one model: the batch table."""
+    from histoapp.models.inference import classify
+
+    loaded = _REGISTRIES[reg_id].load(key)
+    return [classify(loaded, im) for im in images]
+
+
+@gpu
+def _explain_cnn(reg_id: int, image, cnn_key: str, method: str, target: str | None):
+    from histoapp.models.inference import predict_cnn
+
+    loaded = _REGISTRIES[reg_id].load(cnn_key)
+    return predict_cnn(loaded, image, cam_method=method, target=_target_index(loaded, target))
+
+
+@gpu(duration=120)
+def _explain_vlm(reg_id: int, image, vlm_key: str):
+    from histoapp.models.inference import predict_vlm
+
+    return predict_vlm(_REGISTRIES[reg_id].load(vlm_key), image)
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+def _display(image):
+    """Small patches are enlarged for the screen (the heatmap is then resized onto the enlarged patch)."""
+    from PIL import Image
+
+    scale = DISPLAY_MIN / min(image.size)
+    return image if scale <= 1 else image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC)
+
+
+def _overlay(item: Item, pred, opacity: float):
+    if item is None or item.image is None:
+        return None
+    if pred is None or pred.heatmap is None:
+        return _display(item.image)
+    from histoapp.explain.overlay import overlay
+
+    return overlay(_display(item.image), pred.heatmap, float(opacity))
+
+
+def _info(pred, plain_ms: float | None, what: str) -> str:
+    if pred is None:
+        return ""
+    parts = [f"**{pred.label}** — P(malignant) = {pred.prob_malignant:.3f}"]
+    if plain_ms is not None:
+        parts.append(f"prediction {plain_ms:.0f} ms")
+    if pred.heatmap is not None:
+        parts.append(f"prediction + {what} {pred.latency_ms:.0f} ms")
+    if "answer_ms" in pred.extra:
+        parts.append(f"answer {pred.extra['answer_ms']:.0f} ms")
+    text = " · ".join(parts)
+    return text + (f"\n\n*{pred.explanation}*" if pred.explanation else "")
+
+
+def _agreement(session: Session) -> tuple[str, dict]:
+    both = [it for it in session.items if it.cnn is not None and it.vlm is not None]
+    if not both:
+        return "", gr.update(visible=False)
+    bad = [it for it in both if it.disagree]
+    if len(session.items) == 1:
+        it = both[0]
+        if not it.disagree:
+            return f"✅ The CNN and the VLM agree: **{it.cnn.label}**.", gr.update(visible=False)
+        text = (f"⚠️ **The CNN and the VLM disagree**: CNN says **{it.cnn.label}** (P(malignant) {it.cnn.prob_malignant:.2f}), "
+                f"VLM says **{it.vlm.label}** (P(malignant) {it.vlm.prob_malignant:.2f}). A pathologist's label would settle it.")
+        return text, gr.update(visible=True, value="Send to annotation queue")
+    if not bad:
+        return f"✅ The CNN and the VLM agree on all {len(both)} patches.", gr.update(visible=False)
+    return (f"⚠️ **The CNN and the VLM disagree on {len(bad)} of {len(both)} patches** (see the table).",
+            gr.update(visible=True, value=f"Send {len(bad)} disagreeing patch(es) to annotation queue"))
+
+
+def _table_rows(session: Session) -> list[list]:
+    rows = []
+    for it in session.items:
+        rows.append([it.name, it.magnification or "",
+                     it.cnn.label if it.cnn else "", round(it.cnn.prob_malignant, 4) if it.cnn else None,
+                     it.vlm.label if it.vlm else "", round(it.vlm.prob_malignant, 4) if it.vlm else None,
+                     ("no" if it.disagree else "yes") if (it.cnn and it.vlm) else "", it.error])
+    return rows
+
+
+def _write_csv(ctx, session: Session) -> str:
+    out = Path(tempfile.mkdtemp(prefix="histoapp-predict-")) / "predictions.csv"
+    with open(out, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(TABLE_COLUMNS + ["cnn_model", "vlm_model"])
+        for row in _table_rows(session):
+            w.writerow(row + [session.cnn_key, session.vlm_key])
+    return str(out)
+
+
+def _errors_md(session: Session, extra: list[str] | None = None) -> str:
+    lines = [f"- `{it.name}`: {it.error}" for it in session.items if it.error] + [f"- {e}" for e in extra or []]
+    return ("#### ⚠️ Could not use\n" + "\n".join(lines)) if lines else ""
+
+
+def _card_title(ctx, key: str, kind: str) -> str:
+    if not key:
+        return f"#### {kind}: none selected"
+    try:
+        return f"#### {kind}: {ctx.registry.get(key).name}"
+    except KeyError:
+        return f"#### {kind}: {key}"
+
+
+def render(ctx, session: Session, opacity: float, extra_errors: list[str] | None = None):
+    """Every output of the tab from the session state (order: see ``build``)."""
+    item = session.items[session.current] if session.items and 0 <= session.current < len(session.items) else None
+    cnn = item.cnn if item else None
+    vlm = item.vlm if item else None
+    agree_text, send = _agreement(session)
+    many = len(session.items) > 1
+    readable = [it.name for it in session.items if it.image is not None]
+    return (
+        _errors_md(session, extra_errors),
+        _card_title(ctx, session.cnn_key, "CNN"),
+        cnn.scores if cnn else None,
+        _info(cnn, item.cnn_plain_ms if item else None, "CAM"),
+        _overlay(item, cnn, opacity) if cnn else None,
+        _card_title(ctx, session.vlm_key, "VLM"),
+        vlm.scores if vlm else None,
+        _info(vlm, item.vlm_plain_ms if item else None, "attention"),
+        _overlay(item, vlm, opacity) if vlm else None,
+        (vlm.answer or "") if vlm else "",
+        agree_text,
+        send,
+        "",  # send status
+        gr.update(value=_table_rows(session), visible=many),
+        gr.update(value=_write_csv(ctx, session) if many else None, visible=many),
+        gr.update(choices=readable, value=item.name if item and item.image is not None else None, visible=many and len(readable) > 1),
+        session,
+    )
+
+
+# --- handlers ----------------------------------------------------------------------------------------
+
+def _mag(value: str | None) -> str | None:
+    from trainer.data.records import normalise_magnification
+
+    return None if value in (None, "", "unknown") else normalise_magnification(value)
+
+
+def _detail(ctx, session: Session, method: str, target: str | None, errors: list[str]) -> None:
+    item = session.items[session.current]
+    if item.image is None:
+        return
+    rid = _registry_id(ctx)
+    if session.cnn_key:
+        try:
+            item.cnn = _explain_cnn(rid, item.image, session.cnn_key, method, target)
+        except Exception as exc:  # a model failing must not take the app down; say what happened
+            errors.append(f"CNN explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
+    if session.vlm_key:
+        try:
+            item.vlm = _explain_vlm(rid, item.image, session.vlm_key)
+        except Exception as exc:
+            errors.append(f"VLM explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
+
+
+def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity):
+    session = Session(cnn_key=cnn_key or NO_MODEL, vlm_key=vlm_key or NO_MODEL)
+    paths = _paths(files)
+    errors: list[str] = []
+    if not paths:
+        return render(ctx, session, opacity)
+    if len(paths) > MAX_BATCH:
+        errors.append(f"{len(paths)} files uploaded; only the first {MAX_BATCH} are used")
+        paths = paths[:MAX_BATCH]
+    try:
+        mag = _mag(magnification)
+    except ValueError as exc:
+        mag, _ = None, errors.append(str(exc))
+    session.items = [read_upload(ctx, p, mag) for p in paths]
+    if not (cnn_key or vlm_key):
+        errors.append("no model selected: pick a CNN and/or a VLM")
+    readable = [it for it in session.items if it.image is not None]
+    if readable and (cnn_key or vlm_key):
+        for key, attr, kind in ((session.cnn_key, "cnn", "CNN"), (session.vlm_key, "vlm", "VLM")):
+            if not key:
+                continue
+            try:
+                preds = _classify(_registry_id(ctx), [it.image for it in readable], key)
+            except Exception as exc:
+                errors.append(f"{kind} prediction failed: {exc.__class__.__name__}: {exc}")
+                continue
+            for it, pred in zip(readable, preds):
+                setattr(it, attr, pred)
+                setattr(it, f"{attr}_plain_ms", pred.latency_ms)
+        session.current = session.items.index(readable[0])
+        _detail(ctx, session, method, target, errors)
+    return render(ctx, session, opacity, errors)
+
+
+def show_item(ctx, session: Session, name, method, target, opacity):
+    errors: list[str] = []
+    for i, it in enumerate(session.items):
+        if it.name == name and it.image is not None:
+            session.current = i
+            _detail(ctx, session, method, target, errors)
+            break
+    return render(ctx, session, opacity, errors)
+
+
+def re_explain(ctx, session: Session, method, target, opacity):
+    """A new CAM method or target class: the CNN side of the shown patch only."""
+    errors: list[str] = []
+    item = session.items[session.current] if session.items else None
+    if item is not None and session.cnn_key and item.image is not None:
+        try:
+            item.cnn = _explain_cnn(_registry_id(ctx), item.image, session.cnn_key, method, target)
+        except Exception as exc:
+            errors.append(f"CNN explanation failed: {exc.__class__.__name__}: {exc}")
+    return render(ctx, session, opacity, errors)
+
+
+def reblend(session: Session, opacity):
+    """The opacity slider: re-blend the kept heatmaps, no model runs."""
+    item = session.items[session.current] if session.items else None
+    return (_overlay(item, item.cnn, opacity) if item and item.cnn else None,
+            _overlay(item, item.vlm, opacity) if item and item.vlm else None)
+
+
+def send_to_annotation(ctx, session: Session) -> str:
+    """Queue every disagreeing patch (image + both predictions) in the annotation store."""
+    todo = [it for it in session.items if it.disagree and it.path]
+    if not todo:
+        return "Nothing to send: the models agree on every patch."
+    try:
+        store = ctx.store
+    except Exception as exc:
+        return f"⚠️ The annotation store is unavailable ({exc.__class__.__name__}: {exc}); nothing was sent. Your uploads are kept in `{Path(ctx.settings.data_dir) / 'uploads'}`."
+    sent = []
+    try:
+        for it in todo:
+            image_id = store.add_image(it.path, dataset="uploads", magnification=it.magnification)
+            for key, pred in ((session.cnn_key, it.cnn), (session.vlm_key, it.vlm)):
+                store.add_prediction(image_id, model=key, prob_malignant=float(pred.prob_malignant), label=pred.label)
+            sent.append(it.name)
+    except Exception as exc:
+        return f"⚠️ Sending failed after {len(sent)} patch(es) ({exc.__class__.__name__}: {exc})."
+    return f"✅ Sent {len(sent)} patch(es) to the annotation queue: {', '.join(sent)}."
+
+
+def model_choices(ctx, family: str) -> tuple[list[tuple[str, str]], str | None]:
+    """Dropdown choices (label, key) for a family: available models first; the demo model is the default."""
+    entries = ctx.registry.list(family)
+    usable = [e for e in entries if e.available]
+    choices = [(e.label, e.key) for e in usable]
+    default = next((e.key for e in usable if e.source == "demo"), usable[0].key if usable else None)
+    return choices, default
+
+
+def unavailable_md(ctx) -> str:
+    off = [e for e in ctx.registry.list() if not e.available]
+    return ("Not available now: " + "; ".join(f"`{e.name}` ({e.reason})" for e in off)) if off else ""
+
+
+def target_choices(ctx, cnn_key: str | None) -> dict:
+    classes = ["benign", "malignant"]
+    if cnn_key:
+        try:
+            classes = ctx.registry.load(cnn_key).classes
+        except Exception:
+            pass
+    return gr.update(choices=[PREDICTED] + list(classes), value=PREDICTED)
+
+
+# --- layout ------------------------------------------------------------------------------------------
 
 def build(ctx) -> None:
-    gr.Markdown("### Predict & explain\nUpload H&E patches and compare a CNN and a vision-language model side by side, "
-                "with Grad-CAM and attention maps. *Coming in the Predict issue.*")
+    from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
+    from histoapp.ui.examples import list_examples
+
+    gr.Markdown(INTRO)
+    try:
+        cnn_choices, cnn_default = model_choices(ctx, "cnn")
+        vlm_choices, vlm_default = model_choices(ctx, "vlm")
+        note = unavailable_md(ctx)
+    except Exception as exc:  # a broken runs folder must not take the tab down
+        cnn_choices, cnn_default, vlm_choices, vlm_default = [], None, [], None
+        note = f"⚠️ Model list failed: {exc}"
+    session = gr.State(Session())
+    with gr.Row():
+        with gr.Column(scale=1, min_width=300):
+            files = gr.File(label="Patches (PNG / JPEG / TIFF) — one or many", file_count="multiple",
+                            file_types=list(ACCEPTED), elem_id="predict-files")
+            mag = gr.Dropdown(MAGS, value="unknown", label="Magnification (optional tag)", elem_id="predict-mag")
+            examples = list_examples()
+            if examples:
+                gr.Examples([[e["path"], e["magnification"]] for e in examples], inputs=[files, mag], cache_examples=False,
+                            example_labels=[f"{e['label']} · {e['magnification']}" for e in examples],
+                            examples_per_page=16, label="Examples (generated patches, see assets/examples/README.md)")
+        with gr.Column(scale=1, min_width=300):
+            cnn_dd = gr.Dropdown(cnn_choices, value=cnn_default, label="CNN", elem_id="predict-cnn")
+            vlm_dd = gr.Dropdown(vlm_choices, value=vlm_default, label="VLM", elem_id="predict-vlm")
+            method = gr.Radio(list(CAM_METHODS), value=DEFAULT_METHOD, label="CNN explanation (grad-cam)")
+            target = gr.Dropdown([PREDICTED, "benign", "malignant"], value=PREDICTED, label="Explain class")
+            opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Overlay opacity", elem_id="predict-opacity")
+            with gr.Row():
+                run = gr.Button("Predict", variant="primary", elem_id="predict-run")
+                refresh = gr.Button("Refresh model list", size="sm")
+            models_note = gr.Markdown(note)
+    errors = gr.Markdown(elem_id="predict-errors")
+    with gr.Row(equal_height=False):
+        with gr.Column(elem_id="predict-cnn-result"):
+            cnn_title = gr.Markdown("#### CNN")
+            cnn_label = gr.Label(num_top_classes=3, label="CNN prediction", elem_id="predict-cnn-label")
+            cnn_info = gr.Markdown(elem_id="predict-cnn-info")
+            cnn_img = gr.Image(label="CNN explanation (CAM overlay)", type="pil", interactive=False, elem_id="predict-cnn-overlay")
+        with gr.Column(elem_id="predict-vlm-result"):
+            vlm_title = gr.Markdown("#### VLM")
+            vlm_label = gr.Label(num_top_classes=3, label="VLM prediction", elem_id="predict-vlm-label")
+            vlm_info = gr.Markdown(elem_id="predict-vlm-info")
+            vlm_img = gr.Image(label="VLM explanation (attention overlay)", type="pil", interactive=False, elem_id="predict-vlm-overlay")
+            vlm_answer = gr.Textbox(label="VLM answer (free text)", interactive=False, elem_id="predict-vlm-answer")
+    agreement = gr.Markdown(elem_id="predict-agreement")
+    with gr.Row():
+        send = gr.Button("Send to annotation queue", visible=False, elem_id="predict-send")
+        send_status = gr.Markdown(elem_id="predict-send-status")
+    pick = gr.Dropdown([], label="Show details for", visible=False, elem_id="predict-pick")
+    table = gr.Dataframe(headers=TABLE_COLUMNS, label="Batch results", visible=False, interactive=False, elem_id="predict-table")
+    csv_out = gr.File(label="Download results (CSV)", visible=False, elem_id="predict-csv")
+
+    outputs = [errors, cnn_title, cnn_label, cnn_info, cnn_img, vlm_title, vlm_label, vlm_info, vlm_img, vlm_answer,
+               agreement, send, send_status, table, csv_out, pick, session]
+    common = dict(outputs=outputs, concurrency_limit=2, concurrency_id="models")
+    run_inputs = [files, mag, cnn_dd, vlm_dd, method, target, opacity]
+    run.click(lambda *a: analyze(ctx, *a), run_inputs, **common)
+    files.change(lambda *a: analyze(ctx, *a), run_inputs, **common)
+    pick.input(lambda s, n, m, t, o: show_item(ctx, s, n, m, t, o), [session, pick, method, target, opacity], **common)
+    method.change(lambda s, m, t, o: re_explain(ctx, s, m, t, o), [session, method, target, opacity], **common)
+    target.input(lambda s, m, t, o: re_explain(ctx, s, m, t, o), [session, method, target, opacity], **common)
+    opacity.release(reblend, [session, opacity], [cnn_img, vlm_img])
+    cnn_dd.input(lambda k: target_choices(ctx, k), [cnn_dd], [target])
+    send.click(lambda s: send_to_annotation(ctx, s), [session], [send_status])
+
+    def _refresh():
+        c, cd = model_choices(ctx, "cnn")
+        v, vd = model_choices(ctx, "vlm")
+        return gr.update(choices=c, value=cd), gr.update(choices=v, value=vd), unavailable_md(ctx)
+
+    refresh.click(_refresh, None, [cnn_dd, vlm_dd, models_note])

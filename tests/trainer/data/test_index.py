@@ -104,3 +104,37 @@ def test_wrong_folders_are_clear_errors(tmp_path):
         index_dataset(tmp_path, source="breakhis")
     with pytest.raises(ValueError, match="unknown data source"):
         index_dataset(tmp_path, source="imagenet")
+
+
+def test_copy_with_a_manifest_lists_exactly_the_missing_files(tmp_path):
+    """The shared BreakHis copy comes with MANIFEST.csv (path, patient_id, label, subtype, magnification): files it
+    lists that the copy lacks are named one by one, beside the official-count differences."""
+    import csv
+    import shutil
+
+    from trainer.commands.data import format_summary
+    from trainer.data.synthetic import generate
+
+    root = generate(tmp_path / "breakhis", patients_per_subtype=1, images_per_magnification=2, size=32, seed=2)
+    records = index_dataset(root, verify="none").records
+    with open(root / "MANIFEST.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "patient_id", "label", "subtype", "magnification"])
+        for r in records:
+            w.writerow([Path(r.path).relative_to(root).as_posix(), r.patient_id, r.label, r.subtype, r.magnification])
+    gone = [records[3].path, records[40].path]
+    for p in gone:
+        Path(p).unlink()
+    shutil.rmtree(Path(records[-1].path).parent)  # a whole magnification folder of one patient
+    gone += [r.path for r in records if Path(r.path).parent == Path(records[-1].path).parent]
+
+    report = index_dataset(root)
+    assert report.source == "csv" and report.is_breakhis
+    assert sorted(p.path for p in report.problems if p.kind == "missing_file") == sorted(gone)
+    assert len(report.records) == len(records) - len(gone)
+    assert report.official_comparison()  # and the counts differ from the official ones
+    text = format_summary(report)
+    assert "official BreakHis counts:" in text
+    for p in gone:
+        assert f"[missing_file] {p}: file not found" in text
+    assert report.to_json()["counts"]["problems"] == {"missing_file": len(gone)}

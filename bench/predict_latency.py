@@ -1,0 +1,179 @@
+"""Predict tab latency on the CPU: per patch, the median over runs of
+
+- CNN: class probabilities only;            CNN + Grad-CAM (the same forward pass, backward to the target layer);
+- VLM: class probabilities only;            VLM + attention (probabilities + the label-token attention map);
+
+with the ratios explained/plain measured in the same run (goal for Grad-CAM: <= 1.5x), the VLM's free-text
+answer, every CAM method, and the app's cold start (process start -> the server answers HTTP 200) and the
+first prediction after it (loading the models).
+
+    OMP_NUM_THREADS=2 nice -n 10 uv run python bench/predict_latency.py
+    uv run python bench/predict_latency.py --cnn demo:demo-cnn --vlm demo:demo-vlm --runs 30 --json out.json
+
+Models default to the bundled demo models (``assets/models/``); any registry key works (``run:...``).
+Runs alternate plain / explained per patch so a busy machine slows both alike."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _median_ms(xs: list[float]) -> float:
+    return statistics.median(xs) * 1000.0
+
+
+def bench_pair(plain, explained, images, runs: int, warmup: int = 2) -> tuple[float, float]:
+    for im in images[:warmup]:
+        plain(im), explained(im)
+    a, b = [], []
+    for i in range(runs):
+        im = images[i % len(images)]
+        t0 = time.perf_counter()
+        plain(im)
+        a.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        explained(im)
+        b.append(time.perf_counter() - t0)
+    return _median_ms(a), _median_ms(b)
+
+
+def bench_one(fn, images, runs: int, warmup: int = 1) -> float:
+    for im in images[:warmup]:
+        fn(im)
+    ts = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        fn(images[i % len(images)])
+        ts.append(time.perf_counter() - t0)
+    return _median_ms(ts)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cold_start(timeout_s: float = 180.0) -> dict:
+    """Start the app in a fresh process (as ``uv run app.py`` does) and time until it serves its page. Models
+    load on the first prediction, measured separately (``*_first_prediction_s``)."""
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "HISTOAPP_RUNS": tempfile.mkdtemp(), "HISTOAPP_DATA": tempfile.mkdtemp(),
+           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while time.perf_counter() - t0 < timeout_s:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    if r.status == 200:
+                        return {"cold_start_s": time.perf_counter() - t0}
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"app did not serve within {timeout_s} s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cnn", default="demo:demo-cnn")
+    ap.add_argument("--vlm", default="demo:demo-vlm")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--no-cold-start", action="store_true")
+    ap.add_argument("--json", help="write the figures here too")
+    a = ap.parse_args(argv)
+
+    out: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}}
+    if not a.no_cold_start:
+        out.update(cold_start())  # first, before this process warms the file cache for its own imports
+
+    import torch
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    out["machine"]["torch_threads"] = torch.get_num_threads()
+    out["machine"]["torch"] = torch.__version__
+    from histoapp.explain import CAM_METHODS
+    from histoapp.models.inference import classify, predict_cnn, predict_vlm
+    from histoapp.models.registry import ModelRegistry
+    from histoapp.settings import Settings
+    from histoapp.ui.examples import list_examples
+    from trainer.data.images import load_rgb
+
+    images = [load_rgb(e["path"]) for e in list_examples()]
+    if not images:
+        raise SystemExit("no example patches in assets/examples (python -m histoapp.ui.examples)")
+    out["patch_size"] = list(images[0].size)
+    reg = ModelRegistry(Settings(), device="cpu", hub_models=[])
+
+    t0 = time.perf_counter()
+    cnn = reg.load(a.cnn)
+    classify(cnn, images[0])
+    out["cnn_first_prediction_s"] = time.perf_counter() - t0
+    plain, cam = bench_pair(lambda im: classify(cnn, im), lambda im: predict_cnn(cnn, im, cam_method="Grad-CAM"), images, a.runs)
+    out["cnn"] = {"model": a.cnn, "input_size": cnn.input_size, "plain_ms": plain, "gradcam_ms": cam, "ratio_gradcam_plain": cam / plain}
+    out["cnn"]["methods_ms"] = {m: bench_one(lambda im, m=m: predict_cnn(cnn, im, cam_method=m), images, max(3, a.runs // 4))
+                                for m in CAM_METHODS}
+
+    try:
+        t0 = time.perf_counter()
+        vlm = reg.load(a.vlm)
+        classify(vlm, images[0])
+        out["vlm_first_prediction_s"] = time.perf_counter() - t0
+    except (KeyError, RuntimeError, FileNotFoundError) as exc:
+        out["vlm"] = {"model": a.vlm, "error": f"not measured: {exc}"}
+    else:
+        plain, att = bench_pair(lambda im: classify(vlm, im), lambda im: predict_vlm(vlm, im, attention=True, answer=False), images, a.runs)
+        answer = bench_one(lambda im: vlm.adapter.generate_answer(im), images, max(3, a.runs // 4))
+        out["vlm"] = {"model": a.vlm, "plain_ms": plain, "attention_ms": att, "ratio_attention_plain": att / plain, "answer_ms": answer}
+
+    print(json.dumps(out, indent=1))
+    print(markdown(out))
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1))
+    return out
+
+
+def markdown(r: dict) -> str:
+    c, v = r["cnn"], r["vlm"]
+    rows = ["| | median ms / patch | ratio explained / plain |", "|---|---|---|",
+            f"| CNN ({c['model']}, {c['input_size']} px) | {c['plain_ms']:.1f} | |",
+            f"| CNN + Grad-CAM | {c['gradcam_ms']:.1f} | **{c['ratio_gradcam_plain']:.2f}x** (goal <= 1.5x) |"]
+    rows += [f"| CNN + {m} | {ms:.1f} | {ms / c['plain_ms']:.2f}x |" for m, ms in c["methods_ms"].items() if m != "Grad-CAM"]
+    if "error" in v:
+        rows.append(f"| VLM ({v['model']}) | {v['error']} | |")
+    else:
+        rows += [f"| VLM ({v['model']}) | {v['plain_ms']:.1f} | |",
+                 f"| VLM + attention | {v['attention_ms']:.1f} | {v['ratio_attention_plain']:.2f}x |",
+                 f"| VLM free-text answer (separate) | {v['answer_ms']:.1f} | |"]
+    tail = []
+    if "cold_start_s" in r:
+        tail.append(f"Cold start (process start -> page served): **{r['cold_start_s']:.1f} s**.")
+    tail.append(f"First prediction after start (model load + predict): CNN {r['cnn_first_prediction_s']:.1f} s"
+                + (f", VLM {r['vlm_first_prediction_s']:.1f} s" if "vlm_first_prediction_s" in r else "") + ".")
+    return "\n".join(rows) + "\n\n" + " ".join(tail)
+
+
+if __name__ == "__main__":
+    main()

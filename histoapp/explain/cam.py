@@ -1,0 +1,130 @@
+"""Class activation maps for the torchvision CNNs with the ``grad-cam`` package (pytorch-grad-cam).
+
+One forward pass gives both the prediction and the map: a forward hook makes the target layer's output a
+leaf that requires grad, so the backward pass stops there (no parameter gradients, nothing below the target
+layer), which keeps Grad-CAM close to the cost of a plain prediction."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
+
+
+# The last convolutional stage of each torchvision family (the layer the Grad-CAM papers use); any other
+# architecture falls back to its last Conv2d.
+_TARGET_LAYERS: tuple[tuple[str, str], ...] = (
+    ("resnet", "layer4"), ("resnext", "layer4"), ("wide_resnet", "layer4"),
+    ("vgg", "features"), ("alexnet", "features"), ("densenet", "features"), ("mobilenet", "features"),
+    ("efficientnet", "features"), ("convnext", "features"), ("mnasnet", "layers"), ("regnet", "trunk_output"),
+    ("shufflenet", "conv5"), ("squeezenet", "features"), ("googlenet", "inception5b"), ("inception", "Mixed_7c"),
+)
+_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@dataclass
+class CamResult:
+    probs: np.ndarray  # (num_classes,) from the same forward pass
+    cam: np.ndarray  # (H, W) in [0, 1], the size of the original image
+    target: int  # class index explained
+    method: str
+
+
+def target_layer(model: nn.Module, arch: str | None = None, input_size: int | None = None) -> nn.Module:
+    """The layer whose activations the CAM weighs: by torchvision architecture name, else the last Conv2d.
+
+    ResNets below 128 px inputs use the last block of ``layer3`` (stride 16): ``layer4`` would give a 2x2 or
+    3x3 map, too coarse to show anything on a small patch."""
+    arch = (arch or "").lower()
+    for prefix, attr in _TARGET_LAYERS:
+        if arch.startswith(prefix) and hasattr(model, attr):
+            layer = getattr(model, attr)
+            if isinstance(layer, nn.Sequential) and prefix in ("resnet", "resnext", "wide_resnet"):
+                if input_size and input_size < 128 and hasattr(model, "layer3"):
+                    return model.layer3[-1]
+                return layer[-1]
+            if isinstance(layer, nn.Sequential) and prefix in ("vgg", "alexnet"):
+                # The last ReLU of the convolutional features (before the final max-pool): finer maps.
+                relus = [m for m in layer if isinstance(m, nn.ReLU)]
+                return relus[-1] if relus else layer[-1]
+            return layer
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{model.__class__.__name__}: no convolutional layer to explain with a CAM")
+    return convs[-1]
+
+
+def _leaf_hook(module, inputs, output):
+    # Cut the graph at the target layer: gradients flow from the logits down to here and no further.
+    return output.detach().requires_grad_(True)
+
+
+def _lock_for(module: nn.Module) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(id(module), threading.Lock())
+
+
+def _crop_box(width: int, height: int) -> tuple[int, int, int]:
+    """Where the model's view (Resize(shorter side) + CenterCrop) lies in the original image: (left, top, side)."""
+    side = min(width, height)
+    return (width - side) // 2, (height - side) // 2, side
+
+
+def to_image_grid(cam: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Map a square CAM of the centre-cropped model input back onto the original (width x height) image;
+    the parts the model did not see get 0."""
+    left, top, side = _crop_box(width, height)
+    square = np.asarray(Image.fromarray(cam.astype(np.float32), mode="F").resize((side, side), Image.BILINEAR))
+    full = np.zeros((height, width), dtype=np.float32)
+    full[top:top + side, left:left + side] = np.clip(square, 0.0, 1.0)
+    return full
+
+
+def explain_cnn(adapter, image: Image.Image, *, method: str = DEFAULT_METHOD, target: int | None = None,
+                input_size: int = 224, device: str | torch.device | None = None) -> CamResult:
+    """Predict ``image`` (RGB PIL) with a CNN adapter and explain class ``target`` (default: the predicted class)."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    if method not in CAM_METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}")
+    model = adapter.module
+    device = device or next(model.parameters()).device
+    x = adapter.collate([adapter.transform(False, input_size)(image)], [0])["pixel_values"].to(device)
+    layer = target_layer(model, getattr(adapter.config, "name", None), input_size)
+    with _lock_for(model):  # hooks live on the shared, cached module: one CAM at a time per model
+        handle = layer.register_forward_hook(_leaf_hook)  # registered first, so grad-cam's hooks see the leaf
+        cam_obj = getattr(pytorch_grad_cam, CAM_METHODS[method])(model=model, target_layers=[layer])
+        if method == "Score-CAM":
+            cam_obj.batch_size = 32
+        try:
+            with torch.enable_grad():
+                if target is None:
+                    # The prediction decides the target: one forward here, reused by the CAM below.
+                    logits = cam_obj.activations_and_grads(x)
+                    target = int(logits.argmax(dim=-1)[0])
+                    grayscale = _cam_from_forward(cam_obj, x, logits, ClassifierOutputTarget(target))
+                else:
+                    grayscale = cam_obj(input_tensor=x, targets=[ClassifierOutputTarget(int(target))])
+                    logits = cam_obj.outputs
+        finally:
+            cam_obj.activations_and_grads.release()
+            handle.remove()
+    probs = torch.softmax(logits.detach().float(), dim=-1)[0].cpu().numpy()
+    return CamResult(probs, to_image_grid(grayscale[0], *image.size), int(target), method)
+
+
+def _cam_from_forward(cam_obj, x, logits, target) -> np.ndarray:
+    """The second half of ``BaseCAM.forward`` on an output already computed (so the model runs once)."""
+    cam_obj.outputs = logits
+    if cam_obj.uses_gradients:
+        cam_obj.model.zero_grad()
+        target(logits[0]).backward(retain_graph=True)
+    per_layer = cam_obj.compute_cam_per_layer(x, [target], False)
+    return cam_obj.aggregate_multi_layers(per_layer)

@@ -1,0 +1,1 @@
+"""The app's models: what can be predicted with (``registry``) and single-patch inference (``inference``)."""

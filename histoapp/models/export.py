@@ -1,0 +1,117 @@
+"""Package a finished run's best fold as a compact app model: ``assets/models/<name>/`` = the checkpoint
+folder with fp16 safetensors (``CNNAdapter.load`` casts back to float32) + a ``card.md`` made from the run's
+own config and measured cross-validation results.
+
+    python -m histoapp.models.export runs/demo_cnn --model resnet34 --magnification all --out assets/models/demo-cnn
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from trainer.results import METRICS, fold_dir, load_results
+
+DISCLAIMER = ("**Demo model — not a diagnostic device.** It shows how the app and the trainer work; it must not be "
+              "used for clinical decisions.")
+
+
+def best_fold(run_dir: Path, model: str, magnification: str, metric: str = "roc_auc") -> int:
+    """The fold with the highest test ``metric`` (ties: accuracy, then the lower fold)."""
+    results = load_results(run_dir)
+    rows = [r for r in results["rows"] if r["model"] == model and r["magnification"] == magnification]
+    if not rows or not rows[0]["per_fold"]:
+        raise ValueError(f"{run_dir}: no finished fold for model {model!r} at {magnification}")
+    folds = rows[0]["per_fold"]
+    return max(folds, key=lambda f: (f.get(metric) or 0.0, f.get("accuracy") or 0.0, -f["fold"]))["fold"]
+
+
+def half_precision_copy(src: Path, dst: Path) -> Path:
+    """Copy a checkpoint folder, storing every floating safetensors tensor as fp16 (halves the size)."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    for f in dst.rglob("*.safetensors"):
+        state = load_file(str(f))
+        save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}, str(f),
+                  metadata={"format": "pt", "dtype": "float16"})
+    return dst
+
+
+def model_card(run_dir: Path, model: str, magnification: str, fold: int, *, title: str, commands: list[str], notes: str = "") -> str:
+    results = load_results(run_dir)
+    cfg = results.get("config") or {}
+    data, train = cfg.get("data", {}), cfg.get("train", {})
+    mcfg = next((m for m in cfg.get("models", []) if (m.get("label") or m.get("name")) == model), {})
+    row = next(r for r in results["rows"] if r["model"] == model and r["magnification"] == magnification)
+    source = data.get("source")
+    data_text = ("**generated** BreakHis-like patches (`trainer.data.synthetic`: H&E-like colours, malignant patches with "
+                 "denser, larger, irregular nuclei; benign with glands). No real BreakHis images were available when it was "
+                 "trained, so its answers on real patches are not meaningful." if source == "synthetic"
+                 else f"`{source}` data at `{data.get('root')}`")
+    lines = [f"# {title}", "", DISCLAIMER, "",
+             "| | |", "|---|---|",
+             f"| architecture | `{mcfg.get('name', model)}` ({mcfg.get('family', '?')}, mode {mcfg.get('mode', 'full')}, "
+             f"pretrained: {str(mcfg.get('pretrained', '?')).lower()}) |",
+             f"| data | {data_text} |",
+             f"| magnification | {magnification} · input {data.get('input_size')} px · target `{data.get('target')}` |",
+             f"| protocol | {data.get('folds')}-fold patient-level cross-validation (seed {data.get('seed')}), validation share "
+             f"{data.get('val_fraction')} of each fold's training patients, best epoch on validation loss |",
+             f"| training | {train.get('epochs')} epochs, batch {train.get('batch_size')}, {train.get('optimizer')} lr {train.get('lr')}, "
+             f"{train.get('scheduler')} schedule |",
+             f"| weights | fold {fold} (highest test ROC-AUC), stored as fp16 safetensors |", "",
+             "## Cross-validation results (measured, test folds)", "",
+             "| metric | mean ± std | " + " | ".join(f"fold {f['fold']}" for f in row["per_fold"]) + " |",
+             "|---|---|" + "---|" * len(row["per_fold"])]
+    for m in METRICS:
+        mean, std = row["mean"].get(m), row["std"].get(m)
+        if mean is None:
+            continue
+        cells = " | ".join("—" if f.get(m) is None else f"{f[m]:.3f}" for f in row["per_fold"])
+        lines.append(f"| {m} | {mean:.3f} ± {(std or 0.0):.3f} | {cells} |")
+    lines += ["", f"Training time: {row.get('train_time_s', 0.0) / 60:.1f} min in total.", "",
+              "## How it was made", "", "```bash", *commands, "```"]
+    if notes:
+        lines += ["", notes]
+    return "\n".join(lines) + "\n"
+
+
+def export(run_dir: str | Path, model: str, magnification: str, out: str | Path, *, title: str, fold: int | None = None,
+           commands: list[str] | None = None, notes: str = "") -> Path:
+    run_dir, out = Path(run_dir), Path(out)
+    fold = best_fold(run_dir, model, magnification) if fold is None else fold
+    src = fold_dir(run_dir, model, magnification, fold) / "best"
+    if not (src / "adapter.json").is_file():
+        raise FileNotFoundError(f"no checkpoint in {src}")
+    half_precision_copy(src, out)
+    meta_path = out / "engine.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta.update({"fold": fold, "exported_from": f"{run_dir.name}/{model}/{magnification}/fold{fold}"})
+    meta_path.write_text(json.dumps(meta, indent=1))
+    (out / "card.md").write_text(model_card(run_dir, model, magnification, fold, title=title, commands=commands or [], notes=notes))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir")
+    ap.add_argument("--model", required=True, help="model folder name in the run (e.g. resnet34)")
+    ap.add_argument("--magnification", default="all")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fold", type=int, help="default: the fold with the highest test ROC-AUC")
+    ap.add_argument("--title", default="Demo model")
+    ap.add_argument("--command", action="append", default=[], help="command line(s) that made the run, for the card")
+    ap.add_argument("--notes", default="")
+    a = ap.parse_args(argv)
+    out = export(a.run_dir, a.model, a.magnification, a.out, title=a.title, fold=a.fold, commands=a.command, notes=a.notes)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(json.dumps({"out": str(out), "bytes": size}))
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    main()

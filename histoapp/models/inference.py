@@ -1,0 +1,104 @@
+"""Single-patch prediction with any loaded model (CNN or VLM), its explanation, and the timings the Predict
+tab shows. Preprocessing and probabilities come from the model's own adapter (``transform``, ``collate``,
+``predict_proba``), as in training and evaluation."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from trainer.data.records import SUBTYPES
+
+
+@dataclass
+class Prediction:
+    model: str
+    classes: list[str]
+    probs: list[float]
+    label: str  # benign / malignant (an 8-class model's subtypes are summed)
+    prob_malignant: float
+    latency_ms: float  # prediction (+ explanation when asked) wall time
+    heatmap: np.ndarray | None = None  # (H, W) in [0, 1] at the image's size
+    explanation: str = ""  # what the heatmap shows
+    answer: str | None = None  # the VLM's free-text answer
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return dict(zip(self.classes, self.probs))
+
+
+def malignant_probability(probs: np.ndarray, classes: list[str]) -> float:
+    """P(malignant): the malignant class, or the sum of the malignant subtypes (same rule as trainer.evaluate)."""
+    idx = [i for i, c in enumerate(classes) if c == "malignant" or (c in SUBTYPES and SUBTYPES.index(c) >= 4)]
+    return float(np.asarray(probs)[idx].sum())
+
+
+def _batch(adapter, image: Image.Image, size: int, device):
+    from trainer.engine.loop import _to_device
+
+    return _to_device(adapter.collate([adapter.transform(False, size)(image)], [0]), device)
+
+
+def predict_proba(loaded, image: Image.Image) -> np.ndarray:
+    with torch.inference_mode():
+        return adapter_probs(loaded.adapter.predict_proba(_batch(loaded.adapter, image, loaded.input_size, loaded.device)))
+
+
+def adapter_probs(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float()[0].cpu().numpy()
+
+
+def classify(loaded, image: Image.Image) -> Prediction:
+    """Probabilities only (no explanation), with their latency: the batch table's prediction."""
+    t0 = time.perf_counter()
+    return _finish(loaded, predict_proba(loaded, image), t0)
+
+
+def _finish(loaded, probs: np.ndarray, t0: float, **kw) -> Prediction:
+    classes = loaded.classes
+    p_mal = malignant_probability(probs, classes)
+    return Prediction(loaded.entry.name, classes, [float(p) for p in probs], "malignant" if p_mal >= 0.5 else "benign",
+                      p_mal, (time.perf_counter() - t0) * 1000.0, **kw)
+
+
+def predict_cnn(loaded, image: Image.Image, *, cam_method: str | None = "Grad-CAM", target: int | None = None) -> Prediction:
+    """Prediction and (unless ``cam_method`` is None) its CAM, from one forward pass."""
+    if cam_method is None:
+        return classify(loaded, image)
+    t0 = time.perf_counter()
+    from histoapp.explain.cam import explain_cnn
+
+    res = explain_cnn(loaded.adapter, image, method=cam_method, target=target, input_size=loaded.input_size, device=loaded.device)
+    return _finish(loaded, res.probs, t0, heatmap=res.cam, explanation=f"{cam_method} for class '{loaded.classes[res.target]}'")
+
+
+def predict_vlm(loaded, image: Image.Image, *, attention: bool = True, answer: bool = True) -> Prediction:
+    """Class probabilities (``predict_proba``), the free-text answer and the label-token attention map."""
+    t0 = time.perf_counter()
+    probs = predict_proba(loaded, image)
+    heatmap, text = None, None
+    if attention:
+        from histoapp.explain.vlm_attention import explain_vlm
+
+        with torch.inference_mode(False), torch.no_grad():
+            heatmap = explain_vlm(loaded.adapter, image)
+    pred = _finish(loaded, probs, t0, heatmap=heatmap, explanation="label-token attention over the image tokens" if attention else "")
+    if answer and hasattr(loaded.adapter, "generate_answer"):
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            pred.answer = str(loaded.adapter.generate_answer(image))
+        pred.extra["answer_ms"] = (time.perf_counter() - t1) * 1000.0
+    return pred
+
+
+def predict(loaded, image: Image.Image, **kw) -> Prediction:
+    fam = loaded.entry.family
+    if fam == "cnn":
+        return predict_cnn(loaded, image, **{k: v for k, v in kw.items() if k in ("cam_method", "target")})
+    if fam == "vlm":
+        return predict_vlm(loaded, image, **{k: v for k, v in kw.items() if k in ("attention", "answer")})
+    raise ValueError(f"no inference for model family {fam!r}")

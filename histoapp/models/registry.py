@@ -1,0 +1,212 @@
+"""What the Predict tab can predict with: the bundled demo models (``assets/models/<name>/``), the best
+checkpoints of finished runs (``<runs>/<run>/<model>/<mag>/fold<k>/best/``) and hub ids when the network is
+there. Checkpoint folders load through the trainer's one loading path (``trainer.evaluate.load_checkpoint``);
+loaded models are cached in memory and placed on CUDA when present, else the CPU."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from histoapp.settings import ASSETS, Settings
+
+ADAPTER_FILE = "adapter.json"  # written by every family's save() (trainer/evaluate.py)
+CARD_FILE = "card.md"
+FOLD_METRICS = "metrics.json"  # its presence marks a finished fold (trainer/results.py)
+# Base VLMs usable zero-shot when the hub can be reached (comma-separated override: HISTOAPP_HUB_MODELS).
+DEFAULT_HUB_MODELS = ("HuggingFaceTB/SmolVLM-256M-Instruct", "Qwen/Qwen2-VL-2B-Instruct")
+HUB_HOST, HUB_TIMEOUT_S = "huggingface.co", 1.5
+
+
+@dataclass
+class ModelEntry:
+    """One choice in the model pickers. ``key`` is unique and stable (``demo:``, ``run:``, ``hub:`` prefixes)."""
+
+    key: str
+    name: str
+    family: str  # "cnn" | "vlm"
+    source: str  # "demo" | "run" | "hub"
+    path: Path | None = None
+    card: str = ""  # Markdown (card.md for demo models, a generated summary for runs)
+    available: bool = True
+    reason: str = ""  # why it is unavailable
+    info: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name if self.available else f"{self.name} (unavailable: {self.reason})"
+
+
+@dataclass
+class LoadedModel:
+    entry: ModelEntry
+    adapter: object  # trainer.models.base.ModelAdapter
+    meta: dict
+    classes: list[str]
+    input_size: int
+    device: str
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _read_family(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / ADAPTER_FILE).read_text()).get("family")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _hub_offline() -> str | None:
+    """Why the hub cannot be used now (None: it can). A short TCP probe, so listing never hangs."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HISTOAPP_OFFLINE"):
+        if os.environ.get(var, "").lower() in ("1", "true", "yes"):
+            return f"offline mode ({var}=1)"
+    try:
+        socket.create_connection((HUB_HOST, 443), timeout=HUB_TIMEOUT_S).close()
+    except OSError as exc:
+        return f"no network ({HUB_HOST} unreachable: {exc.__class__.__name__})"
+    return None
+
+
+def _hub_cached(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an old/odd hub library: treat as not cached
+        return False
+
+
+class ModelRegistry:
+    def __init__(self, settings: Settings, *, assets_dir: str | Path | None = None, hub_models: list[str] | None = None,
+                 device: str | None = None):
+        self.settings = settings
+        self.assets_dir = Path(assets_dir) if assets_dir else Path(getattr(settings, "assets_dir", ASSETS))
+        env_hub = [m.strip() for m in os.environ.get("HISTOAPP_HUB_MODELS", "").split(",") if m.strip()]
+        self.hub_models = list(hub_models if hub_models is not None else (env_hub or DEFAULT_HUB_MODELS))
+        self._device = device
+        self._cache: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+        self._hub_reason: str | None | bool = False  # False: not probed yet
+
+    @property
+    def device(self) -> str:
+        if self._device is None:  # imports torch: done on first load, not at app start
+            self._device = default_device()
+        return self._device
+
+    # --- listing ------------------------------------------------------------------------------------
+    def demo_models(self) -> list[ModelEntry]:
+        out = []
+        root = self.assets_dir / "models"
+        for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+            family = _read_family(folder)
+            if family is None:
+                continue
+            card = (folder / CARD_FILE).read_text() if (folder / CARD_FILE).is_file() else ""
+            out.append(ModelEntry(f"demo:{folder.name}", f"{folder.name} (demo)", family, "demo", folder, card))
+        return out
+
+    def run_models(self) -> list[ModelEntry]:
+        out = []
+        runs = Path(self.settings.runs_dir)
+        if not runs.is_dir():
+            return out
+        for best in sorted(runs.glob(f"*/*/*/fold*/best/{ADAPTER_FILE}")):
+            best = best.parent
+            fold = best.parent
+            if not (fold / FOLD_METRICS).is_file():
+                continue  # a fold still training (or stopped): its best/ may change under us
+            family = _read_family(best)
+            if family is None:
+                continue
+            run, model, mag = fold.parent.parent.parent.name, fold.parent.parent.name, fold.parent.name
+            try:
+                metrics = json.loads((fold / FOLD_METRICS).read_text())
+            except (OSError, ValueError):
+                metrics = {}
+            m = metrics.get("metrics", metrics) if isinstance(metrics, dict) else {}
+            auc = m.get("roc_auc") if isinstance(m, dict) else None
+            name = f"{run} / {model} / {mag} / {fold.name}" + (f" (test AUC {auc:.3f})" if isinstance(auc, (int, float)) else "")
+            card = (f"**Run** `{run}` — model `{model}`, magnification {mag}, {fold.name} of a patient-level cross-validation.\n\n"
+                    + ("Test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float)) if isinstance(m, dict) else ""))
+            out.append(ModelEntry(f"run:{run}/{model}/{mag}/{fold.name}", name, family, "run", best, card,
+                                  info={"run": run, "model": model, "magnification": mag, "fold": fold.name, "metrics": m}))
+        return out
+
+    def hub_entries(self) -> list[ModelEntry]:
+        if self._hub_reason is False:
+            self._hub_reason = _hub_offline()
+        out = []
+        for repo in self.hub_models:
+            reason = self._hub_reason
+            if reason and _hub_cached(repo):
+                reason = None  # in the local hub cache: usable offline
+            out.append(ModelEntry(f"hub:{repo}", f"{repo} (hub, zero-shot)", "vlm", "hub", None,
+                                  f"Base model `{repo}` from the Hugging Face hub, asked zero-shot (not fine-tuned here).",
+                                  available=reason is None, reason=reason or ""))
+        return out
+
+    def list(self, family: str | None = None, *, include_hub: bool = True) -> list[ModelEntry]:
+        entries = self.demo_models() + self.run_models() + (self.hub_entries() if include_hub else [])
+        return [e for e in entries if family is None or e.family == family]
+
+    def get(self, key: str) -> ModelEntry:
+        for e in self.list(include_hub=key.startswith("hub:")):
+            if e.key == key:
+                return e
+        raise KeyError(f"no model {key!r} in the registry (demo models, finished runs, hub ids)")
+
+    # --- loading ------------------------------------------------------------------------------------
+    def load(self, key: str) -> LoadedModel:
+        """The model for ``key``, loaded once and kept in memory."""
+        with self._lock:  # one load at a time: two requests for the same model must not load it twice
+            if key in self._cache:
+                return self._cache[key]
+            entry = self.get(key)
+            if not entry.available:
+                raise RuntimeError(f"{entry.name} is not available: {entry.reason}")
+            if entry.source == "hub":
+                adapter, meta = self._load_hub(entry)
+            else:
+                from trainer.evaluate import load_checkpoint
+
+                adapter, meta = load_checkpoint(entry.path, device=self.device)
+            from trainer.data.records import LABELS, SUBTYPES
+
+            classes = list(meta.get("classes") or (LABELS if adapter.num_classes == 2 else SUBTYPES))
+            size = int(meta.get("input_size") or getattr(adapter, "input_size", None) or 224)
+            _freeze(adapter)
+            loaded = LoadedModel(entry, adapter, meta, classes, size, self.device)
+            self._cache[key] = loaded
+            return loaded
+
+    def _load_hub(self, entry: ModelEntry):
+        from trainer.config import ModelConfig
+        from trainer.models import build_adapter
+
+        adapter = build_adapter(ModelConfig(family="vlm", name=entry.key[4:], mode="zero_shot", pretrained=True))
+        adapter.module.to(self.device).eval()
+        return adapter, {}
+
+    def unload(self, key: str | None = None) -> None:
+        with self._lock:
+            if key is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(key, None)
+
+
+def _freeze(adapter) -> None:
+    """Inference only: no parameter gradients (Grad-CAM asks for the target layer's gradient explicitly)."""
+    module = adapter.module
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)

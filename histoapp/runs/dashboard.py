@@ -1,0 +1,182 @@
+"""What the Dashboard shows, read from run folders through the trainer: the per-magnification table
+(``trainer.results.load_results``, the same numbers as ``results.json``) with the paper's figures beside ours,
+per-fold predictions for ROC / calibration / confusion matrices, cross-dataset evaluations
+(``trainer evaluate``'s ``eval-*`` folders) and the significance tests of ``trainer.stats.compare_runs``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import roc_curve
+
+from trainer.metrics import METRIC_NAMES, METRICS
+from trainer.results import FOLD_METRICS, PAPER_COLUMNS, load_results
+from trainer.stats import compare_runs, comparison_markdown
+
+EXPORT_DIR = ".exports"  # below runs_dir: CSV / HTML files offered for download
+
+
+def runs_with_results(runs_dir: str | Path) -> list[str]:
+    """Run folders with at least one finished fold, newest first."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    found = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob(f"*/*/fold*/{FOLD_METRICS}"))]
+    return [p.name for p in sorted(found, key=lambda p: -p.stat().st_mtime)]
+
+
+def summary(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
+    """One row per (run, model, magnification): mean and std of every metric over folds, and the paper's figure
+    where it publishes one. Numbers straight from ``load_results`` (what ``results.json`` holds)."""
+    rows = []
+    for name in names:
+        res = load_results(Path(runs_dir) / name)
+        for r in res["rows"]:
+            row = {"run": name, "model": r["model"], "paper_model": r["paper_model"] or "", "magnification": r["magnification"],
+                   "n_folds": r["n_folds"]}
+            for m in METRICS:
+                row[f"{m}_mean"], row[f"{m}_std"] = r["mean"].get(m), r["std"].get(m)
+            for m in PAPER_COLUMNS:
+                row[f"paper_{m}"] = r["paper"].get(m)
+            rows.append(row)
+    cols = ["run", "model", "paper_model", "magnification", "n_folds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] \
+        + [f"paper_{m}" for m in PAPER_COLUMNS]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def cell(mean, std) -> str:
+    if mean is None or (isinstance(mean, float) and np.isnan(mean)):
+        return "—"
+    return f"{mean:.4f} ± {std:.4f}" if std is not None and not (isinstance(std, float) and np.isnan(std)) else f"{mean:.4f}"
+
+
+def display_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-magnification table as shown: ``mean ± std`` per paper metric with the paper's published figure
+    beside it in brackets (where the paper gives one), and the patient-level accuracy."""
+    out = pd.DataFrame({"Run": df["run"], "Model": df["model"], "Paper model": [p or "—" for p in df["paper_model"]],
+                        "Magnification": df["magnification"], "Folds": df["n_folds"]})
+    for m in PAPER_COLUMNS:
+        out[METRIC_NAMES[m]] = [cell(a, b) + ("" if p is None or pd.isna(p) else f" (paper {p:.4f})")
+                                for a, b, p in zip(df[f"{m}_mean"], df[f"{m}_std"], df[f"paper_{m}"])]
+    out["Patient acc."] = [cell(a, b) for a, b in zip(df["patient_accuracy_mean"], df["patient_accuracy_std"])]
+    return out
+
+
+def groups(runs_dir: str | Path, names: list[str]) -> list[str]:
+    """``run / model / magnification`` keys that have predictions (for the ROC, calibration, confusion views)."""
+    out = []
+    for name in names:
+        for p in sorted((Path(runs_dir) / name).glob("*/*/fold*/predictions.csv")):
+            key = f"{name} / {p.parent.parent.parent.name} / {p.parent.parent.name}"
+            if key not in out:
+                out.append(key)
+    return out
+
+
+def fold_predictions(runs_dir: str | Path, key: str) -> dict[int, pd.DataFrame]:
+    name, model, mag = [s.strip() for s in key.split(" / ")]
+    out = {}
+    for p in sorted((Path(runs_dir) / name / model / mag).glob("fold*/predictions.csv")):
+        df = pd.read_csv(p)
+        out[int(p.parent.name.removeprefix("fold"))] = df
+    return out
+
+
+def _binary_truth(df: pd.DataFrame) -> np.ndarray:
+    y = df["label"].to_numpy().astype(int)
+    subtype = any(c.startswith("prob_") and c not in ("prob_benign", "prob_malignant") for c in df.columns)
+    return (y >= 4).astype(int) if subtype else y  # the last four subtypes are malignant
+
+
+def roc_curves(preds: dict[int, pd.DataFrame], grid: int = 101) -> dict:
+    """Per-fold ROC curves of P(malignant), and their mean (vertical averaging on a common FPR grid)."""
+    fpr_grid = np.linspace(0, 1, grid)
+    folds, tprs = {}, []
+    for k, df in preds.items():
+        y = _binary_truth(df)
+        if len(np.unique(y)) < 2:
+            continue  # undefined with one class in the test fold
+        fpr, tpr, _ = roc_curve(y, df["prob_malignant"].to_numpy())
+        folds[k] = (fpr, tpr)
+        t = np.interp(fpr_grid, fpr, tpr)
+        t[0] = 0.0
+        tprs.append(t)
+    mean = (fpr_grid, np.mean(tprs, axis=0)) if tprs else None
+    if mean is not None:
+        mean[1][-1] = 1.0
+    return {"folds": folds, "mean": mean}
+
+
+def calibration(preds: dict[int, pd.DataFrame], bins: int = 10) -> tuple[np.ndarray, np.ndarray] | None:
+    """Reliability curve of P(malignant) pooled over folds (scikit-learn)."""
+    if not preds:
+        return None
+    df = pd.concat(preds.values())
+    y = _binary_truth(df)
+    if len(np.unique(y)) < 2:
+        return None
+    frac, conf = calibration_curve(y, df["prob_malignant"].to_numpy(), n_bins=bins, strategy="uniform")
+    return conf, frac
+
+
+def confusion(runs_dir: str | Path, key: str) -> dict[int, list[list[int]]]:
+    """Each fold's test confusion matrix, as the trainer computed it (``metrics.json``)."""
+    name, model, mag = [s.strip() for s in key.split(" / ")]
+    out = {}
+    for p in sorted((Path(runs_dir) / name / model / mag).glob(f"fold*/{FOLD_METRICS}")):
+        rec = json.loads(p.read_text())
+        if rec["metrics"].get("confusion_matrix") is not None:
+            out[int(rec["fold"])] = rec["metrics"]["confusion_matrix"]
+    return out
+
+
+def class_names(runs_dir: str | Path, key: str) -> list[str]:
+    from trainer.cv import class_names as names
+
+    cfg = load_results(Path(runs_dir) / key.split(" / ")[0])["config"]
+    return names((cfg.get("data") or {}).get("target", "label"))
+
+
+def patient_table(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
+    """Image-level and patient-level accuracy per fold (the BreakHis patient recognition rate)."""
+    rows = []
+    for name in names:
+        for r in load_results(Path(runs_dir) / name)["rows"]:
+            for f in r["per_fold"]:
+                rows.append({"run": name, "model": r["model"], "magnification": r["magnification"], "fold": f["fold"],
+                             "image accuracy": f.get("accuracy"), "patient accuracy": f.get("patient_accuracy")})
+    return pd.DataFrame(rows, columns=["run", "model", "magnification", "fold", "image accuracy", "patient accuracy"])
+
+
+def cross_dataset(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
+    """Results of ``python -m trainer evaluate`` on other datasets (e.g. BACH), found as ``eval-*`` folders."""
+    rows = []
+    for name in names:
+        run = Path(runs_dir) / name
+        for p in sorted(run.glob("**/eval-*/metrics.json")):
+            try:
+                rec = json.loads(p.read_text())
+            except ValueError:
+                continue
+            rel = p.parent.relative_to(run).parts
+            m = rec.get("metrics", {})
+            rows.append({"run": name, "model": rel[0] if len(rel) > 3 else "", "trained at": rel[1] if len(rel) > 3 else "",
+                         "fold": rel[2] if len(rel) > 3 else "", "dataset": p.parent.name.removeprefix("eval-"),
+                         "source": rec.get("source"), "images": rec.get("n"),
+                         **{METRIC_NAMES[k]: m.get(k) for k in ("accuracy", "f1", "roc_auc", "patient_accuracy")}})
+    return pd.DataFrame(rows, columns=["run", "model", "trained at", "fold", "dataset", "source", "images", "Accuracy", "F1", "AUC", "Patient acc."])
+
+
+def model_keys(runs_dir: str | Path, names: list[str]) -> list[str]:
+    """``run / model`` choices for the significance test."""
+    return sorted({" / ".join(k.split(" / ")[:2]) for k in groups(runs_dir, names)})
+
+
+def significance(runs_dir: str | Path, a: str, b: str) -> tuple[dict, str]:
+    """``trainer.stats.compare_runs`` between model A of one run and model B of another (or the same) run."""
+    (ra, ma), (rb, mb) = [s.split(" / ") for s in (a, b)]
+    result = compare_runs(Path(runs_dir) / ra, Path(runs_dir) / rb, model_a=ma, model_b=mb)
+    return result, comparison_markdown(result)

@@ -1,0 +1,121 @@
+"""The Train tab's form bound to the trainer's one config object: ``config_to_form`` fills the fields from an
+``ExperimentConfig``, ``form_to_config`` builds the config back (through ``ExperimentConfig.from_dict``, so its
+type checks apply). Keys the form does not show (optimizer, scheduler, ...) come from the preset unchanged,
+and any key can be set with ``key=value`` lines (``ExperimentConfig.with_overrides``)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from histoapp.settings import PROJECT_ROOT, Settings
+from trainer.config import ExperimentConfig
+
+CONFIGS = PROJECT_ROOT / "trainer" / "configs"
+PRESETS = {"quick demo (CPU, minutes)": "quick_demo.yaml", "paper CNN": "paper_cnn.yaml", "paper LoRA": "paper_lora.yaml"}
+
+# Data-source choices shown in the form -> data.source
+SOURCES = {"generated demo data": "synthetic", "BreakHis folder": "breakhis", "BACH": "bach",
+           "annotated set": "folder", "folder of class folders": "folder", "CSV manifest": "csv"}
+ANNOTATED_DIR = "annotated_export"  # below settings.data_dir: where the annotation store exports its dataset
+STAIN = {"none": None, "macenko": "macenko", "reinhard": "reinhard"}
+
+# Form fields in the order the tab lays them out; each is one config key ("models.name": the model list).
+FIELDS = ["name", "model.family", "models.name", "model.mode", "model.pretrained", "model.lora.r", "model.lora.alpha",
+          "model.lora.dropout", "data.source", "data.root", "data.magnifications", "data.target", "data.folds",
+          "data.input_size", "data.stain_normalization", "train.epochs", "train.lr", "train.batch_size", "train.grad_accum",
+          "train.max_steps", "overrides"]
+
+
+class PresetMissing(FileNotFoundError):
+    pass
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def load_preset(name: str, settings: Settings) -> ExperimentConfig:
+    """The preset's YAML with paths placed in this app's folders and a fresh run name."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    path = CONFIGS / PRESETS[name]
+    if not path.is_file():
+        raise PresetMissing(f"preset {name!r} needs {path.relative_to(PROJECT_ROOT)}, which this install does not have yet")
+    cfg = ExperimentConfig.from_yaml(path)
+    return place(cfg, settings, name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def place(cfg: ExperimentConfig, settings: Settings, *, name: str | None = None) -> ExperimentConfig:
+    """Runs go to ``settings.runs_dir``; a relative ``data/...`` root moves under ``settings.data_dir``."""
+    data = cfg.to_dict()
+    data["output_dir"] = str(settings.runs_dir)
+    if name:
+        data["name"] = name
+    root = data["data"]["root"]
+    if root and not Path(root).is_absolute():
+        parts = Path(root).parts
+        data["data"]["root"] = str(settings.data_dir.joinpath(*parts[1:]) if parts[0] == "data" else PROJECT_ROOT / root)
+    return ExperimentConfig.from_dict(data)
+
+
+def source_choice(cfg: ExperimentConfig, settings: Settings) -> str:
+    if cfg.data.source == "folder" and cfg.data.root and Path(cfg.data.root) == settings.data_dir / ANNOTATED_DIR:
+        return "annotated set"
+    return next(k for k, v in SOURCES.items() if v == cfg.data.source and k != "annotated set")
+
+
+def config_to_form(cfg: ExperimentConfig, settings: Settings) -> dict:
+    m = cfg.models[0]
+    return {
+        "name": cfg.name, "model.family": m.family, "models.name": ", ".join(x.name for x in cfg.models), "model.mode": m.mode,
+        "model.pretrained": m.pretrained, "model.lora.r": m.lora.r, "model.lora.alpha": m.lora.alpha,
+        "model.lora.dropout": m.lora.dropout, "data.source": source_choice(cfg, settings), "data.root": cfg.data.root,
+        "data.magnifications": list(cfg.data.magnifications), "data.target": cfg.data.target, "data.folds": cfg.data.folds,
+        "data.input_size": cfg.data.input_size, "data.stain_normalization": cfg.data.stain_normalization or "none",
+        "train.epochs": cfg.train.epochs, "train.lr": cfg.train.lr, "train.batch_size": cfg.train.batch_size,
+        "train.grad_accum": cfg.train.grad_accum, "train.max_steps": cfg.train.max_steps or 0, "overrides": "",
+    }
+
+
+def _int(v, key: str) -> int:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key}: {v!r} is not a number") from None
+    if f != int(f):
+        raise ValueError(f"{key}: {v!r} is not a whole number")
+    return int(f)
+
+
+def form_to_config(values: dict, base: ExperimentConfig, settings: Settings) -> ExperimentConfig:
+    """The config the form describes, on top of ``base`` (the preset) for the keys it does not show.
+    Raises ValueError with the offending field on bad input."""
+    data = base.to_dict()
+    names = [n.strip() for n in str(values["models.name"] or "").replace("\n", ",").split(",") if n.strip()]
+    if not names:
+        raise ValueError("give at least one architecture or hub id")
+    template = dict(data["models"][0])
+    template.update(family=values["model.family"], mode=values["model.mode"], pretrained=bool(values["model.pretrained"]))
+    template["lora"] = {**template["lora"], "r": _int(values["model.lora.r"], "LoRA r"),
+                        "alpha": _int(values["model.lora.alpha"], "LoRA alpha"), "dropout": float(values["model.lora.dropout"])}
+    old = {m["name"]: m for m in data["models"]}
+    # A model the preset already had keeps its own extra settings (label, weights file ...).
+    data["models"] = [{**template, **{k: v for k, v in old.get(n, {}).items() if k in ("label", "weights_path", "prompt")}, "name": n}
+                      for n in names]
+    choice = values["data.source"]
+    if choice not in SOURCES:
+        raise ValueError(f"unknown data source {choice!r}")
+    root = str(settings.data_dir / ANNOTATED_DIR) if choice == "annotated set" else str(values["data.root"] or "").strip()
+    data["name"] = str(values["name"] or "").strip()
+    data["output_dir"] = str(settings.runs_dir)
+    data["data"].update(source=SOURCES[choice], root=root, magnifications=list(values["data.magnifications"] or []),
+                        target=values["data.target"], folds=_int(values["data.folds"], "folds"),
+                        input_size=_int(values["data.input_size"], "input size"),
+                        stain_normalization=STAIN.get(values["data.stain_normalization"] or "none"))
+    max_steps = _int(values["train.max_steps"] or 0, "max steps")
+    data["train"].update(epochs=_int(values["train.epochs"], "epochs"), lr=float(values["train.lr"]),
+                         batch_size=_int(values["train.batch_size"], "batch size"),
+                         grad_accum=_int(values["train.grad_accum"], "gradient accumulation"), max_steps=max_steps or None)
+    cfg = ExperimentConfig.from_dict(data)
+    lines = [ln.strip() for ln in str(values.get("overrides") or "").splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return cfg.with_overrides(lines) if lines else cfg

@@ -1,0 +1,143 @@
+"""What the Annotate tab shows, as plain functions of the store (testable without a browser): the image at a
+zoom, its details (predictions hidden in blind mode), progress, the annotator's recent labels, agreement and
+conflict tables."""
+from __future__ import annotations
+
+import pandas as pd
+from PIL import Image
+
+from trainer.data.records import LABELS, SUBTYPE_NAMES, SUBTYPES
+
+FLAG_CHOICES = [("blur", "blur"), ("fold", "fold"), ("pen mark", "pen_mark"), ("out of focus", "out_of_focus")]
+DISPLAY_MIN = 768  # px on the long side in the viewer
+RECENT_COLUMNS = ["image", "label", "subtype", "flags", "note", "time"]
+
+
+def resolve_annotator(name: str | None, request=None) -> str:
+    """The logged-in Gradio user when the app runs with auth, else the name typed in the box."""
+    user = getattr(request, "username", None) if request is not None else None
+    return (user or name or "").strip()
+
+
+def _window(size, zoom, center) -> tuple[int, int, int, int]:
+    """``(left, top, width, height)`` of the ``1/zoom`` window around ``center``, kept inside the image."""
+    w, h = size
+    zoom = max(1.0, float(zoom or 1))
+    cx, cy = center or (0.5, 0.5)
+    cw, ch = max(1, round(w / zoom)), max(1, round(h / zoom))
+    return min(max(0, round(cx * w - cw / 2)), w - cw), min(max(0, round(cy * h - ch / 2)), h - ch), cw, ch
+
+
+def zoomed(img: Image.Image, zoom: float, center: tuple[float, float] | None) -> Image.Image:
+    """The ``1/zoom`` window of ``img`` around ``center`` (fractions of width, height), scaled back up so the
+    viewer shows tissue detail instead of a tiny crop."""
+    if max(1.0, float(zoom or 1)) == 1:
+        return img
+    left, top, cw, ch = _window(img.size, zoom, center)
+    return img.crop((left, top, left + cw, top + ch)).resize(img.size, Image.LANCZOS)
+
+
+def click_to_center(size, zoom, center, xy) -> tuple[float, float]:
+    """A click at pixel ``xy`` of the displayed (zoomed) image, as a centre in fractions of the full image."""
+    left, top, cw, ch = _window(size, zoom, center)
+    w, h = size
+    return ((left + xy[0] / w * cw) / w, (top + xy[1] / h * ch) / h)
+
+
+def _label_text(label, subtype) -> str:
+    if label is None:
+        return "—"
+    return LABELS[label] + (f" · {SUBTYPE_NAMES[subtype].replace('_', ' ')} ({subtype})" if subtype else "")
+
+
+def details(store, image_id: int, annotator: str, *, blind: bool) -> str:
+    """Markdown about one image: where it comes from, this annotator's label, and (unless blind) the
+    models' predictions and the source's label."""
+    info = store.image(image_id)
+    lines = [f"**Image #{image_id}** · {info['dataset']} · {info['magnification'] or 'magnification unknown'}"
+             + (f" · patient {info['patient_id']}" if info["patient_id"] else ""),
+             f"`{info['path']}`"]
+    mine = store.annotations(image_id=image_id, annotator=annotator) if annotator else []
+    if mine:
+        a = mine[0]
+        flags = [t for t, k in FLAG_CHOICES if a[k]]
+        lines.append(f"Your label: **{_label_text(a['label'], a['subtype'])}**" + (f" · flags: {', '.join(flags)}" if flags else "")
+                     + (f" · note: {a['note']}" if a["note"] else ""))
+    else:
+        lines.append("Your label: *not labelled yet*")
+    if blind:
+        lines.append("*Blind mode: model predictions and source labels are hidden.*")
+    else:
+        preds = store.predictions(image_id)
+        if preds:
+            lines.append("Models: " + "; ".join(f"{p['model']} ({p['kind']}): {LABELS[p['label']]} "
+                                                f"(p malignant {p['prob_malignant']:.2f})" for p in preds))
+        else:
+            lines.append("Models: *no predictions stored for this image*")
+        if info["source_label"] is not None:
+            lines.append(f"Source label: {_label_text(info['source_label'], info['source_subtype'])}")
+    return "\n\n".join(lines)
+
+
+def viewer_content(store, image_id: int, annotator: str, *, blind: bool, zoom=1, center=None):
+    """``(image or None, markdown)`` for the viewer. A file gone from disk shows no image and a warning first;
+    the image's labels are untouched."""
+    img, problem = store.load_image(image_id)
+    text = details(store, image_id, annotator, blind=blind)
+    if problem:
+        return None, f"⚠️ **{problem}**\n\n{text}"
+    return for_display(zoomed(img, zoom, center)), text
+
+
+def for_display(img: Image.Image, min_side: int = DISPLAY_MIN) -> Image.Image:
+    """Small patches scaled up (display only) so the viewer is large; big ones are left to the browser."""
+    long_side = max(img.size)
+    if long_side >= min_side:
+        return img
+    f = min_side / long_side
+    return img.resize((round(img.width * f), round(img.height * f)), Image.LANCZOS)
+
+
+def progress_text(p: dict, annotator: str) -> str:
+    if not p["images"]:
+        return "**No images yet** — import a folder below (or make demo patches)."
+    who = f"**{annotator}**: {p['mine']} done, {p['left']} left" if annotator else f"{p['labelled']} labelled, {p['left']} left"
+    return (f"{who} · {p['images']} images in this view, {p['labelled']} labelled by anyone, "
+            f"{p['conflicts']} conflict(s) to adjudicate")
+
+
+def recent_table(store, annotator: str) -> pd.DataFrame:
+    rows = store.recent(annotator) if annotator else []
+    return pd.DataFrame([[r["image_id"], LABELS[r["label"]], r["subtype"] or "",
+                          ", ".join(t for t, k in FLAG_CHOICES if r[k]), r["note"], r["updated_at"][:19].replace("T", " ")]
+                         for r in rows], columns=RECENT_COLUMNS)
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def agreement_tables(store) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    res = store.agreement()
+    cols = ["rater A", "rater B", "images", "raw agreement", "kappa"]
+    pairs = pd.DataFrame([[p["a"], p["b"], p["n"], _fmt(p["agreement"]), _fmt(p["kappa"])] for p in res["pairs"]], columns=cols)
+    models = pd.DataFrame([[p["a"], p["b"], p["n"], _fmt(p["agreement"]), _fmt(p["kappa"])] for p in res["models"]], columns=cols)
+    f = res["fleiss"]
+    head = f"Annotators: {', '.join(res['annotators']) or 'none yet'}. "
+    if f:
+        head += f"Fleiss' kappa over the {f['n_images']} images all {f['raters']} annotators labelled: **{_fmt(f['kappa'])}**."
+    else:
+        head += "Fleiss' kappa needs at least 2 annotators who labelled the same 2+ images."
+    head += " Cohen's kappa per pair on the images both labelled (— where undefined: too few images or one class only)."
+    return head, pairs, models
+
+
+def conflicts_table(store) -> pd.DataFrame:
+    rows = store.conflicts(include_resolved=True)
+    return pd.DataFrame([[c["image_id"], c["kind"], "; ".join(f"{k}: {v}" for k, v in c["votes"].items()),
+                          _label_text(c["adjudication"]["label"], c["adjudication"]["subtype"]) + f" by {c['adjudication']['adjudicator']}"
+                          if c["adjudication"] else "open"] for c in rows],
+                        columns=["image", "disagreement on", "votes", "final label"])
+
+
+SUBTYPE_BUTTONS = [(str(k + 1), code, SUBTYPE_NAMES[code].replace("_", " ")) for k, code in enumerate(SUBTYPES)]

@@ -1,0 +1,91 @@
+"""Screenshots of the Train and Dashboard tabs (docs/train.png, docs/dashboard.png) in headless Chromium.
+
+    uv run python scripts/screenshot_train.py [--out docs] [--work /tmp/histoapp-shots]
+
+Generated data only (trainer.data.synthetic): a finished run (resnet18 full fine-tuning vs linear probe,
+40X and 100X, 3 patient-level folds, a few steps per fold) for the Dashboard, and the "quick demo" preset
+launched from the Train tab, photographed once its first epoch is validated, then stopped."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from histoapp.settings import Settings  # noqa: E402
+from trainer.config import ExperimentConfig  # noqa: E402
+
+CHROMIUM = os.environ.get("HISTOAPP_CHROMIUM", "/usr/bin/chromium")
+
+
+def finished_run(settings: Settings, data_root: Path) -> None:
+    from trainer.cv import run_experiment
+
+    cfg = ExperimentConfig.from_dict({
+        "name": "demo-resnet18-full-vs-probe", "output_dir": str(settings.runs_dir),
+        "data": {"source": "breakhis", "root": str(data_root), "magnifications": ["40X", "100X"], "folds": 3, "input_size": 48,
+                 "num_workers": 0},
+        "models": [{"family": "cnn", "name": "resnet18", "pretrained": False},
+                   {"family": "cnn", "name": "resnet18", "pretrained": False, "mode": "linear_probe"}],
+        "train": {"epochs": 2, "batch_size": 8, "lr": 0.001, "early_stopping_patience": 0, "mixed_precision": "no", "log_every": 1},
+    })
+    run_experiment(cfg, progress=False, cpu=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="docs")
+    ap.add_argument("--work", default="/tmp/histoapp-shots")
+    args = ap.parse_args()
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    settings = Settings(runs_dir=work / "runs", data_dir=work / "data", allowed_roots=[work / "data"])
+    from trainer.data.synthetic import generate
+
+    data = generate(work / "data" / "breakhis", patients_per_subtype=2, images_per_magnification=6, size=64, seed=0)
+    finished_run(settings, data)
+
+    from playwright.sync_api import sync_playwright
+
+    from histoapp.runs import RunManager
+    from histoapp.ui.app import build_app
+
+    demo = build_app(settings)
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    out = Path(args.out)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(300_000)
+            page.goto(demo.local_url)
+            page.get_by_role("tab", name="Train").click()
+            name = page.get_by_label("Run name").input_value()
+            page.locator("#train-launch").click()
+            page.locator("#train-status").get_by_text(f"{name} — running").wait_for()
+            page.wait_for_function("document.querySelectorAll('#train-val-plot g.scatterlayer g.trace g.points path').length >= 2")
+            page.wait_for_timeout(2500)
+            page.screenshot(path=str(out / "train.png"), full_page=True)
+            page.locator("#train-stop").click()
+            page.get_by_role("tab", name="Dashboard").click()
+            page.locator("#dash-table").locator("text=100X >> visible=true").first.wait_for()
+            page.get_by_label("Run / model / magnification for ROC, calibration and confusion matrices").click()
+            page.get_by_role("option", name="/ resnet18 / 40X").first.click()
+            page.wait_for_timeout(3000)
+            page.screenshot(path=str(out / "dashboard.png"), full_page=True)
+            browser.close()
+    finally:
+        manager = RunManager(settings, background=False)
+        for info in manager.list_runs():
+            if info.active:
+                manager.stop(info.name, force=True)
+        demo.close()
+    print(f"wrote {out / 'train.png'} and {out / 'dashboard.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from histoapp.explain.cam import CAM_METHODS, explain_cnn, target_layer
+from histoapp.explain.overlay import overlay
+from histoapp.models.registry import ModelRegistry
+from histoapp.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory, trained_run):
+    tmp = tmp_path_factory.mktemp("cam")
+    reg = ModelRegistry(Settings(runs_dir=trained_run, data_dir=tmp / "data"), assets_dir=tmp / "none", hub_models=[])
+    return reg.load(reg.list("cnn")[0].key)
+
+
+@pytest.fixture(scope="module")
+def patch(synthetic_records):
+    from trainer.data.images import load_rgb
+
+    img = load_rgb(next(r.path for r in synthetic_records if r.label == 1))
+    return img.resize((80, 56))  # not square: the map must come back at the input's own size
+
+
+@pytest.mark.parametrize("method", list(CAM_METHODS))
+def test_cam_overlay_has_the_inputs_size_and_is_not_constant(loaded, patch, method):
+    res = explain_cnn(loaded.adapter, patch, method=method, input_size=loaded.input_size)
+    assert res.cam.shape == (patch.height, patch.width)
+    assert 0.0 <= res.cam.min() and res.cam.max() <= 1.0
+    seen = res.cam[:, 12:68]  # the centre crop the model saw
+    assert seen.std() > 0.01, f"{method} map is constant"
+    assert np.isclose(res.probs.sum(), 1.0, atol=1e-5)
+    out = overlay(patch, res.cam, 0.5)
+    assert out.size == patch.size
+    assert np.asarray(out).std() > 0
+
+
+def test_cam_prediction_matches_the_adapters_and_target_is_selectable(loaded, patch):
+    from histoapp.models.inference import predict_proba
+
+    plain = predict_proba(loaded, patch)
+    res = explain_cnn(loaded.adapter, patch, input_size=loaded.input_size)
+    assert np.allclose(plain, res.probs, atol=1e-5)
+    assert res.target == int(plain.argmax())
+    other = 1 - res.target
+    res2 = explain_cnn(loaded.adapter, patch, target=other, input_size=loaded.input_size)
+    assert res2.target == other and not np.allclose(res2.cam, res.cam)
+
+
+def test_target_layer_per_architecture():
+    from torchvision import models
+
+    r = models.resnet18(num_classes=2)
+    assert target_layer(r, "resnet18", 224) is r.layer4[-1]
+    assert target_layer(r, "resnet18", 64) is r.layer3[-1]
+    v = models.vgg11(num_classes=2)
+    assert isinstance(target_layer(v, "vgg11"), type(v.features[-2]))
+    m = models.mobilenet_v3_small(num_classes=2)
+    assert target_layer(m, "mobilenet_v3_small") is m.features
+
+
+def test_unknown_method_is_refused(loaded, patch):
+    with pytest.raises(ValueError, match="unknown CAM method"):
+        explain_cnn(loaded.adapter, patch, method="Magic-CAM")

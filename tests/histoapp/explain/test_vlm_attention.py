@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from histoapp.explain.overlay import overlay
+from histoapp.explain.vlm_attention import explain_vlm
+from histoapp.models.inference import predict_vlm
+from histoapp.models.registry import ModelRegistry
+from histoapp.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def loaded_vlm(tmp_path_factory, vlm_run):
+    tmp = tmp_path_factory.mktemp("vlmreg")
+    reg = ModelRegistry(Settings(runs_dir=vlm_run, data_dir=tmp / "data"), assets_dir=tmp / "none", hub_models=[])
+    (entry,) = reg.list("vlm")
+    assert entry.key == "run:tinyvlm/tiny-lora/all/fold0"
+    return reg.load(entry.key)
+
+
+@pytest.fixture
+def patch():
+    rng = np.random.default_rng(1)
+    return Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8))
+
+
+def test_vlm_map_is_produced_for_the_tiny_model_at_the_images_size(loaded_vlm, patch):
+    amap = explain_vlm(loaded_vlm.adapter, patch)
+    assert amap.shape == (40, 56) and amap.dtype == np.float32
+    assert 0.0 <= amap.min() and amap.max() <= 1.0 and amap.std() > 0
+    assert overlay(patch, amap, 0.6).size == patch.size
+
+
+def test_vlm_prediction_with_attention_and_answer(loaded_vlm, patch):
+    pred = predict_vlm(loaded_vlm, patch)
+    assert pred.classes == ["benign", "malignant"] and abs(sum(pred.probs) - 1) < 1e-4
+    assert pred.heatmap.shape == (40, 56) and isinstance(pred.answer, str)
+    assert pred.latency_ms > 0 and "answer_ms" in pred.extra
+
+
+def test_a_cnn_has_no_attention_map(patch):
+    from trainer.config import ModelConfig
+    from trainer.models.cnn import CNNAdapter
+
+    cnn = CNNAdapter(ModelConfig(name="resnet18", pretrained=False))
+    with pytest.raises(TypeError, match="attention_map"):
+        explain_vlm(cnn, patch)

@@ -1,0 +1,55 @@
+import pytest
+
+from histoapp.runs import form
+from histoapp.runs.form import FIELDS, config_to_form, form_to_config, load_preset
+from tests.histoapp.runs.tiny import tiny_config
+
+
+@pytest.mark.parametrize("preset", ["quick demo (CPU, minutes)", "paper CNN"])
+def test_preset_round_trips_through_the_form(preset, run_settings):
+    cfg = load_preset(preset, run_settings)
+    assert cfg.output_dir == str(run_settings.runs_dir)
+    assert cfg.data.root.startswith(str(run_settings.data_dir))  # data/... moved into the app's data folder
+    again = form_to_config(config_to_form(cfg, run_settings), cfg, run_settings)
+    assert again.to_dict() == cfg.to_dict()
+
+
+def test_paper_cnn_preset_has_the_papers_grid(run_settings):
+    cfg = load_preset("paper CNN", run_settings)
+    assert [m.name for m in cfg.models] == ["alexnet", "vgg19", "resnet34"]
+    assert cfg.data.magnifications == ["40X", "100X", "200X", "400X"] and cfg.data.folds == 5
+
+
+def test_missing_preset_file_is_reported(run_settings, monkeypatch):
+    monkeypatch.setitem(form.PRESETS, "paper LoRA", "no_such_file.yaml")
+    with pytest.raises(form.PresetMissing, match="no_such_file.yaml"):
+        load_preset("paper LoRA", run_settings)
+
+
+def test_form_edits_reach_the_config(run_settings, tiny_data):
+    base = tiny_config(run_settings, "base", tiny_data)
+    values = config_to_form(base, run_settings)
+    values.update({"name": "edited", "models.name": "resnet18, alexnet", "data.magnifications": ["100X", "all"], "train.epochs": 7,
+                   "train.max_steps": 0, "data.stain_normalization": "macenko", "overrides": "train.optimizer=sgd\n# comment\ndata.seed=3"})
+    cfg = form_to_config(values, base, run_settings)
+    assert cfg.name == "edited" and [m.name for m in cfg.models] == ["resnet18", "alexnet"]
+    assert cfg.data.magnifications == ["100X", "all"] and cfg.train.epochs == 7 and cfg.train.max_steps is None
+    assert cfg.data.stain_normalization == "macenko" and cfg.train.optimizer == "sgd" and cfg.data.seed == 3
+    assert all(m.pretrained is False for m in cfg.models)
+
+
+def test_annotated_set_maps_to_the_export_folder(run_settings, tiny_data):
+    base = tiny_config(run_settings, "a", tiny_data)
+    values = {**config_to_form(base, run_settings), "data.source": "annotated set"}
+    cfg = form_to_config(values, base, run_settings)
+    assert cfg.data.source == "folder" and cfg.data.root == str(run_settings.data_dir / form.ANNOTATED_DIR)
+    assert config_to_form(cfg, run_settings)["data.source"] == "annotated set"
+
+
+def test_bad_form_values_name_the_field(run_settings, tiny_data):
+    base = tiny_config(run_settings, "b", tiny_data)
+    with pytest.raises(ValueError, match="epochs"):
+        form_to_config({**config_to_form(base, run_settings), "train.epochs": 2.5}, base, run_settings)
+    with pytest.raises(ValueError, match="architecture"):
+        form_to_config({**config_to_form(base, run_settings), "models.name": " , "}, base, run_settings)
+    assert len(FIELDS) == len(config_to_form(base, run_settings))

@@ -1,0 +1,140 @@
+"""The Predict tab's handlers without a browser: a run's CNN on uploads, bad files, batch CSV, the queue."""
+import csv
+from types import SimpleNamespace
+
+import pytest
+
+from histoapp.models.registry import ModelRegistry
+from histoapp.settings import Settings
+from histoapp.ui.tabs import predict as tab
+
+OUT = ["errors", "cnn_title", "cnn_label", "cnn_info", "cnn_img", "vlm_title", "vlm_label", "vlm_info", "vlm_img", "vlm_answer",
+       "agreement", "send", "send_status", "table", "csv", "pick", "session"]
+
+
+@pytest.fixture
+def ctx(tmp_path, trained_run):
+    settings = Settings(runs_dir=trained_run, data_dir=tmp_path / "data")
+    return SimpleNamespace(settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[]))
+
+
+@pytest.fixture
+def patches(synthetic_records, tmp_path):
+    import shutil
+
+    out = []
+    for r in [r for r in synthetic_records if r.label == 0][:1] + [r for r in synthetic_records if r.label == 1][:2]:
+        dst = tmp_path / "up" / r.image_id
+        dst.parent.mkdir(exist_ok=True)
+        shutil.copy(r.path, dst)
+        out.append(str(dst))
+    return out
+
+
+def _run(ctx, files, **kw):
+    key = ctx.registry.list("cnn")[0].key
+    args = dict(magnification="40X", cnn_key=key, vlm_key="", method="Grad-CAM", target=tab.PREDICTED, opacity=0.5) | kw
+    return dict(zip(OUT, tab.analyze(ctx, files, **args)))
+
+
+def test_one_patch_gives_label_overlay_latency_and_keeps_a_copy(ctx, patches):
+    out = _run(ctx, [patches[0]])
+    assert out["errors"] == ""
+    assert set(out["cnn_label"]) == {"benign", "malignant"} and abs(sum(out["cnn_label"].values()) - 1) < 1e-5
+    assert out["cnn_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN)  # the 64 px patch, enlarged for the screen
+    assert "ms" in out["cnn_info"] and "Grad-CAM" in out["cnn_info"]
+    item = out["session"].items[0]
+    assert item.path.startswith(str(ctx.settings.data_dir / "uploads")) and item.magnification == "40X"
+    assert out["table"]["visible"] is False
+    # The opacity slider re-blends without running the model.
+    cnn_img, vlm_img = tab.reblend(out["session"], 0.0)
+    assert list(cnn_img.getdata()) == list(tab._display(item.image).getdata()) and vlm_img is None
+
+
+def test_corrupt_and_unsupported_files_get_a_clear_error_and_the_rest_still_works(ctx, patches, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello")
+    out = _run(ctx, [str(bad), patches[1], str(txt)])
+    assert "broken.png" in out["errors"] and "corrupt" in out["errors"]
+    assert "notes.txt" in out["errors"] and "unsupported file type" in out["errors"]
+    assert out["cnn_label"] is not None  # the readable patch was still predicted
+    rows = out["table"]["value"]
+    assert [r[0] for r in rows] == ["broken.png", patches[1].rsplit("/", 1)[-1], "notes.txt"]
+    only_bad = _run(ctx, [str(bad)])
+    assert "corrupt" in only_bad["errors"] and only_bad["cnn_label"] is None
+
+
+def test_batch_table_and_csv(ctx, patches):
+    out = _run(ctx, patches)
+    assert out["table"]["visible"] is True and len(out["table"]["value"]) == 3
+    with open(out["csv"]["value"]) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 and all(0.0 <= float(r["cnn_p_malignant"]) <= 1.0 for r in rows)
+    assert out["pick"]["visible"] is True
+    # Details for another patch, and another CAM method / target class.
+    nxt = dict(zip(OUT, tab.show_item(ctx, out["session"], rows[2]["file"], "Eigen-CAM", "benign", 0.5)))
+    assert nxt["session"].current == 2 and "Eigen-CAM for class 'benign'" in nxt["cnn_info"]
+    again = dict(zip(OUT, tab.re_explain(ctx, nxt["session"], "Grad-CAM++", "malignant", 0.5)))
+    assert "Grad-CAM++ for class 'malignant'" in again["cnn_info"]
+
+
+def test_disagreements_go_to_the_annotation_store(ctx, patches):
+    out = _run(ctx, [patches[0]])
+    session = out["session"]
+    it = session.items[0]
+    # A VLM that says the opposite (the real one is exercised in the browser test).
+    it.vlm = SimpleNamespace(label="benign" if it.cnn.label == "malignant" else "malignant", prob_malignant=0.5)
+    session.vlm_key = "demo:fake-vlm"
+    text, send = tab._agreement(session)
+    assert "disagree" in text and send["visible"] is True
+
+    calls = []
+
+    class Store:
+        def add_image(self, path, *, dataset, magnification=None, **kw):
+            calls.append(("image", path, dataset, magnification))
+            return 7
+
+        def add_prediction(self, image_id, *, model, prob_malignant, label):
+            calls.append(("pred", image_id, model, label))
+
+    ctx.store = Store()
+    msg = tab.send_to_annotation(ctx, session)
+    assert msg.startswith("✅ Sent 1") and calls[0] == ("image", it.path, "uploads", "40X")
+    assert [c[2] for c in calls[1:]] == [session.cnn_key, "demo:fake-vlm"]
+
+
+def test_store_unavailable_is_said_plainly(ctx, patches):
+    out = _run(ctx, [patches[0]])
+    session = out["session"]
+    it = session.items[0]
+    it.vlm = SimpleNamespace(label="benign" if it.cnn.label == "malignant" else "malignant", prob_malignant=0.5)
+
+    class Ctx(SimpleNamespace):
+        @property
+        def store(self):
+            raise ModuleNotFoundError("No module named 'histoapp.store'")
+
+    msg = tab.send_to_annotation(Ctx(settings=ctx.settings, registry=ctx.registry), session)
+    assert "unavailable" in msg and "nothing was sent" in msg
+
+
+def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "tiny").symlink_to(trained_run / "tiny")
+    (runs / "tinyvlm").symlink_to(vlm_run / "tinyvlm")
+    settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
+    ctx = SimpleNamespace(settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[]))
+    cnn_choices, cnn_default = tab.model_choices(ctx, "cnn")
+    vlm_choices, vlm_default = tab.model_choices(ctx, "vlm")
+    assert cnn_default == "run:tiny/resnet18/all/fold0" and vlm_default == "run:tinyvlm/tiny-lora/all/fold0"
+    out = _run(ctx, [patches[2]], vlm_key=vlm_default)
+    assert out["errors"] == ""
+    for side in ("cnn", "vlm"):
+        assert set(out[f"{side}_label"]) == {"benign", "malignant"}
+        assert out[f"{side}_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN) and "ms" in out[f"{side}_info"]
+    assert isinstance(out["vlm_answer"], str) and "attention" in out["vlm_info"]
+    assert ("agree" in out["agreement"]) or ("disagree" in out["agreement"])

@@ -1,0 +1,90 @@
+"""torchvision CNNs: heads for 2 / 8 classes, any architecture by name, weights without pickle, clear errors offline."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from trainer.config import ModelConfig
+from trainer.models.cnn import CNNAdapter, WeightsUnavailableError, build_cnn
+
+
+@pytest.mark.parametrize("name", ["resnet18", "alexnet", "mobilenet_v3_small"])
+@pytest.mark.parametrize("classes", [2, 8])
+def test_any_torchvision_model_gets_a_new_head(name, classes):
+    model = build_cnn(name, classes).eval()
+    with torch.no_grad():
+        assert model(torch.zeros(2, 3, 64, 64)).shape == (2, classes)
+
+
+def test_unknown_architecture_suggests_names():
+    with pytest.raises(ValueError, match="unknown torchvision model 'resnet35'.*resnet18"):
+        build_cnn("resnet35")
+
+
+def test_pretrained_offline_is_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("HISTOAPP_OFFLINE", "1")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # an empty torch hub cache
+    with pytest.raises(WeightsUnavailableError, match="pretrained=false"):
+        CNNAdapter(ModelConfig(name="resnet18", pretrained=True))
+    assert not (tmp_path / "hub").exists() or not any((tmp_path / "hub").rglob("*.pth"))
+
+
+def test_local_weights_file_is_read_without_pickle(tmp_path):
+    source = build_cnn("resnet18", 1000)
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    model = build_cnn("resnet18", 2, weights_path=str(tmp_path / "resnet18.pth"))
+    assert torch.equal(model.conv1.weight, source.conv1.weight)
+    assert model.fc.out_features == 2  # the 1000-class ImageNet head is dropped, a new one made
+    # A file that needs unpickling arbitrary objects is refused (torch.load(weights_only=True)).
+    torch.save({"state_dict": source.state_dict(), "cfg": _Custom()}, tmp_path / "evil.pth")
+    with pytest.raises(ValueError, match="not a loadable weights file"):
+        build_cnn("resnet18", 2, weights_path=str(tmp_path / "evil.pth"))
+    with pytest.raises(FileNotFoundError):
+        build_cnn("resnet18", 2, weights_path=str(tmp_path / "missing.pth"))
+
+
+class _Custom:
+    pass
+
+
+def test_too_small_input_for_the_architecture_is_clear():
+    adapter = CNNAdapter(ModelConfig(name="alexnet", pretrained=False))
+    with pytest.raises(ValueError, match="alexnet cannot take 32 px"):
+        adapter.transform(True, 32)
+    adapter.transform(True, 64)
+
+
+def test_checkpoint_round_trip_loads_without_pickle(tmp_path, monkeypatch):
+    adapter = CNNAdapter(ModelConfig(name="resnet18", pretrained=False), 2)
+    adapter.transform(False, 48)
+    adapter.module.eval()
+    x = torch.rand(3, 3, 48, 48)
+    batch = adapter.collate(list(x), [0, 1, 0])
+    with torch.no_grad():
+        before = adapter.predict_proba(batch)
+    folder = adapter.save(tmp_path / "best")
+    assert sorted(p.name for p in folder.iterdir()) == ["adapter.json", "model.safetensors"]
+
+    def refuse(*a, **k):
+        raise AssertionError("a checkpoint must load without unpickling")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    from trainer.evaluate import load_checkpoint
+
+    loaded, meta = load_checkpoint(tmp_path, device="cpu")  # the fold folder: best/ is found inside
+    assert isinstance(loaded, CNNAdapter) and loaded.input_size == 48 and meta == {}
+    with torch.no_grad():
+        assert torch.allclose(loaded.predict_proba(batch), before, atol=1e-6)
+    assert before.sum(dim=1) == pytest.approx(torch.ones(3))
+
+
+def test_linear_probe_trains_only_the_head():
+    adapter = CNNAdapter(ModelConfig(name="resnet18", pretrained=False, mode="linear_probe"), 2)
+    trainable, total = adapter.parameter_counts()
+    assert trainable == 512 * 2 + 2 and total > 10 * trainable
+    with pytest.raises(ValueError, match="mode"):
+        CNNAdapter(ModelConfig(name="resnet18", pretrained=False, mode="lora"))

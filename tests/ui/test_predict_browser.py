@@ -1,0 +1,55 @@
+"""The Predict tab in a real browser (headless Debian Chromium): the bundled demo models on a bundled example,
+and a corrupt upload answered with a clear error while the app keeps serving."""
+import pytest
+
+from histoapp.settings import Settings
+from histoapp.ui.examples import list_examples
+
+pytestmark = pytest.mark.browser
+TIMEOUT = 120_000  # first prediction loads the models on a shared CPU
+
+
+def _open(serve_app, page, tmp_path):
+    url = serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data"))
+    page.goto(url)
+    page.get_by_role("tab", name="Predict").wait_for()
+    return url
+
+
+def _upload(page, path):
+    page.locator("#predict-files input[type=file]").set_input_files(path)
+
+
+def _rendered_image(page, elem_id):
+    img = page.locator(f"#{elem_id} img").first
+    img.wait_for(state="visible", timeout=TIMEOUT)
+    page.wait_for_function("(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=TIMEOUT)
+    return img
+
+
+def test_example_gives_both_predictions_and_both_overlays(serve_app, page, tmp_path):
+    _open(serve_app, page, tmp_path)
+    example = next(e for e in list_examples() if e["label"] == "malignant")
+    _upload(page, example["path"])
+    for side in ("cnn", "vlm"):
+        label = page.locator(f"#predict-{side}-label")
+        label.get_by_text("malignant").first.wait_for(timeout=TIMEOUT)
+        label.get_by_text("benign").first.wait_for(timeout=TIMEOUT)
+        page.locator(f"#predict-{side}-info").get_by_text("ms").first.wait_for(timeout=TIMEOUT)
+        _rendered_image(page, f"predict-{side}-overlay")
+    assert page.locator("#predict-errors").inner_text().strip() == ""
+
+
+def test_corrupt_upload_gets_a_clear_error_and_the_app_keeps_serving(serve_app, page, tmp_path):
+    _open(serve_app, page, tmp_path)
+    bad = tmp_path / "corrupt_patch.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00not really a png" * 50)
+    _upload(page, str(bad))
+    errors = page.locator("#predict-errors")
+    errors.get_by_text("corrupt_patch.png").wait_for(timeout=TIMEOUT)
+    assert "corrupt" in errors.inner_text()
+    # Still serving: a good patch right after is predicted.
+    page.locator("#predict-files button[aria-label='Clear']").first.click()
+    _upload(page, list_examples()[0]["path"])
+    page.locator("#predict-cnn-label").get_by_text("benign").first.wait_for(timeout=TIMEOUT)
+    _rendered_image(page, "predict-cnn-overlay")
