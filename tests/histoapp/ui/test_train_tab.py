@@ -11,6 +11,12 @@ from histoapp.ui.tabs import train
 from tests.histoapp.runs.tiny import tiny_config, wait_for
 
 
+@pytest.fixture
+def ctx(runs_ctx):
+    """The app context of these tests (see conftest: runs_ctx)."""
+    return runs_ctx
+
+
 def _form(ctx, cfg, **changes):
     values = {**config_to_form(cfg, ctx.settings), **changes}
     return cfg.to_dict(), [values[k] for k in FIELDS]
