@@ -275,11 +275,25 @@ class VLMAdapter(ModelAdapter):
 
     def attention_map(self, image) -> np.ndarray:
         """(H, W) map in [0, 1] over ``image``: how much the answer position attends to each image token."""
-        from trainer.models.vlm.attention import attention_map
+        return self.explain_image(image, probabilities=False)[1]
+
+    @torch.no_grad()
+    def explain_image(self, image, probabilities: bool = True) -> tuple[dict[str, float] | None, np.ndarray]:
+        """(class -> probability, attention map). When every class word is one token, the label-word logits of
+        the attention pass are exactly what ``predict_proba`` scores, so the app gets both from one forward
+        pass instead of two; otherwise (or for a linear probe) the probabilities take their own pass."""
+        from trainer.models.vlm.attention import attention_forward, project_attention
 
         self._module.eval()
-        inputs, view = self._image_inputs(image)
-        return attention_map(self, inputs, _rgb(image).size, view.size)
+        inputs, _ = self._image_inputs(image)
+        out = attention_forward(self, inputs)
+        amap = project_attention(self, inputs, out.attentions, _rgb(image).size)
+        if not probabilities:
+            return None, amap
+        if self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
+            probs = torch.softmax(scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens), dim=-1)
+            return dict(zip(self.classes, probs[0].cpu().tolist())), amap
+        return self.predict_image(image), amap
 
     # --- saving / loading ----------------------------------------------------------------------------
     def _meta(self, weights: str, **extra) -> dict:
