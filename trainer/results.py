@@ -119,6 +119,15 @@ def _cell(mean, std) -> str:
     return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
 
 
+def _model_cell(row: dict) -> str:
+    """Our model label, with the paper's row name beside it when the figures in brackets come from that row
+    (a label is matched by its words, so the reader must see which of our models stands for which of the paper's)."""
+    paper_name = row.get("paper_model")
+    if not paper_name or paper_name.lower() == row["model"].lower():
+        return paper_name or row["model"]
+    return f"{row['model']} (paper: {paper_name})"
+
+
 def results_markdown(results: dict) -> str:
     cfg = results.get("config") or {}
     data, train = cfg.get("data", {}), cfg.get("train", {})
@@ -131,7 +140,8 @@ def results_markdown(results: dict) -> str:
                  f"{data.get('folds', '?')}-fold patient-level CV, input {data.get('input_size', '?')} px; "
                  f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}"
                  + (f", max {train['max_steps']} steps per fold" if train.get("max_steps") else "") + ".")
-    pretrained = sorted({str(m.get("pretrained")) for m in cfg.get("models", [])})
+    # ImageNet weights concern the CNNs only; a VLM starts from its own (hub or local) weights.
+    pretrained = sorted({str(m.get("pretrained")) for m in cfg.get("models", []) if m.get("family", "cnn") == "cnn"})
     if pretrained:
         lines[-1] += f" ImageNet weights: {', '.join(pretrained)}."
     lines += ["", "Test-set metrics, mean ± sample std over folds. In brackets: the paper's published figure where it gives one.", ""]
@@ -144,13 +154,13 @@ def results_markdown(results: dict) -> str:
             if m in r["paper"]:
                 c += f" ({r['paper'][m]:.4f})"
             cells.append(c)
-        lines.append(f"| {r['paper_model'] or r['model']} | {r['magnification']} | " + " | ".join(cells) + f" | {r['n_folds']} |")
+        lines.append(f"| {_model_cell(r)} | {r['magnification']} | " + " | ".join(cells) + f" | {r['n_folds']} |")
     lines += ["", "Further metrics (mean ± std): specificity, balanced accuracy, patient-level accuracy (BreakHis patient "
               "recognition rate), expected calibration error (15 bins).", ""]
     head = ["Model", "Magnification"] + [METRIC_NAMES[m] for m in EXTRA_COLUMNS]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results["rows"]:
-        lines.append(f"| {r['paper_model'] or r['model']} | {r['magnification']} | " + " | ".join(_cell(r["mean"][m], r["std"][m]) for m in EXTRA_COLUMNS) + " |")
+        lines.append(f"| {_model_cell(r)} | {r['magnification']} | " + " | ".join(_cell(r["mean"][m], r["std"][m]) for m in EXTRA_COLUMNS) + " |")
     mags = sorted({r["magnification"] for r in results["rows"]}, key=_mag_key)
     floors = [floor(m) for m in mags if floor(m)]
     if floors and data.get("target", "label") == "label":

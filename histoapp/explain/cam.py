@@ -87,8 +87,9 @@ def to_image_grid(cam: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def explain_cnn(adapter, image: Image.Image, *, method: str = DEFAULT_METHOD, target: int | None = None,
-                input_size: int = 224, device: str | torch.device | None = None) -> CamResult:
-    """Predict ``image`` (RGB PIL) with a CNN adapter and explain class ``target`` (default: the predicted class)."""
+                input_size: int = 224, device: str | torch.device | None = None, layer: str | None = None) -> CamResult:
+    """Predict ``image`` (RGB PIL) with a CNN adapter and explain class ``target`` (default: the predicted class).
+    ``layer``: a module name (``"layer4"``, ``"features.28"``) instead of the per-architecture choice."""
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -97,7 +98,11 @@ def explain_cnn(adapter, image: Image.Image, *, method: str = DEFAULT_METHOD, ta
     model = adapter.module
     device = device or next(model.parameters()).device
     x = adapter.collate([adapter.transform(False, input_size)(image)], [0])["pixel_values"].to(device)
-    layer = target_layer(model, getattr(adapter.config, "name", None), input_size)
+    if layer is not None:
+        layer = model.get_submodule(layer)
+        layer = layer[-1] if isinstance(layer, nn.Sequential) and len(layer) else layer
+    else:
+        layer = target_layer(model, getattr(adapter.config, "name", None), input_size)
     with _lock_for(model):  # hooks live on the shared, cached module: one CAM at a time per model
         handle = layer.register_forward_hook(_leaf_hook)  # registered first, so grad-cam's hooks see the leaf
         cam_obj = getattr(pytorch_grad_cam, CAM_METHODS[method])(model=model, target_layers=[layer])

@@ -79,13 +79,15 @@ def predict_cnn(loaded, image: Image.Image, *, cam_method: str | None = "Grad-CA
 def predict_vlm(loaded, image: Image.Image, *, attention: bool = True, answer: bool = True) -> Prediction:
     """Class probabilities (``predict_proba``), the free-text answer and the label-token attention map."""
     t0 = time.perf_counter()
-    probs = predict_proba(loaded, image)
-    heatmap, text = None, None
-    if attention:
-        from histoapp.explain.vlm_attention import explain_vlm
+    heatmap = None
+    if attention:  # probabilities and map from one forward pass (see VLMAdapter.explain_image)
+        from histoapp.explain.vlm_attention import explain_vlm_with_probabilities
 
         with torch.inference_mode(False), torch.no_grad():
-            heatmap = explain_vlm(loaded.adapter, image)
+            by_class, heatmap = explain_vlm_with_probabilities(loaded.adapter, image)
+        probs = np.array([by_class[c] for c in loaded.classes], dtype=np.float64)
+    else:
+        probs = predict_proba(loaded, image)
     pred = _finish(loaded, probs, t0, heatmap=heatmap, explanation="label-token attention over the image tokens" if attention else "")
     if answer and hasattr(loaded.adapter, "generate_answer"):
         t1 = time.perf_counter()

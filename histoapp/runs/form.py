@@ -16,7 +16,7 @@ PRESETS = {"quick demo (CPU, minutes)": "quick_demo.yaml", "paper CNN": "paper_c
 # Data-source choices shown in the form -> data.source
 SOURCES = {"generated demo data": "synthetic", "BreakHis folder": "breakhis", "BACH": "bach",
            "annotated set": "folder", "folder of class folders": "folder", "CSV manifest": "csv"}
-ANNOTATED_DIR = "annotated_export"  # below settings.data_dir: where the annotation store exports its dataset
+ANNOTATED_DIR = "annotated_export"  # below settings.data_dir: the annotation store exports one folder per run here
 STAIN = {"none": None, "macenko": "macenko", "reinhard": "reinhard"}
 
 # Form fields in the order the tab lays them out; each is one config key ("models.name": the model list).
@@ -59,15 +59,16 @@ def place(cfg: ExperimentConfig, settings: Settings, *, name: str | None = None)
 
 
 def source_choice(cfg: ExperimentConfig, settings: Settings) -> str:
-    if cfg.data.source == "folder" and cfg.data.root and Path(cfg.data.root) == settings.data_dir / ANNOTATED_DIR:
-        return "annotated set"
+    annotated = settings.data_dir / ANNOTATED_DIR
+    if cfg.data.root and (Path(cfg.data.root) == annotated or annotated in Path(cfg.data.root).parents):
+        return "annotated set"  # the form's placeholder, or a run's own export below it
     return next(k for k, v in SOURCES.items() if v == cfg.data.source and k != "annotated set")
 
 
 def config_to_form(cfg: ExperimentConfig, settings: Settings) -> dict:
     m = cfg.models[0]
     return {
-        "name": cfg.name, "model.family": m.family, "models.name": ", ".join(x.name for x in cfg.models), "model.mode": m.mode,
+        "name": cfg.name, "model.family": m.family, "models.name": format_models(cfg), "model.mode": m.mode,
         "model.pretrained": m.pretrained, "model.lora.r": m.lora.r, "model.lora.alpha": m.lora.alpha,
         "model.lora.dropout": m.lora.dropout, "data.source": source_choice(cfg, settings), "data.root": cfg.data.root,
         "data.magnifications": list(cfg.data.magnifications), "data.target": cfg.data.target, "data.folds": cfg.data.folds,
@@ -75,6 +76,32 @@ def config_to_form(cfg: ExperimentConfig, settings: Settings) -> dict:
         "train.epochs": cfg.train.epochs, "train.lr": cfg.train.lr, "train.batch_size": cfg.train.batch_size,
         "train.grad_accum": cfg.train.grad_accum, "train.max_steps": cfg.train.max_steps or 0, "overrides": "",
     }
+
+
+def format_models(cfg: ExperimentConfig) -> str:
+    """One model per line: ``name [mode=...] [label=...]`` (mode only where it differs from the first model's)."""
+    mode = cfg.models[0].mode
+    return "\n".join(" ".join([m.name] + ([f"mode={m.mode}"] if m.mode != mode else []) + ([f"label={m.label}"] if m.label else []))
+                     for m in cfg.models)
+
+
+def parse_models(text, *, default_mode: str) -> list[dict]:
+    """The inverse of ``format_models``; commas separate models too (``alexnet, vgg19, resnet34``)."""
+    out = []
+    for line in str(text or "").replace(",", "\n").splitlines():
+        tokens = line.split()
+        if not tokens:
+            continue
+        entry = {"name": tokens[0], "mode": default_mode, "label": None}
+        for tok in tokens[1:]:
+            key, sep, value = tok.partition("=")
+            if not sep or key not in ("mode", "label") or not value:
+                raise ValueError(f"models: {tok!r} in {line.strip()!r}; write `name [mode=...] [label=...]`, one model per line")
+            entry[key] = value
+        out.append(entry)
+    if not out:
+        raise ValueError("give at least one architecture or hub id")
+    return out
 
 
 def _int(v, key: str) -> int:
@@ -91,17 +118,17 @@ def form_to_config(values: dict, base: ExperimentConfig, settings: Settings) -> 
     """The config the form describes, on top of ``base`` (the preset) for the keys it does not show.
     Raises ValueError with the offending field on bad input."""
     data = base.to_dict()
-    names = [n.strip() for n in str(values["models.name"] or "").replace("\n", ",").split(",") if n.strip()]
-    if not names:
-        raise ValueError("give at least one architecture or hub id")
-    template = dict(data["models"][0])
-    template.update(family=values["model.family"], mode=values["model.mode"], pretrained=bool(values["model.pretrained"]))
-    template["lora"] = {**template["lora"], "r": _int(values["model.lora.r"], "LoRA r"),
-                        "alpha": _int(values["model.lora.alpha"], "LoRA alpha"), "dropout": float(values["model.lora.dropout"])}
-    old = {m["name"]: m for m in data["models"]}
-    # A model the preset already had keeps its own extra settings (label, weights file ...).
-    data["models"] = [{**template, **{k: v for k, v in old.get(n, {}).items() if k in ("label", "weights_path", "prompt")}, "name": n}
-                      for n in names]
+    entries = parse_models(values["models.name"], default_mode=values["model.mode"])
+    lora = {"r": _int(values["model.lora.r"], "LoRA r"), "alpha": _int(values["model.lora.alpha"], "LoRA alpha"),
+            "dropout": float(values["model.lora.dropout"])}
+    models = []
+    for e in entries:
+        # A model the preset already had keeps its own settings (weights file, prompt, LoRA target modules ...).
+        own = next((m for m in data["models"] if (m["name"], m["mode"], m["label"]) == (e["name"], e["mode"], e["label"])), None) \
+            or next((m for m in data["models"] if m["name"] == e["name"]), None) or {**data["models"][0], "label": None}
+        models.append({**own, **e, "family": values["model.family"], "pretrained": bool(values["model.pretrained"]),
+                       "lora": {**own["lora"], **lora}})
+    data["models"] = models
     choice = values["data.source"]
     if choice not in SOURCES:
         raise ValueError(f"unknown data source {choice!r}")

@@ -372,8 +372,8 @@ def send_to_annotation(ctx, session: Session) -> str:
     try:
         for it in todo:
             image_id = store.add_image(it.path, dataset="uploads", magnification=it.magnification)
-            for key, pred in ((session.cnn_key, it.cnn), (session.vlm_key, it.vlm)):
-                store.add_prediction(image_id, model=key, prob_malignant=float(pred.prob_malignant), label=pred.label)
+            for kind, key, pred in (("cnn", session.cnn_key, it.cnn), ("vlm", session.vlm_key, it.vlm)):
+                store.add_prediction(image_id, model=key, prob_malignant=float(pred.prob_malignant), label=pred.label, kind=kind)
             sent.append(it.name)
     except Exception as exc:
         return f"⚠️ Sending failed after {len(sent)} patch(es) ({exc.__class__.__name__}: {exc})."
@@ -432,7 +432,8 @@ def build(ctx) -> None:
         with gr.Column(scale=1, min_width=300):
             cnn_dd = gr.Dropdown(cnn_choices, value=cnn_default, label="CNN", elem_id="predict-cnn")
             vlm_dd = gr.Dropdown(vlm_choices, value=vlm_default, label="VLM", elem_id="predict-vlm")
-            method = gr.Radio(list(CAM_METHODS), value=DEFAULT_METHOD, label="CNN explanation (grad-cam)")
+            method = gr.Radio(list(CAM_METHODS), value=DEFAULT_METHOD, label="CNN explanation (grad-cam)",
+                              info="Score-CAM runs one forward pass per feature channel: seconds on a CPU")
             target = gr.Dropdown([PREDICTED, "benign", "malignant"], value=PREDICTED, label="Explain class")
             opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Overlay opacity", elem_id="predict-opacity")
             with gr.Row():

@@ -49,9 +49,10 @@ def check_form(ctx, base: dict, *values) -> str:
     return "\n\n".join(lines) if lines else "✅ Ready to launch."
 
 
-def export_annotated(ctx) -> Path:
-    """The annotation store's consensus dataset, exported where the form's "annotated set" points."""
-    out = ctx.settings.data_dir / ANNOTATED_DIR
+def export_annotated(ctx, run_name: str) -> Path:
+    """The annotation store's consensus labels now, exported into a new folder for this run (a snapshot: later
+    annotations do not change a running experiment's data)."""
+    out = ctx.settings.data_dir / ANNOTATED_DIR / run_name
     try:
         store = ctx.store
     except ImportError:
@@ -80,7 +81,10 @@ def launch(ctx, base: dict, *values) -> tuple[str, object]:
     try:
         cfg = build_config(ctx, base, *values)
         if dict(zip(FIELDS, values))["data.source"] == "annotated set":
-            cfg = annotated_config(cfg, export_annotated(ctx))
+            errors = [e for e in ctx.runs.check(cfg)[0] if "does not exist" not in e]  # the export makes it
+            if errors:  # refuse before exporting anything
+                raise LaunchRefused("; ".join(errors))
+            cfg = annotated_config(cfg, export_annotated(ctx, cfg.name))
         warnings = ctx.runs.check(cfg)[1]
         info = ctx.runs.launch(cfg)
     except (LaunchRefused, ValueError, TypeError) as exc:
@@ -188,7 +192,8 @@ def build(ctx) -> None:
     comps: dict[str, gr.components.Component] = {"name": name}
     with gr.Row():
         comps["model.family"] = gr.Radio(["cnn", "vlm"], value=form0["model.family"], label="Model family")
-        comps["models.name"] = gr.Textbox(form0["models.name"], label="Architecture(s) or hub id(s), comma-separated")
+        comps["models.name"] = gr.Textbox(form0["models.name"], lines=2, max_lines=6,
+                                          label="Models: architecture or hub id, one per line (optional mode=..., label=...)")
         comps["model.mode"] = gr.Dropdown(["full", "linear_probe", "lora", "qlora"], value=form0["model.mode"], label="Mode")
         comps["model.pretrained"] = gr.Checkbox(value=form0["model.pretrained"], label="ImageNet-pretrained (CNN)")
     with gr.Row():

@@ -63,3 +63,9 @@ def test_target_layer_per_architecture():
 def test_unknown_method_is_refused(loaded, patch):
     with pytest.raises(ValueError, match="unknown CAM method"):
         explain_cnn(loaded.adapter, patch, method="Magic-CAM")
+
+
+def test_target_layer_can_be_named(loaded, patch):
+    res = explain_cnn(loaded.adapter, patch, input_size=loaded.input_size, layer="layer4")
+    auto = explain_cnn(loaded.adapter, patch, input_size=loaded.input_size)
+    assert res.cam.shape == auto.cam.shape and not np.allclose(res.cam, auto.cam)

@@ -43,5 +43,5 @@ def test_a_cnn_has_no_attention_map(patch):
     from trainer.models.cnn import CNNAdapter
 
     cnn = CNNAdapter(ModelConfig(name="resnet18", pretrained=False))
-    with pytest.raises(TypeError, match="attention_map"):
+    with pytest.raises(TypeError, match="explain_image"):
         explain_vlm(cnn, patch)

@@ -5,7 +5,7 @@ from histoapp.runs.form import FIELDS, config_to_form, form_to_config, load_pres
 from tests.histoapp.runs.tiny import tiny_config
 
 
-@pytest.mark.parametrize("preset", ["quick demo (CPU, minutes)", "paper CNN"])
+@pytest.mark.parametrize("preset", ["quick demo (CPU, minutes)", "paper CNN", "paper LoRA"])
 def test_preset_round_trips_through_the_form(preset, run_settings):
     cfg = load_preset(preset, run_settings)
     assert cfg.output_dir == str(run_settings.runs_dir)
@@ -50,6 +50,17 @@ def test_bad_form_values_name_the_field(run_settings, tiny_data):
     base = tiny_config(run_settings, "b", tiny_data)
     with pytest.raises(ValueError, match="epochs"):
         form_to_config({**config_to_form(base, run_settings), "train.epochs": 2.5}, base, run_settings)
+    with pytest.raises(ValueError, match="one model per line"):
+        form_to_config({**config_to_form(base, run_settings), "models.name": "resnet18 bogus"}, base, run_settings)
     with pytest.raises(ValueError, match="architecture"):
         form_to_config({**config_to_form(base, run_settings), "models.name": " , "}, base, run_settings)
     assert len(FIELDS) == len(config_to_form(base, run_settings))
+
+
+def test_mixed_models_keep_their_own_mode_and_settings(run_settings):
+    cfg = load_preset("paper LoRA", run_settings)
+    text = config_to_form(cfg, run_settings)["models.name"]
+    assert "mode=linear_probe" in text and "label=smolvlm-256m-lora" in text
+    again = form_to_config({**config_to_form(cfg, run_settings), "model.lora.r": 8}, cfg, run_settings)
+    assert [(m.name, m.mode, m.label) for m in again.models] == [(m.name, m.mode, m.label) for m in cfg.models]
+    assert all(m.lora.r == 8 for m in again.models) and again.models[0].gradient_checkpointing is True

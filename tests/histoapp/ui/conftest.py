@@ -11,7 +11,7 @@ def tiny_data(tmp_path_factory):
 
 
 @pytest.fixture
-def ctx(tmp_path, tiny_data):
+def runs_ctx(tmp_path, tiny_data):
     """The app's context with a RunManager polled by the tabs (no thread); its runs are killed afterwards."""
     c = AppContext(make_settings(tmp_path, tiny_data))
     c.__dict__["runs"] = RunManager(c.settings, threads=1, background=False, stop_timeout_s=60, kill_timeout_s=5)

@@ -13,6 +13,12 @@ from trainer.metrics import METRIC_NAMES, METRICS
 from trainer.results import PAPER_COLUMNS
 
 
+@pytest.fixture
+def ctx(runs_ctx):
+    """The app context of these tests (see conftest: runs_ctx)."""
+    return runs_ctx
+
+
 @pytest.fixture(scope="module")
 def finished_once(tmp_path_factory, tiny_data):
     return make_finished_run(make_settings(tmp_path_factory.mktemp("once"), tiny_data), "done", tiny_data)

@@ -97,13 +97,13 @@ def test_disagreements_go_to_the_annotation_store(ctx, patches):
             calls.append(("image", path, dataset, magnification))
             return 7
 
-        def add_prediction(self, image_id, *, model, prob_malignant, label):
-            calls.append(("pred", image_id, model, label))
+        def add_prediction(self, image_id, *, model, prob_malignant, label, kind):
+            calls.append(("pred", image_id, model, kind))
 
     ctx.store = Store()
     msg = tab.send_to_annotation(ctx, session)
     assert msg.startswith("✅ Sent 1") and calls[0] == ("image", it.path, "uploads", "40X")
-    assert [c[2] for c in calls[1:]] == [session.cnn_key, "demo:fake-vlm"]
+    assert [(c[2], c[3]) for c in calls[1:]] == [(session.cnn_key, "cnn"), ("demo:fake-vlm", "vlm")]
 
 
 def test_store_unavailable_is_said_plainly(ctx, patches):
@@ -138,3 +138,21 @@ def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
         assert out[f"{side}_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN) and "ms" in out[f"{side}_info"]
     assert isinstance(out["vlm_answer"], str) and "attention" in out["vlm_info"]
     assert ("agree" in out["agreement"]) or ("disagree" in out["agreement"])
+
+
+def test_sent_patch_lands_in_the_real_store_disagreement_queue(ctx, patches, tmp_path):
+    from histoapp.store import open_store
+
+    out = _run(ctx, [patches[0]])
+    session = out["session"]
+    it = session.items[0]
+    flip = "benign" if it.cnn.label == "malignant" else "malignant"
+    it.vlm = SimpleNamespace(label=flip, prob_malignant=0.0 if flip == "benign" else 1.0)
+    session.vlm_key = "demo:demo-vlm"
+    ctx.store = open_store(f"sqlite:///{tmp_path / 'ann.db'}")
+    assert tab.send_to_annotation(ctx, session).startswith("✅ Sent 1")
+    assert tab.send_to_annotation(ctx, session).startswith("✅ Sent 1")  # twice: the same image, not a duplicate
+    (image_id,) = ctx.store.queue(None, mode="disagreement")
+    preds = {p["kind"]: p for p in ctx.store.predictions(image_id)}
+    names = ("benign", "malignant")  # the store keeps 0 / 1
+    assert names[preds["cnn"]["label"]] == it.cnn.label and names[preds["vlm"]["label"]] == flip

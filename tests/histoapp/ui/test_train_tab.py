@@ -11,6 +11,12 @@ from histoapp.ui.tabs import train
 from tests.histoapp.runs.tiny import tiny_config, wait_for
 
 
+@pytest.fixture
+def ctx(runs_ctx):
+    """The app context of these tests (see conftest: runs_ctx)."""
+    return runs_ctx
+
+
 def _form(ctx, cfg, **changes):
     values = {**config_to_form(cfg, ctx.settings), **changes}
     return cfg.to_dict(), [values[k] for k in FIELDS]
@@ -86,24 +92,26 @@ def test_missing_preset_keeps_the_form(ctx, monkeypatch):
     assert out[0]["data"]["source"] == "synthetic" and "loaded" in out[1]
 
 
-def test_annotated_set_is_exported_and_used(ctx, tiny_data):
-    import shutil
-
+def test_annotated_set_is_exported_from_the_real_store_and_used(ctx, tiny_data):
     from trainer.config import ExperimentConfig
 
-    class FakeStore:  # the annotation store's export contract: a folder-of-class-folders dataset
-        def export_dataset(self, out_dir):
-            for src in sorted(tiny_data.rglob("*.png"))[:40]:
-                label = "malignant" if "_M_" in src.name else "benign"
-                (out_dir / label).mkdir(parents=True, exist_ok=True)
-                shutil.copy(src, out_dir / label / src.name)
-            return out_dir
-
-    ctx.__dict__["store"] = FakeStore()
+    store = ctx.store  # histoapp.store on a SQLite file in this test's data folder
+    images = sorted(tiny_data.rglob("*-40-*.png"))[:24]
+    for path in images:
+        image_id = store.add_image(path, dataset="breakhis", magnification="40X")
+        store.annotate(image_id, "pathologist", label="malignant" if "_M_" in path.name else "benign")
     base, values = _form(ctx, tiny_config(ctx.settings, "ann-ok", tiny_data), **{"data.source": "annotated set"})
     assert "exported from the annotation store" in train.check_form(ctx, base, *values)
     message, _ = train.launch(ctx, base, *values)
     assert "🚀" in message, message
     ctx.runs.stop("ann-ok", force=True)
     cfg = ExperimentConfig.from_yaml(ctx.settings.runs_dir / "ann-ok" / "config.yaml")
-    assert cfg.data.root == str(ctx.settings.data_dir / "annotated_export") and cfg.data.source in ("folder", "breakhis")
+    export = ctx.settings.data_dir / "annotated_export" / "ann-ok"
+    assert cfg.data.root == str(export) and cfg.data.source == "csv"  # the store's manifest.csv keeps patient ids
+    from trainer.data.index import index_dataset
+
+    assert len(index_dataset(export, cfg.data.source).records) == len(images)
+    # A second run gets its own snapshot (the store refuses to export into a non-empty folder).
+    base, values = _form(ctx, tiny_config(ctx.settings, "ann-two", tiny_data), **{"data.source": "annotated set"})
+    assert "🚀" in train.launch(ctx, base, *values)[0]
+    ctx.runs.stop("ann-two", force=True)

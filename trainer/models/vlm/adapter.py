@@ -123,6 +123,10 @@ class VLMAdapter(ModelAdapter):
                 head.load_state_dict(load_file(str(_checkpoint / HEAD_FILE)))
         self._module = VLMModule(model, head, self.image_token_id)
         self.input_size: int | None = meta.get("input_size")
+        if _checkpoint is None:
+            trainable, total = self.parameter_counts()
+            print(f"{config.display_name}: {self.vlm_family.name}, mode {self.mode}: {trainable:,} trainable of {total:,} "
+                  f"parameters ({100 * trainable / max(total, 1):.2f}%)", flush=True)
 
     # --- building -----------------------------------------------------------------------------------
     def _load_kwargs(self, cuda: bool) -> dict:
@@ -148,14 +152,14 @@ class VLMAdapter(ModelAdapter):
             if self.mode == "qlora":
                 model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
             elif cfg.gradient_checkpointing:
-                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+                _enable_checkpointing(model)
             if checkpoint is not None:
                 return PeftModel.from_pretrained(model, str(checkpoint / PEFT_DIR), is_trainable=False)
             lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                               target_modules=self._lora_targets(model), bias="none")
             return get_peft_model(model, lora)
         if cfg.gradient_checkpointing and self.mode == "full":
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            _enable_checkpointing(model)
         train_all = self.mode == "full"
         for name, p in model.named_parameters():
             p.requires_grad = train_all and not (cfg.freeze_vision and name.startswith(VISION_PREFIXES))
@@ -271,11 +275,25 @@ class VLMAdapter(ModelAdapter):
 
     def attention_map(self, image) -> np.ndarray:
         """(H, W) map in [0, 1] over ``image``: how much the answer position attends to each image token."""
-        from trainer.models.vlm.attention import attention_map
+        return self.explain_image(image, probabilities=False)[1]
+
+    @torch.no_grad()
+    def explain_image(self, image, probabilities: bool = True) -> tuple[dict[str, float] | None, np.ndarray]:
+        """(class -> probability, attention map). When every class word is one token, the label-word logits of
+        the attention pass are exactly what ``predict_proba`` scores, so the app gets both from one forward
+        pass instead of two; otherwise (or for a linear probe) the probabilities take their own pass."""
+        from trainer.models.vlm.attention import attention_forward, project_attention
 
         self._module.eval()
-        inputs, view = self._image_inputs(image)
-        return attention_map(self, inputs, _rgb(image).size, view.size)
+        inputs, _ = self._image_inputs(image)
+        out = attention_forward(self, inputs)
+        amap = project_attention(self, inputs, out.attentions, _rgb(image).size)
+        if not probabilities:
+            return None, amap
+        if self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
+            probs = torch.softmax(scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens), dim=-1)
+            return dict(zip(self.classes, probs[0].cpu().tolist())), amap
+        return self.predict_image(image), amap
 
     # --- saving / loading ----------------------------------------------------------------------------
     def _meta(self, weights: str, **extra) -> dict:
@@ -350,6 +368,14 @@ class VLMAdapter(ModelAdapter):
             adapter._module.to(device)
         adapter._module.eval()
         return adapter
+
+
+def _enable_checkpointing(model) -> None:
+    """Activation (gradient) checkpointing, non-reentrant (works with frozen inputs and LoRA)."""
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def _rgb(image):

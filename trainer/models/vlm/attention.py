@@ -39,13 +39,18 @@ def image_grid(adapter, inputs: dict, n_tokens: int) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def attention_map(adapter, inputs: dict, image_size: tuple[int, int], view_size: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32 map in [0, 1] for an image of ``image_size`` (W, H) of which the model saw the central
-    square crop ``view_size`` (the evaluation transform); outside the crop the map is 0."""
+def attention_forward(adapter, inputs: dict):
+    """One eager forward pass returning the attention weights and the last position's logits."""
     with eager_attention(adapter.model):
         out = adapter.model(**inputs, output_attentions=True, use_cache=False, logits_to_keep=1)
     if not out.attentions:
         raise RuntimeError("the model returned no attention weights")
+    return out
+
+
+def project_attention(adapter, inputs: dict, attentions, image_size: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 map in [0, 1] for an image of ``image_size`` (W, H): the answer position's attention
+    over the image tokens, on the central square crop the model saw (the evaluation transform); 0 outside it."""
     ids = inputs["input_ids"][0]
     positions = (ids == adapter.image_token_id).nonzero().flatten()
     if len(positions) == 0:
@@ -53,7 +58,7 @@ def attention_map(adapter, inputs: dict, image_size: tuple[int, int], view_size:
     rows, cols = image_grid(adapter, inputs, len(positions))
     positions = positions[-rows * cols:]  # with image splitting (SmolVLM) the global view comes last
     # (layers, heads, key) attention of the last query position, mean over heads and layers.
-    weights = torch.stack([a[0, :, -1, :].float() for a in out.attentions]).mean(dim=(0, 1))[positions.to(out.attentions[0].device)]
+    weights = torch.stack([a[0, :, -1, :].float() for a in attentions]).mean(dim=(0, 1))[positions.to(attentions[0].device)]
     grid = weights.reshape(1, 1, rows, cols)
     width, height = image_size
     side = min(width, height)  # Resize(shorter side) + CenterCrop: the crop is the central side x side square

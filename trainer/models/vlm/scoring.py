@@ -58,12 +58,20 @@ def answer_loss(forward: Forward, inputs: dict, answers: Sequence[Sequence[int]]
     return -total.sum() / count.sum().clamp(min=1)
 
 
+def single_token(class_tokens: Sequence[Sequence[int]]) -> bool:
+    return all(len(t) == 1 for t in class_tokens)
+
+
+def last_position_log_likelihoods(last_logits: torch.Tensor, class_tokens: Sequence[Sequence[int]]) -> torch.Tensor:
+    """(B, C) log p(class word | prompt) from the prompt's last-position logits (single-token class words)."""
+    return F.log_softmax(last_logits.float(), dim=-1)[:, [t[0] for t in class_tokens]]
+
+
 def class_log_likelihoods(forward: Forward, inputs: dict, class_tokens: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
     """(B, C) log p(answer words of class c | prompt). Single-token labels: one forward pass; otherwise one
     pass per class with that class's tokens appended."""
-    if all(len(t) == 1 for t in class_tokens):
-        logp = F.log_softmax(forward(inputs, 1)[:, -1].float(), dim=-1)
-        return logp[:, [t[0] for t in class_tokens]]
+    if single_token(class_tokens):
+        return last_position_log_likelihoods(forward(inputs, 1)[:, -1], class_tokens)
     b = inputs["input_ids"].shape[0]
     scores = []
     for tokens in class_tokens:

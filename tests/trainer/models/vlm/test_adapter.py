@@ -159,3 +159,14 @@ def test_a_patch_that_fits_one_tile_is_not_split(make_adapter, patches):
     inputs = adapter.encode([view])
     assert int((inputs["input_ids"] == adapter.image_token_id).sum()) == adapter.processor.image_seq_len
     assert inputs["pixel_values"].shape[1] == 1  # one tile
+
+
+@pytest.mark.parametrize("family,mode", [("qwen2_vl", "lora"), ("idefics3", "full")])
+def test_gradient_checkpointing_trains_the_same(make_adapter, patches, family, mode):
+    plain = make_adapter(family, mode, lora={"dropout": 0.0})
+    checkpointed = make_adapter(family, mode, lora={"dropout": 0.0}, gradient_checkpointing=True)
+    base = checkpointed.model if mode == "full" else checkpointed.model.get_base_model()
+    assert any(getattr(m, "gradient_checkpointing", False) for m in base.modules())
+    a = train_steps(plain, batch_of(plain, patches), steps=3)
+    b = train_steps(checkpointed, batch_of(checkpointed, patches), steps=3)
+    assert np.allclose(a, b, rtol=1e-4), (a, b)

@@ -35,3 +35,17 @@ def test_generate_answer_returns_text(make_adapter, patches, family):
     assert isinstance(answer, str)
     probs = adapter.predict_image(Image.fromarray(np.asarray(patches[0][0])))
     assert set(probs) == {"benign", "malignant"} and sum(probs.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("family,mode,num_classes", [(f, "lora", 2) for f in FAMILIES] + [("idefics3", "full", 8), ("idefics3", "linear_probe", 2)])
+def test_explain_image_gives_predict_image_probabilities_and_the_attention_map(make_adapter, patches, family, mode, num_classes):
+    # One pass serves both where every class word is one token; subtype names (several tokens) and the linear
+    # probe take the scoring pass: either way the app shows exactly what predict_image would.
+    adapter = make_adapter(family, mode, num_classes=num_classes)
+    image = patches[0][1]
+    probs, heat = adapter.explain_image(image)
+    expected = adapter.predict_image(image)
+    assert set(probs) == set(expected)
+    for name in expected:
+        assert probs[name] == pytest.approx(expected[name], abs=1e-4)
+    assert np.array_equal(heat, adapter.attention_map(image))
