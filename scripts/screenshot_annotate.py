@@ -1,6 +1,6 @@
 """Regenerate docs/annotate.png: the Annotate tab on generated BreakHis-like patches (headless Chromium).
 
-    uv run python docs/tools/annotate_screenshot.py [--out docs/annotate.png]
+    uv run python scripts/screenshot_annotate.py [--out docs/annotate.png]
 
 The patches are synthetic (``trainer.data.synthetic``), not real tissue; two annotators' labels are made with
 the store API so the agreement panel has something to show."""
@@ -18,7 +18,7 @@ from trainer.data.synthetic import generate
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "annotate.png"))
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "annotate.png"))
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())

@@ -1,6 +1,6 @@
 """Screenshot of the Predict tab on a bundled example (headless Debian Chromium via Playwright) -> docs/predict.png.
 
-    uv run python docs/predict_screenshot.py [--example malignant_DC_40X_1.jpg] [--out docs/predict.png]
+    uv run python scripts/screenshot_predict.py [--example malignant_DC_40X_1.jpg] [--out docs/predict.png]
 """
 from __future__ import annotations
 
