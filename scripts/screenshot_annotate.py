@@ -10,16 +10,16 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from _browser import ROOT, app_page
+
 from histoapp.settings import Settings
 from histoapp.store import open_store
-from histoapp.ui.app import build_app
 from trainer.data.synthetic import generate
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "annotate.png"))
-    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "annotate.png"))
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     data = tmp / "data"
@@ -37,26 +37,13 @@ def main() -> None:
         store.annotate(i, "dr_demo", label=store.image(i)["source_label"], blur=k == 2)
     store.close()
 
-    from playwright.sync_api import sync_playwright
-
-    demo = build_app(settings)
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.add_init_script("localStorage.setItem('histoapp-annotator', 'dr_demo')")
-            page.goto(demo.local_url)
-            page.get_by_role("tab", name="Annotate").click()
-            page.locator("#ann-info").filter(has_text="Image #").wait_for()
-            page.get_by_text("Agreement", exact=True).click()
-            page.get_by_role("button", name="Compute agreement").click()
-            page.get_by_text("Fleiss' kappa over").wait_for()
-            page.screenshot(path=args.out, full_page=True)
-            browser.close()
-    finally:
-        demo.close()
+    with app_page(settings, init_script="localStorage.setItem('histoapp-annotator', 'dr_demo')") as page:
+        page.get_by_role("tab", name="Annotate").click()
+        page.locator("#ann-info").filter(has_text="Image #").wait_for()
+        page.get_by_text("Agreement", exact=True).click()
+        page.get_by_role("button", name="Compute agreement").click()
+        page.get_by_text("Fleiss' kappa over").wait_for()
+        page.screenshot(path=args.out, full_page=True)
     print(args.out)
 
 

@@ -8,17 +8,13 @@ launched from the Train tab, photographed once its first epoch is validated, the
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _browser import app_page
 
-from histoapp.settings import Settings  # noqa: E402
-from trainer.config import ExperimentConfig  # noqa: E402
-
-CHROMIUM = os.environ.get("HISTOAPP_CHROMIUM", "/usr/bin/chromium")
+from histoapp.settings import Settings
+from trainer.config import ExperimentConfig
 
 
 def finished_run(settings: Settings, data_root: Path) -> None:
@@ -48,21 +44,11 @@ def main() -> None:
     data = generate(work / "data" / "breakhis", patients_per_subtype=2, images_per_magnification=6, size=64, seed=0)
     finished_run(settings, data)
 
-    from playwright.sync_api import sync_playwright
-
     from histoapp.runs import RunManager
-    from histoapp.ui.app import build_app
 
-    demo = build_app(settings)
-    demo.queue()
-    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     out = Path(args.out)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(300_000)
-            page.goto(demo.local_url)
+        with app_page(settings) as page:
             page.get_by_role("tab", name="Train").click()
             name = page.get_by_label("Run name").input_value()
             page.locator("#train-launch").click()
@@ -77,13 +63,11 @@ def main() -> None:
             page.get_by_role("option", name="/ resnet18 / 40X").first.click()
             page.wait_for_timeout(3000)
             page.screenshot(path=str(out / "dashboard.png"), full_page=True)
-            browser.close()
     finally:
         manager = RunManager(settings, background=False)
         for info in manager.list_runs():
             if info.active:
                 manager.stop(info.name, force=True)
-        demo.close()
     print(f"wrote {out / 'train.png'} and {out / 'dashboard.png'}")
 
 
