@@ -19,6 +19,19 @@ def _open_annotate(page, url):
     page.locator("#ann-progress").filter(has_text=re.compile("images")).wait_for()  # the page-load event is done
 
 
+def _imported_store(tmp_path, seed: int):
+    """(settings, store) with a small generated BreakHis-like set imported into the app's database."""
+    from histoapp.store import open_store
+    from trainer.data.synthetic import generate
+
+    data = tmp_path / "data"
+    patches = generate(data / "patches", patients_per_subtype=1, images_per_magnification=1, size=32, seed=seed)
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=data)
+    store = open_store(settings.database_url)
+    store.import_folder(patches)
+    return settings, store
+
+
 def _status(page, pattern):
     page.locator("#ann-status").filter(has_text=re.compile(pattern)).wait_for()
 
@@ -99,14 +112,7 @@ def test_import_outside_allowed_roots_shows_clear_error(serve_app, page, tmp_pat
 def test_adjudicate_a_conflict_and_download_the_dataset(serve_app, page, tmp_path):
     import zipfile
 
-    from histoapp.store import open_store
-    from trainer.data.synthetic import generate
-
-    data = tmp_path / "data"
-    patches = generate(data / "patches", patients_per_subtype=1, images_per_magnification=1, size=32, seed=4)
-    settings = Settings(runs_dir=tmp_path / "runs", data_dir=data)
-    store = open_store(settings.database_url)
-    store.import_folder(patches)
+    settings, store = _imported_store(tmp_path, seed=4)
     store.annotate(5, "dr_a", label=1)
     store.annotate(5, "dr_b", label=0)
     store.annotate(6, "dr_a", label=0)
@@ -136,14 +142,7 @@ def test_adjudicate_a_conflict_and_download_the_dataset(serve_app, page, tmp_pat
 
 
 def test_deleted_file_shows_a_clear_message_and_labels_stay(serve_app, page, tmp_path):
-    from histoapp.store import open_store
-    from trainer.data.synthetic import generate
-
-    data = tmp_path / "data"
-    patches = generate(data / "patches", patients_per_subtype=1, images_per_magnification=1, size=32, seed=6)
-    settings = Settings(runs_dir=tmp_path / "runs", data_dir=data)
-    store = open_store(settings.database_url)
-    store.import_folder(patches)
+    settings, store = _imported_store(tmp_path, seed=6)
     store.annotate(1, "dr_a", label=1, note="seen before the file went")
     path = store.image(1)["path"]
     store.close()
