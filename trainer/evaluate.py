@@ -14,9 +14,7 @@ from trainer.engine.events import write_json_atomic
 from trainer.engine.loop import ENGINE_META, make_loader, predict_loader
 from trainer.metrics import classification_metrics
 from trainer.models import FAMILIES
-from trainer.models.base import ModelAdapter
-
-ADAPTER_FILE = "adapter.json"  # every family's save() writes it with at least {"family": ...}
+from trainer.models.base import ADAPTER_FILE, ModelAdapter
 
 
 def load_checkpoint(directory: str | Path, device: str | torch.device | None = None) -> tuple[ModelAdapter, dict]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from trainer.models.base import ADAPTER_FILE
 from trainer.results import METRICS, fold_dir, load_results
 
 DISCLAIMER = ("**Demo model — not a diagnostic device.** It shows how the app and the trainer work; it must not be "
@@ -85,7 +86,7 @@ def export(run_dir: str | Path, model: str, magnification: str, out: str | Path,
     run_dir, out = Path(run_dir), Path(out)
     fold = best_fold(run_dir, model, magnification) if fold is None else fold
     src = fold_dir(run_dir, model, magnification, fold) / "best"
-    if not (src / "adapter.json").is_file():
+    if not (src / ADAPTER_FILE).is_file():
         raise FileNotFoundError(f"no checkpoint in {src}")
     half_precision_copy(src, out)
     meta_path = out / "engine.json"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from histoapp.settings import ASSETS, Settings
 
-ADAPTER_FILE = "adapter.json"  # written by every family's save() (trainer/evaluate.py)
+# trainer.models.base.ADAPTER_FILE, repeated so that listing models does not import torch at app start.
+ADAPTER_FILE = "adapter.json"
 CARD_FILE = "card.md"
 FOLD_METRICS = "metrics.json"  # its presence marks a finished fold (trainer/results.py)
 # Base VLMs usable zero-shot when the hub can be reached (comma-separated override: HISTOAPP_HUB_MODELS).

@@ -32,6 +32,17 @@ def _imported_store(tmp_path, seed: int):
     return settings, store
 
 
+def _download_export(page, button: str) -> str:
+    """Press one of the Export panel's buttons and return the downloaded file's path."""
+    page.get_by_text("Export", exact=True).click()
+    page.locator(f"#ann-export-{button}").click()
+    link = page.locator("#ann-export-file a").first
+    link.wait_for()
+    with page.expect_download() as dl:
+        link.click()
+    return dl.value.path()
+
+
 def _status(page, pattern):
     page.locator("#ann-status").filter(has_text=re.compile(pattern)).wait_for()
 
@@ -90,13 +101,7 @@ def test_label_with_keys_undo_reload_and_export(serve_app, page, tmp_path):
     assert rows == [(1, 0, None), (2, 1, None)]
     assert len(keys) == 3 and all(k[0] for k in keys)  # every click carried a browser-made submission id
 
-    page.get_by_text("Export", exact=True).click()
-    page.locator("#ann-export-csv").click()
-    link = page.locator("#ann-export-file a").first
-    link.wait_for()
-    with page.expect_download() as dl:
-        link.click()
-    text = open(dl.value.path(), encoding="utf-8").read()
+    text = open(_download_export(page, "csv"), encoding="utf-8").read()
     assert "dr_test" in text and text.count("\n") == 3  # header + 2 labels
 
 
@@ -129,13 +134,7 @@ def test_adjudicate_a_conflict_and_download_the_dataset(serve_app, page, tmp_pat
     page.get_by_role("button", name="Save final label").click()
     page.get_by_text("Final label saved for image #5").wait_for()
 
-    page.get_by_text("Export", exact=True).click()
-    page.locator("#ann-export-dataset").click()
-    link = page.locator("#ann-export-file a").first
-    link.wait_for()
-    with page.expect_download() as dl:
-        link.click()
-    with zipfile.ZipFile(dl.value.path()) as z:
+    with zipfile.ZipFile(_download_export(page, "dataset")) as z:
         names = z.namelist()
     assert "manifest.csv" in names and "provenance.json" in names
     assert sum(n.endswith(".png") for n in names) == 2  # the adjudicated image and the single-annotator one

@@ -4,6 +4,7 @@ The engine (``trainer/engine``) only talks to a ``ModelAdapter``: it never knows
 torchvision CNN or a LoRA-wrapped vision-language model. Each family implements this once."""
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -12,6 +13,14 @@ import torch
 from torch import nn
 
 from trainer.config import ModelConfig
+
+# Every family's ``save()`` writes this beside its weights, with at least {"family", "num_classes", "model"}:
+# ``trainer.evaluate.load_checkpoint`` reads "family" to pick the adapter class that ``load``s the folder.
+ADAPTER_FILE = "adapter.json"
+
+
+def write_adapter_meta(directory: Path, meta: dict) -> None:
+    (directory / ADAPTER_FILE).write_text(json.dumps(meta, indent=1))
 
 
 class ModelAdapter(ABC):

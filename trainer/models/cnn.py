@@ -6,6 +6,7 @@ download with a short timeout, or from a local file (``model.weights_path``). Of
 fast with a message naming ``model.pretrained=false`` / ``model.weights_path``."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import urllib.error
@@ -19,9 +20,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from trainer.config import ModelConfig
-from trainer.models.base import ModelAdapter
+from trainer.models.base import ADAPTER_FILE, ModelAdapter, write_adapter_meta
 
-ADAPTER_FILE = "adapter.json"
 WEIGHTS_FILE = "model.safetensors"
 DOWNLOAD_TIMEOUT_S = 15.0
 
@@ -208,8 +208,8 @@ class CNNAdapter(ModelAdapter):
         module = getattr(self._module, "module", self._module)
         state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
-        meta = {"family": self.family, "num_classes": self.num_classes, "input_size": self.input_size, "model": _asdict(self.config)}
-        (directory / ADAPTER_FILE).write_text(json.dumps(meta, indent=1))
+        write_adapter_meta(directory, {"family": self.family, "num_classes": self.num_classes, "input_size": self.input_size,
+                                       "model": dataclasses.asdict(self.config)})
         return directory
 
     @classmethod
@@ -230,8 +230,3 @@ class CNNAdapter(ModelAdapter):
         adapter._module.to(device).eval()
         return adapter
 
-
-def _asdict(config: ModelConfig) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(config)

@@ -27,12 +27,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from trainer.config import ModelConfig
-from trainer.models.base import ModelAdapter
+from trainer.models.base import ADAPTER_FILE, ModelAdapter, write_adapter_meta
 from trainer.models.vlm import scoring
 from trainer.models.vlm.families import DEFAULT_PROMPT, Family, class_words, family_for
 from trainer.models.vlm.loading import load_model, load_processor
 
-ADAPTER_FILE = "adapter.json"
 PEFT_DIR = "adapter"
 MODEL_DIR = "model"
 HEAD_FILE = "head.safetensors"
@@ -322,7 +321,7 @@ class VLMAdapter(ModelAdapter):
             weights = "none"
         trainable, total = self.parameter_counts()
         meta = self._meta(weights, base=self.config.name, trainable_params=trainable, total_params=total)
-        (directory / ADAPTER_FILE).write_text(json.dumps(meta, indent=1))
+        write_adapter_meta(directory, meta)
         return directory
 
     def export(self, directory: str | Path, *, dtype: str | None = None) -> Path:
@@ -344,7 +343,7 @@ class VLMAdapter(ModelAdapter):
         self.processor.save_pretrained(str(directory / MODEL_DIR))
         config = dataclasses.replace(self.config, mode="full")
         meta = {**self._meta("full", base=self.config.name, merged_from=self.mode), "mode": "full", "model": dataclasses.asdict(config)}
-        (directory / ADAPTER_FILE).write_text(json.dumps(meta, indent=1))
+        write_adapter_meta(directory, meta)
         return directory
 
     @classmethod
