@@ -1,4 +1,5 @@
 """histoapp entry point (also the Hugging Face Spaces ``app_file``): ``uv run app.py``."""
+
 import os
 
 from histoapp.ui.app import launch

@@ -8,6 +8,7 @@ measured in one run; the ratios are against the uncached pipeline.
 Data: ``--data``, else ``../shared/data/breakhis`` when present, else a generated BreakHis-like set at the real
 patch size (700x460 PNG; ``trainer.data.synthetic``). The output says which. Cached figures are for the
 epochs after the one that fills the cache (what training sees from epoch 2 on)."""
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def find_data(arg: str | None, tmp: Path, n_generate: int) -> tuple[Path, str]:
     from trainer.data.synthetic import generate
 
     per_mag = max(1, n_generate // 32)  # 8 subtypes x 1 patient x 4 magnifications
-    root = generate(tmp / "generated", patients_per_subtype=1, images_per_magnification=per_mag, size=(700, 460), seed=0)
+    root = generate(
+        tmp / "generated", patients_per_subtype=1, images_per_magnification=per_mag, size=(700, 460), seed=0
+    )
     return root, f"generated BreakHis-like data ({8 * 4 * per_mag} PNGs of 700x460 px; no real BreakHis here)"
 
 
@@ -81,7 +84,9 @@ def main(argv=None) -> int:
         pipelines = {
             "uncached": PatchDataset(records, transform),
             "memory cache": PatchDataset(records, transform, cache_size=args.input_size),
-            "disk cache": PatchDataset(records, transform, cache_size=args.input_size, cache_dir=tmp / "cache", memory_cache=False),
+            "disk cache": PatchDataset(
+                records, transform, cache_size=args.input_size, cache_dir=tmp / "cache", memory_cache=False
+            ),
         }
         rates: dict[str, list[float]] = {k: [] for k in pipelines}
         fill: dict[str, float] = {}
@@ -95,15 +100,22 @@ def main(argv=None) -> int:
         med = {k: statistics.median(v) for k, v in rates.items()}
         base = med["uncached"]
         out = {
-            "data": described, "images": len(records), "input_size": args.input_size, "batch_size": args.batch_size,
-            "workers": args.workers, "torch_threads": args.threads, "epochs_measured": args.epochs,
+            "data": described,
+            "images": len(records),
+            "input_size": args.input_size,
+            "batch_size": args.batch_size,
+            "workers": args.workers,
+            "torch_threads": args.threads,
+            "epochs_measured": args.epochs,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs visible, {platform.python_version()}, torch {torch.__version__}",
             "images_per_s": {k: round(v, 1) for k, v in med.items()},
             "first_epoch_images_per_s": {k: round(v, 1) for k, v in fill.items()},
             "ratio_vs_uncached": {k: round(v / base, 2) for k, v in med.items()},
         }
-        print(f"data: {described}; {len(records)} images -> {args.input_size} px, batch {args.batch_size}, "
-              f"{args.workers} workers, {args.threads} torch thread(s)")
+        print(
+            f"data: {described}; {len(records)} images -> {args.input_size} px, batch {args.batch_size}, "
+            f"{args.workers} workers, {args.threads} torch thread(s)"
+        )
         print(f"{'pipeline':<14}{'images/s':>10}{'ratio':>8}{'first epoch':>13}")
         for k in pipelines:
             first = f"{fill[k]:.1f}" if k in fill else "-"

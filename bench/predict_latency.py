@@ -12,6 +12,7 @@ first prediction after it (loading the models).
 
 Models default to the bundled demo models (``assets/models/``); any registry key works (``run:...``).
 Runs alternate plain / explained per patch so a busy machine slows both alike."""
+
 from __future__ import annotations
 
 import argparse
@@ -73,9 +74,15 @@ def gradcam_variants(cnn, images, runs: int) -> list[dict]:
     from trainer.models.cnn import CNNAdapter
 
     rows = []
-    plain, cam = bench_pair(lambda im: predict_proba(cnn, im),
-                            lambda im: explain_cnn(cnn.adapter, im, input_size=cnn.input_size, layer="layer4"), images, runs)
-    rows.append({"what": f"{cnn.entry.key}, {cnn.input_size} px, target layer4 (2x2 map)", "plain_ms": plain, "gradcam_ms": cam})
+    plain, cam = bench_pair(
+        lambda im: predict_proba(cnn, im),
+        lambda im: explain_cnn(cnn.adapter, im, input_size=cnn.input_size, layer="layer4"),
+        images,
+        runs,
+    )
+    rows.append(
+        {"what": f"{cnn.entry.key}, {cnn.input_size} px, target layer4 (2x2 map)", "plain_ms": plain, "gradcam_ms": cam}
+    )
     big = CNNAdapter(ModelConfig(name="resnet34", pretrained=False))
     big.module.eval()
     for p in big.module.parameters():
@@ -87,7 +94,13 @@ def gradcam_variants(cnn, images, runs: int) -> list[dict]:
             big.predict_proba(big.collate([tf(im)], [0]))
 
     plain, cam = bench_pair(plain224, lambda im: explain_cnn(big, im, input_size=224), images, max(5, runs // 2))
-    rows.append({"what": "resnet34 (random weights), 224 px, default target layer4[-1] (7x7 map)", "plain_ms": plain, "gradcam_ms": cam})
+    rows.append(
+        {
+            "what": "resnet34 (random weights), 224 px, default target layer4[-1] (7x7 map)",
+            "plain_ms": plain,
+            "gradcam_ms": cam,
+        }
+    )
     for r in rows:
         r["ratio"] = r["gradcam_ms"] / r["plain_ms"]
     return rows
@@ -103,10 +116,18 @@ def cold_start(timeout_s: float = 180.0) -> dict:
     """Start the app in a fresh process (as ``uv run app.py`` does) and time until it serves its page. Models
     load on the first prediction, measured separately (``*_first_prediction_s``)."""
     port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "HISTOAPP_RUNS": tempfile.mkdtemp(), "HISTOAPP_DATA": tempfile.mkdtemp(),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "HISTOAPP_RUNS": tempfile.mkdtemp(),
+        "HISTOAPP_DATA": tempfile.mkdtemp(),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+    }
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         while time.perf_counter() - t0 < timeout_s:
             if proc.poll() is not None:
@@ -136,7 +157,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", help="write the figures here too")
     a = ap.parse_args(argv)
 
-    out: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}}
+    out: dict = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    }
     if not a.no_cold_start:
         out.update(cold_start())  # first, before this process warms the file cache for its own imports
 
@@ -163,10 +186,20 @@ def main(argv: list[str] | None = None) -> dict:
     cnn = reg.load(a.cnn)
     classify(cnn, images[0])
     out["cnn_first_prediction_s"] = time.perf_counter() - t0
-    plain, cam = bench_pair(lambda im: classify(cnn, im), lambda im: predict_cnn(cnn, im, cam_method="Grad-CAM"), images, a.runs)
-    out["cnn"] = {"model": a.cnn, "input_size": cnn.input_size, "plain_ms": plain, "gradcam_ms": cam, "ratio_gradcam_plain": cam / plain}
-    out["cnn"]["methods_ms"] = {m: bench_one(lambda im, m=m: predict_cnn(cnn, im, cam_method=m), images, max(3, a.runs // 4))
-                                for m in CAM_METHODS}
+    plain, cam = bench_pair(
+        lambda im: classify(cnn, im), lambda im: predict_cnn(cnn, im, cam_method="Grad-CAM"), images, a.runs
+    )
+    out["cnn"] = {
+        "model": a.cnn,
+        "input_size": cnn.input_size,
+        "plain_ms": plain,
+        "gradcam_ms": cam,
+        "ratio_gradcam_plain": cam / plain,
+    }
+    out["cnn"]["methods_ms"] = {
+        m: bench_one(lambda im, m=m: predict_cnn(cnn, im, cam_method=m), images, max(3, a.runs // 4))
+        for m in CAM_METHODS
+    }
     out["cnn_variants"] = gradcam_variants(cnn, images, a.runs)
 
     try:
@@ -177,9 +210,17 @@ def main(argv: list[str] | None = None) -> dict:
     except (KeyError, RuntimeError, FileNotFoundError) as exc:
         out["vlm"] = {"model": a.vlm, "error": f"not measured: {exc}"}
     else:
-        plain, att = bench_pair(lambda im: classify(vlm, im), lambda im: predict_vlm(vlm, im, attention=True, answer=False), images, a.runs)
+        plain, att = bench_pair(
+            lambda im: classify(vlm, im), lambda im: predict_vlm(vlm, im, attention=True, answer=False), images, a.runs
+        )
         answer = bench_one(lambda im: vlm.adapter.generate_answer(im), images, max(3, a.runs // 4))
-        out["vlm"] = {"model": a.vlm, "plain_ms": plain, "attention_ms": att, "ratio_attention_plain": att / plain, "answer_ms": answer}
+        out["vlm"] = {
+            "model": a.vlm,
+            "plain_ms": plain,
+            "attention_ms": att,
+            "ratio_attention_plain": att / plain,
+            "answer_ms": answer,
+        }
 
     print(json.dumps(out, indent=1))
     print(markdown(out))
@@ -190,23 +231,35 @@ def main(argv: list[str] | None = None) -> dict:
 
 def markdown(r: dict) -> str:
     c, v = r["cnn"], r["vlm"]
-    rows = ["| | median ms / patch | ratio explained / plain |", "|---|---|---|",
-            f"| CNN ({c['model']}, {c['input_size']} px) | {c['plain_ms']:.1f} | |",
-            f"| CNN + Grad-CAM | {c['gradcam_ms']:.1f} | **{c['ratio_gradcam_plain']:.2f}x** (goal <= 1.5x) |"]
-    rows += [f"| CNN + {m} | {ms:.1f} | {ms / c['plain_ms']:.2f}x |" for m, ms in c["methods_ms"].items() if m != "Grad-CAM"]
-    rows += [f"| Grad-CAM variant: {x['what']} | {x['plain_ms']:.1f} -> {x['gradcam_ms']:.1f} | {x['ratio']:.2f}x |"
-             for x in r.get("cnn_variants", [])]
+    rows = [
+        "| | median ms / patch | ratio explained / plain |",
+        "|---|---|---|",
+        f"| CNN ({c['model']}, {c['input_size']} px) | {c['plain_ms']:.1f} | |",
+        f"| CNN + Grad-CAM | {c['gradcam_ms']:.1f} | **{c['ratio_gradcam_plain']:.2f}x** (goal <= 1.5x) |",
+    ]
+    rows += [
+        f"| CNN + {m} | {ms:.1f} | {ms / c['plain_ms']:.2f}x |" for m, ms in c["methods_ms"].items() if m != "Grad-CAM"
+    ]
+    rows += [
+        f"| Grad-CAM variant: {x['what']} | {x['plain_ms']:.1f} -> {x['gradcam_ms']:.1f} | {x['ratio']:.2f}x |"
+        for x in r.get("cnn_variants", [])
+    ]
     if "error" in v:
         rows.append(f"| VLM ({v['model']}) | {v['error']} | |")
     else:
-        rows += [f"| VLM ({v['model']}) | {v['plain_ms']:.1f} | |",
-                 f"| VLM + attention | {v['attention_ms']:.1f} | {v['ratio_attention_plain']:.2f}x |",
-                 f"| VLM free-text answer (separate) | {v['answer_ms']:.1f} | |"]
+        rows += [
+            f"| VLM ({v['model']}) | {v['plain_ms']:.1f} | |",
+            f"| VLM + attention | {v['attention_ms']:.1f} | {v['ratio_attention_plain']:.2f}x |",
+            f"| VLM free-text answer (separate) | {v['answer_ms']:.1f} | |",
+        ]
     tail = []
     if "cold_start_s" in r:
         tail.append(f"Cold start (process start -> page served): **{r['cold_start_s']:.1f} s**.")
-    tail.append(f"First prediction after start (model load + predict): CNN {r['cnn_first_prediction_s']:.1f} s"
-                + (f", VLM {r['vlm_first_prediction_s']:.1f} s" if "vlm_first_prediction_s" in r else "") + ".")
+    tail.append(
+        f"First prediction after start (model load + predict): CNN {r['cnn_first_prediction_s']:.1f} s"
+        + (f", VLM {r['vlm_first_prediction_s']:.1f} s" if "vlm_first_prediction_s" in r else "")
+        + "."
+    )
     return "\n".join(rows) + "\n\n" + " ".join(tail)
 
 

@@ -6,6 +6,7 @@
    bare sqlite3 ``INSERT`` + commit with the same pragmas (WAL, synchronous=FULL): the floor set by the disk.
 2. Importing images in batches (``add_images``, what ``import_folder`` does) against one ``add_image`` call
    (one transaction) per file."""
+
 from __future__ import annotations
 
 import argparse
@@ -56,14 +57,22 @@ def main() -> None:
     batched = time.perf_counter() - t
 
     base = _timed(raw_write, n)
-    ann = _timed(lambda k: store.annotate(ids[k % len(ids)], f"bench{k // len(ids)}", label=k % 2, note=f"n{k}",
-                                          submission_id=f"b{k}"), n)
+    ann = _timed(
+        lambda k: store.annotate(
+            ids[k % len(ids)], f"bench{k // len(ids)}", label=k % 2, note=f"n{k}", submission_id=f"b{k}"
+        ),
+        n,
+    )
     med_base, med_ann = statistics.median(base), statistics.median(ann)
     p95 = sorted(ann)[int(0.95 * len(ann)) - 1]
-    print(f"annotate(): median {med_ann * 1e3:.2f} ms, p95 {p95 * 1e3:.2f} ms; bare sqlite3 insert+commit median "
-          f"{med_base * 1e3:.2f} ms; ratio annotate/bare = {med_ann / med_base:.1f}x")
-    print(f"import {len(files)} images: one transaction each {one_by_one:.2f} s, batched {batched:.2f} s; "
-          f"speed-up {one_by_one / batched:.1f}x")
+    print(
+        f"annotate(): median {med_ann * 1e3:.2f} ms, p95 {p95 * 1e3:.2f} ms; bare sqlite3 insert+commit median "
+        f"{med_base * 1e3:.2f} ms; ratio annotate/bare = {med_ann / med_base:.1f}x"
+    )
+    print(
+        f"import {len(files)} images: one transaction each {one_by_one:.2f} s, batched {batched:.2f} s; "
+        f"speed-up {one_by_one / batched:.1f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ both alike; the medians of each and the median of the per-repeat ratios are repo
 inside the training steps, as for the bare loop; validation and checkpoint writing come after it).
 On a GPU both run there (CUDA, the engine's default mixed precision for the trainer, none for the bare loop
 unless ``--bare-amp``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -66,7 +67,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="measured epochs per loop (median reported)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
     ap.add_argument("--cpu", action="store_true", help="stay on the CPU even with a GPU")
-    ap.add_argument("--bare-amp", action="store_true", help="the bare loop uses the trainer's mixed precision too (GPU)")
+    ap.add_argument(
+        "--bare-amp", action="store_true", help="the bare loop uses the trainer's mixed precision too (GPU)"
+    )
     ap.add_argument("--json", dest="json_out")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -79,12 +82,26 @@ def main(argv=None) -> int:
 
         n_images = args.steps * args.batch_size
         per_mag = -(-n_images // 16)  # 8 subtypes x 2 patients, one magnification used
-        root = generate(tmp / "data", patients_per_subtype=2, images_per_magnification=per_mag, size=max(96, args.input_size), seed=0)
+        root = generate(
+            tmp / "data",
+            patients_per_subtype=2,
+            images_per_magnification=per_mag,
+            size=max(96, args.input_size),
+            seed=0,
+        )
         records = [r for r in index_dataset(root, verify="none").records if r.magnification == "40X"][:n_images]
 
         cfg = ModelConfig(name=args.model, pretrained=False)
-        train = TrainConfig(epochs=1, batch_size=args.batch_size, lr=1e-3, weight_decay=1e-4, scheduler="cosine",
-                            early_stopping_patience=0, log_every=5, mixed_precision="auto" if gpu else "no")
+        train = TrainConfig(
+            epochs=1,
+            batch_size=args.batch_size,
+            lr=1e-3,
+            weight_decay=1e-4,
+            scheduler="cosine",
+            early_stopping_patience=0,
+            log_every=5,
+            mixed_precision="auto" if gpu else "no",
+        )
         torch.manual_seed(0)
         template = build_adapter(cfg, 2)
         start = {k: v.clone() for k, v in template.module.state_dict().items()}
@@ -102,7 +119,9 @@ def main(argv=None) -> int:
             adapter = build_adapter(cfg, 2)
             adapter.module.load_state_dict(start)
             accelerator = make_accelerator(train, cpu=not gpu)
-            res = fit(adapter, ds, None, train, accelerator=accelerator, out_dir=tmp / f"fit{i}", seed=0, progress=False)
+            res = fit(
+                adapter, ds, None, train, accelerator=accelerator, out_dir=tmp / f"fit{i}", seed=0, progress=False
+            )
             accelerator.free_memory()
             shutil.rmtree(tmp / f"fit{i}", ignore_errors=True)
             return res.images_per_s
@@ -117,17 +136,37 @@ def main(argv=None) -> int:
                 bare.append(run_bare())
                 trainer.append(run_trainer(i))
         b, t = statistics.median(bare), statistics.median(trainer)
-        pair = statistics.median(tv / bv for tv, bv in zip(trainer, bare))  # each repeat's ratio: less noise from load swings
-        machine = (torch.cuda.get_device_name(0) if gpu else
-                   f"CPU {platform.machine()}, {os.cpu_count()} CPUs visible, {args.threads} torch thread(s)")
-        out = {"model": args.model, "input_size": args.input_size, "batch_size": args.batch_size, "steps": args.steps,
-               "repeats": args.repeats, "device": machine, "mixed_precision": amp, "torch": torch.__version__,
-               "bare_images_per_s": round(b, 2), "trainer_images_per_s": round(t, 2), "ratio": round(t / b, 3),
-               "median_paired_ratio": round(pair, 3),
-               "bare_all": [round(v, 2) for v in bare], "trainer_all": [round(v, 2) for v in trainer]}
-        print(f"{args.model}, {args.input_size} px, batch {args.batch_size}, {args.steps} steps x {args.repeats} repeats on {machine}")
-        print(f"bare PyTorch loop: {b:.1f} images/s   trainer (fit): {t:.1f} images/s   ratio {t / b:.3f} "
-              f"(median of per-repeat ratios {pair:.3f}; goal >= 0.95)")
+        pair = statistics.median(
+            tv / bv for tv, bv in zip(trainer, bare)
+        )  # each repeat's ratio: less noise from load swings
+        machine = (
+            torch.cuda.get_device_name(0)
+            if gpu
+            else f"CPU {platform.machine()}, {os.cpu_count()} CPUs visible, {args.threads} torch thread(s)"
+        )
+        out = {
+            "model": args.model,
+            "input_size": args.input_size,
+            "batch_size": args.batch_size,
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "device": machine,
+            "mixed_precision": amp,
+            "torch": torch.__version__,
+            "bare_images_per_s": round(b, 2),
+            "trainer_images_per_s": round(t, 2),
+            "ratio": round(t / b, 3),
+            "median_paired_ratio": round(pair, 3),
+            "bare_all": [round(v, 2) for v in bare],
+            "trainer_all": [round(v, 2) for v in trainer],
+        }
+        print(
+            f"{args.model}, {args.input_size} px, batch {args.batch_size}, {args.steps} steps x {args.repeats} repeats on {machine}"
+        )
+        print(
+            f"bare PyTorch loop: {b:.1f} images/s   trainer (fit): {t:.1f} images/s   ratio {t / b:.3f} "
+            f"(median of per-repeat ratios {pair:.3f}; goal >= 0.95)"
+        )
         if args.json_out:
             Path(args.json_out).write_text(json.dumps(out, indent=1))
         print(json.dumps(out))

@@ -8,6 +8,7 @@ peak resident set size during the training steps above the process's size before
 ``VmHWM`` after resetting it through ``/proc/self/clear_refs``): model weights already loaded are not
 counted; gradients, optimiser state (allocated in the untimed warm-up step) and activations are. tracemalloc
 would miss torch's allocations."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ["full", "lora", "linear_probe", "zero_shot"]
 # About 7 M parameters: big enough that gradients and optimiser state stand out from allocator noise.
-SIZE = dict(image_size=64, patch_size=8, hidden_size=256, num_layers=6, num_heads=4, vision_hidden_size=192, vision_layers=4)
+SIZE = dict(
+    image_size=64, patch_size=8, hidden_size=256, num_layers=6, num_heads=4, vision_hidden_size=192, vision_layers=4
+)
 
 
 def _status_kb(key: str) -> int:
@@ -77,8 +80,15 @@ def one(family: str, mode: str, model_dir: str, steps: int, batch_size: int) -> 
         times.append(time.perf_counter() - t0)
     dt = float(np.median(times))  # the median: the machine is shared, a stolen slice should not count
     peak_kb = _status_kb("VmHWM")
-    return {"family": family, "mode": mode, "trainable": trainable, "total": total, "step_s": dt,
-            "peak_extra_mb": (peak_kb - base_kb) / 1024, "rss_mb": peak_kb / 1024}
+    return {
+        "family": family,
+        "mode": mode,
+        "trainable": trainable,
+        "total": total,
+        "step_s": dt,
+        "peak_extra_mb": (peak_kb - base_kb) / 1024,
+        "rss_mb": peak_kb / 1024,
+    }
 
 
 def main() -> int:
@@ -98,27 +108,45 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from trainer.models.vlm.tiny import build_tiny_vlm
 
-    print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, batch {args.batch}, {args.steps} timed steps, "
-          f"model {SIZE}", flush=True)
+    print(
+        f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, batch {args.batch}, {args.steps} timed steps, "
+        f"model {SIZE}",
+        flush=True,
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for family in args.family:
             folder = build_tiny_vlm(family, Path(tmp) / family, **SIZE)
             for mode in args.modes:
-                cmd = [sys.executable, __file__, "--_one", family, mode, str(folder), "--steps", str(args.steps), "--batch", str(args.batch)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--_one",
+                    family,
+                    mode,
+                    str(folder),
+                    "--steps",
+                    str(args.steps),
+                    "--batch",
+                    str(args.batch),
+                ]
                 out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
                 if out.returncode:
                     print(out.stderr[-2000:], file=sys.stderr)
                     return out.returncode
                 rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 print(f"  {family} {mode}: {rows[-1]['step_s'] * 1000:.0f} ms/step", flush=True)
-    print("\n| family | mode | trainable / total params | median step (ms) | step vs full | peak extra memory (MiB) | memory vs full |")
+    print(
+        "\n| family | mode | trainable / total params | median step (ms) | step vs full | peak extra memory (MiB) | memory vs full |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         full = next(x for x in rows if x["family"] == r["family"] and x["mode"] == "full")
         mem_ratio = f"{r['peak_extra_mb'] / full['peak_extra_mb']:.2f}x" if full["peak_extra_mb"] > 0 else "n/a"
-        print(f"| {r['family']} | {r['mode']} | {r['trainable']:,} / {r['total']:,} ({100 * r['trainable'] / r['total']:.1f}%) | "
-              f"{r['step_s'] * 1000:.0f} | {r['step_s'] / full['step_s']:.2f}x | {r['peak_extra_mb']:.1f} | {mem_ratio} |")
+        print(
+            f"| {r['family']} | {r['mode']} | {r['trainable']:,} / {r['total']:,} ({100 * r['trainable'] / r['total']:.1f}%) | "
+            f"{r['step_s'] * 1000:.0f} | {r['step_s'] / full['step_s']:.2f}x | {r['peak_extra_mb']:.1f} | {mem_ratio} |"
+        )
     return 0
 
 

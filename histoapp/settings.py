@@ -1,4 +1,5 @@
 """Where the app keeps things, overridable by environment variables (handy on Hugging Face Spaces)."""
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,13 @@ def _paths(value: str) -> list[Path]:
 @dataclass
 class Settings:
     # Per-run folders made by the trainer (CLI and Train tab alike).
-    runs_dir: Path = field(default_factory=lambda: Path(os.environ.get("HISTOAPP_RUNS", PROJECT_ROOT / "runs")).resolve())
+    runs_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("HISTOAPP_RUNS", PROJECT_ROOT / "runs")).resolve()
+    )
     # Working data: generated demo datasets, uploads queued for annotation.
-    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("HISTOAPP_DATA", PROJECT_ROOT / "data")).resolve())
+    data_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("HISTOAPP_DATA", PROJECT_ROOT / "data")).resolve()
+    )
     # SQLAlchemy URL of the annotation database (SQLite by default).
     database_url: str = field(default_factory=lambda: os.environ.get("HISTOAPP_DB", ""))
     # Folders the Train/Annotate tabs may read datasets from (the browser must not name arbitrary paths).

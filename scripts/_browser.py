@@ -1,4 +1,5 @@
 """What every screenshot script does: serve the app on a free local port and open it in headless Debian Chromium."""
+
 from __future__ import annotations
 
 import os

@@ -1,7 +1,8 @@
 """Screenshot of the About tab (the study, the demo models' cards, the disclaimer) -> docs/about.png.
 
-    uv run python scripts/screenshot_about.py [--out docs/about.png]
+uv run python scripts/screenshot_about.py [--out docs/about.png]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@
 
 The patches are synthetic (``trainer.data.synthetic``), not real tissue; two annotators' labels are made with
 the store API so the agreement panel has something to show."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,7 +1,8 @@
 """Screenshot of the Predict tab on a bundled example (headless Debian Chromium via Playwright) -> docs/predict.png.
 
-    uv run python scripts/screenshot_predict.py [--example malignant_DC_40X_1.jpg] [--out docs/predict.png]
+uv run python scripts/screenshot_predict.py [--example malignant_DC_40X_1.jpg] [--out docs/predict.png]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -5,6 +5,7 @@
 Generated data only (trainer.data.synthetic): a finished run (resnet18 full fine-tuning vs linear probe,
 40X and 100X, 3 patient-level folds, a few steps per fold) for the Dashboard, and the "quick demo" preset
 launched from the Train tab, photographed once its first epoch is validated, then stopped."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,14 +21,32 @@ from trainer.config import ExperimentConfig
 def finished_run(settings: Settings, data_root: Path) -> None:
     from trainer.cv import run_experiment
 
-    cfg = ExperimentConfig.from_dict({
-        "name": "demo-resnet18-full-vs-probe", "output_dir": str(settings.runs_dir),
-        "data": {"source": "breakhis", "root": str(data_root), "magnifications": ["40X", "100X"], "folds": 3, "input_size": 48,
-                 "num_workers": 0},
-        "models": [{"family": "cnn", "name": "resnet18", "pretrained": False},
-                   {"family": "cnn", "name": "resnet18", "pretrained": False, "mode": "linear_probe"}],
-        "train": {"epochs": 2, "batch_size": 8, "lr": 0.001, "early_stopping_patience": 0, "mixed_precision": "no", "log_every": 1},
-    })
+    cfg = ExperimentConfig.from_dict(
+        {
+            "name": "demo-resnet18-full-vs-probe",
+            "output_dir": str(settings.runs_dir),
+            "data": {
+                "source": "breakhis",
+                "root": str(data_root),
+                "magnifications": ["40X", "100X"],
+                "folds": 3,
+                "input_size": 48,
+                "num_workers": 0,
+            },
+            "models": [
+                {"family": "cnn", "name": "resnet18", "pretrained": False},
+                {"family": "cnn", "name": "resnet18", "pretrained": False, "mode": "linear_probe"},
+            ],
+            "train": {
+                "epochs": 2,
+                "batch_size": 8,
+                "lr": 0.001,
+                "early_stopping_patience": 0,
+                "mixed_precision": "no",
+                "log_every": 1,
+            },
+        }
+    )
     run_experiment(cfg, progress=False, cpu=True)
 
 
@@ -53,7 +72,9 @@ def main() -> None:
             name = page.get_by_label("Run name").input_value()
             page.locator("#train-launch").click()
             page.locator("#train-status").get_by_text(f"{name} — running").wait_for()
-            page.wait_for_function("document.querySelectorAll('#train-val-plot g.scatterlayer g.trace g.points path').length >= 2")
+            page.wait_for_function(
+                "document.querySelectorAll('#train-val-plot g.scatterlayer g.trace g.points path').length >= 2"
+            )
             page.wait_for_timeout(2500)
             page.screenshot(path=str(out / "train.png"), full_page=True)
             page.locator("#train-stop").click()

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny generated data, built in seconds, never ../shared."""
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,9 @@ def synthetic_root(tmp_path_factory):
     """A BreakHis-like dataset: 8 subtypes x 2 patients x 4 magnifications x 3 images, 64 px."""
     from trainer.data.synthetic import generate
 
-    return generate(tmp_path_factory.mktemp("breakhis"), patients_per_subtype=2, images_per_magnification=3, size=64, seed=0)
+    return generate(
+        tmp_path_factory.mktemp("breakhis"), patients_per_subtype=2, images_per_magnification=3, size=64, seed=0
+    )
 
 
 @pytest.fixture(scope="session")

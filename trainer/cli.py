@@ -1,5 +1,6 @@
 """``python -m trainer <command> ...``: the trainer's command line. Each command group lives in
 ``trainer/commands/<group>.py`` and exposes ``register(subparsers)``; the UI calls the same functions."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,11 +8,20 @@ import importlib
 import sys
 
 # Command groups, in help order. A module here adds its own sub-commands.
-COMMAND_MODULES = ["trainer.commands.data", "trainer.commands.cv", "trainer.commands.train", "trainer.commands.evaluate", "trainer.commands.compare", "trainer.commands.export"]
+COMMAND_MODULES = [
+    "trainer.commands.data",
+    "trainer.commands.cv",
+    "trainer.commands.train",
+    "trainer.commands.evaluate",
+    "trainer.commands.compare",
+    "trainer.commands.export",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description="histoapp trainer: data, training, evaluation")
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer", description="histoapp trainer: data, training, evaluation"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

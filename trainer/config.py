@@ -3,6 +3,7 @@ saved beside every run as ``config.yaml``.
 
     cfg = ExperimentConfig.from_yaml("trainer/configs/paper_cnn.yaml").with_overrides(["train.epochs=2"])
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,7 +104,7 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ExperimentConfig":
+    def from_dict(cls, data: dict) -> ExperimentConfig:
         data = dict(data or {})
         if "model" in data:  # a single model may be written as `model:`
             if "models" in data:
@@ -112,7 +113,7 @@ class ExperimentConfig:
         return _build(cls, data, "config")
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "ExperimentConfig":
+    def from_yaml(cls, path: str | Path) -> ExperimentConfig:
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text()) or {}
@@ -132,7 +133,7 @@ class ExperimentConfig:
             Path(path).write_text(text)
         return text
 
-    def with_overrides(self, overrides: list[str] | None) -> "ExperimentConfig":
+    def with_overrides(self, overrides: list[str] | None) -> ExperimentConfig:
         """Apply ``dotted.key=value`` overrides (values parsed as YAML). ``models.0.name=vgg19``
         addresses one model; ``model.X=...`` applies to every model."""
         data = self.to_dict()

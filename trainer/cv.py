@@ -5,10 +5,10 @@
 
 Writes the run folder described in docs/ARCHITECTURE.md. A re-run of the same config skips finished folds
 and resumes an interrupted one from its ``last/`` checkpoint."""
+
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import time
@@ -24,12 +24,21 @@ from trainer.data.splits import Splits, make_splits
 from trainer.engine.events import EVENTS_FILE, EventLog, RunStatus, StopControl, write_json_atomic
 from trainer.engine.loop import fit, make_accelerator, make_loader, predict_loader
 from trainer.metrics import classification_metrics
-from trainer.results import FOLD_METRICS, collect_results, fold_dir, load_results, write_results
+from trainer.results import FOLD_METRICS, fold_dir, load_results, write_results
 
 __all__ = ["run_experiment", "load_results", "prepare_data", "class_names", "Stopped"]
 
 # Keys that may change between a run and its re-run without mixing up results.
-_RERUN_FREE_KEYS = {"data.folds_to_run", "data.num_workers", "data.cache", "data.magnifications", "train.log_every", "notes", "models", "output_dir"}
+_RERUN_FREE_KEYS = {
+    "data.folds_to_run",
+    "data.num_workers",
+    "data.cache",
+    "data.magnifications",
+    "train.log_every",
+    "notes",
+    "models",
+    "output_dir",
+}
 # Size of the synthetic dataset the runner generates when data.source == "synthetic" and data.root is empty.
 SYNTHETIC = {"patients_per_subtype": 2, "images_per_magnification": 8, "size": 96, "seed": 0}
 
@@ -58,7 +67,10 @@ def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> list[Rec
     if run_dir is not None:
         report.write_json(run_dir / "data_report.json")
     if report.problems:
-        print(f"data: {len(report.problems)} problem(s) skipped, listed in {run_dir / 'data_report.json' if run_dir else 'the index report'}", flush=True)
+        print(
+            f"data: {len(report.problems)} problem(s) skipped, listed in {run_dir / 'data_report.json' if run_dir else 'the index report'}",
+            flush=True,
+        )
     records = report.records
     if data.target == "subtype":
         records = [r for r in records if r.subtype_index >= 0]
@@ -83,11 +95,15 @@ def load_or_make_splits(cfg: ExperimentConfig, records: list[Record], run_dir: P
     else:
         splits = make_splits(records, cfg.data.folds, cfg.data.seed, cfg.data.val_fraction)
         splits.save(target)
-    known = set(splits.patient_labels) or {p for f in splits.folds for p in f.train_patients + f.val_patients + f.test_patients}
+    known = set(splits.patient_labels) or {
+        p for f in splits.folds for p in f.train_patients + f.val_patients + f.test_patients
+    }
     missing = {r.patient_id for r in records} - known
     if missing:
-        raise ValueError(f"the splits do not cover {len(missing)} patient(s) of this dataset (e.g. {sorted(missing)[0]}); "
-                         f"they were made for another dataset. Remove {target} or set data.splits_file")
+        raise ValueError(
+            f"the splits do not cover {len(missing)} patient(s) of this dataset (e.g. {sorted(missing)[0]}); "
+            f"they were made for another dataset. Remove {target} or set data.splits_file"
+        )
     return splits
 
 
@@ -109,10 +125,14 @@ def _check_rerun(run_dir: Path, cfg: ExperimentConfig) -> None:
         return
     old = _flat(ExperimentConfig.from_yaml(path).to_dict())
     new = _flat(cfg.to_dict())
-    changed = sorted(k for k in set(old) | set(new) if k not in _RERUN_FREE_KEYS and k != "name" and old.get(k) != new.get(k))
+    changed = sorted(
+        k for k in set(old) | set(new) if k not in _RERUN_FREE_KEYS and k != "name" and old.get(k) != new.get(k)
+    )
     if changed:
-        raise ValueError(f"{run_dir} already holds a run with different settings ({', '.join(changed)}); "
-                         f"choose another name (--name) or delete that folder")
+        raise ValueError(
+            f"{run_dir} already holds a run with different settings ({', '.join(changed)}); "
+            f"choose another name (--name) or delete that folder"
+        )
 
 
 def _grid_union(run_dir: Path, cfg: ExperimentConfig) -> ExperimentConfig:
@@ -124,7 +144,9 @@ def _grid_union(run_dir: Path, cfg: ExperimentConfig) -> ExperimentConfig:
         return cfg
     old, new = ExperimentConfig.from_yaml(path).to_dict(), cfg.to_dict()
     models = list(old["models"]) + [m for m in new["models"] if m not in old["models"]]
-    mags = list(old["data"]["magnifications"]) + [m for m in new["data"]["magnifications"] if m not in old["data"]["magnifications"]]
+    mags = list(old["data"]["magnifications"]) + [
+        m for m in new["data"]["magnifications"] if m not in old["data"]["magnifications"]
+    ]
     a, b = old["data"]["folds_to_run"], new["data"]["folds_to_run"]
     folds = None if a is None or b is None else sorted(set(a) | set(b))
     new["models"], new["data"]["magnifications"], new["data"]["folds_to_run"] = models, mags, folds
@@ -155,20 +177,38 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
         unknown = [k for k in folds if k not in {f.fold for f in splits.folds}]
         if unknown:
             raise ValueError(f"data.folds_to_run names fold(s) {unknown} but the splits have {len(splits.folds)} folds")
-        events.emit("run_start", pid=os.getpid(), models=[m.display_name for m in cfg.models],
-                    magnifications=cfg.data.magnifications, folds=folds)
+        events.emit(
+            "run_start",
+            pid=os.getpid(),
+            models=[m.display_name for m in cfg.models],
+            magnifications=cfg.data.magnifications,
+            folds=folds,
+        )
         grid = [(m, mag, k) for m in cfg.models for mag in cfg.data.magnifications for k in folds]
         for i, (model_cfg, mag, k) in enumerate(grid):
             if stop.requested:
                 raise Stopped(stop.reason)
             fdir = fold_dir(run_dir, model_cfg.display_name, mag, k)
             if (fdir / FOLD_METRICS).exists():
-                print(f"[{i + 1}/{len(grid)}] {model_cfg.display_name} {mag} fold {k}: finished earlier, skipped", flush=True)
+                print(
+                    f"[{i + 1}/{len(grid)}] {model_cfg.display_name} {mag} fold {k}: finished earlier, skipped",
+                    flush=True,
+                )
                 continue
             status.set("running", f"{model_cfg.display_name} {mag} fold {k} ({i + 1}/{len(grid)})")
-            run_fold(cfg, model_cfg, mag, splits.folds[[f.fold for f in splits.folds].index(k)], records, fdir,
-                     accelerator=accelerator, events=events.bind(model=model_cfg.display_name, magnification=mag, fold=k),
-                     stop=stop, progress=progress, desc=f"[{i + 1}/{len(grid)}] {model_cfg.display_name} {mag} fold {k}")
+            run_fold(
+                cfg,
+                model_cfg,
+                mag,
+                splits.folds[[f.fold for f in splits.folds].index(k)],
+                records,
+                fdir,
+                accelerator=accelerator,
+                events=events.bind(model=model_cfg.display_name, magnification=mag, fold=k),
+                stop=stop,
+                progress=progress,
+                desc=f"[{i + 1}/{len(grid)}] {model_cfg.display_name} {mag} fold {k}",
+            )
             if main:
                 write_results(run_dir, load_results(run_dir))
     except Stopped as exc:
@@ -193,8 +233,20 @@ def _records_at(records: list[Record], magnification: str) -> list[Record]:
     return list(records) if magnification == "all" else [r for r in records if r.magnification == magnification]
 
 
-def run_fold(cfg: ExperimentConfig, model_cfg: ModelConfig, magnification: str, fold, records: list[Record], fdir: Path, *,
-             accelerator, events: EventLog, stop: StopControl, progress: bool = True, desc: str = "") -> dict:
+def run_fold(
+    cfg: ExperimentConfig,
+    model_cfg: ModelConfig,
+    magnification: str,
+    fold,
+    records: list[Record],
+    fdir: Path,
+    *,
+    accelerator,
+    events: EventLog,
+    stop: StopControl,
+    progress: bool = True,
+    desc: str = "",
+) -> dict:
     """Train one (model, magnification, fold), predict its test patients, write predictions + metrics."""
     from trainer.data.dataset import PatchDataset
     from trainer.models import build_adapter
@@ -202,39 +254,91 @@ def run_fold(cfg: ExperimentConfig, model_cfg: ModelConfig, magnification: str, 
     classes = class_names(cfg.data.target)
     train_r, val_r, test_r = fold.partition(_records_at(records, magnification))
     if not train_r or not test_r:
-        raise ValueError(f"fold {fold.fold} at {magnification}: {len(train_r)} training and {len(test_r)} test images; "
-                         f"is the magnification present in the data?")
+        raise ValueError(
+            f"fold {fold.fold} at {magnification}: {len(train_r)} training and {len(test_r)} test images; "
+            f"is the magnification present in the data?"
+        )
     adapter = build_adapter(model_cfg, len(classes))
     size, stain = cfg.data.input_size, cfg.data.stain_normalization
 
     def dataset(recs, train):
         # Stain normalisation runs once per image in the dataset (before its cache), not every epoch in the transform.
-        return PatchDataset(recs, adapter.transform(train, size), target=cfg.data.target, stain=stain, **cache_options(cfg))
+        return PatchDataset(
+            recs, adapter.transform(train, size), target=cfg.data.target, stain=stain, **cache_options(cfg)
+        )
 
     train_ds, val_ds, test_ds = dataset(train_r, True), dataset(val_r, False), dataset(test_r, False)
     trainable, total = adapter.parameter_counts()
-    events.emit("fold_start", n_train=len(train_ds), n_val=len(val_ds), n_test=len(test_ds), trainable_params=trainable, total_params=total)
-    meta = {"model": model_cfg.display_name, "magnification": magnification, "fold": fold.fold, "input_size": size,
-            "target": cfg.data.target, "classes": classes, "experiment": cfg.name, "stain_normalization": stain}
-    result = fit(adapter, train_ds, val_ds, cfg.train, accelerator=accelerator, out_dir=fdir, events=events, stop=stop,
-                 seed=cfg.data.seed + fold.fold, num_workers=cfg.data.num_workers, progress=progress, desc=desc, checkpoint_meta=meta)
+    events.emit(
+        "fold_start",
+        n_train=len(train_ds),
+        n_val=len(val_ds),
+        n_test=len(test_ds),
+        trainable_params=trainable,
+        total_params=total,
+    )
+    meta = {
+        "model": model_cfg.display_name,
+        "magnification": magnification,
+        "fold": fold.fold,
+        "input_size": size,
+        "target": cfg.data.target,
+        "classes": classes,
+        "experiment": cfg.name,
+        "stain_normalization": stain,
+    }
+    result = fit(
+        adapter,
+        train_ds,
+        val_ds,
+        cfg.train,
+        accelerator=accelerator,
+        out_dir=fdir,
+        events=events,
+        stop=stop,
+        seed=cfg.data.seed + fold.fold,
+        num_workers=cfg.data.num_workers,
+        progress=progress,
+        desc=desc,
+        checkpoint_meta=meta,
+    )
     if result.state == "stopped":
         accelerator.free_memory()
         raise Stopped(stop.reason)
     adapter.prepared_module = None
-    test_loader = accelerator.prepare(make_loader(test_ds, adapter, cfg.train.batch_size, train=False, num_workers=cfg.data.num_workers))
+    test_loader = accelerator.prepare(
+        make_loader(test_ds, adapter, cfg.train.batch_size, train=False, num_workers=cfg.data.num_workers)
+    )
     probs, targets, idx = predict_loader(adapter, test_loader, accelerator, progress=progress, desc=f"{desc} test")
     accelerator.free_memory()
     recs = [test_ds.records[i] for i in idx]
     metrics = classification_metrics(targets, probs, [r.patient_id for r in recs])
     if accelerator.is_main_process:
         write_predictions(fdir / "predictions.csv", recs, targets, probs, classes, magnification, fold.fold)
-        fit_info = {"state": result.state, "epochs": result.epochs, "global_step": result.global_step, "best_epoch": result.best_epoch,
-                    "best_val_loss": result.best_val_loss, "train_time_s": round(result.train_time_s, 3),
-                    "images_per_s": round(result.images_per_s, 2), "resumed": result.resumed}
-        write_json_atomic(fdir / FOLD_METRICS, {"model": model_cfg.display_name, "magnification": magnification, "fold": fold.fold,
-                                               "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test_ds),
-                                               "metrics": metrics, "fit": fit_info, "finished": time.time()})
+        fit_info = {
+            "state": result.state,
+            "epochs": result.epochs,
+            "global_step": result.global_step,
+            "best_epoch": result.best_epoch,
+            "best_val_loss": result.best_val_loss,
+            "train_time_s": round(result.train_time_s, 3),
+            "images_per_s": round(result.images_per_s, 2),
+            "resumed": result.resumed,
+        }
+        write_json_atomic(
+            fdir / FOLD_METRICS,
+            {
+                "model": model_cfg.display_name,
+                "magnification": magnification,
+                "fold": fold.fold,
+                "n_train": len(train_ds),
+                "n_val": len(val_ds),
+                "n_test": len(test_ds),
+                "metrics": metrics,
+                "fit": fit_info,
+                "finished": time.time(),
+            },
+        )
         shutil.rmtree(fdir / "last", ignore_errors=True)  # resume state is not needed once the fold is finished
     events.emit("fold_end", metrics=metrics)
     accelerator.wait_for_everyone()
@@ -248,12 +352,23 @@ def cache_options(cfg: ExperimentConfig) -> dict:
     if cfg.data.cache == "none":
         return {}
     if cfg.data.cache == "disk":
-        return {"cache_size": cfg.data.input_size, "cache_dir": Path(cfg.output_dir) / ".cache" / "images", "memory_cache": False}
+        return {
+            "cache_size": cfg.data.input_size,
+            "cache_dir": Path(cfg.output_dir) / ".cache" / "images",
+            "memory_cache": False,
+        }
     return {"cache_size": cfg.data.input_size}
 
 
-def write_predictions(path: Path, records: list[Record], targets: np.ndarray, probs: np.ndarray, classes: list[str],
-                      magnification: str, fold: int) -> Path:
+def write_predictions(
+    path: Path,
+    records: list[Record],
+    targets: np.ndarray,
+    probs: np.ndarray,
+    classes: list[str],
+    magnification: str,
+    fold: int,
+) -> Path:
     """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...``; ``label`` and
     ``pred`` are class indices of the run's target; ``prob_malignant`` sums the malignant classes."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,10 +378,24 @@ def write_predictions(path: Path, records: list[Record], targets: np.ndarray, pr
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold"] + [f"prob_{c}" for c in per_class])
+        w.writerow(
+            ["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold"]
+            + [f"prob_{c}" for c in per_class]
+        )
         for r, y, p, yp in zip(records, targets, probs, pred):
-            w.writerow([r.image_id, r.path, r.patient_id, int(y), f"{p[malignant].sum():.6f}", int(yp), r.magnification or magnification, fold]
-                       + [f"{v:.6f}" for v, c in zip(p, classes) if c != "malignant"])
+            w.writerow(
+                [
+                    r.image_id,
+                    r.path,
+                    r.patient_id,
+                    int(y),
+                    f"{p[malignant].sum():.6f}",
+                    int(yp),
+                    r.magnification or magnification,
+                    fold,
+                ]
+                + [f"{v:.6f}" for v, c in zip(p, classes) if c != "malignant"]
+            )
     os.replace(tmp, path)
     return path
 

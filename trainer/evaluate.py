@@ -1,5 +1,6 @@
 """Evaluate a saved checkpoint on another dataset (e.g. a BreakHis-trained model on BACH: cross-dataset
 generalisation): predictions + metrics, written beside each other."""
+
 from __future__ import annotations
 
 import importlib
@@ -27,7 +28,9 @@ def load_checkpoint(directory: str | Path, device: str | torch.device | None = N
     try:
         family = json.loads((directory / ADAPTER_FILE).read_text())["family"]
     except (OSError, ValueError, KeyError):
-        raise FileNotFoundError(f"not a checkpoint folder (no {ADAPTER_FILE} naming the model family): {directory}") from None
+        raise FileNotFoundError(
+            f"not a checkpoint folder (no {ADAPTER_FILE} naming the model family): {directory}"
+        ) from None
     if family not in FAMILIES:
         raise ValueError(f"{directory}: unknown model family {family!r}; available: {', '.join(sorted(FAMILIES))}")
     module, factory = FAMILIES[family].split(":")
@@ -40,9 +43,18 @@ def load_checkpoint(directory: str | Path, device: str | torch.device | None = N
     return adapter, meta
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, *, source: str = "auto", magnification: str | None = None,
-                        out_dir: str | Path | None = None, batch_size: int = 32, input_size: int | None = None,
-                        num_workers: int = 0, progress: bool = True) -> dict:
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data_root: str | Path,
+    *,
+    source: str = "auto",
+    magnification: str | None = None,
+    out_dir: str | Path | None = None,
+    batch_size: int = 32,
+    input_size: int | None = None,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict:
     """Predict every image of ``data_root`` with the checkpoint; write ``predictions.csv`` and ``metrics.json``
     to ``out_dir`` (default: ``<checkpoint>/../eval-<dataset folder name>``). Metrics are benign vs malignant
     (P(malignant) sums the malignant subtypes of an 8-class model)."""
@@ -67,10 +79,28 @@ def evaluate_checkpoint(checkpoint: str | Path, data_root: str | Path, *, source
     p_mal = probs[:, malignant].sum(axis=1)
     metrics = classification_metrics(y, p_mal, [r.patient_id for r in recs])
     name = Path(data_root).resolve().name
-    out = Path(out_dir) if out_dir else (checkpoint if checkpoint.name != "best" else checkpoint.parent) / f"eval-{name}"
-    write_predictions(out / "predictions.csv", recs, y if len(classes) == 2 else np.array([-1] * len(recs)), probs, classes,
-                      magnification or "all", int(meta.get("fold", -1)))
-    result = {"checkpoint": str(checkpoint), "data": str(data_root), "source": report.source, "magnification": magnification or "all",
-              "n": len(recs), "problems": len(report.problems), "input_size": size, "trained_on": meta, "metrics": metrics}
+    out = (
+        Path(out_dir) if out_dir else (checkpoint if checkpoint.name != "best" else checkpoint.parent) / f"eval-{name}"
+    )
+    write_predictions(
+        out / "predictions.csv",
+        recs,
+        y if len(classes) == 2 else np.array([-1] * len(recs)),
+        probs,
+        classes,
+        magnification or "all",
+        int(meta.get("fold", -1)),
+    )
+    result = {
+        "checkpoint": str(checkpoint),
+        "data": str(data_root),
+        "source": report.source,
+        "magnification": magnification or "all",
+        "n": len(recs),
+        "problems": len(report.problems),
+        "input_size": size,
+        "trained_on": meta,
+        "metrics": metrics,
+    }
     write_json_atomic(out / "metrics.json", result)
     return {**result, "out_dir": str(out)}

@@ -1,21 +1,38 @@
 """Classification metrics on saved predictions, computed with scikit-learn: accuracy, precision, recall,
 F1, ROC-AUC, specificity, balanced accuracy, the BreakHis patient-level recognition rate, expected
 calibration error; and their mean / std over folds."""
+
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn import metrics as skm
 
 # Order of the columns in tables; the first five are the paper's.
-METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc", "specificity", "balanced_accuracy",
-                            "patient_accuracy", "ece")
+METRICS: tuple[str, ...] = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "specificity",
+    "balanced_accuracy",
+    "patient_accuracy",
+    "ece",
+)
 METRIC_NAMES: dict[str, str] = {
-    "accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1", "roc_auc": "AUC",
-    "specificity": "Specificity", "balanced_accuracy": "Balanced acc.", "patient_accuracy": "Patient acc.", "ece": "ECE",
+    "accuracy": "Accuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+    "roc_auc": "AUC",
+    "specificity": "Specificity",
+    "balanced_accuracy": "Balanced acc.",
+    "patient_accuracy": "Patient acc.",
+    "ece": "ECE",
 }
 
 
@@ -65,7 +82,11 @@ def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     if len(present) < p.shape[1]:  # one-vs-rest over the classes present
         cols = p[:, present]
         cols = cols / np.clip(cols.sum(axis=1, keepdims=True), 1e-12, None)
-        return float(skm.roc_auc_score(y, cols, multi_class="ovr", labels=present)) if len(present) > 2 else float(skm.roc_auc_score(y == present[1], cols[:, 1]))
+        return (
+            float(skm.roc_auc_score(y, cols, multi_class="ovr", labels=present))
+            if len(present) > 2
+            else float(skm.roc_auc_score(y == present[1], cols[:, 1]))
+        )
     return float(skm.roc_auc_score(y, p, multi_class="ovr"))
 
 
@@ -121,7 +142,14 @@ def aggregate(per_fold: Sequence[dict], names: Sequence[str] = METRICS) -> tuple
     None where fewer than two folds have a value."""
     mean, std = {}, {}
     for m in names:
-        vals = np.array([f.get(m) for f in per_fold if f.get(m) is not None and not (isinstance(f.get(m), float) and math.isnan(f[m]))], dtype=float)
+        vals = np.array(
+            [
+                f.get(m)
+                for f in per_fold
+                if f.get(m) is not None and not (isinstance(f.get(m), float) and math.isnan(f[m]))
+            ],
+            dtype=float,
+        )
         mean[m] = float(vals.mean()) if len(vals) else None
         std[m] = float(vals.std(ddof=1)) if len(vals) > 1 else None
     return mean, std

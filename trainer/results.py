@@ -1,6 +1,7 @@
 """Experiment results from a run folder: collect each finished fold's ``metrics.json``, aggregate mean ± std
 per model x magnification, and write ``results.json`` / ``results.csv`` / ``results.md`` (the paper's table
 layout with its published figures beside ours). The Dashboard reads them through ``load_results``."""
+
 from __future__ import annotations
 
 import csv
@@ -39,21 +40,35 @@ def collect_results(run_dir: str | Path, model_order: list[str] | None = None) -
         groups.setdefault((rec["model"], rec["magnification"]), []).append(rec)
     order = {m: i for i, m in enumerate(model_order or [])}
     rows = []
-    for (model, mag), recs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][0], _mag_key(kv[0][1]))):
+    for (model, mag), recs in sorted(
+        groups.items(), key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][0], _mag_key(kv[0][1]))
+    ):
         recs.sort(key=lambda r: r["fold"])
         mean, std = aggregate([r["metrics"] for r in recs])
-        rows.append({
-            "model": model, "paper_model": paper_model(model), "magnification": mag,
-            "n_folds": len(recs), "folds": [r["fold"] for r in recs],
-            "mean": mean, "std": std,
-            "paper": paper_figures(model, mag),
-            "per_fold": [{"fold": r["fold"], **{m: r["metrics"].get(m) for m in METRICS}} for r in recs],
-            "train_time_s": sum((r.get("fit") or {}).get("train_time_s") or 0.0 for r in recs),
-        })
+        rows.append(
+            {
+                "model": model,
+                "paper_model": paper_model(model),
+                "magnification": mag,
+                "n_folds": len(recs),
+                "folds": [r["fold"] for r in recs],
+                "mean": mean,
+                "std": std,
+                "paper": paper_figures(model, mag),
+                "per_fold": [{"fold": r["fold"], **{m: r["metrics"].get(m) for m in METRICS}} for r in recs],
+                "train_time_s": sum((r.get("fit") or {}).get("train_time_s") or 0.0 for r in recs),
+            }
+        )
     config = _read_config(run_dir)
-    return {"name": config.get("name", run_dir.name), "run_dir": str(run_dir), "status": read_status(run_dir),
-            "config": config, "expected_folds": _expected_folds(config), "rows": rows,
-            "reference": {"citation": paper()["citation"]}}
+    return {
+        "name": config.get("name", run_dir.name),
+        "run_dir": str(run_dir),
+        "status": read_status(run_dir),
+        "config": config,
+        "expected_folds": _expected_folds(config),
+        "rows": rows,
+        "reference": {"citation": paper()["citation"]},
+    }
 
 
 def _read_config(run_dir: Path) -> dict:
@@ -79,7 +94,9 @@ def load_results(run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder not found: {run_dir}")
-    return collect_results(run_dir, [m.get("label") or m.get("name") for m in _read_config(run_dir).get("models", [])] or None)
+    return collect_results(
+        run_dir, [m.get("label") or m.get("name") for m in _read_config(run_dir).get("models", [])] or None
+    )
 
 
 def write_results(run_dir: str | Path, results: dict) -> dict[str, Path]:
@@ -100,12 +117,17 @@ def _write_text(path: Path, text: str) -> Path:
 def results_csv(results: dict) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["model", "magnification", "n_folds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
-               + [f"paper_{m}" for m in PAPER_COLUMNS])
+    w.writerow(
+        ["model", "magnification", "n_folds"]
+        + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
+        + [f"paper_{m}" for m in PAPER_COLUMNS]
+    )
     for r in results["rows"]:
-        w.writerow([r["model"], r["magnification"], r["n_folds"]]
-                   + [_num(r[s][m]) for m in METRICS for s in ("mean", "std")]
-                   + [_num(r["paper"].get(m)) for m in PAPER_COLUMNS])
+        w.writerow(
+            [r["model"], r["magnification"], r["n_folds"]]
+            + [_num(r[s][m]) for m in METRICS for s in ("mean", "std")]
+            + [_num(r["paper"].get(m)) for m in PAPER_COLUMNS]
+        )
     return buf.getvalue()
 
 
@@ -135,16 +157,23 @@ def results_markdown(results: dict) -> str:
     exp = results.get("expected_folds")
     state = (results.get("status") or {}).get("state", "?")
     lines = [f"# {results['name']}: cross-validation results", ""]
-    lines.append(f"Folds finished: {done}" + (f" of {exp}" if exp else "") + f" (run state: {state}). "
-                 f"Data: `{data.get('source', '?')}` at `{data.get('root', '?')}`, target `{data.get('target', '?')}`, "
-                 f"{data.get('folds', '?')}-fold patient-level CV, input {data.get('input_size', '?')} px; "
-                 f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}"
-                 + (f", max {train['max_steps']} steps per fold" if train.get("max_steps") else "") + ".")
+    lines.append(
+        f"Folds finished: {done}" + (f" of {exp}" if exp else "") + f" (run state: {state}). "
+        f"Data: `{data.get('source', '?')}` at `{data.get('root', '?')}`, target `{data.get('target', '?')}`, "
+        f"{data.get('folds', '?')}-fold patient-level CV, input {data.get('input_size', '?')} px; "
+        f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}"
+        + (f", max {train['max_steps']} steps per fold" if train.get("max_steps") else "")
+        + "."
+    )
     # ImageNet weights concern the CNNs only; a VLM starts from its own (hub or local) weights.
     pretrained = sorted({str(m.get("pretrained")) for m in cfg.get("models", []) if m.get("family", "cnn") == "cnn"})
     if pretrained:
         lines[-1] += f" ImageNet weights: {', '.join(pretrained)}."
-    lines += ["", "Test-set metrics, mean ± sample std over folds. In brackets: the paper's published figure where it gives one.", ""]
+    lines += [
+        "",
+        "Test-set metrics, mean ± sample std over folds. In brackets: the paper's published figure where it gives one.",
+        "",
+    ]
     head = ["Model", "Magnification"] + [METRIC_NAMES[m] for m in PAPER_COLUMNS] + ["Folds"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results["rows"]:
@@ -155,16 +184,28 @@ def results_markdown(results: dict) -> str:
                 c += f" ({r['paper'][m]:.4f})"
             cells.append(c)
         lines.append(f"| {_model_cell(r)} | {r['magnification']} | " + " | ".join(cells) + f" | {r['n_folds']} |")
-    lines += ["", "Further metrics (mean ± std): specificity, balanced accuracy, patient-level accuracy (BreakHis patient "
-              "recognition rate), expected calibration error (15 bins).", ""]
+    lines += [
+        "",
+        "Further metrics (mean ± std): specificity, balanced accuracy, patient-level accuracy (BreakHis patient "
+        "recognition rate), expected calibration error (15 bins).",
+        "",
+    ]
     head = ["Model", "Magnification"] + [METRIC_NAMES[m] for m in EXTRA_COLUMNS]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results["rows"]:
-        lines.append(f"| {_model_cell(r)} | {r['magnification']} | " + " | ".join(_cell(r["mean"][m], r["std"][m]) for m in EXTRA_COLUMNS) + " |")
+        lines.append(
+            f"| {_model_cell(r)} | {r['magnification']} | "
+            + " | ".join(_cell(r["mean"][m], r["std"][m]) for m in EXTRA_COLUMNS)
+            + " |"
+        )
     mags = sorted({r["magnification"] for r in results["rows"]}, key=_mag_key)
     floors = [floor(m) for m in mags if floor(m)]
     if floors and data.get("target", "label") == "label":
-        lines += ["", "Sanity floor on the real BreakHis (always predicting malignant; from the class fractions, not from the paper): "
-                  + "; ".join(f"{f['magnification']} accuracy {f['accuracy']:.4f}, F1 {f['f1']:.4f}" for f in floors) + "."]
+        lines += [
+            "",
+            "Sanity floor on the real BreakHis (always predicting malignant; from the class fractions, not from the paper): "
+            + "; ".join(f"{f['magnification']} accuracy {f['accuracy']:.4f}, F1 {f['f1']:.4f}" for f in floors)
+            + ".",
+        ]
     lines += ["", f"Paper: {results['reference']['citation']}", ""]
     return "\n".join(lines)

@@ -1,18 +1,18 @@
 """Significance tests between two models on the same images / folds: McNemar on paired correctness
 (statsmodels), DeLong's test for the difference of two correlated ROC-AUCs, and the Wilcoxon signed-rank test
 over per-fold metrics (scipy). ``compare_runs`` applies them to two run folders (the Dashboard calls it)."""
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as sps
 
 from trainer.data.records import MAGNIFICATIONS
-from trainer.metrics import METRICS, classification_metrics
 
 
 # --- McNemar ---------------------------------------------------------------------------------------------
@@ -31,8 +31,14 @@ def mcnemar_test(correct_a: Sequence[bool], correct_b: Sequence[bool], exact: bo
     if a_only + b_only == 0:
         return {"statistic": 0.0, "p_value": 1.0, "a_only": 0, "b_only": 0, "exact": exact, "n": int(len(a))}
     res = mcnemar(table, exact=exact, correction=True)
-    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "a_only": a_only, "b_only": b_only,
-            "exact": bool(exact), "n": int(len(a))}
+    return {
+        "statistic": float(res.statistic),
+        "p_value": float(res.pvalue),
+        "a_only": a_only,
+        "b_only": b_only,
+        "exact": bool(exact),
+        "n": int(len(a)),
+    }
 
 
 # --- DeLong ----------------------------------------------------------------------------------------------
@@ -86,7 +92,14 @@ def delong_test(y_true: Sequence[int], scores_a: Sequence[float], scores_b: Sequ
     else:
         z = diff / math.sqrt(var)
         p = float(2 * sps.norm.sf(abs(z)))
-    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "diff": diff, "se": math.sqrt(max(var, 0.0)), "z": z, "p_value": p}
+    return {
+        "auc_a": float(aucs[0]),
+        "auc_b": float(aucs[1]),
+        "diff": diff,
+        "se": math.sqrt(max(var, 0.0)),
+        "z": z,
+        "p_value": p,
+    }
 
 
 # --- Wilcoxon --------------------------------------------------------------------------------------------
@@ -146,8 +159,15 @@ def _malignant_truth(rows: list[dict], classes_binary: bool) -> np.ndarray:
     return y if classes_binary else (y >= 4).astype(int)  # subtype target: the last four subtypes are malignant
 
 
-def compare_runs(a: str | Path, b: str | Path, *, model_a: str | None = None, model_b: str | None = None,
-                 magnifications: Sequence[str] | None = None, metrics: Sequence[str] = ("accuracy", "f1", "roc_auc")) -> dict:
+def compare_runs(
+    a: str | Path,
+    b: str | Path,
+    *,
+    model_a: str | None = None,
+    model_b: str | None = None,
+    magnifications: Sequence[str] | None = None,
+    metrics: Sequence[str] = ("accuracy", "f1", "roc_auc"),
+) -> dict:
     """Compare model A of run ``a`` with model B of run ``b`` (they may be the same run folder) at every
     magnification both have: McNemar and DeLong on the test images both predicted (pooled over folds), and
     Wilcoxon over the folds both finished (only meaningful when both runs used the same splits)."""
@@ -161,7 +181,11 @@ def compare_runs(a: str | Path, b: str | Path, *, model_a: str | None = None, mo
     mags_a = {p.name for p in (a / ma).iterdir() if p.is_dir()}
     mags_b = {p.name for p in (b / mb).iterdir() if p.is_dir()}
     order = {m: i for i, m in enumerate(MAGNIFICATIONS)}  # 40X before 100X, not alphabetical
-    common = [m for m in (magnifications or sorted(mags_a & mags_b, key=lambda m: (order.get(m, len(order)), m))) if m in mags_a and m in mags_b]
+    common = [
+        m
+        for m in (magnifications or sorted(mags_a & mags_b, key=lambda m: (order.get(m, len(order)), m)))
+        if m in mags_a and m in mags_b
+    ]
     same_splits = _same_splits(a, b)
     rows = []
     for mag in common:
@@ -175,24 +199,47 @@ def compare_runs(a: str | Path, b: str | Path, *, model_a: str | None = None, mo
         y = np.array([int(r["label"]) for r in ra])
         correct_a = np.array([int(r["pred"]) for r in ra]) == y
         correct_b = np.array([int(r["pred"]) for r in rb]) == y
-        binary = "prob_benign" in ra[0] and not any(k.startswith("prob_") and k not in ("prob_benign", "prob_malignant") for k in ra[0])
+        binary = "prob_benign" in ra[0] and not any(
+            k.startswith("prob_") and k not in ("prob_benign", "prob_malignant") for k in ra[0]
+        )
         truth = _malignant_truth(ra, binary)
-        row = {"magnification": mag, "n_images": len(ids), "only_in_a": len(set(pa) - set(pb)), "only_in_b": len(set(pb) - set(pa)),
-               "accuracy_a": float(correct_a.mean()), "accuracy_b": float(correct_b.mean()),
-               "mcnemar": mcnemar_test(correct_a, correct_b)}
+        row = {
+            "magnification": mag,
+            "n_images": len(ids),
+            "only_in_a": len(set(pa) - set(pb)),
+            "only_in_b": len(set(pb) - set(pa)),
+            "accuracy_a": float(correct_a.mean()),
+            "accuracy_b": float(correct_b.mean()),
+            "mcnemar": mcnemar_test(correct_a, correct_b),
+        }
         try:
-            row["delong"] = delong_test(truth, [float(r["prob_malignant"]) for r in ra], [float(r["prob_malignant"]) for r in rb])
+            row["delong"] = delong_test(
+                truth, [float(r["prob_malignant"]) for r in ra], [float(r["prob_malignant"]) for r in rb]
+            )
         except ValueError as exc:
             row["delong"] = {"p_value": None, "note": str(exc)}
         fa, fb = _fold_metrics(a, ma, mag), _fold_metrics(b, mb, mag)
         folds = sorted(set(fa) & set(fb))
         row["folds"] = folds
-        row["wilcoxon"] = {m: (wilcoxon_test([fa[k].get(m, np.nan) for k in folds], [fb[k].get(m, np.nan) for k in folds])
-                               if same_splits else {"p_value": None, "note": "runs used different folds"}) for m in metrics}
+        row["wilcoxon"] = {
+            m: (
+                wilcoxon_test([fa[k].get(m, np.nan) for k in folds], [fb[k].get(m, np.nan) for k in folds])
+                if same_splits
+                else {"p_value": None, "note": "runs used different folds"}
+            )
+            for m in metrics
+        }
         rows.append(row)
     if not rows:
-        raise ValueError(f"no magnification with test predictions in both runs ({ma}: {sorted(mags_a)}, {mb}: {sorted(mags_b)})")
-    return {"a": {"run": str(a), "model": ma}, "b": {"run": str(b), "model": mb}, "same_splits": same_splits, "rows": rows}
+        raise ValueError(
+            f"no magnification with test predictions in both runs ({ma}: {sorted(mags_a)}, {mb}: {sorted(mags_b)})"
+        )
+    return {
+        "a": {"run": str(a), "model": ma},
+        "b": {"run": str(b), "model": mb},
+        "same_splits": same_splits,
+        "rows": rows,
+    }
 
 
 def _same_splits(a: Path, b: Path) -> bool:
@@ -208,16 +255,32 @@ def _p(v) -> str:
 
 def comparison_markdown(result: dict) -> str:
     a, b = result["a"], result["b"]
-    lines = [f"# {a['model']} ({a['run']}) vs {b['model']} ({b['run']})", "",
-             "McNemar (paired correctness) and DeLong (AUC difference) on the test images both runs predicted, pooled over folds; "
-             "Wilcoxon signed-rank over the folds both finished" + ("" if result["same_splits"] else " (not computed: the runs used different folds)") + ".", ""]
+    lines = [
+        f"# {a['model']} ({a['run']}) vs {b['model']} ({b['run']})",
+        "",
+        "McNemar (paired correctness) and DeLong (AUC difference) on the test images both runs predicted, pooled over folds; "
+        "Wilcoxon signed-rank over the folds both finished"
+        + ("" if result["same_splits"] else " (not computed: the runs used different folds)")
+        + ".",
+        "",
+    ]
     metric_names = list(result["rows"][0]["wilcoxon"]) if result["rows"] else []
-    head = ["Magnification", "Images", "Acc. A", "Acc. B", "McNemar p", "AUC A", "AUC B", "DeLong p"] + [f"Wilcoxon p ({m})" for m in metric_names]
+    head = ["Magnification", "Images", "Acc. A", "Acc. B", "McNemar p", "AUC A", "AUC B", "DeLong p"] + [
+        f"Wilcoxon p ({m})" for m in metric_names
+    ]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result["rows"]:
         d = r["delong"]
-        cells = [r["magnification"], str(r["n_images"]), f"{r['accuracy_a']:.4f}", f"{r['accuracy_b']:.4f}", _p(r["mcnemar"]["p_value"]),
-                 f"{d['auc_a']:.4f}" if "auc_a" in d else "—", f"{d['auc_b']:.4f}" if "auc_b" in d else "—", _p(d.get("p_value"))]
+        cells = [
+            r["magnification"],
+            str(r["n_images"]),
+            f"{r['accuracy_a']:.4f}",
+            f"{r['accuracy_b']:.4f}",
+            _p(r["mcnemar"]["p_value"]),
+            f"{d['auc_a']:.4f}" if "auc_a" in d else "—",
+            f"{d['auc_b']:.4f}" if "auc_b" in d else "—",
+            _p(d.get("p_value")),
+        ]
         cells += [_p(r["wilcoxon"][m].get("p_value")) for m in metric_names]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 One forward pass gives both the prediction and the map: a forward hook makes the target layer's output a
 leaf that requires grad, so the backward pass stops there (no parameter gradients, nothing below the target
 layer), which keeps Grad-CAM close to the cost of a plain prediction."""
+
 from __future__ import annotations
 
 import threading
@@ -15,14 +16,24 @@ from torch import nn
 
 from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
 
-
 # The last convolutional stage of each torchvision family (the layer the Grad-CAM papers use); any other
 # architecture falls back to its last Conv2d.
 _TARGET_LAYERS: tuple[tuple[str, str], ...] = (
-    ("resnet", "layer4"), ("resnext", "layer4"), ("wide_resnet", "layer4"),
-    ("vgg", "features"), ("alexnet", "features"), ("densenet", "features"), ("mobilenet", "features"),
-    ("efficientnet", "features"), ("convnext", "features"), ("mnasnet", "layers"), ("regnet", "trunk_output"),
-    ("shufflenet", "conv5"), ("squeezenet", "features"), ("googlenet", "inception5b"), ("inception", "Mixed_7c"),
+    ("resnet", "layer4"),
+    ("resnext", "layer4"),
+    ("wide_resnet", "layer4"),
+    ("vgg", "features"),
+    ("alexnet", "features"),
+    ("densenet", "features"),
+    ("mobilenet", "features"),
+    ("efficientnet", "features"),
+    ("convnext", "features"),
+    ("mnasnet", "layers"),
+    ("regnet", "trunk_output"),
+    ("shufflenet", "conv5"),
+    ("squeezenet", "features"),
+    ("googlenet", "inception5b"),
+    ("inception", "Mixed_7c"),
 )
 _locks: dict[int, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -82,12 +93,20 @@ def to_image_grid(cam: np.ndarray, width: int, height: int) -> np.ndarray:
     left, top, side = _crop_box(width, height)
     square = np.asarray(Image.fromarray(cam.astype(np.float32), mode="F").resize((side, side), Image.BILINEAR))
     full = np.zeros((height, width), dtype=np.float32)
-    full[top:top + side, left:left + side] = np.clip(square, 0.0, 1.0)
+    full[top : top + side, left : left + side] = np.clip(square, 0.0, 1.0)
     return full
 
 
-def explain_cnn(adapter, image: Image.Image, *, method: str = DEFAULT_METHOD, target: int | None = None,
-                input_size: int = 224, device: str | torch.device | None = None, layer: str | None = None) -> CamResult:
+def explain_cnn(
+    adapter,
+    image: Image.Image,
+    *,
+    method: str = DEFAULT_METHOD,
+    target: int | None = None,
+    input_size: int = 224,
+    device: str | torch.device | None = None,
+    layer: str | None = None,
+) -> CamResult:
     """Predict ``image`` (RGB PIL) with a CNN adapter and explain class ``target`` (default: the predicted class).
     ``layer``: a module name (``"layer4"``, ``"features.28"``) instead of the per-architecture choice."""
     import pytorch_grad_cam

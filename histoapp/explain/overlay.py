@@ -1,4 +1,5 @@
 """A heatmap blended onto the patch: ``opacity`` 0 shows the patch, 1 the heatmap alone."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The VLM's explanation: attention of the answer's label token over the image tokens, projected back onto
 the patch. The vlm adapter computes the map (``explain_image``, with the class probabilities of the same pass);
 this module checks and sizes it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,9 @@ def explain_vlm(adapter, image: Image.Image) -> np.ndarray:
     return explain_vlm_with_probabilities(adapter, image, probabilities=False)[1]
 
 
-def explain_vlm_with_probabilities(adapter, image: Image.Image, probabilities: bool = True) -> tuple[dict[str, float] | None, np.ndarray]:
+def explain_vlm_with_probabilities(
+    adapter, image: Image.Image, probabilities: bool = True
+) -> tuple[dict[str, float] | None, np.ndarray]:
     """(class -> probability, map at ``image``'s size): one forward pass where the adapter can (``explain_image``)."""
     fn = getattr(adapter, "explain_image", None)
     if fn is None:

@@ -4,6 +4,7 @@ own config and measured cross-validation results.
 
     python -m histoapp.models.export runs/demo_cnn --model resnet34 --magnification all --out assets/models/demo-cnn
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,10 @@ from safetensors.torch import load_file, save_file
 from trainer.models.base import ADAPTER_FILE
 from trainer.results import METRICS, fold_dir, load_results
 
-DISCLAIMER = ("**Demo model — not a diagnostic device.** It shows how the app and the trainer work; it must not be "
-              "used for clinical decisions.")
+DISCLAIMER = (
+    "**Demo model — not a diagnostic device.** It shows how the app and the trainer work; it must not be "
+    "used for clinical decisions."
+)
 
 
 def best_fold(run_dir: Path, model: str, magnification: str, metric: str = "roc_auc") -> int:
@@ -38,51 +41,84 @@ def half_precision_copy(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     for f in dst.rglob("*.safetensors"):
         state = load_file(str(f))
-        save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}, str(f),
-                  metadata={"format": "pt", "dtype": "float16"})
+        save_file(
+            {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()},
+            str(f),
+            metadata={"format": "pt", "dtype": "float16"},
+        )
     return dst
 
 
-def model_card(run_dir: Path, model: str, magnification: str, fold: int, *, title: str, commands: list[str], notes: str = "") -> str:
+def model_card(
+    run_dir: Path, model: str, magnification: str, fold: int, *, title: str, commands: list[str], notes: str = ""
+) -> str:
     results = load_results(run_dir)
     cfg = results.get("config") or {}
     data, train = cfg.get("data", {}), cfg.get("train", {})
     mcfg = next((m for m in cfg.get("models", []) if (m.get("label") or m.get("name")) == model), {})
     row = next(r for r in results["rows"] if r["model"] == model and r["magnification"] == magnification)
     source = data.get("source")
-    data_text = ("**generated** BreakHis-like patches (`trainer.data.synthetic`: H&E-like colours, malignant patches with "
-                 "denser, larger, irregular nuclei; benign with glands). No real BreakHis images were available when it was "
-                 "trained, so its answers on real patches are not meaningful." if source == "synthetic"
-                 else f"`{source}` data at `{data.get('root')}`")
-    lines = [f"# {title}", "", DISCLAIMER, "",
-             "| | |", "|---|---|",
-             f"| architecture | `{mcfg.get('name', model)}` ({mcfg.get('family', '?')}, mode {mcfg.get('mode', 'full')}, "
-             f"pretrained: {str(mcfg.get('pretrained', '?')).lower()}) |",
-             f"| data | {data_text} |",
-             f"| magnification | {magnification} · input {data.get('input_size')} px · target `{data.get('target')}` |",
-             f"| protocol | {data.get('folds')}-fold patient-level cross-validation (seed {data.get('seed')}), validation share "
-             f"{data.get('val_fraction')} of each fold's training patients, best epoch on validation loss |",
-             f"| training | {train.get('epochs')} epochs, batch {train.get('batch_size')}, {train.get('optimizer')} lr {train.get('lr')}, "
-             f"{train.get('scheduler')} schedule |",
-             f"| weights | fold {fold} (highest test ROC-AUC), stored as fp16 safetensors |", "",
-             "## Cross-validation results (measured, test folds)", "",
-             "| metric | mean ± std | " + " | ".join(f"fold {f['fold']}" for f in row["per_fold"]) + " |",
-             "|---|---|" + "---|" * len(row["per_fold"])]
+    data_text = (
+        "**generated** BreakHis-like patches (`trainer.data.synthetic`: H&E-like colours, malignant patches with "
+        "denser, larger, irregular nuclei; benign with glands). No real BreakHis images were available when it was "
+        "trained, so its answers on real patches are not meaningful."
+        if source == "synthetic"
+        else f"`{source}` data at `{data.get('root')}`"
+    )
+    lines = [
+        f"# {title}",
+        "",
+        DISCLAIMER,
+        "",
+        "| | |",
+        "|---|---|",
+        f"| architecture | `{mcfg.get('name', model)}` ({mcfg.get('family', '?')}, mode {mcfg.get('mode', 'full')}, "
+        f"pretrained: {str(mcfg.get('pretrained', '?')).lower()}) |",
+        f"| data | {data_text} |",
+        f"| magnification | {magnification} · input {data.get('input_size')} px · target `{data.get('target')}` |",
+        f"| protocol | {data.get('folds')}-fold patient-level cross-validation (seed {data.get('seed')}), validation share "
+        f"{data.get('val_fraction')} of each fold's training patients, best epoch on validation loss |",
+        f"| training | {train.get('epochs')} epochs, batch {train.get('batch_size')}, {train.get('optimizer')} lr {train.get('lr')}, "
+        f"{train.get('scheduler')} schedule |",
+        f"| weights | fold {fold} (highest test ROC-AUC), stored as fp16 safetensors |",
+        "",
+        "## Cross-validation results (measured, test folds)",
+        "",
+        "| metric | mean ± std | " + " | ".join(f"fold {f['fold']}" for f in row["per_fold"]) + " |",
+        "|---|---|" + "---|" * len(row["per_fold"]),
+    ]
     for m in METRICS:
         mean, std = row["mean"].get(m), row["std"].get(m)
         if mean is None:
             continue
         cells = " | ".join("—" if f.get(m) is None else f"{f[m]:.3f}" for f in row["per_fold"])
         lines.append(f"| {m} | {mean:.3f} ± {(std or 0.0):.3f} | {cells} |")
-    lines += ["", f"Training time: {row.get('train_time_s', 0.0) / 60:.1f} min in total.", "",
-              "## How it was made", "", "```bash", *commands, "```"]
+    lines += [
+        "",
+        f"Training time: {row.get('train_time_s', 0.0) / 60:.1f} min in total.",
+        "",
+        "## How it was made",
+        "",
+        "```bash",
+        *commands,
+        "```",
+    ]
     if notes:
         lines += ["", notes]
     return "\n".join(lines) + "\n"
 
 
-def export(run_dir: str | Path, model: str, magnification: str, out: str | Path, *, title: str, fold: int | None = None,
-           commands: list[str] | None = None, notes: str = "") -> Path:
+def export(
+    run_dir: str | Path,
+    model: str,
+    magnification: str,
+    out: str | Path,
+    *,
+    title: str,
+    fold: int | None = None,
+    commands: list[str] | None = None,
+    notes: str = "",
+) -> Path:
     run_dir, out = Path(run_dir), Path(out)
     fold = best_fold(run_dir, model, magnification) if fold is None else fold
     src = fold_dir(run_dir, model, magnification, fold) / "best"
@@ -93,7 +129,9 @@ def export(run_dir: str | Path, model: str, magnification: str, out: str | Path,
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     meta.update({"fold": fold, "exported_from": f"{run_dir.name}/{model}/{magnification}/fold{fold}"})
     meta_path.write_text(json.dumps(meta, indent=1))
-    (out / "card.md").write_text(model_card(run_dir, model, magnification, fold, title=title, commands=commands or [], notes=notes))
+    (out / "card.md").write_text(
+        model_card(run_dir, model, magnification, fold, title=title, commands=commands or [], notes=notes)
+    )
     return out
 
 
@@ -108,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--command", action="append", default=[], help="command line(s) that made the run, for the card")
     ap.add_argument("--notes", default="")
     a = ap.parse_args(argv)
-    out = export(a.run_dir, a.model, a.magnification, a.out, title=a.title, fold=a.fold, commands=a.command, notes=a.notes)
+    out = export(
+        a.run_dir, a.model, a.magnification, a.out, title=a.title, fold=a.fold, commands=a.command, notes=a.notes
+    )
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(json.dumps({"out": str(out), "bytes": size}))
 

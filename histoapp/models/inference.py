@@ -1,6 +1,7 @@
 """Single-patch prediction with any loaded model (CNN or VLM), its explanation, and the timings the Predict
 tab shows. Preprocessing and probabilities come from the model's own adapter (``transform``, ``collate``,
 ``predict_proba``), as in training and evaluation."""
+
 from __future__ import annotations
 
 import time
@@ -45,7 +46,9 @@ def _batch(adapter, image: Image.Image, size: int, device):
 
 def predict_proba(loaded, image: Image.Image) -> np.ndarray:
     with torch.inference_mode():
-        return adapter_probs(loaded.adapter.predict_proba(_batch(loaded.adapter, image, loaded.input_size, loaded.device)))
+        return adapter_probs(
+            loaded.adapter.predict_proba(_batch(loaded.adapter, image, loaded.input_size, loaded.device))
+        )
 
 
 def adapter_probs(t: torch.Tensor) -> np.ndarray:
@@ -61,19 +64,32 @@ def classify(loaded, image: Image.Image) -> Prediction:
 def _finish(loaded, probs: np.ndarray, t0: float, **kw) -> Prediction:
     classes = loaded.classes
     p_mal = malignant_probability(probs, classes)
-    return Prediction(loaded.entry.name, classes, [float(p) for p in probs], "malignant" if p_mal >= 0.5 else "benign",
-                      p_mal, (time.perf_counter() - t0) * 1000.0, **kw)
+    return Prediction(
+        loaded.entry.name,
+        classes,
+        [float(p) for p in probs],
+        "malignant" if p_mal >= 0.5 else "benign",
+        p_mal,
+        (time.perf_counter() - t0) * 1000.0,
+        **kw,
+    )
 
 
-def predict_cnn(loaded, image: Image.Image, *, cam_method: str | None = "Grad-CAM", target: int | None = None) -> Prediction:
+def predict_cnn(
+    loaded, image: Image.Image, *, cam_method: str | None = "Grad-CAM", target: int | None = None
+) -> Prediction:
     """Prediction and (unless ``cam_method`` is None) its CAM, from one forward pass."""
     if cam_method is None:
         return classify(loaded, image)
     t0 = time.perf_counter()
     from histoapp.explain.cam import explain_cnn
 
-    res = explain_cnn(loaded.adapter, image, method=cam_method, target=target, input_size=loaded.input_size, device=loaded.device)
-    return _finish(loaded, res.probs, t0, heatmap=res.cam, explanation=f"{cam_method} for class '{loaded.classes[res.target]}'")
+    res = explain_cnn(
+        loaded.adapter, image, method=cam_method, target=target, input_size=loaded.input_size, device=loaded.device
+    )
+    return _finish(
+        loaded, res.probs, t0, heatmap=res.cam, explanation=f"{cam_method} for class '{loaded.classes[res.target]}'"
+    )
 
 
 def predict_vlm(loaded, image: Image.Image, *, attention: bool = True, answer: bool = True) -> Prediction:
@@ -88,7 +104,13 @@ def predict_vlm(loaded, image: Image.Image, *, attention: bool = True, answer: b
         probs = np.array([by_class[c] for c in loaded.classes], dtype=np.float64)
     else:
         probs = predict_proba(loaded, image)
-    pred = _finish(loaded, probs, t0, heatmap=heatmap, explanation="label-token attention over the image tokens" if attention else "")
+    pred = _finish(
+        loaded,
+        probs,
+        t0,
+        heatmap=heatmap,
+        explanation="label-token attention over the image tokens" if attention else "",
+    )
     if answer and hasattr(loaded.adapter, "generate_answer"):
         t1 = time.perf_counter()
         with torch.no_grad():

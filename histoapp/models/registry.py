@@ -2,6 +2,7 @@
 checkpoints of finished runs (``<runs>/<run>/<model>/<mag>/fold<k>/best/``) and hub ids when the network is
 there. Checkpoint folders load through the trainer's one loading path (``trainer.evaluate.load_checkpoint``);
 loaded models are cached in memory and placed on CUDA when present, else the CPU."""
+
 from __future__ import annotations
 
 import json
@@ -86,8 +87,14 @@ def _hub_cached(repo_id: str) -> bool:
 
 
 class ModelRegistry:
-    def __init__(self, settings: Settings, *, assets_dir: str | Path | None = None, hub_models: list[str] | None = None,
-                 device: str | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        assets_dir: str | Path | None = None,
+        hub_models: list[str] | None = None,
+        device: str | None = None,
+    ):
         self.settings = settings
         self.assets_dir = Path(assets_dir) if assets_dir else Path(getattr(settings, "assets_dir", ASSETS))
         env_hub = [m.strip() for m in os.environ.get("HISTOAPP_HUB_MODELS", "").split(",") if m.strip()]
@@ -135,11 +142,28 @@ class ModelRegistry:
                 metrics = {}
             m = metrics.get("metrics", metrics) if isinstance(metrics, dict) else {}
             auc = m.get("roc_auc") if isinstance(m, dict) else None
-            name = f"{run} / {model} / {mag} / {fold.name}" + (f" (test AUC {auc:.3f})" if isinstance(auc, (int, float)) else "")
-            card = (f"**Run** `{run}` — model `{model}`, magnification {mag}, {fold.name} of a patient-level cross-validation.\n\n"
-                    + ("Test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float)) if isinstance(m, dict) else ""))
-            out.append(ModelEntry(f"run:{run}/{model}/{mag}/{fold.name}", name, family, "run", best, card,
-                                  info={"run": run, "model": model, "magnification": mag, "fold": fold.name, "metrics": m}))
+            name = f"{run} / {model} / {mag} / {fold.name}" + (
+                f" (test AUC {auc:.3f})" if isinstance(auc, (int, float)) else ""
+            )
+            card = (
+                f"**Run** `{run}` — model `{model}`, magnification {mag}, {fold.name} of a patient-level cross-validation.\n\n"
+                + (
+                    "Test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float))
+                    if isinstance(m, dict)
+                    else ""
+                )
+            )
+            out.append(
+                ModelEntry(
+                    f"run:{run}/{model}/{mag}/{fold.name}",
+                    name,
+                    family,
+                    "run",
+                    best,
+                    card,
+                    info={"run": run, "model": model, "magnification": mag, "fold": fold.name, "metrics": m},
+                )
+            )
         return out
 
     def hub_entries(self) -> list[ModelEntry]:
@@ -150,9 +174,18 @@ class ModelRegistry:
             reason = self._hub_reason
             if reason and _hub_cached(repo):
                 reason = None  # in the local hub cache: usable offline
-            out.append(ModelEntry(f"hub:{repo}", f"{repo} (hub, zero-shot)", "vlm", "hub", None,
-                                  f"Base model `{repo}` from the Hugging Face hub, asked zero-shot (not fine-tuned here).",
-                                  available=reason is None, reason=reason or ""))
+            out.append(
+                ModelEntry(
+                    f"hub:{repo}",
+                    f"{repo} (hub, zero-shot)",
+                    "vlm",
+                    "hub",
+                    None,
+                    f"Base model `{repo}` from the Hugging Face hub, asked zero-shot (not fine-tuned here).",
+                    available=reason is None,
+                    reason=reason or "",
+                )
+            )
         return out
 
     def list(self, family: str | None = None, *, include_hub: bool = True) -> list[ModelEntry]:

@@ -2,6 +2,7 @@
 (``trainer.results.load_results``, the same numbers as ``results.json``) with the paper's figures beside ours,
 per-fold predictions for ROC / calibration / confusion matrices, cross-dataset evaluations
 (``trainer evaluate``'s ``eval-*`` folders) and the significance tests of ``trainer.stats.compare_runs``."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,11 @@ def runs_with_results(runs_dir: str | Path) -> list[str]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    found = [p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and any(p.glob(f"*/*/fold*/{FOLD_METRICS}"))]
+    found = [
+        p
+        for p in runs_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and any(p.glob(f"*/*/fold*/{FOLD_METRICS}"))
+    ]
     return [p.name for p in sorted(found, key=lambda p: -p.stat().st_mtime)]
 
 
@@ -35,32 +40,53 @@ def summary(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
     for name in names:
         res = load_results(Path(runs_dir) / name)
         for r in res["rows"]:
-            row = {"run": name, "model": r["model"], "paper_model": r["paper_model"] or "", "magnification": r["magnification"],
-                   "n_folds": r["n_folds"]}
+            row = {
+                "run": name,
+                "model": r["model"],
+                "paper_model": r["paper_model"] or "",
+                "magnification": r["magnification"],
+                "n_folds": r["n_folds"],
+            }
             for m in METRICS:
                 row[f"{m}_mean"], row[f"{m}_std"] = r["mean"].get(m), r["std"].get(m)
             for m in PAPER_COLUMNS:
                 row[f"paper_{m}"] = r["paper"].get(m)
             rows.append(row)
-    cols = ["run", "model", "paper_model", "magnification", "n_folds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] \
+    cols = (
+        ["run", "model", "paper_model", "magnification", "n_folds"]
+        + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
         + [f"paper_{m}" for m in PAPER_COLUMNS]
+    )
     return pd.DataFrame(rows, columns=cols)
 
 
 def cell(mean, std) -> str:
     if mean is None or (isinstance(mean, float) and np.isnan(mean)):
         return "—"
-    return f"{mean:.4f} ± {std:.4f}" if std is not None and not (isinstance(std, float) and np.isnan(std)) else f"{mean:.4f}"
+    return (
+        f"{mean:.4f} ± {std:.4f}"
+        if std is not None and not (isinstance(std, float) and np.isnan(std))
+        else f"{mean:.4f}"
+    )
 
 
 def display_table(df: pd.DataFrame) -> pd.DataFrame:
     """The per-magnification table as shown: ``mean ± std`` per paper metric with the paper's published figure
     beside it in brackets (where the paper gives one), and the patient-level accuracy."""
-    out = pd.DataFrame({"Run": df["run"], "Model": df["model"], "Paper model": [p or "—" for p in df["paper_model"]],
-                        "Magnification": df["magnification"], "Folds": df["n_folds"]})
+    out = pd.DataFrame(
+        {
+            "Run": df["run"],
+            "Model": df["model"],
+            "Paper model": [p or "—" for p in df["paper_model"]],
+            "Magnification": df["magnification"],
+            "Folds": df["n_folds"],
+        }
+    )
     for m in PAPER_COLUMNS:
-        out[METRIC_NAMES[m]] = [cell(a, b) + ("" if p is None or pd.isna(p) else f" (paper {p:.4f})")
-                                for a, b, p in zip(df[f"{m}_mean"], df[f"{m}_std"], df[f"paper_{m}"])]
+        out[METRIC_NAMES[m]] = [
+            cell(a, b) + ("" if p is None or pd.isna(p) else f" (paper {p:.4f})")
+            for a, b, p in zip(df[f"{m}_mean"], df[f"{m}_std"], df[f"paper_{m}"])
+        ]
     out["Patient acc."] = [cell(a, b) for a, b in zip(df["patient_accuracy_mean"], df["patient_accuracy_std"])]
     return out
 
@@ -146,8 +172,16 @@ def patient_table(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
     for name in names:
         for r in load_results(Path(runs_dir) / name)["rows"]:
             for f in r["per_fold"]:
-                rows.append({"run": name, "model": r["model"], "magnification": r["magnification"], "fold": f["fold"],
-                             "image accuracy": f.get("accuracy"), "patient accuracy": f.get("patient_accuracy")})
+                rows.append(
+                    {
+                        "run": name,
+                        "model": r["model"],
+                        "magnification": r["magnification"],
+                        "fold": f["fold"],
+                        "image accuracy": f.get("accuracy"),
+                        "patient accuracy": f.get("patient_accuracy"),
+                    }
+                )
     return pd.DataFrame(rows, columns=["run", "model", "magnification", "fold", "image accuracy", "patient accuracy"])
 
 
@@ -163,11 +197,34 @@ def cross_dataset(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
                 continue
             rel = p.parent.relative_to(run).parts
             m = rec.get("metrics", {})
-            rows.append({"run": name, "model": rel[0] if len(rel) > 3 else "", "trained at": rel[1] if len(rel) > 3 else "",
-                         "fold": rel[2] if len(rel) > 3 else "", "dataset": p.parent.name.removeprefix("eval-"),
-                         "source": rec.get("source"), "images": rec.get("n"),
-                         **{METRIC_NAMES[k]: m.get(k) for k in ("accuracy", "f1", "roc_auc", "patient_accuracy")}})
-    return pd.DataFrame(rows, columns=["run", "model", "trained at", "fold", "dataset", "source", "images", "Accuracy", "F1", "AUC", "Patient acc."])
+            rows.append(
+                {
+                    "run": name,
+                    "model": rel[0] if len(rel) > 3 else "",
+                    "trained at": rel[1] if len(rel) > 3 else "",
+                    "fold": rel[2] if len(rel) > 3 else "",
+                    "dataset": p.parent.name.removeprefix("eval-"),
+                    "source": rec.get("source"),
+                    "images": rec.get("n"),
+                    **{METRIC_NAMES[k]: m.get(k) for k in ("accuracy", "f1", "roc_auc", "patient_accuracy")},
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "run",
+            "model",
+            "trained at",
+            "fold",
+            "dataset",
+            "source",
+            "images",
+            "Accuracy",
+            "F1",
+            "AUC",
+            "Patient acc.",
+        ],
+    )
 
 
 def model_keys(runs_dir: str | Path, names: list[str]) -> list[str]:

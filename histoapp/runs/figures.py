@@ -1,4 +1,5 @@
 """Plotly figures of the Train tab (live curves) and the Dashboard (bars, ROC, calibration, confusion)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,12 +9,16 @@ from plotly.subplots import make_subplots
 
 from trainer.metrics import METRIC_NAMES
 
-LAYOUT = dict(template="plotly_white", height=340, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.2))
+LAYOUT = dict(
+    template="plotly_white", height=340, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.2)
+)
 
 
 def empty(title: str, note: str = "no data yet") -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(title=title, **LAYOUT, annotations=[dict(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")])
+    fig.update_layout(
+        title=title, **LAYOUT, annotations=[dict(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")]
+    )
     return fig
 
 
@@ -23,9 +28,14 @@ def loss_figure(steps: pd.DataFrame) -> go.Figure:
         return empty("Training loss")
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for series, df in steps.groupby("series", sort=False):
-        fig.add_trace(go.Scatter(x=df["step"], y=df["loss"], mode="lines+markers", name=f"loss {series}", marker=dict(size=4)))
+        fig.add_trace(
+            go.Scatter(x=df["step"], y=df["loss"], mode="lines+markers", name=f"loss {series}", marker=dict(size=4))
+        )
     last = steps[steps["series"] == steps["series"].iloc[-1]]
-    fig.add_trace(go.Scatter(x=last["step"], y=last["lr"], mode="lines", name="lr", line=dict(dash="dot", color="grey")), secondary_y=True)
+    fig.add_trace(
+        go.Scatter(x=last["step"], y=last["lr"], mode="lines", name="lr", line=dict(dash="dot", color="grey")),
+        secondary_y=True,
+    )
     fig.update_layout(title="Training loss", **LAYOUT)
     fig.update_xaxes(title_text="optimiser step")
     fig.update_yaxes(title_text="loss", secondary_y=False)
@@ -43,7 +53,11 @@ def validation_figure(epochs: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=x, y=df["train_loss"], mode="lines+markers", name=f"train loss {series}"), 1, 1)
         fig.add_trace(go.Scatter(x=x, y=df["val_loss"], mode="lines+markers", name=f"val loss {series}"), 1, 1)
         fig.add_trace(go.Scatter(x=x, y=df["val_accuracy"], mode="lines+markers", name=f"val acc {series}"), 1, 2)
-        fig.add_trace(go.Scatter(x=x, y=df["val_auc"], mode="lines+markers", name=f"val AUC {series}", line=dict(dash="dash")), 1, 2)
+        fig.add_trace(
+            go.Scatter(x=x, y=df["val_auc"], mode="lines+markers", name=f"val AUC {series}", line=dict(dash="dash")),
+            1,
+            2,
+        )
     fig.update_layout(title="Validation per epoch", **LAYOUT)
     fig.update_xaxes(title_text="epoch")
     return fig
@@ -55,16 +69,34 @@ def bars(summary: pd.DataFrame, metric: str) -> go.Figure:
         return empty(METRIC_NAMES.get(metric, metric))
     fig = go.Figure()
     for (run, model), df in summary.groupby(["run", "model"], sort=False):
-        fig.add_trace(go.Bar(x=df["magnification"], y=df[f"{metric}_mean"], name=f"{model} ({run})",
-                             error_y=dict(type="data", array=df[f"{metric}_std"].fillna(0).to_numpy())))
+        fig.add_trace(
+            go.Bar(
+                x=df["magnification"],
+                y=df[f"{metric}_mean"],
+                name=f"{model} ({run})",
+                error_y=dict(type="data", array=df[f"{metric}_std"].fillna(0).to_numpy()),
+            )
+        )
     col = f"paper_{metric}"
     if col in summary and summary[col].notna().any():
         paper = summary[summary[col].notna()]
-        fig.add_trace(go.Scatter(x=paper["magnification"], y=paper[col], mode="markers", name="paper",
-                                 marker=dict(symbol="diamond", size=12, color="black"),
-                                 text=paper["paper_model"], hovertemplate="%{text}: %{y:.4f}"))
-    fig.update_layout(title=f"{METRIC_NAMES.get(metric, metric)} by magnification (mean ± std over folds)", barmode="group",
-                      yaxis=dict(range=[0, 1.05]), **LAYOUT)
+        fig.add_trace(
+            go.Scatter(
+                x=paper["magnification"],
+                y=paper[col],
+                mode="markers",
+                name="paper",
+                marker=dict(symbol="diamond", size=12, color="black"),
+                text=paper["paper_model"],
+                hovertemplate="%{text}: %{y:.4f}",
+            )
+        )
+    fig.update_layout(
+        title=f"{METRIC_NAMES.get(metric, metric)} by magnification (mean ± std over folds)",
+        barmode="group",
+        yaxis=dict(range=[0, 1.05]),
+        **LAYOUT,
+    )
     return fig
 
 
@@ -77,7 +109,12 @@ def roc_figure(roc: dict, title: str) -> go.Figure:
     fpr, tpr = roc["mean"]
     fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name="mean", line=dict(width=3, color="black")))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dot", color="grey")))
-    fig.update_layout(title=f"ROC per fold and mean — {title}", xaxis_title="false positive rate", yaxis_title="true positive rate", **LAYOUT)
+    fig.update_layout(
+        title=f"ROC per fold and mean — {title}",
+        xaxis_title="false positive rate",
+        yaxis_title="true positive rate",
+        **LAYOUT,
+    )
     return fig
 
 
@@ -85,10 +122,18 @@ def calibration_figure(curve, title: str) -> go.Figure:
     if curve is None:
         return empty("Calibration", "needs both classes")
     conf, frac = curve
-    fig = go.Figure([go.Scatter(x=conf, y=frac, mode="lines+markers", name="model"),
-                     go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(dash="dot", color="grey"))])
-    fig.update_layout(title=f"Calibration (P(malignant), pooled folds) — {title}", xaxis_title="mean predicted probability",
-                      yaxis_title="fraction malignant", **LAYOUT)
+    fig = go.Figure(
+        [
+            go.Scatter(x=conf, y=frac, mode="lines+markers", name="model"),
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(dash="dot", color="grey")),
+        ]
+    )
+    fig.update_layout(
+        title=f"Calibration (P(malignant), pooled folds) — {title}",
+        xaxis_title="mean predicted probability",
+        yaxis_title="fraction malignant",
+        **LAYOUT,
+    )
     return fig
 
 
@@ -96,12 +141,20 @@ def confusion_figure(matrices: dict[int, list[list[int]]], classes: list[str], t
     """Each fold's confusion matrix and their sum."""
     if not matrices:
         return empty("Confusion matrices")
-    panels = [(f"fold {k}", np.array(m)) for k, m in sorted(matrices.items())] + [("all folds", np.sum([np.array(m) for m in matrices.values()], axis=0))]
+    panels = [(f"fold {k}", np.array(m)) for k, m in sorted(matrices.items())] + [
+        ("all folds", np.sum([np.array(m) for m in matrices.values()], axis=0))
+    ]
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
     for i, (_, m) in enumerate(panels, start=1):
-        fig.add_trace(go.Heatmap(z=m, x=classes, y=classes, text=m, texttemplate="%{text}", colorscale="Blues", showscale=False), 1, i)
+        fig.add_trace(
+            go.Heatmap(z=m, x=classes, y=classes, text=m, texttemplate="%{text}", colorscale="Blues", showscale=False),
+            1,
+            i,
+        )
         fig.update_yaxes(autorange="reversed", row=1, col=i)
-    fig.update_layout(title=f"Confusion matrices (rows: true, columns: predicted) — {title}", **{**LAYOUT, "height": 320})
+    fig.update_layout(
+        title=f"Confusion matrices (rows: true, columns: predicted) — {title}", **{**LAYOUT, "height": 320}
+    )
     return fig
 
 
@@ -110,6 +163,8 @@ def patient_figure(table: pd.DataFrame) -> go.Figure:
         return empty("Patient-level accuracy")
     fig = go.Figure()
     for (run, model, mag), df in table.groupby(["run", "model", "magnification"], sort=False):
-        fig.add_trace(go.Bar(x=[f"fold {k}" for k in df["fold"]], y=df["patient accuracy"], name=f"{model} {mag} ({run})"))
+        fig.add_trace(
+            go.Bar(x=[f"fold {k}" for k in df["fold"]], y=df["patient accuracy"], name=f"{model} {mag} ({run})")
+        )
     fig.update_layout(title="Patient-level accuracy per fold", barmode="group", yaxis=dict(range=[0, 1.05]), **LAYOUT)
     return fig

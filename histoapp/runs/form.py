@@ -2,6 +2,7 @@
 ``ExperimentConfig``, ``form_to_config`` builds the config back (through ``ExperimentConfig.from_dict``, so its
 type checks apply). Keys the form does not show (optimizer, scheduler, ...) come from the preset unchanged,
 and any key can be set with ``key=value`` lines (``ExperimentConfig.with_overrides``)."""
+
 from __future__ import annotations
 
 import time
@@ -11,19 +12,48 @@ from histoapp.settings import PROJECT_ROOT, Settings
 from trainer.config import ExperimentConfig
 
 CONFIGS = PROJECT_ROOT / "trainer" / "configs"
-PRESETS = {"quick demo (CPU, minutes)": "quick_demo.yaml", "paper CNN": "paper_cnn.yaml", "paper LoRA": "paper_lora.yaml"}
+PRESETS = {
+    "quick demo (CPU, minutes)": "quick_demo.yaml",
+    "paper CNN": "paper_cnn.yaml",
+    "paper LoRA": "paper_lora.yaml",
+}
 
 # Data-source choices shown in the form -> data.source
-SOURCES = {"generated demo data": "synthetic", "BreakHis folder": "breakhis", "BACH": "bach",
-           "annotated set": "folder", "folder of class folders": "folder", "CSV manifest": "csv"}
+SOURCES = {
+    "generated demo data": "synthetic",
+    "BreakHis folder": "breakhis",
+    "BACH": "bach",
+    "annotated set": "folder",
+    "folder of class folders": "folder",
+    "CSV manifest": "csv",
+}
 ANNOTATED_DIR = "annotated_export"  # below settings.data_dir: the annotation store exports one folder per run here
 STAIN = {"none": None, "macenko": "macenko", "reinhard": "reinhard"}
 
 # Form fields in the order the tab lays them out; each is one config key ("models.name": the model list).
-FIELDS = ["name", "model.family", "models.name", "model.mode", "model.pretrained", "model.lora.r", "model.lora.alpha",
-          "model.lora.dropout", "data.source", "data.root", "data.magnifications", "data.target", "data.folds",
-          "data.input_size", "data.stain_normalization", "train.epochs", "train.lr", "train.batch_size", "train.grad_accum",
-          "train.max_steps", "overrides"]
+FIELDS = [
+    "name",
+    "model.family",
+    "models.name",
+    "model.mode",
+    "model.pretrained",
+    "model.lora.r",
+    "model.lora.alpha",
+    "model.lora.dropout",
+    "data.source",
+    "data.root",
+    "data.magnifications",
+    "data.target",
+    "data.folds",
+    "data.input_size",
+    "data.stain_normalization",
+    "train.epochs",
+    "train.lr",
+    "train.batch_size",
+    "train.grad_accum",
+    "train.max_steps",
+    "overrides",
+]
 
 
 class PresetMissing(FileNotFoundError):
@@ -40,7 +70,9 @@ def load_preset(name: str, settings: Settings) -> ExperimentConfig:
         raise KeyError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
     path = CONFIGS / PRESETS[name]
     if not path.is_file():
-        raise PresetMissing(f"preset {name!r} needs {path.relative_to(PROJECT_ROOT)}, which this install does not have yet")
+        raise PresetMissing(
+            f"preset {name!r} needs {path.relative_to(PROJECT_ROOT)}, which this install does not have yet"
+        )
     cfg = ExperimentConfig.from_yaml(path)
     return place(cfg, settings, name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
 
@@ -54,7 +86,9 @@ def place(cfg: ExperimentConfig, settings: Settings, *, name: str | None = None)
     root = data["data"]["root"]
     if root and not Path(root).is_absolute():
         parts = Path(root).parts
-        data["data"]["root"] = str(settings.data_dir.joinpath(*parts[1:]) if parts[0] == "data" else PROJECT_ROOT / root)
+        data["data"]["root"] = str(
+            settings.data_dir.joinpath(*parts[1:]) if parts[0] == "data" else PROJECT_ROOT / root
+        )
     return ExperimentConfig.from_dict(data)
 
 
@@ -68,21 +102,37 @@ def source_choice(cfg: ExperimentConfig, settings: Settings) -> str:
 def config_to_form(cfg: ExperimentConfig, settings: Settings) -> dict:
     m = cfg.models[0]
     return {
-        "name": cfg.name, "model.family": m.family, "models.name": format_models(cfg), "model.mode": m.mode,
-        "model.pretrained": m.pretrained, "model.lora.r": m.lora.r, "model.lora.alpha": m.lora.alpha,
-        "model.lora.dropout": m.lora.dropout, "data.source": source_choice(cfg, settings), "data.root": cfg.data.root,
-        "data.magnifications": list(cfg.data.magnifications), "data.target": cfg.data.target, "data.folds": cfg.data.folds,
-        "data.input_size": cfg.data.input_size, "data.stain_normalization": cfg.data.stain_normalization or "none",
-        "train.epochs": cfg.train.epochs, "train.lr": cfg.train.lr, "train.batch_size": cfg.train.batch_size,
-        "train.grad_accum": cfg.train.grad_accum, "train.max_steps": cfg.train.max_steps or 0, "overrides": "",
+        "name": cfg.name,
+        "model.family": m.family,
+        "models.name": format_models(cfg),
+        "model.mode": m.mode,
+        "model.pretrained": m.pretrained,
+        "model.lora.r": m.lora.r,
+        "model.lora.alpha": m.lora.alpha,
+        "model.lora.dropout": m.lora.dropout,
+        "data.source": source_choice(cfg, settings),
+        "data.root": cfg.data.root,
+        "data.magnifications": list(cfg.data.magnifications),
+        "data.target": cfg.data.target,
+        "data.folds": cfg.data.folds,
+        "data.input_size": cfg.data.input_size,
+        "data.stain_normalization": cfg.data.stain_normalization or "none",
+        "train.epochs": cfg.train.epochs,
+        "train.lr": cfg.train.lr,
+        "train.batch_size": cfg.train.batch_size,
+        "train.grad_accum": cfg.train.grad_accum,
+        "train.max_steps": cfg.train.max_steps or 0,
+        "overrides": "",
     }
 
 
 def format_models(cfg: ExperimentConfig) -> str:
     """One model per line: ``name [mode=...] [label=...]`` (mode only where it differs from the first model's)."""
     mode = cfg.models[0].mode
-    return "\n".join(" ".join([m.name] + ([f"mode={m.mode}"] if m.mode != mode else []) + ([f"label={m.label}"] if m.label else []))
-                     for m in cfg.models)
+    return "\n".join(
+        " ".join([m.name] + ([f"mode={m.mode}"] if m.mode != mode else []) + ([f"label={m.label}"] if m.label else []))
+        for m in cfg.models
+    )
 
 
 def parse_models(text, *, default_mode: str) -> list[dict]:
@@ -96,7 +146,9 @@ def parse_models(text, *, default_mode: str) -> list[dict]:
         for tok in tokens[1:]:
             key, sep, value = tok.partition("=")
             if not sep or key not in ("mode", "label") or not value:
-                raise ValueError(f"models: {tok!r} in {line.strip()!r}; write `name [mode=...] [label=...]`, one model per line")
+                raise ValueError(
+                    f"models: {tok!r} in {line.strip()!r}; write `name [mode=...] [label=...]`, one model per line"
+                )
             entry[key] = value
         out.append(entry)
     if not out:
@@ -119,30 +171,61 @@ def form_to_config(values: dict, base: ExperimentConfig, settings: Settings) -> 
     Raises ValueError with the offending field on bad input."""
     data = base.to_dict()
     entries = parse_models(values["models.name"], default_mode=values["model.mode"])
-    lora = {"r": _int(values["model.lora.r"], "LoRA r"), "alpha": _int(values["model.lora.alpha"], "LoRA alpha"),
-            "dropout": float(values["model.lora.dropout"])}
+    lora = {
+        "r": _int(values["model.lora.r"], "LoRA r"),
+        "alpha": _int(values["model.lora.alpha"], "LoRA alpha"),
+        "dropout": float(values["model.lora.dropout"]),
+    }
     models = []
     for e in entries:
         # A model the preset already had keeps its own settings (weights file, prompt, LoRA target modules ...).
-        own = next((m for m in data["models"] if (m["name"], m["mode"], m["label"]) == (e["name"], e["mode"], e["label"])), None) \
-            or next((m for m in data["models"] if m["name"] == e["name"]), None) or {**data["models"][0], "label": None}
-        models.append({**own, **e, "family": values["model.family"], "pretrained": bool(values["model.pretrained"]),
-                       "lora": {**own["lora"], **lora}})
+        own = (
+            next(
+                (m for m in data["models"] if (m["name"], m["mode"], m["label"]) == (e["name"], e["mode"], e["label"])),
+                None,
+            )
+            or next((m for m in data["models"] if m["name"] == e["name"]), None)
+            or {**data["models"][0], "label": None}
+        )
+        models.append(
+            {
+                **own,
+                **e,
+                "family": values["model.family"],
+                "pretrained": bool(values["model.pretrained"]),
+                "lora": {**own["lora"], **lora},
+            }
+        )
     data["models"] = models
     choice = values["data.source"]
     if choice not in SOURCES:
         raise ValueError(f"unknown data source {choice!r}")
-    root = str(settings.data_dir / ANNOTATED_DIR) if choice == "annotated set" else str(values["data.root"] or "").strip()
+    root = (
+        str(settings.data_dir / ANNOTATED_DIR) if choice == "annotated set" else str(values["data.root"] or "").strip()
+    )
     data["name"] = str(values["name"] or "").strip()
     data["output_dir"] = str(settings.runs_dir)
-    data["data"].update(source=SOURCES[choice], root=root, magnifications=list(values["data.magnifications"] or []),
-                        target=values["data.target"], folds=_int(values["data.folds"], "folds"),
-                        input_size=_int(values["data.input_size"], "input size"),
-                        stain_normalization=STAIN.get(values["data.stain_normalization"] or "none"))
+    data["data"].update(
+        source=SOURCES[choice],
+        root=root,
+        magnifications=list(values["data.magnifications"] or []),
+        target=values["data.target"],
+        folds=_int(values["data.folds"], "folds"),
+        input_size=_int(values["data.input_size"], "input size"),
+        stain_normalization=STAIN.get(values["data.stain_normalization"] or "none"),
+    )
     max_steps = _int(values["train.max_steps"] or 0, "max steps")
-    data["train"].update(epochs=_int(values["train.epochs"], "epochs"), lr=float(values["train.lr"]),
-                         batch_size=_int(values["train.batch_size"], "batch size"),
-                         grad_accum=_int(values["train.grad_accum"], "gradient accumulation"), max_steps=max_steps or None)
+    data["train"].update(
+        epochs=_int(values["train.epochs"], "epochs"),
+        lr=float(values["train.lr"]),
+        batch_size=_int(values["train.batch_size"], "batch size"),
+        grad_accum=_int(values["train.grad_accum"], "gradient accumulation"),
+        max_steps=max_steps or None,
+    )
     cfg = ExperimentConfig.from_dict(data)
-    lines = [ln.strip() for ln in str(values.get("overrides") or "").splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    lines = [
+        ln.strip()
+        for ln in str(values.get("overrides") or "").splitlines()
+        if ln.strip() and not ln.strip().startswith("#")
+    ]
     return cfg.with_overrides(lines) if lines else cfg

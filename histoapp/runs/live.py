@@ -1,5 +1,6 @@
 """What a live (or finished) run looks like from its ``metrics.jsonl``: curve tables for the plots and
 fold / epoch progress with an ETA. Only reads the trainer's event log (trainer.engine.events.read_events)."""
+
 from __future__ import annotations
 
 import time
@@ -9,8 +10,31 @@ import pandas as pd
 
 from trainer.engine.events import EVENTS_FILE, read_events
 
-STEP_COLUMNS = ["series", "model", "magnification", "fold", "epoch", "step", "loss", "lr", "images_per_s", "mem_mb", "time"]
-EPOCH_COLUMNS = ["series", "model", "magnification", "fold", "epoch", "train_loss", "val_loss", "val_accuracy", "val_auc", "best"]
+STEP_COLUMNS = [
+    "series",
+    "model",
+    "magnification",
+    "fold",
+    "epoch",
+    "step",
+    "loss",
+    "lr",
+    "images_per_s",
+    "mem_mb",
+    "time",
+]
+EPOCH_COLUMNS = [
+    "series",
+    "model",
+    "magnification",
+    "fold",
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "val_auc",
+    "best",
+]
 
 
 def _series(e: dict) -> str:
@@ -21,8 +45,12 @@ def curves(run_dir: str | Path, events: list[dict] | None = None) -> dict[str, p
     """``{"steps": loss / lr / images/s / memory per logged step, "epochs": train and validation per epoch}``,
     one ``series`` per (model, magnification, fold)."""
     events = read_events(Path(run_dir) / EVENTS_FILE) if events is None else events
-    steps = [{"series": _series(e), **{k: e.get(k) for k in STEP_COLUMNS[1:]}} for e in events if e.get("event") == "step"]
-    epochs = [{"series": _series(e), **{k: e.get(k) for k in EPOCH_COLUMNS[1:]}} for e in events if e.get("event") == "epoch"]
+    steps = [
+        {"series": _series(e), **{k: e.get(k) for k in STEP_COLUMNS[1:]}} for e in events if e.get("event") == "step"
+    ]
+    epochs = [
+        {"series": _series(e), **{k: e.get(k) for k in EPOCH_COLUMNS[1:]}} for e in events if e.get("event") == "epoch"
+    ]
     return {"steps": pd.DataFrame(steps, columns=STEP_COLUMNS), "epochs": pd.DataFrame(epochs, columns=EPOCH_COLUMNS)}
 
 
@@ -79,10 +107,20 @@ def progress(config: dict, events: list[dict], *, now: float | None = None) -> d
         if gained > 1e-6 and fraction < 1.0:
             eta = (now - start_time) * (1.0 - fraction) / gained
     recent = last_step or next((e for e in reversed(events) if e.get("event") == "step"), None)
-    return {"folds_done": len(done_keys), "folds_total": total_folds, "current": current, "epoch": epoch,
-            "epochs": train.get("epochs"), "step": step, "steps_total": steps_total, "fraction": fraction, "eta_s": eta,
-            "images_per_s": (recent or {}).get("images_per_s"), "mem_mb": (recent or {}).get("mem_mb"),
-            "elapsed_s": (now - start_time) if start_time else None}
+    return {
+        "folds_done": len(done_keys),
+        "folds_total": total_folds,
+        "current": current,
+        "epoch": epoch,
+        "epochs": train.get("epochs"),
+        "step": step,
+        "steps_total": steps_total,
+        "fraction": fraction,
+        "eta_s": eta,
+        "images_per_s": (recent or {}).get("images_per_s"),
+        "mem_mb": (recent or {}).get("mem_mb"),
+        "elapsed_s": (now - start_time) if start_time else None,
+    }
 
 
 def format_duration(seconds: float | None) -> str:

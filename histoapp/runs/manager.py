@@ -2,6 +2,7 @@
 default), stop (``STOP`` file, then SIGTERM, then SIGKILL), resume (the same folder again: the trainer skips
 finished folds and resumes the interrupted one), delete, and a history rebuilt from the run folders alone, so
 a restarted app re-attaches to running and finished runs."""
+
 from __future__ import annotations
 
 import os
@@ -50,16 +51,31 @@ def _ts(iso: str | None) -> float | None:
 
 
 class RunManager:
-    def __init__(self, settings: Settings, *, max_parallel: int | None = None, stop_timeout_s: float | None = None,
-                 kill_timeout_s: float = 15.0, threads: int | None = None, poll_s: float = 2.0, background: bool = True):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_parallel: int | None = None,
+        stop_timeout_s: float | None = None,
+        kill_timeout_s: float = 15.0,
+        threads: int | None = None,
+        poll_s: float = 2.0,
+        background: bool = True,
+    ):
         self.settings = settings
         self.runs_dir = Path(settings.runs_dir)
         # One run at a time by default: a GPU (or this machine's CPUs) is shared badly by two trainings.
         self.max_parallel = max_parallel or int(os.environ.get("HISTOAPP_MAX_PARALLEL_RUNS", "1"))
         # Graceful stop first (the engine ends at the next step and keeps a checkpoint); forced after this long.
-        self.stop_timeout_s = stop_timeout_s if stop_timeout_s is not None else float(os.environ.get("HISTOAPP_STOP_TIMEOUT_S", "120"))
+        self.stop_timeout_s = (
+            stop_timeout_s if stop_timeout_s is not None else float(os.environ.get("HISTOAPP_STOP_TIMEOUT_S", "120"))
+        )
         self.kill_timeout_s = kill_timeout_s
-        self.threads = threads if threads is not None else (int(os.environ["HISTOAPP_RUN_THREADS"]) if os.environ.get("HISTOAPP_RUN_THREADS") else None)
+        self.threads = (
+            threads
+            if threads is not None
+            else (int(os.environ["HISTOAPP_RUN_THREADS"]) if os.environ.get("HISTOAPP_RUN_THREADS") else None)
+        )
         self.poll_s = poll_s
         self._children: dict[str, object] = {}  # Popen handles of runs this app started (reaped on refresh)
         self._lock = threading.RLock()
@@ -104,7 +120,9 @@ class RunManager:
             if not (run_dir / "config.yaml").is_file():
                 raise LaunchRefused(f"{name} has no config.yaml; it cannot be resumed")
             launch = process.read_launch(run_dir) or {"history": []}
-            history = launch.get("history", []) + ([{k: launch.get(k) for k in ("pid", "launched", "ended_state")}] if launch.get("pid") else [])
+            history = launch.get("history", []) + (
+                [{k: launch.get(k) for k in ("pid", "launched", "ended_state")}] if launch.get("pid") else []
+            )
             (run_dir / STOP_FILE).unlink(missing_ok=True)
             process.write_launch(run_dir, {"state": "queued", "queued": time.time(), "history": history})
         self.refresh()
@@ -117,8 +135,20 @@ class RunManager:
         proc = process.spawn(cmd, run_dir)
         self._children[run_dir.name] = proc
         launch = process.read_launch(run_dir) or {}
-        process.write_launch(run_dir, {**launch, "state": "launched", "pid": proc.pid, "pgid": proc.pid, "command": cmd,
-                                       "gpus": gpus, "launched": time.time(), "stop_requested": None, "forced": None})
+        process.write_launch(
+            run_dir,
+            {
+                **launch,
+                "state": "launched",
+                "pid": proc.pid,
+                "pgid": proc.pid,
+                "command": cmd,
+                "gpus": gpus,
+                "launched": time.time(),
+                "stop_requested": None,
+                "forced": None,
+            },
+        )
 
     # --- stopping / deleting ---------------------------------------------------------------------------
     def stop(self, name: str, *, force: bool = False) -> RunInfo:
@@ -197,8 +227,9 @@ class RunManager:
             info.state = status["state"]
         elif stop_asked:
             info.state = "stopped"
-            info.message = (f"forced stop ({launch['forced']})" if launch.get("forced") else "stopped before training started") \
-                + "; resume continues from the last checkpoint"
+            info.message = (
+                f"forced stop ({launch['forced']})" if launch.get("forced") else "stopped before training started"
+            ) + "; resume continues from the last checkpoint"
         else:
             info.state = "failed"
             why = status.get("message") if fresh else "the process ended before writing its status"
@@ -209,8 +240,11 @@ class RunManager:
     def list_runs(self) -> list[RunInfo]:
         if not self.runs_dir.is_dir():
             return []
-        names = [p.name for p in self.runs_dir.iterdir()
-                 if p.is_dir() and any((p / f).exists() for f in ("config.yaml", process.LAUNCH_FILE, "status.json"))]
+        names = [
+            p.name
+            for p in self.runs_dir.iterdir()
+            if p.is_dir() and any((p / f).exists() for f in ("config.yaml", process.LAUNCH_FILE, "status.json"))
+        ]
         infos = [self.info(n) for n in names]
         return sorted(infos, key=lambda i: -(i.launched or i.updated or 0))
 
@@ -223,7 +257,12 @@ class RunManager:
                 launch = process.read_launch(info.path)
                 if info.state == "stopping" and launch:
                     self._escalate(info, launch, now)
-                if not info.active and launch and launch.get("state") == "launched" and launch.get("ended_state") != info.state:
+                if (
+                    not info.active
+                    and launch
+                    and launch.get("state") == "launched"
+                    and launch.get("ended_state") != info.state
+                ):
                     process.write_launch(info.path, {**launch, "ended_state": info.state, "ended": now})
                     self._children.pop(info.name, None)
             busy = sum(1 for i in infos if i.active)

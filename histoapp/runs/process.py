@@ -1,5 +1,6 @@
 """Run processes: start ``python -m trainer cv`` detached from the app, find out whether it still lives, signal
 its process group. The run folder's ``launch.json`` records what was started, so a restarted app re-attaches."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,16 @@ def spawn(command: list[str], run_dir: Path, env: dict | None = None) -> subproc
     with open(run_dir / LOG_FILE, "ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(command)}\n".encode())
         log.flush()
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=full_env, start_new_session=True, close_fds=True)
+        return subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
 def pid_alive(pid) -> bool:

@@ -1,5 +1,6 @@
 """Checks before a launch, each refusal with its reason: the UI must never start a run that is bound to fail
 (QLoRA without CUDA, a data folder that is missing or outside the allowed roots, a model family not installed)."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,9 @@ def within(path: Path, roots: list[Path]) -> bool:
     return any(path == r or r in path.parents for r in (Path(r).resolve() for r in roots))
 
 
-def check_config(cfg: ExperimentConfig, settings: Settings, *, cuda: bool | None = None,
-                 available_families: set[str] | None = None) -> tuple[list[str], list[str]]:
+def check_config(
+    cfg: ExperimentConfig, settings: Settings, *, cuda: bool | None = None, available_families: set[str] | None = None
+) -> tuple[list[str], list[str]]:
     """(errors, warnings). A launch goes ahead only without errors; warnings are shown beside it."""
     cuda = cuda_available() if cuda is None else cuda
     fams = families() if available_families is None else available_families
@@ -50,19 +52,25 @@ def check_config(cfg: ExperimentConfig, settings: Settings, *, cuda: bool | None
     for m in cfg.models:
         label = f"model {m.name!r}"
         if m.family not in fams:
-            errors.append(f"{label}: the {m.family!r} model family is not available in this install"
-                          + (" (trainer/models/vlm is not installed yet)" if m.family == "vlm" else ""))
+            errors.append(
+                f"{label}: the {m.family!r} model family is not available in this install"
+                + (" (trainer/models/vlm is not installed yet)" if m.family == "vlm" else "")
+            )
             continue
         if m.family == "cnn":
             if m.mode not in CNN_MODES:
-                errors.append(f"{label}: CNNs train in mode {' or '.join(CNN_MODES)}, not {m.mode!r} (LoRA/QLoRA are for VLMs)")
+                errors.append(
+                    f"{label}: CNNs train in mode {' or '.join(CNN_MODES)}, not {m.mode!r} (LoRA/QLoRA are for VLMs)"
+                )
             from trainer.models.cnn import _hub_checkpoints, available_models
 
             if m.name not in available_models():
                 errors.append(f"{label}: not a torchvision architecture (e.g. resnet34, vgg19, alexnet)")
             elif m.pretrained and not m.weights_path and not any(_hub_checkpoints().glob(f"{m.name}-*")):
-                warnings.append(f"{label}: ImageNet weights are not in the torch hub cache; the run downloads them and fails "
-                                f"quickly without a network (untick 'pretrained' to train from scratch)")
+                warnings.append(
+                    f"{label}: ImageNet weights are not in the torch hub cache; the run downloads them and fails "
+                    f"quickly without a network (untick 'pretrained' to train from scratch)"
+                )
             if m.weights_path and not Path(m.weights_path).is_file():
                 errors.append(f"{label}: weights file not found: {m.weights_path}")
         if m.family == "vlm":
@@ -85,8 +93,13 @@ def check_config(cfg: ExperimentConfig, settings: Settings, *, cuda: bool | None
         errors.append(f"optimizer {t.optimizer}: 8-bit optimisers need a CUDA GPU")
     if t.mixed_precision == "fp16" and not cuda:
         errors.append("mixed precision fp16 needs a CUDA GPU (use 'auto' or 'no')")
-    for key, value, low in (("epochs", t.epochs, 1), ("batch size", t.batch_size, 1), ("gradient accumulation", t.grad_accum, 1),
-                            ("folds", d.folds, 2), ("input size", d.input_size, 16)):
+    for key, value, low in (
+        ("epochs", t.epochs, 1),
+        ("batch size", t.batch_size, 1),
+        ("gradient accumulation", t.grad_accum, 1),
+        ("folds", d.folds, 2),
+        ("input size", d.input_size, 16),
+    ):
         if value < low:
             errors.append(f"{key} must be at least {low} (got {value})")
     if t.lr <= 0:
@@ -110,8 +123,10 @@ def check_data_root(cfg: ExperimentConfig, settings: Settings) -> list[str]:
     if not root.is_absolute():
         return [f"data folder {d.root!r}: give an absolute path"]
     if not within(root, settings.allowed_roots):
-        return [f"data folder {root} is outside the allowed data roots ({', '.join(map(str, settings.allowed_roots))}; "
-                f"set HISTOAPP_DATA_ROOTS to allow more)"]
+        return [
+            f"data folder {root} is outside the allowed data roots ({', '.join(map(str, settings.allowed_roots))}; "
+            f"set HISTOAPP_DATA_ROOTS to allow more)"
+        ]
     if d.source == "synthetic":
         return []  # generated there on first use
     if d.source == "csv" and root.is_file():

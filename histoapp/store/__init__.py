@@ -1,4 +1,5 @@
 """The annotation database: ``open_store(url) -> Store`` (SQLAlchemy; SQLite by default, any URL by config)."""
+
 from histoapp.store.api import QUALITY_FLAGS, Store, open_store
 from histoapp.store.errors import StoreError
 

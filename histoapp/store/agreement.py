@@ -1,5 +1,6 @@
 """Agreement between annotators (Cohen's kappa per pair via scikit-learn, Fleiss' kappa via statsmodels) and
 with the models and the source labels; conflicts for adjudication; the consensus label of each image."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,13 @@ def _pair(name_a: str, name_b: str, la: dict[int, int], lb: dict[int, int]) -> d
     common = sorted(set(la) & set(lb))
     a, b = [la[i] for i in common], [lb[i] for i in common]
     agree = sum(x == y for x, y in zip(a, b))
-    return {"a": name_a, "b": name_b, "n": len(common), "agreement": agree / len(common) if common else None,
-            "kappa": _kappa(a, b)}
+    return {
+        "a": name_a,
+        "b": name_b,
+        "n": len(common),
+        "agreement": agree / len(common) if common else None,
+        "kappa": _kappa(a, b),
+    }
 
 
 def _labels_by(store) -> tuple[dict[str, dict[int, int]], dict[str, dict[int, int]], dict[int, int]]:
@@ -98,8 +104,15 @@ def conflicts(store, *, include_resolved: bool = False) -> list[dict]:
         kind = "label" if len(labels) > 1 else "subtype" if len(subs) > 1 else None
         if kind is None or (image_id in adj and not include_resolved):
             continue
-        out.append({"image_id": image_id, "path": paths[image_id], "kind": kind,
-                    "votes": {a.annotator: _vote_text(a) for a in anns}, "adjudication": adj.get(image_id)})
+        out.append(
+            {
+                "image_id": image_id,
+                "path": paths[image_id],
+                "kind": kind,
+                "votes": {a.annotator: _vote_text(a) for a in anns},
+                "adjudication": adj.get(image_id),
+            }
+        )
     return out
 
 
@@ -114,14 +127,23 @@ def consensus(store, *, min_annotators: int = 1) -> dict[int, dict]:
         ids = [a.id for a in anns]
         if image_id in adj:
             a = adj[image_id]
-            out[image_id] = {"label": a["label"], "subtype": a["subtype"], "rule": "adjudicated",
-                             "annotation_ids": ids, "adjudication_id": a["id"]}
+            out[image_id] = {
+                "label": a["label"],
+                "subtype": a["subtype"],
+                "rule": "adjudicated",
+                "annotation_ids": ids,
+                "adjudication_id": a["id"],
+            }
             continue
         labels = {a.label for a in anns}
         subs = {a.subtype for a in anns if a.subtype}
         if len(anns) < max(1, min_annotators) or len(labels) != 1:
             continue
-        out[image_id] = {"label": labels.pop(), "subtype": subs.pop() if len(subs) == 1 else None,
-                         "rule": "unanimous" if len(anns) > 1 else "single", "annotation_ids": ids,
-                         "adjudication_id": None}
+        out[image_id] = {
+            "label": labels.pop(),
+            "subtype": subs.pop() if len(subs) == 1 else None,
+            "rule": "unanimous" if len(anns) > 1 else "single",
+            "annotation_ids": ids,
+            "adjudication_id": None,
+        }
     return out

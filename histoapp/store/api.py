@@ -2,14 +2,15 @@
 
 Every change runs in one write transaction together with its audit-log entry (and, for a click, its
 submission id), so a crash leaves either all of it or none. Undo/redo replay the audit log's row snapshots."""
+
 from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import DateTime, select
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +32,10 @@ MAX_NAME = 64
 
 
 def _from_json(model, data: dict) -> dict:
-    return {c.key: (datetime.fromisoformat(data[c.key]) if isinstance(c.type, DateTime) and data[c.key] else data[c.key])
-            for c in model.__table__.columns}
+    return {
+        c.key: (datetime.fromisoformat(data[c.key]) if isinstance(c.type, DateTime) and data[c.key] else data[c.key])
+        for c in model.__table__.columns
+    }
 
 
 def file_sha256(path: str | Path) -> str:
@@ -68,7 +71,9 @@ def label_and_subtype(label, subtype) -> tuple[int, str | None]:
             raise StoreError("give a label (benign/malignant) or a subtype")
         lab = SUBTYPE_LABEL[sub]
     if sub is not None and SUBTYPE_LABEL[sub] != lab:
-        raise StoreError(f"subtype {sub} is {'malignant' if SUBTYPE_LABEL[sub] else 'benign'}, not {'malignant' if lab else 'benign'}")
+        raise StoreError(
+            f"subtype {sub} is {'malignant' if SUBTYPE_LABEL[sub] else 'benign'}, not {'malignant' if lab else 'benign'}"
+        )
     return lab, sub
 
 
@@ -98,25 +103,69 @@ class Store:
             yield s
 
     @staticmethod
-    def _audit(s: Session, actor: str, action: str, table: str, *, row_id=None, image_id=None, before=None,
-               after=None, ref_id=None) -> AuditEntry:
-        entry = AuditEntry(time=utcnow(), actor=actor, action=action, table_name=table, row_id=row_id,
-                           image_id=image_id, before=before, after=after, ref_id=ref_id)
+    def _audit(
+        s: Session,
+        actor: str,
+        action: str,
+        table: str,
+        *,
+        row_id=None,
+        image_id=None,
+        before=None,
+        after=None,
+        ref_id=None,
+    ) -> AuditEntry:
+        entry = AuditEntry(
+            time=utcnow(),
+            actor=actor,
+            action=action,
+            table_name=table,
+            row_id=row_id,
+            image_id=image_id,
+            before=before,
+            after=after,
+            ref_id=ref_id,
+        )
         s.add(entry)
         s.flush()
         return entry
 
     # --- images -------------------------------------------------------------------------------------
-    def add_image(self, path: str | Path, *, dataset: str, magnification: str | None = None, patient_id: str | None = None,
-                  label=None, subtype=None, copy_to: str | Path | None = None, verify: bool = True,
-                  actor: str = "system") -> int:
+    def add_image(
+        self,
+        path: str | Path,
+        *,
+        dataset: str,
+        magnification: str | None = None,
+        patient_id: str | None = None,
+        label=None,
+        subtype=None,
+        copy_to: str | Path | None = None,
+        verify: bool = True,
+        actor: str = "system",
+    ) -> int:
         """Add an image file; the same bytes (content hash) return the existing id and are not queued twice.
         ``label``/``subtype`` are the source's labels (kept apart from annotations). ``copy_to``: copy the
         file there first (uploads whose temporary file will vanish)."""
-        return self.add_images([dict(path=path, dataset=dataset, magnification=magnification, patient_id=patient_id,
-                                     label=label, subtype=subtype)], copy_to=copy_to, verify=verify, actor=actor)[0][0]
+        return self.add_images(
+            [
+                dict(
+                    path=path,
+                    dataset=dataset,
+                    magnification=magnification,
+                    patient_id=patient_id,
+                    label=label,
+                    subtype=subtype,
+                )
+            ],
+            copy_to=copy_to,
+            verify=verify,
+            actor=actor,
+        )[0][0]
 
-    def add_images(self, items: list[dict], *, copy_to=None, verify: bool = True, actor: str = "system") -> list[tuple[int, bool]]:
+    def add_images(
+        self, items: list[dict], *, copy_to=None, verify: bool = True, actor: str = "system"
+    ) -> list[tuple[int, bool]]:
         """Add many images in one transaction; returns ``(image_id, added)`` per item (False: a duplicate)."""
         prepared = []
         for it in items:
@@ -143,9 +192,19 @@ class Store:
                 mag = normalise_magnification(it.get("magnification"))
             except ValueError as exc:
                 raise StoreError(str(exc)) from None
-            prepared.append((digest, dict(path=str(path.resolve()), dataset=str(it.get("dataset") or "upload"),
-                                          magnification=mag, patient_id=it.get("patient_id"),
-                                          source_label=src_label, source_subtype=src_sub)))
+            prepared.append(
+                (
+                    digest,
+                    dict(
+                        path=str(path.resolve()),
+                        dataset=str(it.get("dataset") or "upload"),
+                        magnification=mag,
+                        patient_id=it.get("patient_id"),
+                        source_label=src_label,
+                        source_subtype=src_sub,
+                    ),
+                )
+            )
         out = []
         with self.write() as s:
             for digest, fields in prepared:
@@ -155,7 +214,16 @@ class Store:
                         # The file moved (or was restored elsewhere): point at the copy that exists.
                         before = row_dict(img)
                         img.path = fields["path"]
-                        self._audit(s, actor, "update", "images", row_id=img.id, image_id=img.id, before=before, after=row_dict(img))
+                        self._audit(
+                            s,
+                            actor,
+                            "update",
+                            "images",
+                            row_id=img.id,
+                            image_id=img.id,
+                            before=before,
+                            after=row_dict(img),
+                        )
                     out.append((img.id, False))
                     continue
                 img = Image(sha256=digest, added_at=utcnow(), **fields)
@@ -165,15 +233,29 @@ class Store:
                 out.append((img.id, True))
         return out
 
-    def send_to_queue(self, path: str | Path, *, uploads_dir: str | Path, predictions=(), dataset: str = "upload",
-                      magnification: str | None = None, actor: str = "system") -> int:
+    def send_to_queue(
+        self,
+        path: str | Path,
+        *,
+        uploads_dir: str | Path,
+        predictions=(),
+        dataset: str = "upload",
+        magnification: str | None = None,
+        actor: str = "system",
+    ) -> int:
         """For the Predict tab: keep a copy of an uploaded image (its temporary file will vanish) under
         ``uploads_dir``, queue it, and attach the models' predictions (dicts with model, prob_malignant,
         label and optionally kind). The same bytes again return the same id."""
         image_id = self.add_image(path, dataset=dataset, magnification=magnification, copy_to=uploads_dir, actor=actor)
         for p in predictions:
-            self.add_prediction(image_id, model=p["model"], prob_malignant=p["prob_malignant"], label=p["label"],
-                                kind=p.get("kind"), actor=actor)
+            self.add_prediction(
+                image_id,
+                model=p["model"],
+                prob_malignant=p["prob_malignant"],
+                label=p["label"],
+                kind=p.get("kind"),
+                actor=actor,
+            )
         return image_id
 
     def image(self, image_id: int) -> dict:
@@ -190,12 +272,15 @@ class Store:
         try:
             return load_rgb(info["path"]), ""
         except ImageError as exc:
-            return None, (f"Image #{image_id} cannot be shown: {exc.reason} ({info['path']}). Its annotations are kept; "
-                          "restore the file or import it again from its new place.")
+            return None, (
+                f"Image #{image_id} cannot be shown: {exc.reason} ({info['path']}). Its annotations are kept; "
+                "restore the file or import it again from its new place."
+            )
 
     # --- predictions --------------------------------------------------------------------------------
-    def add_prediction(self, image_id: int, *, model: str, prob_malignant: float, label, kind: str | None = None,
-                       actor: str = "system") -> int:
+    def add_prediction(
+        self, image_id: int, *, model: str, prob_malignant: float, label, kind: str | None = None, actor: str = "system"
+    ) -> int:
         """Attach (or replace) ``model``'s prediction for an image. ``kind``: "cnn"/"vlm" (guessed from the
         model name when not given) for the CNN/VLM disagreement queue."""
         p = float(prob_malignant)
@@ -215,18 +300,41 @@ class Store:
                 s.add(row)
             row.kind, row.prob_malignant, row.label, row.created_at = kind, p, lab, utcnow()
             s.flush()
-            self._audit(s, actor, "update" if before else "create", "predictions", row_id=row.id, image_id=image_id,
-                        before=before, after=row_dict(row))
+            self._audit(
+                s,
+                actor,
+                "update" if before else "create",
+                "predictions",
+                row_id=row.id,
+                image_id=image_id,
+                before=before,
+                after=row_dict(row),
+            )
             return row.id
 
     def predictions(self, image_id: int) -> list[dict]:
         with self.read() as s:
-            return [row_dict(p) for p in s.scalars(select(Prediction).where(Prediction.image_id == image_id).order_by(Prediction.model))]
+            return [
+                row_dict(p)
+                for p in s.scalars(select(Prediction).where(Prediction.image_id == image_id).order_by(Prediction.model))
+            ]
 
     # --- annotations --------------------------------------------------------------------------------
-    def annotate(self, image_id: int, annotator: str, *, label=None, subtype=None, confidence: float | None = None,
-                 blur: bool = False, fold: bool = False, pen_mark: bool = False, out_of_focus: bool = False,
-                 note: str = "", submission_id: str | None = None) -> dict:
+    def annotate(
+        self,
+        image_id: int,
+        annotator: str,
+        *,
+        label=None,
+        subtype=None,
+        confidence: float | None = None,
+        blur: bool = False,
+        fold: bool = False,
+        pen_mark: bool = False,
+        out_of_focus: bool = False,
+        note: str = "",
+        submission_id: str | None = None,
+    ) -> dict:
         """Set ``annotator``'s label for an image (creating or replacing it). ``submission_id``: a
         client-generated id for the click; the same id again changes nothing and returns the first result."""
         annotator = check_name(annotator)
@@ -235,9 +343,16 @@ class Store:
             raise StoreError(f"confidence must be in [0, 1], not {confidence}")
         if submission_id is not None and not (0 < len(str(submission_id)) <= 64):
             raise StoreError("submission id must be 1-64 characters")
-        fields = dict(label=lab, subtype=sub, confidence=None if confidence is None else float(confidence),
-                      blur=bool(blur), fold=bool(fold), pen_mark=bool(pen_mark), out_of_focus=bool(out_of_focus),
-                      note=str(note or ""))
+        fields = dict(
+            label=lab,
+            subtype=sub,
+            confidence=None if confidence is None else float(confidence),
+            blur=bool(blur),
+            fold=bool(fold),
+            pen_mark=bool(pen_mark),
+            out_of_focus=bool(out_of_focus),
+            note=str(note or ""),
+        )
         try:
             return self._annotate(int(image_id), annotator, fields, submission_id)
         except IntegrityError:
@@ -253,6 +368,7 @@ class Store:
                 return None
             ann = s.get(Annotation, sub.annotation_id) if sub.annotation_id else None
             return {**(row_dict(ann) if ann else {}), "applied": False, "duplicate": True}
+
         if s is not None:
             return look(s)
         with self.read() as s2:
@@ -279,8 +395,16 @@ class Store:
                         setattr(row, k, v)
                 row.updated_at = now
                 s.flush()
-                audit_id = self._audit(s, annotator, "update" if before else "create", "annotations", row_id=row.id,
-                                       image_id=image_id, before=before, after=row_dict(row)).id
+                audit_id = self._audit(
+                    s,
+                    annotator,
+                    "update" if before else "create",
+                    "annotations",
+                    row_id=row.id,
+                    image_id=image_id,
+                    before=before,
+                    after=row_dict(row),
+                ).id
                 applied = True
             if key:
                 s.add(Submission(key=key, annotation_id=row.id, audit_id=audit_id, created_at=utcnow()))
@@ -309,8 +433,13 @@ class Store:
 
     def recent(self, annotator: str, limit: int = 20) -> list[dict]:
         """The annotator's latest labels, newest first, with the image's path."""
-        q = (select(Annotation, Image.path).join(Image, Image.id == Annotation.image_id)
-             .where(Annotation.annotator == annotator).order_by(Annotation.updated_at.desc(), Annotation.id.desc()).limit(limit))
+        q = (
+            select(Annotation, Image.path)
+            .join(Image, Image.id == Annotation.image_id)
+            .where(Annotation.annotator == annotator)
+            .order_by(Annotation.updated_at.desc(), Annotation.id.desc())
+            .limit(limit)
+        )
         with self.read() as s:
             return [{**row_dict(a), "path": p} for a, p in s.execute(q)]
 
@@ -325,18 +454,35 @@ class Store:
             if row is None:
                 row = Adjudication(image_id=image_id)
                 s.add(row)
-            row.adjudicator, row.label, row.subtype, row.note, row.created_at = adjudicator, lab, sub, str(note or ""), utcnow()
+            row.adjudicator, row.label, row.subtype, row.note, row.created_at = (
+                adjudicator,
+                lab,
+                sub,
+                str(note or ""),
+                utcnow(),
+            )
             s.flush()
-            self._audit(s, adjudicator, "update" if before else "create", "adjudications", row_id=row.id,
-                        image_id=image_id, before=before, after=row_dict(row))
+            self._audit(
+                s,
+                adjudicator,
+                "update" if before else "create",
+                "adjudications",
+                row_id=row.id,
+                image_id=image_id,
+                before=before,
+                after=row_dict(row),
+            )
             return row_dict(row)
 
     # --- undo / redo (from the audit log) -----------------------------------------------------------
     @staticmethod
     def _stacks(s: Session, actor: str) -> tuple[list[AuditEntry], list[AuditEntry]]:
         """Replay ``actor``'s log: changes go on the undo stack (clearing redo), an undo moves one to redo."""
-        entries = s.scalars(select(AuditEntry).where(AuditEntry.actor == actor, AuditEntry.table_name.in_(UNDOABLE))
-                            .order_by(AuditEntry.id)).all()
+        entries = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.actor == actor, AuditEntry.table_name.in_(UNDOABLE))
+            .order_by(AuditEntry.id)
+        ).all()
         by_id = {e.id: e for e in entries}
         done: list[AuditEntry] = []
         redo: list[AuditEntry] = []
@@ -377,8 +523,17 @@ class Store:
             current = s.get(model, target.row_id)
             state = target.before if action == "undo" else target.after
             self._apply(s, target.table_name, target.row_id, state)
-            self._audit(s, actor, action, target.table_name, row_id=target.row_id, image_id=target.image_id,
-                        before=row_dict(current) if current else None, after=state, ref_id=target.id)
+            self._audit(
+                s,
+                actor,
+                action,
+                target.table_name,
+                row_id=target.row_id,
+                image_id=target.image_id,
+                before=row_dict(current) if current else None,
+                after=state,
+                ref_id=target.id,
+            )
             return {"image_id": target.image_id, "table": target.table_name, "state": state}
 
     def undo(self, actor: str) -> dict | None:

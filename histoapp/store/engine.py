@@ -5,6 +5,7 @@ writer), ``synchronous=FULL`` (a committed label survives a power cut), foreign 
 write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of one failing
 with "database is locked" when it upgrades a read to a write. Any other SQLAlchemy URL (e.g. PostgreSQL for a
 lab server) is used as given."""
+
 from __future__ import annotations
 
 from pathlib import Path

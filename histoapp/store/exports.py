@@ -1,5 +1,6 @@
 """Exports: every annotation as CSV or JSON, and the consensus labels as a dataset the trainer reads back
 (``trainer.data.index.index_dataset``), with a provenance file naming the annotations it was made from."""
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,26 @@ from trainer.data.sources import MANIFEST_NAME, export_folder, write_manifest
 
 PROVENANCE = "provenance.json"
 SNAPSHOT = "annotations_snapshot.db"
-CSV_COLUMNS = ("annotation_id", "image_id", "sha256", "path", "dataset", "magnification", "patient_id", "annotator",
-               "label", "subtype", "confidence", "blur", "fold", "pen_mark", "out_of_focus", "note", "created_at", "updated_at")
+CSV_COLUMNS = (
+    "annotation_id",
+    "image_id",
+    "sha256",
+    "path",
+    "dataset",
+    "magnification",
+    "patient_id",
+    "annotator",
+    "label",
+    "subtype",
+    "confidence",
+    "blur",
+    "fold",
+    "pen_mark",
+    "out_of_focus",
+    "note",
+    "created_at",
+    "updated_at",
+)
 
 
 def _atomic_text(path: Path, write) -> Path:
@@ -42,24 +61,47 @@ def _audit_position(s) -> int:
 def export_csv(store, path) -> Path:
     """One row per annotation, with its image's details."""
     with store.read() as s:
-        rows = s.execute(select(Annotation, Image).join(Image, Image.id == Annotation.image_id).order_by(Annotation.id)).all()
+        rows = s.execute(
+            select(Annotation, Image).join(Image, Image.id == Annotation.image_id).order_by(Annotation.id)
+        ).all()
 
     def write(fh):
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
         for a, img in rows:
-            w.writerow([a.id, img.id, img.sha256, img.path, img.dataset, img.magnification or "", img.patient_id or "",
-                        a.annotator, LABELS[a.label], a.subtype or "", "" if a.confidence is None else a.confidence,
-                        int(a.blur), int(a.fold), int(a.pen_mark), int(a.out_of_focus), a.note,
-                        a.created_at.isoformat(), a.updated_at.isoformat()])
+            w.writerow(
+                [
+                    a.id,
+                    img.id,
+                    img.sha256,
+                    img.path,
+                    img.dataset,
+                    img.magnification or "",
+                    img.patient_id or "",
+                    a.annotator,
+                    LABELS[a.label],
+                    a.subtype or "",
+                    "" if a.confidence is None else a.confidence,
+                    int(a.blur),
+                    int(a.fold),
+                    int(a.pen_mark),
+                    int(a.out_of_focus),
+                    a.note,
+                    a.created_at.isoformat(),
+                    a.updated_at.isoformat(),
+                ]
+            )
+
     return _atomic_text(path, write)
 
 
 def export_json(store, path) -> Path:
     """Every image with its annotations, predictions and adjudication."""
     with store.read() as s:
-        images = {i.id: {**row_dict(i), "annotations": [], "predictions": [], "adjudication": None}
-                  for i in s.scalars(select(Image).order_by(Image.id))}
+        images = {
+            i.id: {**row_dict(i), "annotations": [], "predictions": [], "adjudication": None}
+            for i in s.scalars(select(Image).order_by(Image.id))
+        }
         for a in s.scalars(select(Annotation).order_by(Annotation.id)):
             images[a.image_id]["annotations"].append(row_dict(a))
         for p in s.scalars(select(Prediction).order_by(Prediction.id)):
@@ -67,8 +109,12 @@ def export_json(store, path) -> Path:
         for j in s.scalars(select(Adjudication)):
             images[j.image_id]["adjudication"] = row_dict(j)
         position = _audit_position(s)
-    doc = {"exported_at": utcnow().isoformat(), "database": _db_name(store), "audit_log_position": position,
-           "images": list(images.values())}
+    doc = {
+        "exported_at": utcnow().isoformat(),
+        "database": _db_name(store),
+        "audit_log_position": position,
+        "images": list(images.values()),
+    }
     return _atomic_text(path, lambda fh: json.dump(doc, fh, indent=1))
 
 
@@ -98,8 +144,16 @@ def export_dataset(store, out_dir, *, min_annotators: int = 1, snapshot: bool = 
         if not Path(img.path).is_file():
             skipped.append({"image_id": image_id, "path": img.path, "reason": "file missing on disk"})
             continue
-        records.append(Record(img.path, img.patient_id or f"image-{image_id}", c["label"], c["subtype"],
-                              img.magnification, img.dataset))
+        records.append(
+            Record(
+                img.path,
+                img.patient_id or f"image-{image_id}",
+                c["label"],
+                c["subtype"],
+                img.magnification,
+                img.dataset,
+            )
+        )
         by_hash[img.sha256] = (records[-1], image_id)
     if not records:
         raise StoreError("nothing to export: no image has a consensus label yet (label some, or adjudicate conflicts)")
@@ -112,21 +166,36 @@ def export_dataset(store, out_dir, *, min_annotators: int = 1, snapshot: bool = 
             continue
         rec, image_id = by_hash[digest]
         exported.append(Record(str(path), rec.patient_id, rec.label, rec.subtype, rec.magnification, rec.dataset))
-        files.append({"file": path.relative_to(out).as_posix(), "image_id": image_id, "sha256": digest,
-                      "label": LABELS[rec.label], "subtype": rec.subtype, **{k: chosen[image_id][k] for k in
-                                                                              ("rule", "annotation_ids", "adjudication_id")}})
+        files.append(
+            {
+                "file": path.relative_to(out).as_posix(),
+                "image_id": image_id,
+                "sha256": digest,
+                "label": LABELS[rec.label],
+                "subtype": rec.subtype,
+                **{k: chosen[image_id][k] for k in ("rule", "annotation_ids", "adjudication_id")},
+            }
+        )
     write_manifest(exported, out / MANIFEST_NAME)
-    prov = {"created": utcnow().isoformat(), "database": _db_name(store), "audit_log_position": position,
-            "rule": f"adjudication, else the annotators' unanimous label (at least {max(1, min_annotators)})",
-            "counts": {lab: sum(f["label"] == lab for f in files) for lab in LABELS}, "files": files,
-            "skipped": skipped, "snapshot": None}
+    prov = {
+        "created": utcnow().isoformat(),
+        "database": _db_name(store),
+        "audit_log_position": position,
+        "rule": f"adjudication, else the annotators' unanimous label (at least {max(1, min_annotators)})",
+        "counts": {lab: sum(f["label"] == lab for f in files) for lab in LABELS},
+        "files": files,
+        "skipped": skipped,
+        "snapshot": None,
+    }
     if snapshot and store.engine.dialect.name == "sqlite":
         raw = store.engine.raw_connection()
         try:  # VACUUM INTO: a consistent copy even while others write
             raw.driver_connection.execute("VACUUM INTO ?", (str(out / SNAPSHOT),))
         finally:
             raw.close()
-        with closing(sqlite3.connect(out / SNAPSHOT)) as snap:  # the snapshot's own position (writes may have come since)
+        with closing(
+            sqlite3.connect(out / SNAPSHOT)
+        ) as snap:  # the snapshot's own position (writes may have come since)
             snap_position = snap.execute("SELECT max(id) FROM audit_log").fetchone()[0] or 0
         prov["snapshot"] = {"file": SNAPSHOT, "sha256": _sha256(out / SNAPSHOT), "audit_log_position": snap_position}
     _atomic_text(out / PROVENANCE, lambda fh: json.dump(prov, fh, indent=1))

@@ -1,5 +1,6 @@
 """The annotation database's tables (SQLAlchemy 2.0 ORM). The schema is created by the alembic migrations in
 ``migrations/versions``; these classes must match them (``tests/histoapp/store/test_migrations.py`` checks)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -47,8 +48,10 @@ class Annotation(Base):
 
     __tablename__ = "annotations"
     # AUTOINCREMENT: an undone (deleted) row's id is never reused, so redo can put it back under the same id.
-    __table_args__ = (UniqueConstraint("image_id", "annotator", name="uq_annotation_image_annotator"),
-                      {"sqlite_autoincrement": True})
+    __table_args__ = (
+        UniqueConstraint("image_id", "annotator", name="uq_annotation_image_annotator"),
+        {"sqlite_autoincrement": True},
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="RESTRICT"), nullable=False, index=True)
     annotator: Mapped[str] = mapped_column(String(64), nullable=False, index=True)

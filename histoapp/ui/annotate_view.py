@@ -1,6 +1,7 @@
 """What the Annotate tab shows, as plain functions of the store (testable without a browser): the image at a
 zoom, its details (predictions hidden in blind mode), progress, the annotator's recent labels, agreement and
 conflict tables."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -54,15 +55,20 @@ def details(store, image_id: int, annotator: str, *, blind: bool) -> str:
     """Markdown about one image: where it comes from, this annotator's label, and (unless blind) the
     models' predictions and the source's label."""
     info = store.image(image_id)
-    lines = [f"**Image #{image_id}** · {info['dataset']} · {info['magnification'] or 'magnification unknown'}"
-             + (f" · patient {info['patient_id']}" if info["patient_id"] else ""),
-             f"`{info['path']}`"]
+    lines = [
+        f"**Image #{image_id}** · {info['dataset']} · {info['magnification'] or 'magnification unknown'}"
+        + (f" · patient {info['patient_id']}" if info["patient_id"] else ""),
+        f"`{info['path']}`",
+    ]
     mine = store.annotations(image_id=image_id, annotator=annotator) if annotator else []
     if mine:
         a = mine[0]
         flags = [t for t, k in FLAG_CHOICES if a[k]]
-        lines.append(f"Your label: **{_label_text(a['label'], a['subtype'])}**" + (f" · flags: {', '.join(flags)}" if flags else "")
-                     + (f" · note: {a['note']}" if a["note"] else ""))
+        lines.append(
+            f"Your label: **{_label_text(a['label'], a['subtype'])}**"
+            + (f" · flags: {', '.join(flags)}" if flags else "")
+            + (f" · note: {a['note']}" if a["note"] else "")
+        )
     else:
         lines.append("Your label: *not labelled yet*")
     if blind:
@@ -70,8 +76,13 @@ def details(store, image_id: int, annotator: str, *, blind: bool) -> str:
     else:
         preds = store.predictions(image_id)
         if preds:
-            lines.append("Models: " + "; ".join(f"{p['model']} ({p['kind']}): {LABELS[p['label']]} "
-                                                f"(p malignant {p['prob_malignant']:.2f})" for p in preds))
+            lines.append(
+                "Models: "
+                + "; ".join(
+                    f"{p['model']} ({p['kind']}): {LABELS[p['label']]} (p malignant {p['prob_malignant']:.2f})"
+                    for p in preds
+                )
+            )
         else:
             lines.append("Models: *no predictions stored for this image*")
         if info["source_label"] is not None:
@@ -101,16 +112,33 @@ def for_display(img: Image.Image, min_side: int = DISPLAY_MIN) -> Image.Image:
 def progress_text(p: dict, annotator: str) -> str:
     if not p["images"]:
         return "**No images yet** — import a folder below (or make demo patches)."
-    who = f"**{annotator}**: {p['mine']} done, {p['left']} left" if annotator else f"{p['labelled']} labelled, {p['left']} left"
-    return (f"{who} · {p['images']} images in this view, {p['labelled']} labelled by anyone, "
-            f"{p['conflicts']} conflict(s) to adjudicate")
+    who = (
+        f"**{annotator}**: {p['mine']} done, {p['left']} left"
+        if annotator
+        else f"{p['labelled']} labelled, {p['left']} left"
+    )
+    return (
+        f"{who} · {p['images']} images in this view, {p['labelled']} labelled by anyone, "
+        f"{p['conflicts']} conflict(s) to adjudicate"
+    )
 
 
 def recent_table(store, annotator: str) -> pd.DataFrame:
     rows = store.recent(annotator) if annotator else []
-    return pd.DataFrame([[r["image_id"], LABELS[r["label"]], r["subtype"] or "",
-                          ", ".join(t for t, k in FLAG_CHOICES if r[k]), r["note"], r["updated_at"][:19].replace("T", " ")]
-                         for r in rows], columns=RECENT_COLUMNS)
+    return pd.DataFrame(
+        [
+            [
+                r["image_id"],
+                LABELS[r["label"]],
+                r["subtype"] or "",
+                ", ".join(t for t, k in FLAG_CHOICES if r[k]),
+                r["note"],
+                r["updated_at"][:19].replace("T", " "),
+            ]
+            for r in rows
+        ],
+        columns=RECENT_COLUMNS,
+    )
 
 
 def _fmt(v) -> str:
@@ -120,8 +148,12 @@ def _fmt(v) -> str:
 def agreement_tables(store) -> tuple[str, pd.DataFrame, pd.DataFrame]:
     res = store.agreement()
     cols = ["rater A", "rater B", "images", "raw agreement", "kappa"]
-    pairs = pd.DataFrame([[p["a"], p["b"], p["n"], _fmt(p["agreement"]), _fmt(p["kappa"])] for p in res["pairs"]], columns=cols)
-    models = pd.DataFrame([[p["a"], p["b"], p["n"], _fmt(p["agreement"]), _fmt(p["kappa"])] for p in res["models"]], columns=cols)
+    pairs = pd.DataFrame(
+        [[p["a"], p["b"], p["n"], _fmt(p["agreement"]), _fmt(p["kappa"])] for p in res["pairs"]], columns=cols
+    )
+    models = pd.DataFrame(
+        [[p["a"], p["b"], p["n"], _fmt(p["agreement"]), _fmt(p["kappa"])] for p in res["models"]], columns=cols
+    )
     f = res["fleiss"]
     head = f"Annotators: {', '.join(res['annotators']) or 'none yet'}. "
     if f:
@@ -134,10 +166,21 @@ def agreement_tables(store) -> tuple[str, pd.DataFrame, pd.DataFrame]:
 
 def conflicts_table(store) -> pd.DataFrame:
     rows = store.conflicts(include_resolved=True)
-    return pd.DataFrame([[c["image_id"], c["kind"], "; ".join(f"{k}: {v}" for k, v in c["votes"].items()),
-                          _label_text(c["adjudication"]["label"], c["adjudication"]["subtype"]) + f" by {c['adjudication']['adjudicator']}"
-                          if c["adjudication"] else "open"] for c in rows],
-                        columns=["image", "disagreement on", "votes", "final label"])
+    return pd.DataFrame(
+        [
+            [
+                c["image_id"],
+                c["kind"],
+                "; ".join(f"{k}: {v}" for k, v in c["votes"].items()),
+                _label_text(c["adjudication"]["label"], c["adjudication"]["subtype"])
+                + f" by {c['adjudication']['adjudicator']}"
+                if c["adjudication"]
+                else "open",
+            ]
+            for c in rows
+        ],
+        columns=["image", "disagreement on", "votes", "final label"],
+    )
 
 
 SUBTYPE_BUTTONS = [(str(k + 1), code, SUBTYPE_NAMES[code].replace("_", " ")) for k, code in enumerate(SUBTYPES)]

@@ -1,4 +1,5 @@
 """The Gradio Blocks application: one tab per module in ``histoapp.ui.tabs``."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ the demo models never trained on, because no real BreakHis images were available
 
     python -m histoapp.ui.examples assets/examples
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,9 @@ from pathlib import Path
 from histoapp.settings import ASSETS
 
 EXAMPLES_DIR = ASSETS / "examples"
-_NAME = re.compile(r"^(?P<label>benign|malignant)_(?P<subtype>[A-Z]+)_(?P<mag>\d+X)_(?P<seq>\d+)\.(jpe?g|png|tiff?)$", re.I)
+_NAME = re.compile(
+    r"^(?P<label>benign|malignant)_(?P<subtype>[A-Z]+)_(?P<mag>\d+X)_(?P<seq>\d+)\.(jpe?g|png|tiff?)$", re.I
+)
 SIZE = (144, 96)  # BreakHis-like 3:2 aspect; the shorter side is the demo data's 96 px
 SEED = 2026  # not the training data's seed (0)
 
@@ -27,12 +30,21 @@ def list_examples(folder: str | Path = EXAMPLES_DIR) -> list[dict]:
     for p in sorted(Path(folder).glob("*")) if Path(folder).is_dir() else []:
         m = _NAME.match(p.name)
         if m:
-            out.append({"path": str(p), "label": m["label"].lower(), "subtype": m["subtype"], "magnification": m["mag"].upper()})
+            out.append(
+                {
+                    "path": str(p),
+                    "label": m["label"].lower(),
+                    "subtype": m["subtype"],
+                    "magnification": m["mag"].upper(),
+                }
+            )
     order = {m: i for i, m in enumerate(MAGNIFICATIONS)}
     return sorted(out, key=lambda e: (order.get(e["magnification"], 9), e["label"], e["subtype"], e["path"]))
 
 
-def make_examples(out: str | Path, per_class: int = 1, size: tuple[int, int] = SIZE, seed: int = SEED, quality: int = 88) -> list[Path]:
+def make_examples(
+    out: str | Path, per_class: int = 1, size: tuple[int, int] = SIZE, seed: int = SEED, quality: int = 88
+) -> list[Path]:
     """``per_class`` JPEG patches per class and magnification; subtypes rotate through each class."""
     import numpy as np
 

@@ -1,12 +1,20 @@
 """Keyboard shortcuts for the Annotate tab: a small script that clicks the tab's buttons, so a key press goes
 through exactly the same code as a mouse click. Keys typed into text boxes are left alone."""
+
 from __future__ import annotations
 
 import json
 
 # key -> elem_id of the button it clicks
-KEYMAP = {"b": "ann-benign", "m": "ann-malignant", "s": "ann-skip", "u": "ann-undo", "r": "ann-redo", "n": "ann-next",
-          **{str(k): f"ann-sub-{k}" for k in range(1, 9)}}
+KEYMAP = {
+    "b": "ann-benign",
+    "m": "ann-malignant",
+    "s": "ann-skip",
+    "u": "ann-undo",
+    "r": "ann-redo",
+    "n": "ann-next",
+    **{str(k): f"ann-sub-{k}" for k in range(1, 9)},
+}
 
 JS = """
 (() => {
@@ -43,14 +51,21 @@ SUBMISSION_ID_JS = """
 
 # The annotator's name lives in the browser's localStorage: saved as it is typed, read back on page load.
 NAME_KEY = "histoapp-annotator"
-REMEMBER_NAME_JS = "(name) => { try { localStorage.setItem('%s', name || ''); } catch (e) {} return [name]; }" % NAME_KEY
-RESTORE_NAME_JS = """
+REMEMBER_NAME_JS = (
+    "(name) => { try { localStorage.setItem('%s', name || ''); } catch (e) {} return [name]; }" % NAME_KEY
+)
+RESTORE_NAME_JS = (
+    """
 (name, ...rest) => {
   let saved = '';
   try { saved = localStorage.getItem('%s') || ''; } catch (e) {}
   return [name || saved, ...rest];
 }
-""" % NAME_KEY
+"""
+    % NAME_KEY
+)
 
-HELP = ("Keys: **B** benign · **M** malignant · **1-8** subtype (1 A, 2 F, 3 PT, 4 TA, 5 DC, 6 LC, 7 MC, 8 PC) · "
-        "**S** skip · **U** undo · **R** redo · **N** next. Keys are ignored while typing in a text box.")
+HELP = (
+    "Keys: **B** benign · **M** malignant · **1-8** subtype (1 A, 2 F, 3 PT, 4 TA, 5 DC, 6 LC, 7 MC, 8 PC) · "
+    "**S** skip · **U** undo · **R** redo · **N** next. Keys are ignored while typing in a text box."
+)

@@ -1,8 +1,9 @@
 """Hugging Face ZeroGPU: where the ``spaces`` package is importable, functions that run models are wrapped
 with ``spaces.GPU`` (a GPU is attached for the call); elsewhere they run as they are (CPU, or a local GPU)."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 try:  # present on Hugging Face Spaces only
     import spaces  # type: ignore

@@ -1,4 +1,5 @@
 """A tiny CNN trained for a few steps on generated patches, saved as a finished fold of a run folder."""
+
 from __future__ import annotations
 
 import json
@@ -37,9 +38,14 @@ def trained_run(tmp_path_factory, synthetic_root, synthetic_records):
     runs = tmp_path_factory.mktemp("runs")
     fold = runs / "tiny" / "resnet18" / "all" / "fold0"
     adapter.save(fold / "best")
-    (fold / "best" / "engine.json").write_text(json.dumps({"input_size": TINY_SIZE, "classes": ["benign", "malignant"], "fold": 0}))
-    (fold / "metrics.json").write_text(json.dumps({"model": "resnet18", "magnification": "all", "fold": 0,
-                                                   "metrics": {"accuracy": 0.9, "roc_auc": 0.95}}))
+    (fold / "best" / "engine.json").write_text(
+        json.dumps({"input_size": TINY_SIZE, "classes": ["benign", "malignant"], "fold": 0})
+    )
+    (fold / "metrics.json").write_text(
+        json.dumps(
+            {"model": "resnet18", "magnification": "all", "fold": 0, "metrics": {"accuracy": 0.9, "roc_auc": 0.95}}
+        )
+    )
     return runs
 
 
@@ -64,5 +70,7 @@ def vlm_run(tmp_path_factory):
     runs = tmp_path_factory.mktemp("vlm_runs")
     fold = runs / "tinyvlm" / "tiny-lora" / "all" / "fold0"
     adapter.save(fold / "best")
-    (fold / "metrics.json").write_text(json.dumps({"model": "tiny-lora", "magnification": "all", "fold": 0, "metrics": {"roc_auc": 0.5}}))
+    (fold / "metrics.json").write_text(
+        json.dumps({"model": "tiny-lora", "magnification": "all", "fold": 0, "metrics": {"roc_auc": 0.5}})
+    )
     return runs

@@ -1,4 +1,5 @@
 """A tiny finished cross-validation run shared by the runner, evaluate and compare tests (seconds on a CPU)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +13,19 @@ TINY = {"patients_per_subtype": 2, "images_per_magnification": 2, "size": 40, "s
 def tiny_config(tmp: Path, data_root: Path, **train) -> dict:
     """A 2-fold CV of ResNet18 at 32 px on generated data (40X), 2 epochs."""
     return {
-        "name": "tiny", "output_dir": str(tmp / "runs"),
-        "data": {"source": "breakhis", "root": str(data_root), "magnifications": ["40X"], "folds": 2, "seed": 1,
-                 "val_fraction": 0.25, "input_size": 32, "cache": "memory", "num_workers": 0},
+        "name": "tiny",
+        "output_dir": str(tmp / "runs"),
+        "data": {
+            "source": "breakhis",
+            "root": str(data_root),
+            "magnifications": ["40X"],
+            "folds": 2,
+            "seed": 1,
+            "val_fraction": 0.25,
+            "input_size": 32,
+            "cache": "memory",
+            "num_workers": 0,
+        },
         "models": [{"family": "cnn", "name": "resnet18", "pretrained": False}],
         "train": {"epochs": 2, "batch_size": 8, "lr": 0.001, "early_stopping_patience": 0, "log_every": 1, **train},
     }

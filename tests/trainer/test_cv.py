@@ -1,5 +1,6 @@
 """The runner end to end: a 2-fold CV of small torchvision models writes the run folder and its results; an
 interrupted run resumes from its checkpoint and does not redo finished folds."""
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,16 @@ from .conftest import tiny_config
 
 
 def test_two_fold_cv_writes_the_run_folder(cv_run, tiny_data):
-    for name in ("config.yaml", "splits.json", "status.json", "metrics.jsonl", "data_report.json",
-                 "results.json", "results.csv", "results.md"):
+    for name in (
+        "config.yaml",
+        "splits.json",
+        "status.json",
+        "metrics.jsonl",
+        "data_report.json",
+        "results.json",
+        "results.csv",
+        "results.md",
+    ):
         assert (cv_run / name).is_file(), name
     assert json.loads((cv_run / "status.json").read_text())["state"] == "finished"
     splits = Splits.load(cv_run / "splits.json")
@@ -28,10 +37,23 @@ def test_two_fold_cv_writes_the_run_folder(cv_run, tiny_data):
         seen = set()
         for k in (0, 1):
             fdir = cv_run / model / "40X" / f"fold{k}"
-            assert sorted(p.name for p in (fdir / "best").iterdir()) == ["adapter.json", "engine.json", "model.safetensors"]
+            assert sorted(p.name for p in (fdir / "best").iterdir()) == [
+                "adapter.json",
+                "engine.json",
+                "model.safetensors",
+            ]
             assert not (fdir / "last").exists()  # resume state is removed once the fold is finished
             rows = list(csv.DictReader(open(fdir / "predictions.csv")))
-            assert list(rows[0])[:8] == ["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold"]
+            assert list(rows[0])[:8] == [
+                "image_id",
+                "path",
+                "patient_id",
+                "label",
+                "prob_malignant",
+                "pred",
+                "magnification",
+                "fold",
+            ]
             # Test images are exactly the fold's test patients, at 40X only.
             assert {r["patient_id"] for r in rows} == set(splits.folds[k].test_patients)
             assert {r["magnification"] for r in rows} == {"40X"}
@@ -42,9 +64,15 @@ def test_two_fold_cv_writes_the_run_folder(cv_run, tiny_data):
         assert len(seen) == 16 * 2  # every 40X image is tested exactly once over the two folds
 
     results = json.loads((cv_run / "results.json").read_text())
-    assert [(r["model"], r["magnification"], r["n_folds"]) for r in results["rows"]] == [("resnet18", "40X", 2), ("mobilenet_v3_small", "40X", 2)]
+    assert [(r["model"], r["magnification"], r["n_folds"]) for r in results["rows"]] == [
+        ("resnet18", "40X", 2),
+        ("mobilenet_v3_small", "40X", 2),
+    ]
     row = results["rows"][0]
-    accs = [json.loads((cv_run / "resnet18" / "40X" / f"fold{k}" / "metrics.json").read_text())["metrics"]["accuracy"] for k in (0, 1)]
+    accs = [
+        json.loads((cv_run / "resnet18" / "40X" / f"fold{k}" / "metrics.json").read_text())["metrics"]["accuracy"]
+        for k in (0, 1)
+    ]
     assert row["mean"]["accuracy"] == pytest.approx(sum(accs) / 2)
     table = (cv_run / "results.csv").read_text().splitlines()
     assert table[0].startswith("model,magnification,n_folds,accuracy_mean,accuracy_std") and len(table) == 3
@@ -56,7 +84,9 @@ def test_two_fold_cv_writes_the_run_folder(cv_run, tiny_data):
     kinds = {e["event"] for e in ev}
     assert {"run_start", "fold_start", "step", "epoch", "fold_end", "run_end"} <= kinds
     step = next(e for e in ev if e["event"] == "step")
-    assert {"time", "model", "magnification", "fold", "epoch", "step", "loss", "lr", "images_per_s", "mem_mb"} <= set(step)
+    assert {"time", "model", "magnification", "fold", "epoch", "step", "loss", "lr", "images_per_s", "mem_mb"} <= set(
+        step
+    )
 
 
 def _stop_after_first_epoch_of(fold: int, monkeypatch):
@@ -118,7 +148,11 @@ def test_config_round_trip_and_overrides(tmp_path):
     cfg = ExperimentConfig.from_yaml("trainer/configs/paper_cnn.yaml")
     assert [m.name for m in cfg.models] == ["alexnet", "vgg19", "resnet34"] and cfg.data.folds == 5
     cfg2 = cfg.with_overrides(["model.pretrained=false", "train.epochs=3", "data.magnifications=[40X]"])
-    assert [m.pretrained for m in cfg2.models] == [False] * 3 and cfg2.train.epochs == 3 and cfg2.data.magnifications == ["40X"]
+    assert (
+        [m.pretrained for m in cfg2.models] == [False] * 3
+        and cfg2.train.epochs == 3
+        and cfg2.data.magnifications == ["40X"]
+    )
     cfg2.to_yaml(tmp_path / "c.yaml")
     assert ExperimentConfig.from_yaml(tmp_path / "c.yaml") == cfg2
     with pytest.raises(ValueError, match="unknown key"):
@@ -132,7 +166,8 @@ def test_config_round_trip_and_overrides(tmp_path):
 
 def test_disk_cache_and_stain_normalisation_reach_the_datasets(tmp_path, tiny_data):
     cfg = ExperimentConfig.from_dict(tiny_config(tmp_path, tiny_data, epochs=1)).with_overrides(
-        ["data.cache=disk", "data.stain_normalization=reinhard", "data.folds_to_run=[0]"])
+        ["data.cache=disk", "data.stain_normalization=reinhard", "data.folds_to_run=[0]"]
+    )
     res = run_experiment(cfg, progress=False)
     assert res["state"] == "finished" and res["rows"][0]["n_folds"] == 1
     cached = list((tmp_path / "runs" / ".cache" / "images").glob("*.npy"))
@@ -155,7 +190,21 @@ def test_running_part_of_the_grid_keeps_config_describing_the_folder(tmp_path, t
     assert main(["train", "--config", str(path), "--fold", "1", "--no-progress"]) == 0
     saved = ExperimentConfig.from_yaml(run / "config.yaml")
     assert [m.name for m in saved.models] == ["resnet18"] and saved.data.folds_to_run == [1]
-    assert main(["cv", "--config", str(path), "--model", "mobilenet_v3_small", "--set", "data.folds_to_run=[0]", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "cv",
+                "--config",
+                str(path),
+                "--model",
+                "mobilenet_v3_small",
+                "--set",
+                "data.folds_to_run=[0]",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     saved = ExperimentConfig.from_yaml(run / "config.yaml")
     assert [m.name for m in saved.models] == ["resnet18", "mobilenet_v3_small"] and saved.data.folds_to_run == [0, 1]
     assert "Folds finished: 2 of 4" in (run / "results.md").read_text()
@@ -163,12 +212,15 @@ def test_running_part_of_the_grid_keeps_config_describing_the_folder(tmp_path, t
 
 def test_subtype_target_trains_an_eight_class_head(tmp_path, tiny_data):
     cfg = ExperimentConfig.from_dict(tiny_config(tmp_path, tiny_data, epochs=1)).with_overrides(
-        ["data.target=subtype", "data.folds_to_run=[0]"])
+        ["data.target=subtype", "data.folds_to_run=[0]"]
+    )
     res = run_experiment(cfg, progress=False)
     assert res["state"] == "finished"
     fdir = cfg.run_dir / "resnet18" / "40X" / "fold0"
     rows = list(csv.DictReader(open(fdir / "predictions.csv")))
-    assert [c for c in rows[0] if c.startswith("prob_")] == ["prob_malignant"] + [f"prob_{s}" for s in ("A", "F", "PT", "TA", "DC", "LC", "MC", "PC")]
+    assert [c for c in rows[0] if c.startswith("prob_")] == ["prob_malignant"] + [
+        f"prob_{s}" for s in ("A", "F", "PT", "TA", "DC", "LC", "MC", "PC")
+    ]
     for r in rows:
         sub = float(r["prob_DC"]) + float(r["prob_LC"]) + float(r["prob_MC"]) + float(r["prob_PC"])
         assert float(r["prob_malignant"]) == pytest.approx(sub, abs=1e-5)

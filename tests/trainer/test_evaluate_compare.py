@@ -1,4 +1,5 @@
 """``python -m trainer evaluate`` and ``compare`` from the command line, on the shared tiny CV run."""
+
 from __future__ import annotations
 
 import csv
@@ -12,7 +13,10 @@ from trainer.cli import main
 def test_evaluate_cli_writes_predictions_and_metrics(cv_run, tiny_data, tmp_path, capsys):
     ckpt = cv_run / "resnet18" / "40X" / "fold0" / "best"
     out = tmp_path / "eval"
-    assert main(["evaluate", str(ckpt), str(tiny_data), "--magnification", "100X", "--out", str(out), "--threads", "1"]) == 0
+    assert (
+        main(["evaluate", str(ckpt), str(tiny_data), "--magnification", "100X", "--out", str(out), "--threads", "1"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "32 images (0 skipped as problems), input 32 px" in printed and "Accuracy" in printed
     res = json.loads((out / "metrics.json").read_text())
@@ -34,7 +38,22 @@ def test_evaluate_cli_errors_are_one_line(tmp_path, capsys):
 
 def test_compare_cli_two_models_of_one_run(cv_run, tmp_path, capsys):
     out = tmp_path / "cmp.json"
-    assert main(["compare", str(cv_run), str(cv_run), "--model-a", "resnet18", "--model-b", "mobilenet_v3_small", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(cv_run),
+                str(cv_run),
+                "--model-a",
+                "resnet18",
+                "--model-b",
+                "mobilenet_v3_small",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| Magnification | Images | Acc. A | Acc. B | McNemar p | AUC A | AUC B | DeLong p |" in printed
     res = json.loads(out.read_text())
@@ -43,6 +62,7 @@ def test_compare_cli_two_models_of_one_run(cv_run, tmp_path, capsys):
     assert row["magnification"] == "40X" and row["n_images"] == 32 and row["folds"] == [0, 1]
     assert 0.0 <= row["mcnemar"]["p_value"] <= 1.0 and row["mcnemar"]["n"] == 32
     assert set(row["wilcoxon"]) == {"accuracy", "f1", "roc_auc"}
+
     # The McNemar counts agree with the two runs' predictions.
     def correct(model):
         rows = {}
@@ -50,6 +70,7 @@ def test_compare_cli_two_models_of_one_run(cv_run, tmp_path, capsys):
             for r in csv.DictReader(open(cv_run / model / "40X" / f"fold{k}" / "predictions.csv")):
                 rows[r["image_id"]] = r["pred"] == r["label"]
         return rows
+
     a, b = correct("resnet18"), correct("mobilenet_v3_small")
     assert row["mcnemar"]["a_only"] == sum(a[i] and not b[i] for i in a)
     assert row["mcnemar"]["b_only"] == sum(b[i] and not a[i] for i in a)

@@ -1,4 +1,5 @@
 """Metrics on hand-made predictions, checked against scikit-learn and against values worked out by hand."""
+
 from __future__ import annotations
 
 import math
@@ -7,7 +8,13 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from trainer.metrics import aggregate, binary_or_multiclass_quick, classification_metrics, expected_calibration_error, patient_accuracy
+from trainer.metrics import (
+    aggregate,
+    binary_or_multiclass_quick,
+    classification_metrics,
+    expected_calibration_error,
+    patient_accuracy,
+)
 
 # 10 images of 4 patients; P(malignant) chosen so that the 0.5 threshold gives 2 FP, 1 FN.
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
@@ -31,7 +38,9 @@ def test_binary_metrics_match_scikit_learn():
     assert m["patient_accuracy"] == pytest.approx((1.0 + 0.0 + 2 / 3 + 1.0) / 4)
     # Two-column probabilities give the same numbers as P(malignant).
     two = classification_metrics(Y, np.stack([1 - P, P], axis=1), PATIENTS)
-    assert {k: two[k] for k in m if k != "confusion_matrix"} == pytest.approx({k: m[k] for k in m if k != "confusion_matrix"})
+    assert {k: two[k] for k in m if k != "confusion_matrix"} == pytest.approx(
+        {k: m[k] for k in m if k != "confusion_matrix"}
+    )
 
 
 def test_threshold_moves_the_prediction():
@@ -80,7 +89,9 @@ def test_edge_cases_are_nan_not_errors():
 def test_quick_summary_and_aggregate():
     q = binary_or_multiclass_quick(Y, P)
     assert q == pytest.approx({"accuracy": 0.7, "roc_auc": skm.roc_auc_score(Y, P)})
-    mean, std = aggregate([{"accuracy": 0.8}, {"accuracy": 0.9}, {"accuracy": float("nan")}, {"accuracy": 1.0}], ["accuracy", "f1"])
+    mean, std = aggregate(
+        [{"accuracy": 0.8}, {"accuracy": 0.9}, {"accuracy": float("nan")}, {"accuracy": 1.0}], ["accuracy", "f1"]
+    )
     assert mean["accuracy"] == pytest.approx(0.9)
     assert std["accuracy"] == pytest.approx(np.std([0.8, 0.9, 1.0], ddof=1))
     assert mean["f1"] is None and std["f1"] is None

@@ -1,4 +1,5 @@
 """Significance tests on constructed cases whose p-values are known in closed form."""
+
 from __future__ import annotations
 
 import math
@@ -115,13 +116,27 @@ def _fake_run(root, model, correct_per_mag, splits="same"):
             rows = [(i, c) for i, c in enumerate(correct) if i % 2 == k]
             with open(fdir / "predictions.csv", "w", newline="") as fh:
                 w = csv.writer(fh)
-                w.writerow(["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold", "prob_benign"])
+                w.writerow(
+                    [
+                        "image_id",
+                        "path",
+                        "patient_id",
+                        "label",
+                        "prob_malignant",
+                        "pred",
+                        "magnification",
+                        "fold",
+                        "prob_benign",
+                    ]
+                )
                 for i, c in rows:
                     y = i % 2 if i < 4 else (i // 2) % 2  # both classes in every fold
                     p = (0.8 if y else 0.2) if c else (0.3 if y else 0.7)
                     w.writerow([f"img{i}.png", f"/x/img{i}.png", f"p{i}", y, p, int(p >= 0.5), mag, k, 1 - p])
             acc = sum(c for _, c in rows) / len(rows)
-            (fdir / "metrics.json").write_text(json.dumps({"fold": k, "metrics": {"accuracy": acc, "f1": acc, "roc_auc": acc}}))
+            (fdir / "metrics.json").write_text(
+                json.dumps({"fold": k, "metrics": {"accuracy": acc, "f1": acc, "roc_auc": acc}})
+            )
     return root
 
 

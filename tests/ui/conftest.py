@@ -1,4 +1,5 @@
 """Real-browser fixtures: the app served on a free local port, and headless Debian Chromium via Playwright."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,11 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
-                              headless=True, args=["--no-sandbox", "--disable-gpu"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu"],
+        )
         yield b
         b.close()
 

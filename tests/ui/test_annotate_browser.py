@@ -1,5 +1,6 @@
 """The Annotate tab in a real browser: import generated patches, label with keyboard shortcuts, undo, reload,
 find the labels still there, and download an export."""
+
 from __future__ import annotations
 
 import re
@@ -95,7 +96,9 @@ def test_label_with_keys_undo_reload_and_export(serve_app, page, tmp_path):
     page.locator("#ann-info").filter(has_text="Image #3").wait_for()  # the undone one is next again
 
     db = sqlite3.connect(data / "annotations.db")
-    rows = db.execute("SELECT image_id, label, subtype FROM annotations WHERE annotator='dr_test' ORDER BY image_id").fetchall()
+    rows = db.execute(
+        "SELECT image_id, label, subtype FROM annotations WHERE annotator='dr_test' ORDER BY image_id"
+    ).fetchall()
     keys = db.execute("SELECT key FROM submissions").fetchall()
     db.close()
     assert rows == [(1, 0, None), (2, 1, None)]

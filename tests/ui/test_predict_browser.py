@@ -1,5 +1,6 @@
 """The Predict tab in a real browser (headless Debian Chromium): the bundled demo models on a bundled example,
 and a corrupt upload answered with a clear error while the app keeps serving."""
+
 import pytest
 
 from histoapp.settings import Settings

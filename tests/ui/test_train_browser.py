@@ -1,5 +1,6 @@
 """Real browser (Chromium + Playwright): start the "quick demo" preset from the Train tab, watch the loss plot
 gain points, stop it; then find the per-magnification table of a finished tiny run on the Dashboard."""
+
 import re
 
 import pytest

@@ -1,12 +1,14 @@
 """``python -m trainer compare RUN_A RUN_B``: McNemar, DeLong and Wilcoxon between two runs (or two models of one run)."""
+
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="significance tests between two runs: McNemar, DeLong (AUC), Wilcoxon over folds")
+    p = sub.add_parser(
+        "compare", help="significance tests between two runs: McNemar, DeLong (AUC), Wilcoxon over folds"
+    )
     p.add_argument("run_a")
     p.add_argument("run_b", help="another run folder, or the same one with --model-a/--model-b")
     p.add_argument("--model-a", help="model label in run A (needed when it holds several)")
@@ -21,8 +23,14 @@ def cmd_compare(args) -> int:
     from trainer.engine.events import write_json_atomic
     from trainer.stats import compare_runs, comparison_markdown
 
-    res = compare_runs(args.run_a, args.run_b, model_a=args.model_a, model_b=args.model_b, magnifications=args.magnification,
-                       metrics=tuple(args.metric) if args.metric else ("accuracy", "f1", "roc_auc"))
+    res = compare_runs(
+        args.run_a,
+        args.run_b,
+        model_a=args.model_a,
+        model_b=args.model_b,
+        magnifications=args.magnification,
+        metrics=tuple(args.metric) if args.metric else ("accuracy", "f1", "roc_auc"),
+    )
     print(comparison_markdown(res))
     if args.json_out:
         write_json_atomic(args.json_out, res)

@@ -1,4 +1,5 @@
 """``python -m trainer cv --config C.yaml [--set key=value ...] [flags]``: the models x magnifications x folds grid."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,14 +11,24 @@ from trainer.config import ExperimentConfig
 def add_experiment_args(p: argparse.ArgumentParser) -> None:
     """Flags shared by ``cv`` and ``train``. Precedence: config file < these flags < ``--set``."""
     p.add_argument("--config", help="experiment YAML (e.g. trainer/configs/quick_demo.yaml); defaults if omitted")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set train.epochs=2 --set model.pretrained=false (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set train.epochs=2 --set model.pretrained=false (repeatable)",
+    )
     p.add_argument("--name", help="experiment name (run folder <output_dir>/<name>)")
     p.add_argument("--output-dir", help="parent folder of run folders (default: runs)")
     p.add_argument("--data-root", help="dataset folder (data.root)")
     p.add_argument("--source", help="data.source: breakhis | bach | folder | csv | synthetic")
-    p.add_argument("--model", action="append", metavar="NAME",
-                   help="model(s) to run instead of the config's (torchvision name or hub id); other model settings are kept")
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help="model(s) to run instead of the config's (torchvision name or hub id); other model settings are kept",
+    )
     p.add_argument("--magnification", action="append", metavar="MAG", help="40X, 100X, 200X, 400X or all (repeatable)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -34,9 +45,17 @@ def add_experiment_args(p: argparse.ArgumentParser) -> None:
 def config_from_args(args) -> ExperimentConfig:
     cfg = ExperimentConfig.from_yaml(args.config) if args.config else ExperimentConfig()
     flags: list[str] = []
-    simple = {"name": args.name, "output_dir": args.output_dir, "data.root": args.data_root, "data.source": args.source,
-              "train.epochs": args.epochs, "train.batch_size": args.batch_size, "train.lr": args.lr,
-              "train.max_steps": args.max_steps, "data.input_size": args.input_size}
+    simple = {
+        "name": args.name,
+        "output_dir": args.output_dir,
+        "data.root": args.data_root,
+        "data.source": args.source,
+        "train.epochs": args.epochs,
+        "train.batch_size": args.batch_size,
+        "train.lr": args.lr,
+        "train.max_steps": args.max_steps,
+        "data.input_size": args.input_size,
+    }
     flags += [f"{k}={v}" for k, v in simple.items() if v is not None]
     if args.magnification:
         flags.append(f"data.magnifications=[{', '.join(args.magnification)}]")
@@ -59,9 +78,12 @@ def apply_runtime(args) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("cv", help="cross-validation grid: models x magnifications x patient-level folds",
-                       description="Run (or continue) an experiment; finished folds are skipped, an interrupted fold resumes. "
-                                   "Stop cleanly with a STOP file in the run folder or SIGTERM/Ctrl-C.")
+    p = sub.add_parser(
+        "cv",
+        help="cross-validation grid: models x magnifications x patient-level folds",
+        description="Run (or continue) an experiment; finished folds are skipped, an interrupted fold resumes. "
+        "Stop cleanly with a STOP file in the run folder or SIGTERM/Ctrl-C.",
+    )
     add_experiment_args(p)
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     p.set_defaults(func=cmd_cv)

@@ -1,4 +1,5 @@
 """``python -m trainer data {summary,splits,synth}``."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("root", help="dataset folder (BreakHis, BACH, class folders) or a CSV manifest")
     _source_args(s)
     s.add_argument("--json", dest="json_out", help="also write the report as JSON to this file")
-    s.add_argument("--verify", choices=VERIFY_MODES, default="full",
-                   help="full: decode every image (default); header: check headers and PNG checksums only (faster); none: skip")
+    s.add_argument(
+        "--verify",
+        choices=VERIFY_MODES,
+        default="full",
+        help="full: decode every image (default); header: check headers and PNG checksums only (faster); none: skip",
+    )
     s.add_argument("--no-verify", dest="verify", action="store_const", const="none", help="same as --verify none")
     s.add_argument("--max-problems", type=int, default=200, help="problems printed (all are in the JSON; default 200)")
     s.set_defaults(func=cmd_summary)
@@ -29,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _source_args(sp)
     sp.add_argument("--folds", type=int, default=5)
     sp.add_argument("--seed", type=int, default=42)
-    sp.add_argument("--val-fraction", type=float, default=0.15, help="share of each fold's training patients (per class) kept for validation")
+    sp.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.15,
+        help="share of each fold's training patients (per class) kept for validation",
+    )
     sp.set_defaults(func=cmd_splits)
 
     g = dsub.add_parser("synth", help="write a synthetic BreakHis-like dataset")
@@ -42,25 +52,37 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="auto", choices=SOURCES,
-                   help="dataset kind (default auto: manifest.csv -> csv, BACH folders -> bach, BreakHis names -> breakhis, class folders -> folder)")
+    p.add_argument(
+        "--source",
+        default="auto",
+        choices=SOURCES,
+        help="dataset kind (default auto: manifest.csv -> csv, BACH folders -> bach, BreakHis names -> breakhis, class folders -> folder)",
+    )
     p.add_argument("--workers", type=int, default=None, help="threads reading images (default: CPUs + 2, at most 8)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
 
 
 def format_summary(report, max_problems: int | None = None) -> str:
     c = report.counts()
-    lines = [f"dataset: {report.root} ({report.source})",
-             f"images: {c['images']}   patients: {c['patients']} ({c['patients_by_label']['benign']} benign, "
-             f"{c['patients_by_label']['malignant']} malignant)   "
-             f"benign: {c['by_label']['benign']}   malignant: {c['by_label']['malignant']}", ""]
-    mags = [m for m in MAGNIFICATIONS if m in c["by_magnification"]] + [m for m in c["by_magnification"] if m not in MAGNIFICATIONS]
+    lines = [
+        f"dataset: {report.root} ({report.source})",
+        f"images: {c['images']}   patients: {c['patients']} ({c['patients_by_label']['benign']} benign, "
+        f"{c['patients_by_label']['malignant']} malignant)   "
+        f"benign: {c['by_label']['benign']}   malignant: {c['by_label']['malignant']}",
+        "",
+    ]
+    mags = [m for m in MAGNIFICATIONS if m in c["by_magnification"]] + [
+        m for m in c["by_magnification"] if m not in MAGNIFICATIONS
+    ]
     lines.append(f"{'magnification':<14}{'benign':>8}{'malignant':>11}{'total':>8}")
     for m in mags:
         b = c["by_magnification_label"].get(f"{m}|benign", 0)
         k = c["by_magnification_label"].get(f"{m}|malignant", 0)
         lines.append(f"{m:<14}{b:>8}{k:>11}{b + k:>8}")
-    subtypes = sorted({key.split("|")[1] for key in c["by_magnification_subtype"]}, key=lambda s: (SUBTYPES.index(s) if s in SUBTYPES else 99, s))
+    subtypes = sorted(
+        {key.split("|")[1] for key in c["by_magnification_subtype"]},
+        key=lambda s: (SUBTYPES.index(s) if s in SUBTYPES else 99, s),
+    )
     lines += ["", f"{'subtype':<10}" + "".join(f"{m:>8}" for m in mags) + f"{'total':>8}"]
     for s in subtypes:
         row = [c["by_magnification_subtype"].get(f"{m}|{s}", 0) for m in mags]
@@ -75,7 +97,11 @@ def format_summary(report, max_problems: int | None = None) -> str:
             lines += [f"  {d}" for d in diff]
     for note in report.notes:
         lines += ["", f"note: {note}"]
-    lines += ["", f"problems: {len(report.problems)}" + (f" ({', '.join(f'{k}: {n}' for k, n in c['problems'].items())})" if report.problems else "")]
+    lines += [
+        "",
+        f"problems: {len(report.problems)}"
+        + (f" ({', '.join(f'{k}: {n}' for k, n in c['problems'].items())})" if report.problems else ""),
+    ]
     shown = report.problems if max_problems is None else report.problems[:max_problems]
     for p in shown:
         lines.append(f"  [{p.kind}] {p.path}: {p.detail}")
@@ -98,8 +124,10 @@ def cmd_splits(args) -> int:
     splits = make_splits(report.records, args.folds, args.seed, args.val_fraction)
     splits.save(args.out)
     if report.problems:
-        print(f"{len(report.problems)} problem(s) in the dataset (see `python -m trainer data summary {args.root}`); "
-              "problem files are left out of the folds")
+        print(
+            f"{len(report.problems)} problem(s) in the dataset (see `python -m trainer data summary {args.root}`); "
+            "problem files are left out of the folds"
+        )
     labels = splits.patient_labels
     for f in splits.folds:
         parts = []
@@ -114,7 +142,12 @@ def cmd_splits(args) -> int:
 def cmd_synth(args) -> int:
     from trainer.data.synthetic import generate
 
-    root = generate(args.root, patients_per_subtype=args.patients_per_subtype,
-                    images_per_magnification=args.images_per_magnification, size=args.size, seed=args.seed)
+    root = generate(
+        args.root,
+        patients_per_subtype=args.patients_per_subtype,
+        images_per_magnification=args.images_per_magnification,
+        size=args.size,
+        seed=args.seed,
+    )
     print(json.dumps({"root": str(root)}))
     return 0

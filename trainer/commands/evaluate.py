@@ -1,8 +1,8 @@
 """``python -m trainer evaluate CHECKPOINT DATA``: a trained model on another dataset (cross-dataset test)."""
+
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +26,15 @@ def cmd_evaluate(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    res = evaluate_checkpoint(args.checkpoint, args.data, source=args.source, magnification=args.magnification, out_dir=args.out,
-                              batch_size=args.batch_size, input_size=args.input_size)
+    res = evaluate_checkpoint(
+        args.checkpoint,
+        args.data,
+        source=args.source,
+        magnification=args.magnification,
+        out_dir=args.out,
+        batch_size=args.batch_size,
+        input_size=args.input_size,
+    )
     m = res["metrics"]
     print(f"{res['n']} images ({res['problems']} skipped as problems), input {res['input_size']} px")
     for k in METRICS:

@@ -1,6 +1,7 @@
 """``python -m trainer export CHECKPOINT OUT [--dtype float16]``: a self-contained copy of a VLM checkpoint
 (LoRA merged into the base weights, optionally in half precision) that ``trainer.evaluate.load_checkpoint``
 and the app load without the base model."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="merge a VLM checkpoint's LoRA adapters into a standalone model folder")
     p.add_argument("checkpoint", help="a checkpoint folder (.../fold<k>/best)")
     p.add_argument("out", help="the folder to write")
-    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default=None, help="cast the weights (float16: half the size)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float16", "bfloat16"],
+        default=None,
+        help="cast the weights (float16: half the size)",
+    )
     p.set_defaults(func=cmd_export)
 
 
@@ -23,7 +29,9 @@ def cmd_export(args) -> int:
 
     adapter, _ = load_checkpoint(args.checkpoint, device="cpu")
     if not hasattr(adapter, "export"):
-        raise ValueError(f"{args.checkpoint}: only VLM checkpoints can be exported (a {adapter.family} checkpoint is already standalone)")
+        raise ValueError(
+            f"{args.checkpoint}: only VLM checkpoints can be exported (a {adapter.family} checkpoint is already standalone)"
+        )
     out = adapter.export(args.out, dtype=args.dtype)
     src = Path(args.checkpoint)
     src = src if (src / ENGINE_META).is_file() else src / "best"

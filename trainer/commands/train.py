@@ -1,5 +1,6 @@
 """``python -m trainer train --config C.yaml [--model M] [--magnification 40X] [--fold 0]``: one model on one
 magnification and fold, into the same run folder layout as ``cv`` (so ``cv`` later skips it)."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """BreakHis file-name parsing: ``SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.<png|jpg>``."""
+
 from __future__ import annotations
 
 import re
@@ -35,7 +36,9 @@ def parse_name(filename: str) -> BreakHisName:
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     m = _NAME.match(name)
     if not m:
-        raise ValueError(f"not a BreakHis file name: {name!r} (expected SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.png)")
+        raise ValueError(
+            f"not a BreakHis file name: {name!r} (expected SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.png)"
+        )
     sub = m["sub"].upper()
     if sub not in SUBTYPES:
         raise ValueError(f"unknown BreakHis subtype code {sub!r} in {name!r}; expected one of {', '.join(SUBTYPES)}")
@@ -58,8 +61,8 @@ def canonical_relpath(parsed: BreakHisName) -> str:
 # The official BreakHis v1 counts (Spanhol et al., IEEE TBME 2016, Table I): images per magnification x subtype.
 # Totals: 7,909 images (40X 1,995; 100X 2,081; 200X 2,013; 400X 1,820), benign 2,480, malignant 5,429.
 OFFICIAL_COUNTS: dict[str, dict[str, int]] = {
-    "A":  dict(zip(("40X", "100X", "200X", "400X"), (114, 113, 111, 106))),
-    "F":  dict(zip(("40X", "100X", "200X", "400X"), (253, 260, 264, 237))),
+    "A": dict(zip(("40X", "100X", "200X", "400X"), (114, 113, 111, 106))),
+    "F": dict(zip(("40X", "100X", "200X", "400X"), (253, 260, 264, 237))),
     "PT": dict(zip(("40X", "100X", "200X", "400X"), (109, 121, 108, 115))),
     "TA": dict(zip(("40X", "100X", "200X", "400X"), (149, 150, 140, 130))),
     "DC": dict(zip(("40X", "100X", "200X", "400X"), (864, 903, 896, 788))),
@@ -86,7 +89,9 @@ def compare_with_official(records) -> list[str]:
     have_ml = Counter((r.magnification, r.label) for r in records)
     have_ms = Counter((r.magnification, r.subtype) for r in records)
     out = []
-    for (mag, label), want in sorted(official_mag_label_counts().items(), key=lambda kv: (kv[0][1], int(kv[0][0][:-1]))):
+    for (mag, label), want in sorted(
+        official_mag_label_counts().items(), key=lambda kv: (kv[0][1], int(kv[0][0][:-1]))
+    ):
         got = have_ml.get((mag, label), 0)
         if got != want:
             out.append(f"{mag} {'malignant' if label else 'benign'}: {got} images, official {want} ({got - want:+d})")
@@ -102,7 +107,9 @@ def compare_with_official(records) -> list[str]:
     folders = Counter(sub for sub, _ in {(r.subtype, r.patient_id) for r in records})
     want_total = sum(OFFICIAL_PATIENTS.values())
     if len(slides) != want_total and sum(folders.values()) != want_total:
-        out.append(f"patients: {len(slides)} slide ids ({sum(folders.values())} subtype folders), official {want_total}")
+        out.append(
+            f"patients: {len(slides)} slide ids ({sum(folders.values())} subtype folders), official {want_total}"
+        )
     for sub, want in OFFICIAL_PATIENTS.items():
         if folders.get(sub, 0) != want:
             out.append(f"patients {sub} ({SUBTYPE_NAMES[sub]}): {folders.get(sub, 0)}, official {want}")

@@ -1,13 +1,14 @@
 """A torch ``Dataset`` over records, with a decoded-and-resized cache (in memory and/or on disk) so later
 epochs do not re-decode PNGs."""
+
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -30,17 +31,27 @@ class PatchDataset(Dataset):
     ``stain``: ``"macenko"``/``"reinhard"`` applied once per image before caching (see ``build_transforms``).
     ``memory_cache=False`` keeps only the disk cache (many workers, big datasets)."""
 
-    def __init__(self, records: Sequence[Record], transform: Callable, *, target: str = "label",
-                 cache_size: int | None = None, cache_dir: str | os.PathLike | None = None,
-                 stain: str | None = None, stain_reference: str | os.PathLike | None = None,
-                 memory_cache: bool = True):
+    def __init__(
+        self,
+        records: Sequence[Record],
+        transform: Callable,
+        *,
+        target: str = "label",
+        cache_size: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        stain: str | None = None,
+        stain_reference: str | os.PathLike | None = None,
+        memory_cache: bool = True,
+    ):
         if target not in ("label", "subtype"):
             raise ValueError(f"target must be 'label' or 'subtype', not {target!r}")
         self.records = list(records)
         if target == "subtype":
             bad = [r.path for r in self.records if r.subtype_index < 0]
             if bad:
-                raise ValueError(f"target='subtype' needs a BreakHis subtype on every record; {len(bad)} have none, e.g. {bad[0]}")
+                raise ValueError(
+                    f"target='subtype' needs a BreakHis subtype on every record; {len(bad)} have none, e.g. {bad[0]}"
+                )
         if cache_dir is not None and cache_size is None:
             raise ValueError("cache_dir needs cache_size (the shorter side the cached images are resized to)")
         self.transform = transform
@@ -116,8 +127,14 @@ class PatchDataset(Dataset):
         from tqdm.auto import tqdm
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for _ in tqdm(pool.map(self._pixels, todo), total=len(todo), desc="caching images", unit="img",
-                          disable=not progress, leave=False):
+            for _ in tqdm(
+                pool.map(self._pixels, todo),
+                total=len(todo),
+                desc="caching images",
+                unit="img",
+                disable=not progress,
+                leave=False,
+            ):
                 pass
         return len(todo)
 

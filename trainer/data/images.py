@@ -1,4 +1,5 @@
 """Defensive image reading: every failure becomes an ``ImageError`` that names the file."""
+
 from __future__ import annotations
 
 import io
@@ -65,7 +66,9 @@ def _open_source(source: str | os.PathLike | bytes) -> tuple[Path | None, io.IOB
 def _check_size(path, img: Image.Image, max_pixels: int) -> None:
     w, h = img.size
     if w * h > max_pixels:
-        raise ImageError(path, f"image too large ({w}x{h} = {w * h:,} pixels > {max_pixels:,}); crop or resize it first")
+        raise ImageError(
+            path, f"image too large ({w}x{h} = {w * h:,} pixels > {max_pixels:,}); crop or resize it first"
+        )
     if w == 0 or h == 0:
         raise ImageError(path, f"image has no pixels ({w}x{h})")
 
@@ -84,7 +87,9 @@ def _errors(path, fn):
         raise ImageError(path, f"unreadable or corrupt image ({type(exc).__name__}: {exc})") from None
 
 
-def load_rgb(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS, name: str | os.PathLike | None = None) -> Image.Image:
+def load_rgb(
+    source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS, name: str | os.PathLike | None = None
+) -> Image.Image:
     """Open a file path or raw bytes and return a fully decoded RGB ``PIL.Image``.
 
     Handles EXIF orientation, grayscale, palette, RGBA, CMYK and 16-bit images; refuses empty, truncated,
@@ -102,10 +107,14 @@ def load_rgb(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS,
             img.load()
             return _to_rgb(img)
 
-    return _errors(name if name is not None else (None if isinstance(source, (bytes, bytearray, memoryview)) else source), run)
+    return _errors(
+        name if name is not None else (None if isinstance(source, (bytes, bytearray, memoryview)) else source), run
+    )
 
 
-def probe(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS, name: str | os.PathLike | None = None) -> tuple[int, int]:
+def probe(
+    source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS, name: str | os.PathLike | None = None
+) -> tuple[int, int]:
     """Cheap check without decoding pixels: header, size limit, and Pillow's ``verify()`` (for PNG this
     checks every chunk's CRC, so truncated or damaged files are caught). Returns ``(width, height)``."""
 
@@ -118,7 +127,9 @@ def probe(source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS, na
             img.verify()
             return size
 
-    return _errors(name if name is not None else (None if isinstance(source, (bytes, bytearray, memoryview)) else source), run)
+    return _errors(
+        name if name is not None else (None if isinstance(source, (bytes, bytearray, memoryview)) else source), run
+    )
 
 
 def resize_shorter(img: Image.Image, size: int) -> Image.Image:

@@ -6,6 +6,7 @@ their file and skipped; they never abort the index and are never dropped silentl
 Sources (``trainer/data/sources.py``) say which files belong to the dataset and what their labels are; this
 module does what every source shares: reading each file once (content hash for duplicates + an image check,
 in a thread pool with a progress bar), the patient checks and the report."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,10 +14,10 @@ import json
 import os
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -62,8 +63,14 @@ class IndexReport:
             "patients_by_label": {"benign": patients_by_label.get(0, 0), "malignant": patients_by_label.get(1, 0)},
             "by_magnification": dict(sorted(by_mag.items(), key=lambda kv: _mag_key(kv[0]))),
             "by_label": {"benign": by_label.get(0, 0), "malignant": by_label.get(1, 0)},
-            "by_magnification_label": {f"{m}|{'malignant' if y else 'benign'}": n for (m, y), n in sorted(by_mag_label.items(), key=lambda kv: (_mag_key(kv[0][0]), kv[0][1]))},
-            "by_magnification_subtype": {f"{m}|{s}": n for (m, s), n in sorted(by_mag_subtype.items(), key=lambda kv: (_mag_key(kv[0][0]), kv[0][1]))},
+            "by_magnification_label": {
+                f"{m}|{'malignant' if y else 'benign'}": n
+                for (m, y), n in sorted(by_mag_label.items(), key=lambda kv: (_mag_key(kv[0][0]), kv[0][1]))
+            },
+            "by_magnification_subtype": {
+                f"{m}|{s}": n
+                for (m, s), n in sorted(by_mag_subtype.items(), key=lambda kv: (_mag_key(kv[0][0]), kv[0][1]))
+            },
             "problems": dict(Counter(p.kind for p in self.problems)),
         }
 
@@ -82,8 +89,13 @@ class IndexReport:
         return compare_with_official(self.records) if self.is_breakhis else None
 
     def to_json(self) -> dict:
-        out = {"root": self.root, "source": self.source, "counts": self.counts(), "notes": list(self.notes),
-               "problems": [asdict(p) for p in self.problems]}
+        out = {
+            "root": self.root,
+            "source": self.source,
+            "counts": self.counts(),
+            "notes": list(self.notes),
+            "problems": [asdict(p) for p in self.problems],
+        }
         diff = self.official_comparison()
         if diff is not None:
             out["official_comparison"] = {"matches": not diff, "differences": diff}
@@ -122,7 +134,9 @@ def triage(path: Path, report: IndexReport) -> bool:
     if is_image_name(path):
         return True
     if path.suffix.lower() not in _QUIET_SUFFIXES:
-        report.problems.append(Problem(str(path), "not_an_image_file", f"unexpected file type {path.suffix or '(none)'!r}"))
+        report.problems.append(
+            Problem(str(path), "not_an_image_file", f"unexpected file type {path.suffix or '(none)'!r}")
+        )
     return False
 
 
@@ -155,14 +169,26 @@ def _verify_mode(verify: bool | str) -> str:
     return mode
 
 
-def finish(report: IndexReport, candidates: Sequence[Record], *, verify: bool | str = True,
-           workers: int | None = None, progress: bool = False) -> IndexReport:
+def finish(
+    report: IndexReport,
+    candidates: Sequence[Record],
+    *,
+    verify: bool | str = True,
+    workers: int | None = None,
+    progress: bool = False,
+) -> IndexReport:
     """Check every candidate file (in a thread pool: Pillow and hashlib release the GIL), drop and report
     unreadable files and duplicates, then report patients under two classes or two subtypes."""
     mode = _verify_mode(verify)
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
-    bar = tqdm(total=len(candidates), desc=f"indexing {Path(report.root).name or report.root}", unit="img",
-               file=sys.stderr, disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(candidates),
+        desc=f"indexing {Path(report.root).name or report.root}",
+        unit="img",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+    )
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = []
         for res in pool.map(lambda r: _check_file(r.path, mode), candidates):
@@ -174,14 +200,22 @@ def finish(report: IndexReport, candidates: Sequence[Record], *, verify: bool | 
     for rec, (digest, error) in zip(candidates, results):
         if error is not None:
             # A file a manifest lists but the copy lacks is "missing_file", so the report names exactly what is missing.
-            report.problems.append(Problem(rec.path, "missing_file" if error == "file not found" else "unreadable_image", error))
+            report.problems.append(
+                Problem(rec.path, "missing_file" if error == "file not found" else "unreadable_image", error)
+            )
             continue
         if digest in seen:
             report.problems.append(Problem(rec.path, "duplicate_file", f"same content as {seen[digest]}"))
             continue
         if rec.dataset == "breakhis" and rec.image_id.lower() in names:
             # BreakHis file names are unique; a second copy with other content is a stray (e.g. re-saved) file.
-            report.problems.append(Problem(rec.path, "duplicate_name", f"same BreakHis file name as {names[rec.image_id.lower()]} (different content)"))
+            report.problems.append(
+                Problem(
+                    rec.path,
+                    "duplicate_name",
+                    f"same BreakHis file name as {names[rec.image_id.lower()]} (different content)",
+                )
+            )
             continue
         seen[digest] = rec.path
         if rec.dataset == "breakhis":
@@ -201,15 +235,28 @@ def patient_problems(records: Iterable[Record]) -> list[Problem]:
     out = []
     for pid in sorted(labels):
         if len(labels[pid]) > 1:
-            out.append(Problem(pid, "patient_in_both_classes", f"patient {pid} has benign and malignant images "
-                               "(kept; folds use the patient's majority label)"))
+            out.append(
+                Problem(
+                    pid,
+                    "patient_in_both_classes",
+                    f"patient {pid} has benign and malignant images (kept; folds use the patient's majority label)",
+                )
+            )
         elif len(subtypes[pid]) > 1:
-            out.append(Problem(pid, "patient_in_two_subtypes", f"patient {pid} appears under subtypes "
-                               f"{', '.join(sorted(subtypes[pid]))} (kept; one patient for the folds)"))
+            out.append(
+                Problem(
+                    pid,
+                    "patient_in_two_subtypes",
+                    f"patient {pid} appears under subtypes "
+                    f"{', '.join(sorted(subtypes[pid]))} (kept; one patient for the folds)",
+                )
+            )
     return out
 
 
-def index_breakhis(root: str | Path, *, verify: bool | str = True, workers: int | None = None, progress: bool = False) -> IndexReport:
+def index_breakhis(
+    root: str | Path, *, verify: bool | str = True, workers: int | None = None, progress: bool = False
+) -> IndexReport:
     """Index the official BreakHis root, any folder below it, or a flat folder of BreakHis-named files."""
     root = Path(root)
     if not root.is_dir():
@@ -224,15 +271,25 @@ def index_breakhis(root: str | Path, *, verify: bool | str = True, workers: int 
         except ValueError as exc:
             report.problems.append(Problem(str(path), "unparseable_name", str(exc)))
             continue
-        candidates.append(Record(str(path), parsed.patient_id, parsed.label, parsed.subtype, parsed.magnification, "breakhis"))
+        candidates.append(
+            Record(str(path), parsed.patient_id, parsed.label, parsed.subtype, parsed.magnification, "breakhis")
+        )
     if not candidates:
-        raise ValueError(f"{root}: no BreakHis images found (expected files named "
-                         "SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.png below it)")
+        raise ValueError(
+            f"{root}: no BreakHis images found (expected files named "
+            "SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.png below it)"
+        )
     return finish(report, candidates, verify=verify, workers=workers, progress=progress)
 
 
-def index_dataset(root: str | Path, source: str = "auto", *, verify: bool | str = True, workers: int | None = None,
-                  progress: bool = False) -> IndexReport:
+def index_dataset(
+    root: str | Path,
+    source: str = "auto",
+    *,
+    verify: bool | str = True,
+    workers: int | None = None,
+    progress: bool = False,
+) -> IndexReport:
     """Index ``root`` with the named source (``auto`` picks by what is there; see ``trainer.data.sources``).
 
     ``verify``: ``"full"``/``True`` decodes every image, ``"header"`` checks headers (and PNG checksums)

@@ -1,9 +1,10 @@
 """``make_loader``: the one place the engine builds DataLoaders (seeding, workers, caches)."""
+
 from __future__ import annotations
 
 import os
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -26,9 +27,19 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, num_workers: int = 0,
-                collate_fn: Callable | None = None, seed: int = 0, *, drop_last: bool = False,
-                pin_memory: bool = False, warm_cache: bool = True, progress: bool = False) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    collate_fn: Callable | None = None,
+    seed: int = 0,
+    *,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+    warm_cache: bool = True,
+    progress: bool = False,
+) -> DataLoader:
     """A seeded DataLoader (same order and augmentations for the same seed and worker count).
 
     ``num_workers`` is capped at the CPUs this process may use. With workers, they persist across epochs.

@@ -1,4 +1,5 @@
 """The one record type every data source produces, and the label vocabularies of the study."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -5,14 +5,15 @@
 Patient ids. BreakHis-named files always get their slide id (``<YY>-<SLIDE>``), in every source. BACH and
 other files carry no patient information, so each image is its own patient: folds are then image-level, which
 is optimistic if one patient gave several images. A CSV manifest with a ``patient_id`` column fixes that."""
+
 from __future__ import annotations
 
 import csv
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from trainer.data.breakhis import parse_name
 from trainer.data.index import IndexReport, Problem, finish, is_image_name, iter_image_files, triage
@@ -24,9 +25,11 @@ MANIFEST_COLUMNS = ("path", "label", "patient_id", "subtype", "magnification", "
 BACH_CLASSES = {"normal": 0, "benign": 0, "insitu": 1, "invasive": 1}
 # BACH microscopy images were all acquired at 200x (Aresta et al., Med. Image Anal. 2019).
 BACH_MAGNIFICATION = "200X"
-_NO_PATIENT_NOTE = ("{n} image(s) carry no patient id; each is treated as its own patient, so folds are "
-                    "image-level for them (optimistic if a patient gave several images). Give patient ids in a "
-                    "CSV manifest (patient_id column) to group them.")
+_NO_PATIENT_NOTE = (
+    "{n} image(s) carry no patient id; each is treated as its own patient, so folds are "
+    "image-level for them (optimistic if a patient gave several images). Give patient ids in a "
+    "CSV manifest (patient_id column) to group them."
+)
 _SUBTYPE_BY_NAME = {name: code for code, name in SUBTYPE_NAMES.items()}
 _MAG_FOLDER = re.compile(r"^(40|100|200|400)x?$", re.IGNORECASE)
 
@@ -78,6 +81,7 @@ def _breakhis_info(path: Path):
 
 
 # --- detection -----------------------------------------------------------------------------------------
+
 
 def find_manifest(root: Path) -> Path | None:
     if root.is_file():
@@ -140,10 +144,12 @@ def detect_source(root: str | Path) -> str:
     raise ValueError(
         f"{root}: no dataset recognised. Expected BreakHis-named images (SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.png), "
         "BACH class folders (Normal/Benign/InSitu/Invasive), class folders (benign/malignant or the 8 subtypes), "
-        f"or a {MANIFEST_NAME}")
+        f"or a {MANIFEST_NAME}"
+    )
 
 
 # --- BACH ----------------------------------------------------------------------------------------------
+
 
 def index_bach(root: str | Path, *, verify=True, workers=None, progress=False) -> IndexReport:
     """BACH microscopy (``.../Photos/{Normal,Benign,InSitu,Invasive}/*.tif``). BACH publishes no patient ids, so
@@ -151,7 +157,9 @@ def index_bach(root: str | Path, *, verify=True, workers=None, progress=False) -
     root = Path(root)
     folder = find_bach_folder(root) if root.is_dir() else None
     if folder is None:
-        raise FileNotFoundError(f"{root}: no BACH class folders (Normal, Benign, InSitu, Invasive) found in it or below it")
+        raise FileNotFoundError(
+            f"{root}: no BACH class folders (Normal, Benign, InSitu, Invasive) found in it or below it"
+        )
     report = IndexReport(str(root), "bach")
     candidates = []
     for cls_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -160,19 +168,24 @@ def index_bach(root: str | Path, *, verify=True, workers=None, progress=False) -
             if not triage(path, report):
                 continue
             if label is None:
-                report.problems.append(Problem(str(path), "unknown_class_folder", f"{cls_dir.name!r} is not a BACH class"))
+                report.problems.append(
+                    Problem(str(path), "unknown_class_folder", f"{cls_dir.name!r} is not a BACH class")
+                )
                 continue
             candidates.append(Record(str(path), f"bach-{path.stem}", label, None, BACH_MAGNIFICATION, "bach"))
     for path in folder.iterdir():
         if path.is_file() and is_image_name(path):
             report.problems.append(Problem(str(path), "no_class_folder", "image outside the class folders"))
-    report.notes.append("BACH has no patient ids: patient id = bach-<file stem>, so folds are image-level. "
-                        "Labels: Normal, Benign -> benign; InSitu, Invasive -> malignant. Subtype: none "
-                        "(BreakHis subtypes do not apply). Magnification: 200X.")
+    report.notes.append(
+        "BACH has no patient ids: patient id = bach-<file stem>, so folds are image-level. "
+        "Labels: Normal, Benign -> benign; InSitu, Invasive -> malignant. Subtype: none "
+        "(BreakHis subtypes do not apply). Magnification: 200X."
+    )
     return finish(report, candidates, verify=verify, workers=workers, progress=progress)
 
 
 # --- folder of class folders ---------------------------------------------------------------------------
+
 
 def index_folder(root: str | Path, *, verify=True, workers=None, progress=False) -> IndexReport:
     """``root/<class>/[...]/<image>`` with ``<class>`` benign/malignant or a subtype name/code (any case).
@@ -189,12 +202,19 @@ def index_folder(root: str | Path, *, verify=True, workers=None, progress=False)
             continue
         parts = path.relative_to(root).parts
         if len(parts) == 1:
-            report.problems.append(Problem(str(path), "no_class_folder", "image directly in the dataset folder, not in a class folder"))
+            report.problems.append(
+                Problem(str(path), "no_class_folder", "image directly in the dataset folder, not in a class folder")
+            )
             continue
         cls = class_of_folder(parts[0])
         if cls is None:
-            report.problems.append(Problem(str(path), "unknown_class_folder",
-                                           f"{parts[0]!r} is not a class folder (benign/malignant or a subtype name/code)"))
+            report.problems.append(
+                Problem(
+                    str(path),
+                    "unknown_class_folder",
+                    f"{parts[0]!r} is not a class folder (benign/malignant or a subtype name/code)",
+                )
+            )
             continue
         label, subtype = cls
         mag = None
@@ -227,6 +247,7 @@ def index_folder(root: str | Path, *, verify=True, workers=None, progress=False)
 
 # --- CSV manifest --------------------------------------------------------------------------------------
 
+
 def index_csv(root: str | Path, *, verify=True, workers=None, progress=False) -> IndexReport:
     """A CSV manifest (a .csv file, or a folder with ``manifest.csv``): columns ``path,label`` required
     (label benign/malignant or 0/1), ``patient_id,subtype,magnification,dataset`` optional. Relative paths are
@@ -246,8 +267,10 @@ def index_csv(root: str | Path, *, verify=True, workers=None, progress=False) ->
         cols = {c.strip().lower(): c for c in (reader.fieldnames or []) if c}
         missing = [c for c in ("path", "label") if c not in cols]
         if missing:
-            raise ValueError(f"{manifest}: missing column(s) {', '.join(missing)}; a manifest needs path,label "
-                             f"(optional: {', '.join(MANIFEST_COLUMNS[2:])}); found: {', '.join(reader.fieldnames or []) or 'nothing'}")
+            raise ValueError(
+                f"{manifest}: missing column(s) {', '.join(missing)}; a manifest needs path,label "
+                f"(optional: {', '.join(MANIFEST_COLUMNS[2:])}); found: {', '.join(reader.fieldnames or []) or 'nothing'}"
+            )
         candidates, no_patient = [], 0
         for n, row in enumerate(reader, start=1):
             get = lambda c: (row.get(cols[c]) or "").strip() if c in cols else ""  # noqa: E731
@@ -286,6 +309,7 @@ def index_csv(root: str | Path, *, verify=True, workers=None, progress=False) ->
 
 # --- writers (annotation exports) ----------------------------------------------------------------------
 
+
 def write_manifest(records: Iterable[Record], path: str | Path, *, relative: bool = True) -> Path:
     """Write ``records`` as a CSV manifest with ``MANIFEST_COLUMNS`` (paths relative to the CSV's folder
     when ``relative``); ``index_dataset(path)`` reads it back to the same records."""
@@ -297,12 +321,16 @@ def write_manifest(records: Iterable[Record], path: str | Path, *, relative: boo
         w.writerow(MANIFEST_COLUMNS)
         for r in records:
             p = os.path.relpath(r.path, path.parent) if relative else r.path
-            w.writerow([Path(p).as_posix(), LABELS[r.label], r.patient_id, r.subtype or "", r.magnification or "", r.dataset])
+            w.writerow(
+                [Path(p).as_posix(), LABELS[r.label], r.patient_id, r.subtype or "", r.magnification or "", r.dataset]
+            )
     os.replace(tmp, path)  # never leave a half-written manifest
     return path
 
 
-def export_folder(records: Iterable[Record], dest: str | Path, *, by_magnification: bool = True, link: bool = False) -> Path:
+def export_folder(
+    records: Iterable[Record], dest: str | Path, *, by_magnification: bool = True, link: bool = False
+) -> Path:
     """Copy (or hard-link) images into ``dest/<benign|malignant>/[<mag>/]<file>``, a folder of class folders.
     File names are kept (BreakHis names keep their patient ids); a name clash gets a numeric suffix."""
     dest = Path(dest)

@@ -2,13 +2,14 @@
 
 Folds are defined over *patients*, so a patient's images at every magnification fall in the same fold
 and every model in a comparison sees identical folds."""
+
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
@@ -56,14 +57,18 @@ class Splits:
     def check(self, records: Iterable[Record]) -> None:
         """Raise ``ValueError`` if ``records`` hold patients these splits do not know (splits made from
         another dataset), naming a few of them."""
-        known = set(self.patient_labels) or {p for f in self.folds for p in (*f.train_patients, *f.val_patients, *f.test_patients)}
+        known = set(self.patient_labels) or {
+            p for f in self.folds for p in (*f.train_patients, *f.val_patients, *f.test_patients)
+        }
         unknown = sorted({r.patient_id for r in records} - known)
         if unknown:
-            raise ValueError(f"{len(unknown)} patient(s) are in no fold of these splits (made from another dataset?): "
-                             f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+            raise ValueError(
+                f"{len(unknown)} patient(s) are in no fold of these splits (made from another dataset?): "
+                f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"
+            )
 
     @classmethod
-    def load(cls, path: str | Path) -> "Splits":
+    def load(cls, path: str | Path) -> Splits:
         try:
             data = json.loads(Path(path).read_text())
             folds = [Fold(**f) for f in data.pop("folds")]

@@ -5,6 +5,7 @@ your own data as ``reference``.
 
 A patch that cannot be normalised (nearly blank, one colour) keeps its original colours: the first such
 patch in a process gives a warning, later ones are only counted (``failures``)."""
+
 from __future__ import annotations
 
 import warnings
@@ -85,9 +86,12 @@ class StainNormalize:
             self.failures += 1
             if not self._warned:
                 self._warned = True
-                warnings.warn(f"{self.method} stain normalisation failed on a patch ({type(exc).__name__}: {exc}); "
-                              "using the original colours (further failures in this process are only counted)",
-                              StainNormalizationWarning, stacklevel=2)
+                warnings.warn(
+                    f"{self.method} stain normalisation failed on a patch ({type(exc).__name__}: {exc}); "
+                    "using the original colours (further failures in this process are only counted)",
+                    StainNormalizationWarning,
+                    stacklevel=2,
+                )
             return img
 
     def __repr__(self) -> str:

@@ -1,6 +1,7 @@
 """Synthetic BreakHis-like data: the canonical layout and naming, H&E-like colours, and a learnable
 difference between classes (malignant: denser, larger, irregular, darker nuclei). Tests and the offline
 demo use it; a few hundred 96 px patches are written in a few seconds."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,18 @@ from trainer.data.records import MAGNIFICATIONS, SUBTYPE_LABEL, SUBTYPES
 _MAG_SCALE = {"40X": 1.0, "100X": 1.5, "200X": 2.1, "400X": 3.0}
 
 
-def render_patch(rng: np.random.Generator, size: int | tuple[int, int], malignant: bool, subtype_idx: int, mag: str) -> Image.Image:
+def render_patch(
+    rng: np.random.Generator, size: int | tuple[int, int], malignant: bool, subtype_idx: int, mag: str
+) -> Image.Image:
     """One H&E-like patch. ``size``: side length, or ``(width, height)`` (BreakHis patches are 700x460)."""
     w, h = (size, size) if isinstance(size, int) else size
     side = min(w, h)
     # Eosin-pink stroma with a per-subtype tint, slightly varying per patch.
-    base = np.array([236, 190, 214], dtype=np.float32) + rng.normal(0, 6, 3) + (subtype_idx - 3.5) * np.array([1.5, -1.0, 0.5])
+    base = (
+        np.array([236, 190, 214], dtype=np.float32)
+        + rng.normal(0, 6, 3)
+        + (subtype_idx - 3.5) * np.array([1.5, -1.0, 0.5])
+    )
     arr = np.clip(base + rng.normal(0, 9, (h, w, 3)), 0, 255).astype(np.uint8)
     img = Image.fromarray(arr, "RGB")
     draw = ImageDraw.Draw(img)
@@ -107,7 +114,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    generate(a.root, patients_per_subtype=a.patients_per_subtype, images_per_magnification=a.images_per_magnification, size=a.size, seed=a.seed)
+    generate(
+        a.root,
+        patients_per_subtype=a.patients_per_subtype,
+        images_per_magnification=a.images_per_magnification,
+        size=a.size,
+        seed=a.seed,
+    )
 
 
 if __name__ == "__main__":

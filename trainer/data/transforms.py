@@ -1,10 +1,11 @@
 """The study's preprocessing: resize, augmentation (flips, 90-degree rotations, colour jitter) for training,
 ImageNet normalisation. Stain normalisation (torchstain, Macenko or Reinhard) is optional and applied first,
 before augmentation."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from torchvision import transforms as T
 
@@ -12,8 +13,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def build_transforms(size: int = 224, train: bool = False, normalize: bool = True, *, stain: str | None = None,
-                     stain_reference: str | Path | None = None) -> Callable:
+def build_transforms(
+    size: int = 224,
+    train: bool = False,
+    normalize: bool = True,
+    *,
+    stain: str | None = None,
+    stain_reference: str | Path | None = None,
+) -> Callable:
     """torchvision pipeline from an RGB PIL image to a (normalised) CHW float tensor.
 
     ``stain``: None, ``"macenko"`` or ``"reinhard"`` (fitted on ``stain_reference``, default the bundled patch).

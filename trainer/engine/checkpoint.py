@@ -4,6 +4,7 @@ code), loop counters as JSON.
 
 Not ``accelerator.save_state``: it writes the whole model (the frozen multi-GB VLM base included) and
 restores RNG state with full unpickling."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The run folder's live files: ``metrics.jsonl`` events, ``status.json``, and the stop request (``STOP``
 file or SIGTERM/SIGINT). A UI follows a run by reading these; see docs/ARCHITECTURE.md."""
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,7 @@ class EventLog:
         self.enabled = enabled and self.path is not None
         self.context = context
 
-    def bind(self, **context) -> "EventLog":
+    def bind(self, **context) -> EventLog:
         return EventLog(self.path, self.enabled, **{**self.context, **context})
 
     def emit(self, event: str, **fields) -> None:
@@ -87,7 +88,17 @@ class RunStatus:
 
     def set(self, state: str, message: str = "", **extra) -> None:
         if self.enabled:
-            write_json_atomic(self.path, {"state": state, "pid": os.getpid(), "started": self.started, "updated": _now(), "message": message, **extra})
+            write_json_atomic(
+                self.path,
+                {
+                    "state": state,
+                    "pid": os.getpid(),
+                    "started": self.started,
+                    "updated": _now(),
+                    "message": message,
+                    **extra,
+                },
+            )
 
 
 def read_status(run_dir: str | Path) -> dict | None:
@@ -98,7 +109,11 @@ def read_status(run_dir: str | Path) -> dict | None:
     except (FileNotFoundError, ValueError):
         return None
     if status.get("state") == "running" and not _pid_alive(status.get("pid")):
-        status = {**status, "state": "failed", "message": (status.get("message") or "") + " (process ended without a final status)"}
+        status = {
+            **status,
+            "state": "failed",
+            "message": (status.get("message") or "") + " (process ended without a final status)",
+        }
     return status
 
 

@@ -1,14 +1,16 @@
 """The training loop, generic over ``ModelAdapter``: the same code on CPU, one GPU or several
 (``accelerate launch``, DDP), bf16/fp16 autocast on GPU, gradient accumulation, best-on-validation
 checkpoint, early stopping, resume from ``last/``, and a clean stop at the next step."""
+
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,8 +18,13 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainer.config import TrainConfig
-from trainer.engine.checkpoint import (load_resume_state, load_trainable_state, read_counters, save_resume_state,
-                                       trainable_state)
+from trainer.engine.checkpoint import (
+    load_resume_state,
+    load_trainable_state,
+    read_counters,
+    save_resume_state,
+    trainable_state,
+)
 from trainer.engine.events import EventLog, StopControl, write_json_atomic
 from trainer.models.base import ModelAdapter
 
@@ -89,16 +96,25 @@ class AdapterCollate:
 
     def __call__(self, items: Sequence[tuple[Any, int, int]]):
         samples, targets, indices = zip(*items)
-        return (self.adapter.collate(list(samples), list(targets)), torch.as_tensor(targets, dtype=torch.long),
-                torch.as_tensor(indices, dtype=torch.long))
+        return (
+            self.adapter.collate(list(samples), list(targets)),
+            torch.as_tensor(targets, dtype=torch.long),
+            torch.as_tensor(indices, dtype=torch.long),
+        )
 
 
-def make_loader(dataset: Dataset, adapter: ModelAdapter, batch_size: int, *, train: bool, seed: int = 0,
-                num_workers: int = 0) -> DataLoader:
+def make_loader(
+    dataset: Dataset, adapter: ModelAdapter, batch_size: int, *, train: bool, seed: int = 0, num_workers: int = 0
+) -> DataLoader:
     n = len(dataset)
     return DataLoader(
-        dataset, batch_size=batch_size, sampler=EpochSampler(n, seed, shuffle=train), collate_fn=AdapterCollate(adapter),
-        num_workers=num_workers, persistent_workers=num_workers > 0, pin_memory=torch.cuda.is_available(),
+        dataset,
+        batch_size=batch_size,
+        sampler=EpochSampler(n, seed, shuffle=train),
+        collate_fn=AdapterCollate(adapter),
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=torch.cuda.is_available(),
         # BatchNorm cannot train on a batch of one: drop a ragged last training batch.
         drop_last=train and n > batch_size,
     )
@@ -118,7 +134,9 @@ def build_optimizer(train: TrainConfig, params: list[torch.nn.Parameter]) -> tor
     try:
         import bitsandbytes as bnb
     except ImportError:
-        raise ValueError(f"optimizer {train.optimizer!r} needs bitsandbytes (Linux + CUDA); use train.optimizer=adamw") from None
+        raise ValueError(
+            f"optimizer {train.optimizer!r} needs bitsandbytes (Linux + CUDA); use train.optimizer=adamw"
+        ) from None
     cls = bnb.optim.PagedAdamW8bit if train.optimizer == "paged_adamw8bit" else bnb.optim.AdamW8bit
     return cls(params, lr=train.lr, weight_decay=train.weight_decay)
 
@@ -206,15 +224,27 @@ def nll(probs: np.ndarray, targets: np.ndarray) -> float:
 
 
 # --- training ------------------------------------------------------------------------------------------
-def _no_training(adapter, val_ds, train: TrainConfig, accelerator, best_dir: Path, events: EventLog, num_workers: int,
-                 progress: bool, desc: str, checkpoint_meta: dict | None) -> FitResult:
+def _no_training(
+    adapter,
+    val_ds,
+    train: TrainConfig,
+    accelerator,
+    best_dir: Path,
+    events: EventLog,
+    num_workers: int,
+    progress: bool,
+    desc: str,
+    checkpoint_meta: dict | None,
+) -> FitResult:
     """A model with nothing to train (a zero-shot VLM): validate once and save it as the fold's checkpoint."""
     from trainer.metrics import binary_or_multiclass_quick
 
     adapter.module.to(accelerator.device)
     val = {"val_loss": None, "val_accuracy": None, "val_auc": None}
     if val_ds is not None and len(val_ds):
-        loader = accelerator.prepare(make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers))
+        loader = accelerator.prepare(
+            make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers)
+        )
         probs, targets, _ = predict_loader(adapter, loader, accelerator, progress=progress, desc=f"{desc} validate")
         quick = binary_or_multiclass_quick(targets, probs)
         val = {"val_loss": nll(probs, targets), "val_accuracy": quick["accuracy"], "val_auc": quick["roc_auc"]}
@@ -222,7 +252,9 @@ def _no_training(adapter, val_ds, train: TrainConfig, accelerator, best_dir: Pat
         adapter.save(best_dir)
         write_json_atomic(best_dir / ENGINE_META, {**(checkpoint_meta or {}), "epoch": None, "global_step": 0, **val})
     events.emit("epoch", epoch=0, train_loss=None, **val, best=True, trained=False)
-    return FitResult("finished", best_val_loss=val["val_loss"], history=[{"epoch": 0, "train_loss": None, **val, "best": True}])
+    return FitResult(
+        "finished", best_val_loss=val["val_loss"], history=[{"epoch": 0, "train_loss": None, **val, "best": True}]
+    )
 
 
 def fit(
@@ -256,10 +288,16 @@ def fit(
     torch.manual_seed(seed)
 
     if not any(p.requires_grad for p in module.parameters()):
-        return _no_training(adapter, val_ds, train, accelerator, best_dir, events, num_workers, progress, desc, checkpoint_meta)
+        return _no_training(
+            adapter, val_ds, train, accelerator, best_dir, events, num_workers, progress, desc, checkpoint_meta
+        )
     optimizer = build_optimizer(train, [p for p in module.parameters() if p.requires_grad])
     train_loader = make_loader(train_ds, adapter, train.batch_size, train=True, seed=seed, num_workers=num_workers)
-    val_loader = make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers) if val_ds is not None and len(val_ds) else None
+    val_loader = (
+        make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers)
+        if val_ds is not None and len(val_ds)
+        else None
+    )
     prepared, optimizer, train_loader = accelerator.prepare(module, optimizer, train_loader)
     if val_loader is not None:
         val_loader = accelerator.prepare(val_loader)
@@ -270,11 +308,23 @@ def fit(
     if train.max_steps:
         total_steps = min(total_steps, train.max_steps)
     # Not prepared: accelerate would step it once per process; it follows optimiser steps here.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer,
-                                                  lr_lambda(train, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer, lr_lambda(train, total_steps)
+    )
 
-    c = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_val_loss": None, "best_epoch": None,
-         "bad_epochs": 0, "history": [], "train_time_s": 0.0, "train_images": 0, "done": False, "state": "running"}
+    c = {
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "global_step": 0,
+        "best_val_loss": None,
+        "best_epoch": None,
+        "bad_epochs": 0,
+        "history": [],
+        "train_time_s": 0.0,
+        "train_images": 0,
+        "done": False,
+        "state": "running",
+    }
     best_snapshot: dict[str, torch.Tensor] | None = None
     resumed = False
     if read_counters(last_dir) is not None:
@@ -300,8 +350,17 @@ def fit(
         return flag
 
     def result(state: str) -> FitResult:
-        return FitResult(state, c["epoch"], c["global_step"], c["best_epoch"], c["best_val_loss"], c["train_time_s"],
-                         c["train_images"], resumed, c["history"])
+        return FitResult(
+            state,
+            c["epoch"],
+            c["global_step"],
+            c["best_epoch"],
+            c["best_val_loss"],
+            c["train_time_s"],
+            c["train_images"],
+            resumed,
+            c["history"],
+        )
 
     check_every = 1 if accelerator.num_processes == 1 else max(1, train.log_every)
     state = "finished"
@@ -311,9 +370,21 @@ def fit(
         train_loader.set_epoch(epoch)
         skip = c["batch_in_epoch"]
         loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
-        bar = tqdm(loader, total=len(train_loader), initial=skip, desc=f"{desc} epoch {epoch + 1}/{train.epochs}",
-                   disable=not (progress and accelerator.is_local_main_process), leave=False, mininterval=1.0)
-        window_loss, window_n, window_images, window_t = torch.zeros((), device=accelerator.device), 0, 0, time.perf_counter()
+        bar = tqdm(
+            loader,
+            total=len(train_loader),
+            initial=skip,
+            desc=f"{desc} epoch {epoch + 1}/{train.epochs}",
+            disable=not (progress and accelerator.is_local_main_process),
+            leave=False,
+            mininterval=1.0,
+        )
+        window_loss, window_n, window_images, window_t = (
+            torch.zeros((), device=accelerator.device),
+            0,
+            0,
+            time.perf_counter(),
+        )
         epoch_loss, epoch_batches = torch.zeros((), device=accelerator.device), 0
         stopped = False
         t0 = time.perf_counter()
@@ -339,8 +410,15 @@ def fit(
                     now = time.perf_counter()
                     mean_loss = accelerator.reduce(window_loss, reduction="mean").item() / window_n
                     ips = window_images / max(now - window_t, 1e-9)
-                    events.emit("step", epoch=epoch, step=c["global_step"], loss=mean_loss, lr=scheduler.get_last_lr()[0],
-                                images_per_s=round(ips, 2), mem_mb=round(memory_mb(), 1))
+                    events.emit(
+                        "step",
+                        epoch=epoch,
+                        step=c["global_step"],
+                        loss=mean_loss,
+                        lr=scheduler.get_last_lr()[0],
+                        images_per_s=round(ips, 2),
+                        mem_mb=round(memory_mb(), 1),
+                    )
                     bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
                     window_loss.zero_()
                     window_n, window_images, window_t = 0, 0, time.perf_counter()
@@ -360,7 +438,9 @@ def fit(
         train_loss = accelerator.reduce(epoch_loss, reduction="mean").item() / max(1, epoch_batches)
         val = {"val_loss": None, "val_accuracy": None, "val_auc": None}
         if val_loader is not None:
-            probs, targets, _ = predict_loader(adapter, val_loader, accelerator, progress=progress, desc=f"{desc} validate")
+            probs, targets, _ = predict_loader(
+                adapter, val_loader, accelerator, progress=progress, desc=f"{desc} validate"
+            )
             quick = binary_or_multiclass_quick(targets, probs)
             val = {"val_loss": nll(probs, targets), "val_accuracy": quick["accuracy"], "val_auc": quick["roc_auc"]}
         improved = val["val_loss"] is None or c["best_val_loss"] is None or val["val_loss"] < c["best_val_loss"] - 1e-6
@@ -370,7 +450,10 @@ def fit(
             accelerator.wait_for_everyone()
             if main:
                 adapter.save(best_dir)
-                write_json_atomic(best_dir / ENGINE_META, {**(checkpoint_meta or {}), "epoch": epoch, "global_step": c["global_step"], **val})
+                write_json_atomic(
+                    best_dir / ENGINE_META,
+                    {**(checkpoint_meta or {}), "epoch": epoch, "global_step": c["global_step"], **val},
+                )
         else:
             c["bad_epochs"] += 1
         row = {"epoch": epoch, "train_loss": train_loss, **val, "best": improved}

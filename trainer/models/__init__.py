@@ -1,6 +1,7 @@
 """Model families. ``build_adapter(model_config)`` returns the family's ``ModelAdapter``.
 
 Each family registers a factory in ``FAMILIES`` (cnn: ``trainer/models/cnn.py``; vlm: ``trainer/models/vlm/``)."""
+
 from __future__ import annotations
 
 import importlib

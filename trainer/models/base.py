@@ -2,12 +2,14 @@
 
 The engine (``trainer/engine``) only talks to a ``ModelAdapter``: it never knows whether it trains a
 torchvision CNN or a LoRA-wrapped vision-language model. Each family implements this once."""
+
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,7 +71,7 @@ class ModelAdapter(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "ModelAdapter":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> ModelAdapter:
         """Rebuild from ``save``'s folder without pickle (safetensors / ``weights_only``)."""
 
     def parameter_counts(self) -> tuple[int, int]:

@@ -4,6 +4,7 @@ name) with the classifier head replaced for 2 classes (or the 8 BreakHis subtype
 ImageNet weights come through torchvision's weights API: from the torch hub cache when present, else a
 download with a short timeout, or from a local file (``model.weights_path``). Offline, the download fails
 fast with a message naming ``model.pretrained=false`` / ``model.weights_path``."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +12,9 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +40,10 @@ def available_models() -> list[str]:
 
 
 def _offline() -> bool:
-    return any(os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("HISTOAPP_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(k, "").lower() in ("1", "true", "yes")
+        for k in ("HISTOAPP_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _unavailable(name: str, why: str) -> WeightsUnavailableError:
@@ -120,12 +125,17 @@ def _replace_head(model: nn.Module, num_classes: int) -> str:
     return last
 
 
-def build_cnn(name: str, num_classes: int = 2, *, pretrained: bool = False, weights_path: str | None = None) -> nn.Module:
+def build_cnn(
+    name: str, num_classes: int = 2, *, pretrained: bool = False, weights_path: str | None = None
+) -> nn.Module:
     from torchvision import models
 
     if name not in models.list_models(module=models):
         close = [m for m in available_models() if name.lower().rstrip("0123456789_") in m][:8]
-        raise ValueError(f"unknown torchvision model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "; see torchvision.models.list_models()"))
+        raise ValueError(
+            f"unknown torchvision model {name!r}"
+            + (f"; did you mean {', '.join(close)}?" if close else "; see torchvision.models.list_models()")
+        )
     model = models.get_model(name, weights=None)
     if weights_path or pretrained:
         state = read_state_dict(weights_path) if weights_path else imagenet_state_dict(name)
@@ -134,7 +144,9 @@ def build_cnn(name: str, num_classes: int = 2, *, pretrained: bool = False, weig
         missing, _ = model.load_state_dict(_drop_mismatched(state, model), strict=False)
         missing = [k for k in missing if not k.startswith(head + ".")]
         if missing:
-            raise ValueError(f"weights for {name!r} do not fit the architecture: missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+            raise ValueError(
+                f"weights for {name!r} do not fit the architecture: missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+            )
         return model
     _replace_head(model, num_classes)
     return model
@@ -155,7 +167,12 @@ class CNNAdapter(ModelAdapter):
         if config.mode not in ("full", "linear_probe"):
             raise ValueError(f"CNN models support mode 'full' or 'linear_probe', not {config.mode!r}")
         pretrained = config.pretrained if _pretrained is None else _pretrained
-        self._module = build_cnn(config.name, num_classes, pretrained=pretrained, weights_path=config.weights_path if _pretrained is None else None)
+        self._module = build_cnn(
+            config.name,
+            num_classes,
+            pretrained=pretrained,
+            weights_path=config.weights_path if _pretrained is None else None,
+        )
         if config.mode == "linear_probe":
             head = [q for q, m in self._module.named_modules() if isinstance(m, nn.Linear)][-1]
             for qualname, p in self._module.named_parameters():
@@ -176,7 +193,9 @@ class CNNAdapter(ModelAdapter):
             import inspect
 
             if "stain" not in inspect.signature(build_transforms).parameters:
-                raise ValueError("stain normalisation is not available in trainer.data.transforms yet; set data.stain_normalization=null")
+                raise ValueError(
+                    "stain normalisation is not available in trainer.data.transforms yet; set data.stain_normalization=null"
+                )
             return build_transforms(input_size, train=train, stain=stain)
         return build_transforms(input_size, train=train)
 
@@ -188,7 +207,9 @@ class CNNAdapter(ModelAdapter):
             with torch.no_grad():
                 self._module(torch.zeros(1, 3, size, size))
         except RuntimeError as exc:
-            raise ValueError(f"{self.config.name} cannot take {size} px inputs ({exc}); raise data.input_size") from None
+            raise ValueError(
+                f"{self.config.name} cannot take {size} px inputs ({exc}); raise data.input_size"
+            ) from None
         finally:
             self._module.train(was)
 
@@ -208,25 +229,35 @@ class CNNAdapter(ModelAdapter):
         module = getattr(self._module, "module", self._module)
         state = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
-        write_adapter_meta(directory, {"family": self.family, "num_classes": self.num_classes, "input_size": self.input_size,
-                                       "model": dataclasses.asdict(self.config)})
+        write_adapter_meta(
+            directory,
+            {
+                "family": self.family,
+                "num_classes": self.num_classes,
+                "input_size": self.input_size,
+                "model": dataclasses.asdict(self.config),
+            },
+        )
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "CNNAdapter":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> CNNAdapter:
         directory = Path(directory)
         meta_path = directory / ADAPTER_FILE
         if not meta_path.is_file() or not (directory / WEIGHTS_FILE).is_file():
-            raise FileNotFoundError(f"not a CNN checkpoint folder (needs {ADAPTER_FILE} and {WEIGHTS_FILE}): {directory}")
+            raise FileNotFoundError(
+                f"not a CNN checkpoint folder (needs {ADAPTER_FILE} and {WEIGHTS_FILE}): {directory}"
+            )
         meta = json.loads(meta_path.read_text())
         from trainer.config import _build
 
         config = _build(ModelConfig, meta["model"], f"{meta_path}:model")
         adapter = cls(config, int(meta["num_classes"]), _pretrained=False)  # the file holds every weight
         # Compact exports (the app's demo models) store fp16 weights: compute in float32 on every device.
-        state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(directory / WEIGHTS_FILE)).items()}
+        state = {
+            k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(directory / WEIGHTS_FILE)).items()
+        }
         adapter._module.load_state_dict(state)
         adapter.input_size = meta.get("input_size")
         adapter._module.to(device).eval()
         return adapter
-

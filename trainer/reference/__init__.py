@@ -1,4 +1,5 @@
 """The paper's published figures (``paper_results.json``) and how our model labels map to its rows."""
+
 from __future__ import annotations
 
 import json

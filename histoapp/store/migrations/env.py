@@ -1,5 +1,6 @@
 """Alembic environment: migrations run on the connection ``histoapp.store.engine.migrate`` passes in
 (inside its write-locked transaction, so concurrent openers wait instead of racing)."""
+
 from alembic import context
 
 from histoapp.store.models import Base

@@ -1,4 +1,5 @@
 """About tab: the study, the models' cards (each bundled model's ``card.md``), and the disclaimer."""
+
 import gradio as gr
 
 ABOUT = """
@@ -33,5 +34,7 @@ def build(ctx) -> None:
         with gr.Accordion(entry.name, open=len(demos) == 1):
             gr.Markdown(entry.card or "*(this model has no card.md)*")
     if runs:
-        gr.Markdown(f"Also available in Predict: **{len(runs)}** checkpoint(s) from finished runs in `{ctx.settings.runs_dir}` "
-                    "(each fold's best-on-validation weights; their test metrics are in the model list).")
+        gr.Markdown(
+            f"Also available in Predict: **{len(runs)}** checkpoint(s) from finished runs in `{ctx.settings.runs_dir}` "
+            "(each fold's best-on-validation weights; their test metrics are in the model list)."
+        )

@@ -2,6 +2,7 @@
 
 Every click goes straight to the database (one transaction, audit-logged, with a browser-made submission id so
 a retried click applies once); nothing lives only in the page, so a reload loses nothing."""
+
 from __future__ import annotations
 
 import shutil
@@ -26,8 +27,10 @@ def _filters(mag, ds):
 
 def build(ctx) -> None:
     settings = ctx.settings
-    gr.Markdown("### Annotate\nLabel patches benign/malignant and by subtype, review the models' disagreements, and "
-                "export the labels as a dataset the trainer reads. Every click is saved at once.")
+    gr.Markdown(
+        "### Annotate\nLabel patches benign/malignant and by subtype, review the models' disagreements, and "
+        "export the labels as a dataset the trainer reads. Every click is saved at once."
+    )
     current = gr.State(None)  # image id on screen
     skipped = gr.State([])  # skipped in this session
     center = gr.State(None)  # zoom centre (fractions)
@@ -45,9 +48,15 @@ def build(ctx) -> None:
 
     with gr.Row():
         with gr.Column(scale=3):
-            viewer = gr.Image(label="Patch (click to set the zoom centre; fullscreen button for a large view)", type="pil",
-                              format="png",  # lossless: a pathologist judges fine detail
-                              height=560, interactive=False, buttons=["fullscreen", "download"], elem_id="ann-viewer")
+            viewer = gr.Image(
+                label="Patch (click to set the zoom centre; fullscreen button for a large view)",
+                type="pil",
+                format="png",  # lossless: a pathologist judges fine detail
+                height=560,
+                interactive=False,
+                buttons=["fullscreen", "download"],
+                elem_id="ann-viewer",
+            )
             zoom = gr.Slider(1, 8, value=1, step=1, label="Zoom")
             info = gr.Markdown(elem_id="ann-info")
         with gr.Column(scale=2):
@@ -69,13 +78,17 @@ def build(ctx) -> None:
                 nxt = gr.Button("Next (N)", elem_id="ann-next", size="sm")
             status = gr.Markdown(elem_id="ann-status")
             gr.Markdown(HELP)
-    recent = gr.Dataframe(headers=view.RECENT_COLUMNS, label="Your latest labels", interactive=False, elem_id="ann-recent")
+    recent = gr.Dataframe(
+        headers=view.RECENT_COLUMNS, label="Your latest labels", interactive=False, elem_id="ann-recent"
+    )
 
     with gr.Accordion("Import a folder or a BreakHis root", open=False):
         roots = ", ".join(f"`{r}`" for r in settings.allowed_roots)
-        gr.Markdown(f"Folders under {roots} (set `HISTOAPP_DATA_ROOTS` for more). BreakHis roots, folders of class "
-                    "folders and CSV manifests keep their labels as *source labels*; any other folder of images is "
-                    "queued unlabelled. The same image (same bytes) is never queued twice.")
+        gr.Markdown(
+            f"Folders under {roots} (set `HISTOAPP_DATA_ROOTS` for more). BreakHis roots, folders of class "
+            "folders and CSV manifests keep their labels as *source labels*; any other folder of images is "
+            "queued unlabelled. The same image (same bytes) is never queued twice."
+        )
         with gr.Row():
             import_path = gr.Textbox(label="Folder", elem_id="ann-import-path", scale=4)
             import_btn = gr.Button("Import", elem_id="ann-import", scale=1)
@@ -89,8 +102,10 @@ def build(ctx) -> None:
         agree_models = gr.Dataframe(label="Annotators vs models and source labels (Cohen's kappa)", interactive=False)
 
     with gr.Accordion("Adjudication", open=False):
-        gr.Markdown("Images whose annotators disagree. Pick one (click its row), then save the final label; the "
-                    "export uses it. Your annotator name is recorded as the adjudicator.")
+        gr.Markdown(
+            "Images whose annotators disagree. Pick one (click its row), then save the final label; the "
+            "export uses it. Your annotator name is recorded as the adjudicator."
+        )
         conflicts_btn = gr.Button("Refresh conflicts", size="sm")
         conflicts = gr.Dataframe(interactive=False, elem_id="ann-conflicts")
         with gr.Row():
@@ -100,16 +115,19 @@ def build(ctx) -> None:
                 adj_id = gr.Number(label="Image id", precision=0)
                 adj_info = gr.Markdown()
                 adj_label = gr.Radio([("benign", 0), ("malignant", 1)], label="Final label")
-                adj_sub = gr.Dropdown([("none", "")] + [(f"{c} {SUBTYPE_NAMES[c]}", c) for c in SUBTYPES], value="",
-                                      label="Final subtype")
+                adj_sub = gr.Dropdown(
+                    [("none", "")] + [(f"{c} {SUBTYPE_NAMES[c]}", c) for c in SUBTYPES], value="", label="Final subtype"
+                )
                 adj_note = gr.Textbox(label="Adjudication note")
                 adj_btn = gr.Button("Save final label", variant="primary")
                 adj_msg = gr.Markdown()
 
     with gr.Accordion("Export", open=False):
-        gr.Markdown("CSV / JSON: every annotation. Dataset: the consensus labels (adjudicated, else unanimous) as "
-                    "class folders + `manifest.csv` + `provenance.json` (the annotation ids and database state it "
-                    "was made from); it is also written under the data folder, ready for `python -m trainer`.")
+        gr.Markdown(
+            "CSV / JSON: every annotation. Dataset: the consensus labels (adjudicated, else unanimous) as "
+            "class folders + `manifest.csv` + `provenance.json` (the annotation ids and database state it "
+            "was made from); it is also written under the data folder, ready for `python -m trainer`."
+        )
         with gr.Row():
             csv_btn = gr.Button("Export CSV", elem_id="ann-export-csv")
             json_btn = gr.Button("Export JSON", elem_id="ann-export-json")
@@ -138,18 +156,30 @@ def build(ctx) -> None:
 
     def next_id(name, mode_v, mag_v, ds_v, skipped_v, exclude=()):
         m, d = _filters(mag_v, ds_v)
-        ids = ctx.store.queue(name or None, mode=mode_v, magnification=m, dataset=d, exclude=[*skipped_v, *exclude], limit=1)
+        ids = ctx.store.queue(
+            name or None, mode=mode_v, magnification=m, dataset=d, exclude=[*skipped_v, *exclude], limit=1
+        )
         return ids[0] if ids else None
 
     def on_load(saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
         name = who(saved, request)
         choices = [ANY, *ctx.store.datasets()]
-        out = render(next_id(name, mode_v, mag_v, ds_v, []), name, blind_v, 1, None, mag_v, ds_v,
-                     "" if name else "Enter your name to start labelling.")
+        out = render(
+            next_id(name, mode_v, mag_v, ds_v, []),
+            name,
+            blind_v,
+            1,
+            None,
+            mag_v,
+            ds_v,
+            "" if name else "Enter your name to start labelling.",
+        )
         # An empty saved name must not wipe a name typed while the page was loading.
         return (name if name else gr.update(), gr.update(choices=choices), *out)
 
-    def show_next(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request, exclude_current=True):
+    def show_next(
+        name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request, exclude_current=True
+    ):
         name = who(name_box, request)
         nid = next_id(name, mode_v, mag_v, ds_v, skipped_v, (cur,) if (exclude_current and cur is not None) else ())
         if nid is None and cur is not None and exclude_current:
@@ -159,15 +189,36 @@ def build(ctx) -> None:
     common = [annotator, mode, mag, dataset, skipped, blind, zoom, current]
 
     def make_label_handler(label, subtype):
-        def handler(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, auto_v, conf, flag_v, note_v, key,
-                    request: gr.Request):
+        def handler(
+            name_box,
+            mode_v,
+            mag_v,
+            ds_v,
+            skipped_v,
+            blind_v,
+            zoom_v,
+            cur,
+            auto_v,
+            conf,
+            flag_v,
+            note_v,
+            key,
+            request: gr.Request,
+        ):
             name = who(name_box, request)
             if cur is None:
                 return render(None, name, blind_v, zoom_v, None, mag_v, ds_v, "No image on screen.")
             try:
-                res = ctx.store.annotate(cur, name, label=label, subtype=subtype, confidence=conf,
-                                         note=note_v or "", submission_id=key or None,
-                                         **{k: (k in (flag_v or [])) for _, k in view.FLAG_CHOICES})
+                res = ctx.store.annotate(
+                    cur,
+                    name,
+                    label=label,
+                    subtype=subtype,
+                    confidence=conf,
+                    note=note_v or "",
+                    submission_id=key or None,
+                    **{k: (k in (flag_v or [])) for _, k in view.FLAG_CHOICES},
+                )
             except StoreError as exc:
                 return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ Not saved: {exc}")
             text = view._label_text(res["label"], res["subtype"])
@@ -176,12 +227,19 @@ def build(ctx) -> None:
                 nid = next_id(name, mode_v, mag_v, ds_v, skipped_v, (cur,))
                 return render(nid, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
             return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
+
         return handler
 
     label_inputs = [*common, auto_next, confidence, flags, note, sub_id]
     for btn, label, subtype in [(benign, 0, None), (malignant, 1, None)] + [(b, None, code) for code, b in sub_buttons]:
-        btn.click(make_label_handler(label, subtype), label_inputs, view_outputs, js=SUBMISSION_ID_JS,
-                  trigger_mode="once", show_progress="hidden")
+        btn.click(
+            make_label_handler(label, subtype),
+            label_inputs,
+            view_outputs,
+            js=SUBMISSION_ID_JS,
+            trigger_mode="once",
+            show_progress="hidden",
+        )
 
     def on_skip(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
         skipped_v = [*skipped_v, cur] if cur is not None else skipped_v
@@ -201,9 +259,22 @@ def build(ctx) -> None:
             if res is None:
                 return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"Nothing to {action}.")
             state = res["state"]
-            what = "removed the label" if state is None else f"label is now **{view._label_text(state['label'], state.get('subtype'))}**"
-            return render(res["image_id"], name, blind_v, zoom_v, None, mag_v, ds_v,
-                          f"{action.capitalize()}: image #{res['image_id']} — {what}.")
+            what = (
+                "removed the label"
+                if state is None
+                else f"label is now **{view._label_text(state['label'], state.get('subtype'))}**"
+            )
+            return render(
+                res["image_id"],
+                name,
+                blind_v,
+                zoom_v,
+                None,
+                mag_v,
+                ds_v,
+                f"{action.capitalize()}: image #{res['image_id']} — {what}.",
+            )
+
         return handler
 
     undo.click(make_undo("undo"), common, view_outputs, trigger_mode="once", show_progress="hidden")
@@ -232,7 +303,9 @@ def build(ctx) -> None:
         img, _ = ctx.store.load_image(cur)
         return center_v if img is None else view.click_to_center(img.size, zoom_v, center_v, evt.index)
 
-    viewer.select(on_select, [zoom, center, current], center).then(rerender, rerender_inputs, view_outputs, show_progress="hidden")
+    viewer.select(on_select, [zoom, center, current], center).then(
+        rerender, rerender_inputs, view_outputs, show_progress="hidden"
+    )
 
     # --- import ---------------------------------------------------------------------------------------
     def do_import(path, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
@@ -269,8 +342,10 @@ def build(ctx) -> None:
             votes = ctx.store.annotations(image_id=int(image_id))
         except StoreError as exc:
             return None, f"⚠️ {exc}"
-        text = "Votes: " + "; ".join(f"{a['annotator']}: {view._label_text(a['label'], a['subtype'])}"
-                                     + (f" ({a['note']})" if a["note"] else "") for a in votes)
+        text = "Votes: " + "; ".join(
+            f"{a['annotator']}: {view._label_text(a['label'], a['subtype'])}" + (f" ({a['note']})" if a["note"] else "")
+            for a in votes
+        )
         text += "\n\n" + view.details(ctx.store, int(image_id), who(name_box, request), blind=blind_v)
         return img, (f"⚠️ **{problem}**\n\n" if problem else "") + text
 
@@ -280,19 +355,25 @@ def build(ctx) -> None:
         except (TypeError, ValueError, IndexError, AttributeError):
             return None
 
-    conflicts.select(pick_conflict, conflicts, adj_id).then(show_conflict, [adj_id, annotator, blind], [adj_image, adj_info])
+    conflicts.select(pick_conflict, conflicts, adj_id).then(
+        show_conflict, [adj_id, annotator, blind], [adj_image, adj_info]
+    )
     adj_id.submit(show_conflict, [adj_id, annotator, blind], [adj_image, adj_info])
 
     def do_adjudicate(image_id, label, sub, note_v, name_box, request: gr.Request):
         try:
             if image_id is None:
                 raise StoreError("pick a conflict first")
-            ctx.store.adjudicate(int(image_id), who(name_box, request), label=label, subtype=sub or None, note=note_v or "")
+            ctx.store.adjudicate(
+                int(image_id), who(name_box, request), label=label, subtype=sub or None, note=note_v or ""
+            )
         except StoreError as exc:
             return f"⚠️ Not saved: {exc}", gr.update()
         return f"Final label saved for image #{int(image_id)}.", view.conflicts_table(ctx.store)
 
-    adj_btn.click(do_adjudicate, [adj_id, adj_label, adj_sub, adj_note, annotator], [adj_msg, conflicts], trigger_mode="once")
+    adj_btn.click(
+        do_adjudicate, [adj_id, adj_label, adj_sub, adj_note, annotator], [adj_msg, conflicts], trigger_mode="once"
+    )
 
     # --- export ---------------------------------------------------------------------------------------
     def export(kind):
@@ -306,9 +387,13 @@ def build(ctx) -> None:
                     return str(ctx.store.export_json(tmp / f"annotations-{stamp}.json")), "JSON ready."
                 out = ctx.store.export_dataset(settings.data_dir / "exports" / f"annotations-{stamp}")
                 archive = shutil.make_archive(str(tmp / out.name), "zip", out)
-                return archive, f"Dataset written to `{out}` (train on it with `data.root={out}`) and zipped for download."
+                return (
+                    archive,
+                    f"Dataset written to `{out}` (train on it with `data.root={out}`) and zipped for download.",
+                )
             except StoreError as exc:
                 return None, f"⚠️ {exc}"
+
         return handler
 
     csv_btn.click(export("csv"), None, [export_file, export_msg])
@@ -316,7 +401,9 @@ def build(ctx) -> None:
     ds_btn.click(export("dataset"), None, [export_file, export_msg])
 
     # --- page load: the saved annotator name, datasets, the first image --------------------------------
-    _register_load(on_load, [annotator, mode, mag, dataset, blind], [annotator, dataset, *view_outputs], RESTORE_NAME_JS)
+    _register_load(
+        on_load, [annotator, mode, mag, dataset, blind], [annotator, dataset, *view_outputs], RESTORE_NAME_JS
+    )
 
 
 def _register_load(fn, inputs, outputs, js) -> None:

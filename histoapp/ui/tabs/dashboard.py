@@ -1,6 +1,7 @@
 """Dashboard tab: per-magnification metrics of chosen runs beside the paper's numbers, bars, ROC per fold,
 calibration, confusion matrices, patient-level accuracy, significance between two runs, cross-dataset results,
 and export as CSV / self-contained HTML. Everything is read from run folders through ``histoapp.runs.dashboard``."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -32,10 +33,16 @@ def overview(ctx, names: list[str] | None, metric: str) -> tuple:
     groups = dash.groups(runs_dir, names)
     models = dash.model_keys(runs_dir, names)
     note = "" if names else "Choose one or more runs with finished folds."
-    return (table, figures.bars(summary, metric), figures.patient_figure(dash.patient_table(runs_dir, names)),
-            dash.cross_dataset(runs_dir, names), gr.update(choices=groups, value=groups[0] if groups else None),
-            gr.update(choices=models, value=models[0] if models else None),
-            gr.update(choices=models, value=models[1] if len(models) > 1 else (models[0] if models else None)), note)
+    return (
+        table,
+        figures.bars(summary, metric),
+        figures.patient_figure(dash.patient_table(runs_dir, names)),
+        dash.cross_dataset(runs_dir, names),
+        gr.update(choices=groups, value=groups[0] if groups else None),
+        gr.update(choices=models, value=models[0] if models else None),
+        gr.update(choices=models, value=models[1] if len(models) > 1 else (models[0] if models else None)),
+        note,
+    )
 
 
 def detail(ctx, key: str | None) -> tuple:
@@ -44,8 +51,11 @@ def detail(ctx, key: str | None) -> tuple:
         return figures.empty("ROC"), figures.empty("Calibration"), figures.empty("Confusion matrices")
     runs_dir = ctx.settings.runs_dir
     preds = dash.fold_predictions(runs_dir, key)
-    return (figures.roc_figure(dash.roc_curves(preds), key), figures.calibration_figure(dash.calibration(preds), key),
-            figures.confusion_figure(dash.confusion(runs_dir, key), dash.class_names(runs_dir, key), key))
+    return (
+        figures.roc_figure(dash.roc_curves(preds), key),
+        figures.calibration_figure(dash.calibration(preds), key),
+        figures.confusion_figure(dash.confusion(runs_dir, key), dash.class_names(runs_dir, key), key),
+    )
 
 
 def compare(ctx, a: str | None, b: str | None) -> str:
@@ -75,16 +85,24 @@ def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: s
     notes = []
     if a and b:
         notes.append(compare(ctx, a, b))
-    text = report.html_report(f"histoapp dashboard: {', '.join(names)}",
-                              [("Per-magnification results", dash.display_table(summary)),
-                               ("Cross-dataset evaluation", dash.cross_dataset(runs_dir, names))], figs, notes)
+    text = report.html_report(
+        f"histoapp dashboard: {', '.join(names)}",
+        [
+            ("Per-magnification results", dash.display_table(summary)),
+            ("Cross-dataset evaluation", dash.cross_dataset(runs_dir, names)),
+        ],
+        figs,
+        notes,
+    )
     return str(report.write_html(text, runs_dir / dash.EXPORT_DIR))
 
 
 # --- layout ----------------------------------------------------------------------------------------------
 def build(ctx) -> None:
-    gr.Markdown("### Dashboard\nTest-set metrics of finished folds (mean ± sample std over patient-level folds), the paper's "
-                "published figures beside ours where it gives them (— where it does not).")
+    gr.Markdown(
+        "### Dashboard\nTest-set metrics of finished folds (mean ± sample std over patient-level folds), the paper's "
+        "published figures beside ours where it gives them (— where it does not)."
+    )
     names = dash.runs_with_results(ctx.settings.runs_dir)
     with gr.Row():
         runs = gr.Dropdown(names, value=names[:1], multiselect=True, label="Runs", scale=4, elem_id="dash-runs")

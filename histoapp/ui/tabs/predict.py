@@ -3,6 +3,7 @@ table with CSV download, and disagreements sent to the annotation queue.
 
 The handlers below are plain functions of (context, inputs) so they can be tested without a browser; heavy
 modules (torch, the models) are imported on first use so the app starts fast."""
+
 from __future__ import annotations
 
 import csv
@@ -24,10 +25,21 @@ DISPLAY_MIN = 384  # shorter side of the overlays on screen
 PREDICTED = "predicted class"
 NO_MODEL = ""
 MAGS = ["unknown", "40X", "100X", "200X", "400X"]
-TABLE_COLUMNS = ["file", "magnification", "cnn_label", "cnn_p_malignant", "vlm_label", "vlm_p_malignant", "agree", "error"]
-INTRO = ("### Predict & explain\nUpload one or more H&E patches (PNG, JPEG or TIFF) or pick an example. A CNN and a "
-         "vision-language model classify each patch side by side; the CNN's Grad-CAM and the VLM's label-token attention "
-         "show where they looked. **Research and teaching tool — not a diagnostic device.**")
+TABLE_COLUMNS = [
+    "file",
+    "magnification",
+    "cnn_label",
+    "cnn_p_malignant",
+    "vlm_label",
+    "vlm_p_malignant",
+    "agree",
+    "error",
+]
+INTRO = (
+    "### Predict & explain\nUpload one or more H&E patches (PNG, JPEG or TIFF) or pick an example. A CNN and a "
+    "vision-language model classify each patch side by side; the CNN's Grad-CAM and the VLM's label-token attention "
+    "show where they looked. **Research and teaching tool — not a diagnostic device.**"
+)
 
 
 @dataclass
@@ -58,6 +70,7 @@ class Session:
 
 
 # --- reading uploads ---------------------------------------------------------------------------------
+
 
 def _paths(files) -> list[str]:
     if not files:
@@ -112,6 +125,7 @@ def _keep_copy(ctx, path: str, name: str) -> Path:
 
 # --- running the models ------------------------------------------------------------------------------
 
+
 def _target_index(loaded, target: str | None) -> int | None:
     if not target or target == PREDICTED:
         return None
@@ -158,12 +172,15 @@ def _explain_vlm(reg_id: int, image, vlm_key: str):
 
 # --- rendering ---------------------------------------------------------------------------------------
 
+
 def _display(image):
     """Small patches are enlarged for the screen (the heatmap is then resized onto the enlarged patch)."""
     from PIL import Image
 
     scale = DISPLAY_MIN / min(image.size)
-    return image if scale <= 1 else image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC)
+    return (
+        image if scale <= 1 else image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC)
+    )
 
 
 def _overlay(item: Item, pred, opacity: float):
@@ -199,22 +216,34 @@ def _agreement(session: Session) -> tuple[str, dict]:
         it = both[0]
         if not it.disagree:
             return f"✅ The CNN and the VLM agree: **{it.cnn.label}**.", gr.update(visible=False)
-        text = (f"⚠️ **The CNN and the VLM disagree**: CNN says **{it.cnn.label}** (P(malignant) {it.cnn.prob_malignant:.2f}), "
-                f"VLM says **{it.vlm.label}** (P(malignant) {it.vlm.prob_malignant:.2f}). A pathologist's label would settle it.")
+        text = (
+            f"⚠️ **The CNN and the VLM disagree**: CNN says **{it.cnn.label}** (P(malignant) {it.cnn.prob_malignant:.2f}), "
+            f"VLM says **{it.vlm.label}** (P(malignant) {it.vlm.prob_malignant:.2f}). A pathologist's label would settle it."
+        )
         return text, gr.update(visible=True, value="Send to annotation queue")
     if not bad:
         return f"✅ The CNN and the VLM agree on all {len(both)} patches.", gr.update(visible=False)
-    return (f"⚠️ **The CNN and the VLM disagree on {len(bad)} of {len(both)} patches** (see the table).",
-            gr.update(visible=True, value=f"Send {len(bad)} disagreeing patch(es) to annotation queue"))
+    return (
+        f"⚠️ **The CNN and the VLM disagree on {len(bad)} of {len(both)} patches** (see the table).",
+        gr.update(visible=True, value=f"Send {len(bad)} disagreeing patch(es) to annotation queue"),
+    )
 
 
 def _table_rows(session: Session) -> list[list]:
     rows = []
     for it in session.items:
-        rows.append([it.name, it.magnification or "",
-                     it.cnn.label if it.cnn else "", round(it.cnn.prob_malignant, 4) if it.cnn else None,
-                     it.vlm.label if it.vlm else "", round(it.vlm.prob_malignant, 4) if it.vlm else None,
-                     ("no" if it.disagree else "yes") if (it.cnn and it.vlm) else "", it.error])
+        rows.append(
+            [
+                it.name,
+                it.magnification or "",
+                it.cnn.label if it.cnn else "",
+                round(it.cnn.prob_malignant, 4) if it.cnn else None,
+                it.vlm.label if it.vlm else "",
+                round(it.vlm.prob_malignant, 4) if it.vlm else None,
+                ("no" if it.disagree else "yes") if (it.cnn and it.vlm) else "",
+                it.error,
+            ]
+        )
     return rows
 
 
@@ -266,12 +295,17 @@ def render(ctx, session: Session, opacity: float, extra_errors: list[str] | None
         "",  # send status
         gr.update(value=_table_rows(session), visible=many),
         gr.update(value=_write_csv(ctx, session) if many else None, visible=many),
-        gr.update(choices=readable, value=item.name if item and item.image is not None else None, visible=many and len(readable) > 1),
+        gr.update(
+            choices=readable,
+            value=item.name if item and item.image is not None else None,
+            visible=many and len(readable) > 1,
+        ),
         session,
     )
 
 
 # --- handlers ----------------------------------------------------------------------------------------
+
 
 def _mag(value: str | None) -> str | None:
     from trainer.data.records import normalise_magnification
@@ -355,8 +389,10 @@ def re_explain(ctx, session: Session, method, target, opacity):
 def reblend(session: Session, opacity):
     """The opacity slider: re-blend the kept heatmaps, no model runs."""
     item = session.items[session.current] if session.items else None
-    return (_overlay(item, item.cnn, opacity) if item and item.cnn else None,
-            _overlay(item, item.vlm, opacity) if item and item.vlm else None)
+    return (
+        _overlay(item, item.cnn, opacity) if item and item.cnn else None,
+        _overlay(item, item.vlm, opacity) if item and item.vlm else None,
+    )
 
 
 def send_to_annotation(ctx, session: Session) -> str:
@@ -373,7 +409,9 @@ def send_to_annotation(ctx, session: Session) -> str:
         for it in todo:
             image_id = store.add_image(it.path, dataset="uploads", magnification=it.magnification)
             for kind, key, pred in (("cnn", session.cnn_key, it.cnn), ("vlm", session.vlm_key, it.vlm)):
-                store.add_prediction(image_id, model=key, prob_malignant=float(pred.prob_malignant), label=pred.label, kind=kind)
+                store.add_prediction(
+                    image_id, model=key, prob_malignant=float(pred.prob_malignant), label=pred.label, kind=kind
+                )
             sent.append(it.name)
     except Exception as exc:
         return f"⚠️ Sending failed after {len(sent)} patch(es) ({exc.__class__.__name__}: {exc})."
@@ -406,6 +444,7 @@ def target_choices(ctx, cnn_key: str | None) -> dict:
 
 # --- layout ------------------------------------------------------------------------------------------
 
+
 def build(ctx) -> None:
     from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
     from histoapp.ui.examples import list_examples
@@ -421,19 +460,32 @@ def build(ctx) -> None:
     session = gr.State(Session())
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
-            files = gr.File(label="Patches (PNG / JPEG / TIFF) — one or many", file_count="multiple",
-                            file_types=list(ACCEPTED), elem_id="predict-files")
+            files = gr.File(
+                label="Patches (PNG / JPEG / TIFF) — one or many",
+                file_count="multiple",
+                file_types=list(ACCEPTED),
+                elem_id="predict-files",
+            )
             mag = gr.Dropdown(MAGS, value="unknown", label="Magnification (optional tag)", elem_id="predict-mag")
             examples = list_examples()
             if examples:
-                gr.Examples([[e["path"], e["magnification"]] for e in examples], inputs=[files, mag], cache_examples=False,
-                            example_labels=[f"{e['label']} · {e['magnification']}" for e in examples],
-                            examples_per_page=16, label="Examples (generated patches, see assets/examples/README.md)")
+                gr.Examples(
+                    [[e["path"], e["magnification"]] for e in examples],
+                    inputs=[files, mag],
+                    cache_examples=False,
+                    example_labels=[f"{e['label']} · {e['magnification']}" for e in examples],
+                    examples_per_page=16,
+                    label="Examples (generated patches, see assets/examples/README.md)",
+                )
         with gr.Column(scale=1, min_width=300):
             cnn_dd = gr.Dropdown(cnn_choices, value=cnn_default, label="CNN", elem_id="predict-cnn")
             vlm_dd = gr.Dropdown(vlm_choices, value=vlm_default, label="VLM", elem_id="predict-vlm")
-            method = gr.Radio(list(CAM_METHODS), value=DEFAULT_METHOD, label="CNN explanation (grad-cam)",
-                              info="Score-CAM runs one forward pass per feature channel: seconds on a CPU")
+            method = gr.Radio(
+                list(CAM_METHODS),
+                value=DEFAULT_METHOD,
+                label="CNN explanation (grad-cam)",
+                info="Score-CAM runs one forward pass per feature channel: seconds on a CPU",
+            )
             target = gr.Dropdown([PREDICTED, "benign", "malignant"], value=PREDICTED, label="Explain class")
             opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Overlay opacity", elem_id="predict-opacity")
             with gr.Row():
@@ -446,23 +498,49 @@ def build(ctx) -> None:
             cnn_title = gr.Markdown("#### CNN")
             cnn_label = gr.Label(num_top_classes=3, label="CNN prediction", elem_id="predict-cnn-label")
             cnn_info = gr.Markdown(elem_id="predict-cnn-info")
-            cnn_img = gr.Image(label="CNN explanation (CAM overlay)", type="pil", interactive=False, elem_id="predict-cnn-overlay")
+            cnn_img = gr.Image(
+                label="CNN explanation (CAM overlay)", type="pil", interactive=False, elem_id="predict-cnn-overlay"
+            )
         with gr.Column(elem_id="predict-vlm-result"):
             vlm_title = gr.Markdown("#### VLM")
             vlm_label = gr.Label(num_top_classes=3, label="VLM prediction", elem_id="predict-vlm-label")
             vlm_info = gr.Markdown(elem_id="predict-vlm-info")
-            vlm_img = gr.Image(label="VLM explanation (attention overlay)", type="pil", interactive=False, elem_id="predict-vlm-overlay")
+            vlm_img = gr.Image(
+                label="VLM explanation (attention overlay)",
+                type="pil",
+                interactive=False,
+                elem_id="predict-vlm-overlay",
+            )
             vlm_answer = gr.Textbox(label="VLM answer (free text)", interactive=False, elem_id="predict-vlm-answer")
     agreement = gr.Markdown(elem_id="predict-agreement")
     with gr.Row():
         send = gr.Button("Send to annotation queue", visible=False, elem_id="predict-send")
         send_status = gr.Markdown(elem_id="predict-send-status")
     pick = gr.Dropdown([], label="Show details for", visible=False, elem_id="predict-pick")
-    table = gr.Dataframe(headers=TABLE_COLUMNS, label="Batch results", visible=False, interactive=False, elem_id="predict-table")
+    table = gr.Dataframe(
+        headers=TABLE_COLUMNS, label="Batch results", visible=False, interactive=False, elem_id="predict-table"
+    )
     csv_out = gr.File(label="Download results (CSV)", visible=False, elem_id="predict-csv")
 
-    outputs = [errors, cnn_title, cnn_label, cnn_info, cnn_img, vlm_title, vlm_label, vlm_info, vlm_img, vlm_answer,
-               agreement, send, send_status, table, csv_out, pick, session]
+    outputs = [
+        errors,
+        cnn_title,
+        cnn_label,
+        cnn_info,
+        cnn_img,
+        vlm_title,
+        vlm_label,
+        vlm_info,
+        vlm_img,
+        vlm_answer,
+        agreement,
+        send,
+        send_status,
+        table,
+        csv_out,
+        pick,
+        session,
+    ]
     common = dict(outputs=outputs, concurrency_limit=2, concurrency_id="models")
     run_inputs = [files, mag, cnn_dd, vlm_dd, method, target, opacity]
     run.click(lambda *a: analyze(ctx, *a), run_inputs, **common)

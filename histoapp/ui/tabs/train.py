@@ -2,6 +2,7 @@
 (``ctx.runs``, ``histoapp.runs.RunManager``), a live view refreshed by a timer, stop / resume / delete, history.
 
 The handlers are plain functions of ``ctx`` so tests call them without a browser."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -12,7 +13,16 @@ import pandas as pd
 
 from histoapp.runs import LaunchRefused
 from histoapp.runs.figures import loss_figure, validation_figure
-from histoapp.runs.form import ANNOTATED_DIR, FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, form_to_config, load_preset
+from histoapp.runs.form import (
+    ANNOTATED_DIR,
+    FIELDS,
+    PRESETS,
+    SOURCES,
+    PresetMissing,
+    config_to_form,
+    form_to_config,
+    load_preset,
+)
 from histoapp.runs.live import curves, format_duration
 from trainer.config import ExperimentConfig
 from trainer.data.records import MAGNIFICATIONS
@@ -56,7 +66,9 @@ def export_annotated(ctx, run_name: str) -> Path:
     try:
         store = ctx.store
     except ImportError:
-        raise LaunchRefused("the annotated set needs the annotation store (histoapp.store), which this install does not have yet") from None
+        raise LaunchRefused(
+            "the annotated set needs the annotation store (histoapp.store), which this install does not have yet"
+        ) from None
     if not hasattr(store, "export_dataset"):
         raise LaunchRefused("this annotation store cannot export a dataset yet")
     try:
@@ -106,26 +118,48 @@ def history(ctx) -> pd.DataFrame:
         data = cfg.get("data") or {}
         prog = ctx.runs.progress(i.name)
         done = f"{prog['folds_done']}/{prog['folds_total']}" if prog["folds_total"] else str(prog["folds_done"])
-        rows.append({"run": i.name, "state": i.state, "models": ", ".join(m.get("label") or m.get("name", "?") for m in cfg.get("models") or []),
-                     "magnifications": ", ".join(data.get("magnifications") or []), "folds done": done,
-                     "launched": pd.Timestamp(i.launched, unit="s").strftime("%Y-%m-%d %H:%M") if i.launched else "",
-                     "message": (i.message or "").splitlines()[0] if i.message else ""})
+        rows.append(
+            {
+                "run": i.name,
+                "state": i.state,
+                "models": ", ".join(m.get("label") or m.get("name", "?") for m in cfg.get("models") or []),
+                "magnifications": ", ".join(data.get("magnifications") or []),
+                "folds done": done,
+                "launched": pd.Timestamp(i.launched, unit="s").strftime("%Y-%m-%d %H:%M") if i.launched else "",
+                "message": (i.message or "").splitlines()[0] if i.message else "",
+            }
+        )
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
 def status_markdown(info, prog: dict) -> str:
-    icon = {"running": "🟢", "starting": "🟡", "stopping": "🟠", "queued": "⏳", "finished": "✅", "stopped": "⏹️", "failed": "❌"}.get(info.state, "•")
+    icon = {
+        "running": "🟢",
+        "starting": "🟡",
+        "stopping": "🟠",
+        "queued": "⏳",
+        "finished": "✅",
+        "stopped": "⏹️",
+        "failed": "❌",
+    }.get(info.state, "•")
     lines = [f"### {icon} {info.name} — {info.state}"]
     if prog["folds_total"]:
         pct = f"{100 * prog['fraction']:.0f}%" if prog["fraction"] is not None else "—"
-        lines.append(f"**Progress** {pct} · folds {prog['folds_done']}/{prog['folds_total']} finished"
-                     + (f" · now {prog['current']}, epoch {(prog['epoch'] or 0) + 1}/{prog['epochs']}, step {prog['step'] or 0}/{prog['steps_total'] or '?'}"
-                        if prog["current"] and info.active else ""))
+        lines.append(
+            f"**Progress** {pct} · folds {prog['folds_done']}/{prog['folds_total']} finished"
+            + (
+                f" · now {prog['current']}, epoch {(prog['epoch'] or 0) + 1}/{prog['epochs']}, step {prog['step'] or 0}/{prog['steps_total'] or '?'}"
+                if prog["current"] and info.active
+                else ""
+            )
+        )
     if info.active:
         lines.append(f"**ETA** {format_duration(prog['eta_s'])} · elapsed {format_duration(prog['elapsed_s'])}")
     if prog["images_per_s"] is not None:
-        lines.append(f"**Speed** {prog['images_per_s']:.1f} images/s · **memory** {prog['mem_mb'] or 0:.0f} MB "
-                     "(GPU peak allocated on a GPU, else the process's resident memory)")
+        lines.append(
+            f"**Speed** {prog['images_per_s']:.1f} images/s · **memory** {prog['mem_mb'] or 0:.0f} MB "
+            "(GPU peak allocated on a GPU, else the process's resident memory)"
+        )
     if info.message:
         first, *rest = info.message.split("\n--- log tail ---\n")
         lines.append(f"**Message** {first}")
@@ -137,15 +171,26 @@ def live_view(ctx, name: str | None) -> tuple:
     ctx.runs.refresh()  # start queued runs, escalate overdue stops (also done by the manager's thread)
     table = history(ctx)
     if not name:
-        return "No run selected. Launch one, or pick one in the history below.", loss_figure(pd.DataFrame(columns=["series"])), \
-            validation_figure(pd.DataFrame(columns=["series"])), "", table
+        return (
+            "No run selected. Launch one, or pick one in the history below.",
+            loss_figure(pd.DataFrame(columns=["series"])),
+            validation_figure(pd.DataFrame(columns=["series"])),
+            "",
+            table,
+        )
     try:
         info = ctx.runs.info(name)
     except LaunchRefused as exc:
         return f"⚠️ {exc}", gr.update(), gr.update(), "", table
     c = curves(info.path, ctx.runs.events(name))
     prog = ctx.runs.progress(name)
-    return status_markdown(info, prog), loss_figure(c["steps"]), validation_figure(c["epochs"]), ctx.runs.log_tail(name, 60), table
+    return (
+        status_markdown(info, prog),
+        loss_figure(c["steps"]),
+        validation_figure(c["epochs"]),
+        ctx.runs.log_tail(name, 60),
+        table,
+    )
 
 
 def _act(ctx, name: str | None, action: str) -> tuple[str, object]:
@@ -154,8 +199,10 @@ def _act(ctx, name: str | None, action: str) -> tuple[str, object]:
     try:
         if action == "stop":
             info = ctx.runs.stop(name)
-            msg = f"⏹️ Stop requested for **{name}** ({info.state}); it ends at the next step and keeps a checkpoint " \
-                  f"(forced after {int(ctx.runs.stop_timeout_s)} s)."
+            msg = (
+                f"⏹️ Stop requested for **{name}** ({info.state}); it ends at the next step and keeps a checkpoint "
+                f"(forced after {int(ctx.runs.stop_timeout_s)} s)."
+            )
         elif action == "kill":
             info = ctx.runs.stop(name, force=True)
             msg = f"⛔ **{name}** killed ({info.state})."
@@ -180,9 +227,11 @@ delete_run = partial(_act, action="delete")
 
 # --- layout ----------------------------------------------------------------------------------------------
 def build(ctx) -> None:
-    gr.Markdown("### Train\nStart the paper's experiments (or a quick CPU demo) as separate trainer processes, follow them live, "
-                "stop and resume them. Runs keep going when the browser closes; the same run folders as "
-                "`python -m trainer cv` (`{}`).".format(ctx.settings.runs_dir))
+    gr.Markdown(
+        "### Train\nStart the paper's experiments (or a quick CPU demo) as separate trainer processes, follow them live, "
+        "stop and resume them. Runs keep going when the browser closes; the same run folders as "
+        f"`python -m trainer cv` (`{ctx.settings.runs_dir}`)."
+    )
     start = load_preset(DEFAULT_PRESET, ctx.settings)
     form0 = config_to_form(start, ctx.settings)
     base = gr.State(start.to_dict())
@@ -192,30 +241,45 @@ def build(ctx) -> None:
     comps: dict[str, gr.components.Component] = {"name": name}
     with gr.Row():
         comps["model.family"] = gr.Radio(["cnn", "vlm"], value=form0["model.family"], label="Model family")
-        comps["models.name"] = gr.Textbox(form0["models.name"], lines=2, max_lines=6,
-                                          label="Models: architecture or hub id, one per line (optional mode=..., label=...)")
-        comps["model.mode"] = gr.Dropdown(["full", "linear_probe", "lora", "qlora"], value=form0["model.mode"], label="Mode")
+        comps["models.name"] = gr.Textbox(
+            form0["models.name"],
+            lines=2,
+            max_lines=6,
+            label="Models: architecture or hub id, one per line (optional mode=..., label=...)",
+        )
+        comps["model.mode"] = gr.Dropdown(
+            ["full", "linear_probe", "lora", "qlora"], value=form0["model.mode"], label="Mode"
+        )
         comps["model.pretrained"] = gr.Checkbox(value=form0["model.pretrained"], label="ImageNet-pretrained (CNN)")
     with gr.Row():
         comps["model.lora.r"] = gr.Number(form0["model.lora.r"], label="LoRA r", precision=0)
         comps["model.lora.alpha"] = gr.Number(form0["model.lora.alpha"], label="LoRA alpha", precision=0)
         comps["model.lora.dropout"] = gr.Number(form0["model.lora.dropout"], label="LoRA dropout")
     with gr.Row():
-        comps["data.source"] = gr.Dropdown(list(SOURCES), value=form0["data.source"],
-                                           label="Data source")
-        comps["data.root"] = gr.Textbox(form0["data.root"], label="Data folder (inside the allowed data roots)", scale=2)
-        comps["data.magnifications"] = gr.CheckboxGroup([*MAGNIFICATIONS, "all"], value=form0["data.magnifications"], label="Magnifications")
+        comps["data.source"] = gr.Dropdown(list(SOURCES), value=form0["data.source"], label="Data source")
+        comps["data.root"] = gr.Textbox(
+            form0["data.root"], label="Data folder (inside the allowed data roots)", scale=2
+        )
+        comps["data.magnifications"] = gr.CheckboxGroup(
+            [*MAGNIFICATIONS, "all"], value=form0["data.magnifications"], label="Magnifications"
+        )
         comps["data.target"] = gr.Radio(["label", "subtype"], value=form0["data.target"], label="Target")
     with gr.Row():
         comps["data.folds"] = gr.Number(form0["data.folds"], label="Folds", precision=0)
         comps["data.input_size"] = gr.Number(form0["data.input_size"], label="Input size (px)", precision=0)
-        comps["data.stain_normalization"] = gr.Dropdown(["none", "macenko", "reinhard"], value=form0["data.stain_normalization"], label="Stain normalisation")
+        comps["data.stain_normalization"] = gr.Dropdown(
+            ["none", "macenko", "reinhard"], value=form0["data.stain_normalization"], label="Stain normalisation"
+        )
         comps["train.epochs"] = gr.Number(form0["train.epochs"], label="Epochs", precision=0)
         comps["train.lr"] = gr.Number(form0["train.lr"], label="Learning rate")
         comps["train.batch_size"] = gr.Number(form0["train.batch_size"], label="Batch size", precision=0)
         comps["train.grad_accum"] = gr.Number(form0["train.grad_accum"], label="Gradient accumulation", precision=0)
-        comps["train.max_steps"] = gr.Number(form0["train.max_steps"], label="Max steps per fold (0: none)", precision=0)
-    comps["overrides"] = gr.Textbox("", label="More settings: one config key=value per line (e.g. train.optimizer=sgd)", lines=2)
+        comps["train.max_steps"] = gr.Number(
+            form0["train.max_steps"], label="Max steps per fold (0: none)", precision=0
+        )
+    comps["overrides"] = gr.Textbox(
+        "", label="More settings: one config key=value per line (e.g. train.optimizer=sgd)", lines=2
+    )
     fields = [comps[k] for k in FIELDS]
     with gr.Row():
         check_btn = gr.Button("Check")
@@ -235,13 +299,20 @@ def build(ctx) -> None:
         loss_plot = gr.Plot(label="Training loss", elem_id="train-loss-plot")
         val_plot = gr.Plot(label="Validation", elem_id="train-val-plot")
     log = gr.Textbox(label="Log (tail)", lines=12, max_lines=12, elem_id="train-log")
-    hist = gr.Dataframe(headers=HISTORY_COLUMNS, label="Run history (select a row to view it)", interactive=False, elem_id="train-history")
+    hist = gr.Dataframe(
+        headers=HISTORY_COLUMNS,
+        label="Run history (select a row to view it)",
+        interactive=False,
+        elem_id="train-history",
+    )
     timer = gr.Timer(2.0)
 
     live_outputs = [status, loss_plot, val_plot, log, hist]
     preset.change(partial(preset_values, ctx), preset, [base, message, *fields])
     check_btn.click(partial(check_form, ctx), [base, *fields], message)
-    launch_btn.click(partial(launch, ctx), [base, *fields], [message, run]).then(partial(live_view, ctx), run, live_outputs)
+    launch_btn.click(partial(launch, ctx), [base, *fields], [message, run]).then(
+        partial(live_view, ctx), run, live_outputs
+    )
     for btn, fn in ((stop_btn, stop_run), (kill_btn, kill_run), (resume_btn, resume_run), (delete_btn, delete_run)):
         btn.click(partial(fn, ctx), run, [message, run]).then(partial(live_view, ctx), run, live_outputs)
     run.change(partial(live_view, ctx), run, live_outputs)

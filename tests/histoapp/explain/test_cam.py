@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from PIL import Image
 
 from histoapp.explain.cam import CAM_METHODS, explain_cnn, target_layer
 from histoapp.explain.overlay import overlay
@@ -27,7 +26,7 @@ def patch(synthetic_records):
 def test_cam_overlay_has_the_inputs_size_and_is_not_constant(loaded, patch, method):
     res = explain_cnn(loaded.adapter, patch, method=method, input_size=loaded.input_size)
     assert res.cam.shape == (patch.height, patch.width)
-    assert 0.0 <= res.cam.min() and res.cam.max() <= 1.0
+    assert res.cam.min() >= 0.0 and res.cam.max() <= 1.0
     seen = res.cam[:, 12:68]  # the centre crop the model saw
     assert seen.std() > 0.01, f"{method} map is constant"
     assert np.isclose(res.probs.sum(), 1.0, atol=1e-5)

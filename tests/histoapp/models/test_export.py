@@ -7,7 +7,14 @@ from trainer.evaluate import load_checkpoint
 
 
 def test_export_writes_fp16_weights_that_load_as_float32_and_predict_the_same(tmp_path, trained_run, tiny_checkpoint):
-    out = export(trained_run / "tiny", "resnet18", "all", tmp_path / "demo", title="Tiny demo", commands=["python -m trainer cv ..."])
+    out = export(
+        trained_run / "tiny",
+        "resnet18",
+        "all",
+        tmp_path / "demo",
+        title="Tiny demo",
+        commands=["python -m trainer cv ..."],
+    )
     weights = load_file(str(out / "model.safetensors"))
     assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
     assert (out / "model.safetensors").stat().st_size < 0.6 * (tiny_checkpoint / "model.safetensors").stat().st_size

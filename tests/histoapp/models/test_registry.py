@@ -45,7 +45,9 @@ def test_demo_models_come_with_their_card(tmp_path, tiny_checkpoint):
 
 def test_hub_ids_offline_are_listed_unavailable_with_a_reason(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    reg = ModelRegistry(_settings(tmp_path, tmp_path / "runs"), assets_dir=tmp_path / "none", hub_models=["org/not-cached-model"])
+    reg = ModelRegistry(
+        _settings(tmp_path, tmp_path / "runs"), assets_dir=tmp_path / "none", hub_models=["org/not-cached-model"]
+    )
     (e,) = reg.list()
     assert e.source == "hub" and not e.available and "offline" in e.reason
     with pytest.raises(RuntimeError, match="not available"):

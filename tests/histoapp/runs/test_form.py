@@ -29,8 +29,17 @@ def test_missing_preset_file_is_reported(run_settings, monkeypatch):
 def test_form_edits_reach_the_config(run_settings, tiny_data):
     base = tiny_config(run_settings, "base", tiny_data)
     values = config_to_form(base, run_settings)
-    values.update({"name": "edited", "models.name": "resnet18, alexnet", "data.magnifications": ["100X", "all"], "train.epochs": 7,
-                   "train.max_steps": 0, "data.stain_normalization": "macenko", "overrides": "train.optimizer=sgd\n# comment\ndata.seed=3"})
+    values.update(
+        {
+            "name": "edited",
+            "models.name": "resnet18, alexnet",
+            "data.magnifications": ["100X", "all"],
+            "train.epochs": 7,
+            "train.max_steps": 0,
+            "data.stain_normalization": "macenko",
+            "overrides": "train.optimizer=sgd\n# comment\ndata.seed=3",
+        }
+    )
     cfg = form_to_config(values, base, run_settings)
     assert cfg.name == "edited" and [m.name for m in cfg.models] == ["resnet18", "alexnet"]
     assert cfg.data.magnifications == ["100X", "all"] and cfg.train.epochs == 7 and cfg.train.max_steps is None

@@ -1,5 +1,6 @@
 """Runs as real processes: a SIGKILLed run shows as failed with its log tail, a restarted app (a new
 RunManager) re-attaches, one run at a time with the next one queued, delete refused while running."""
+
 import os
 import signal
 
@@ -49,7 +50,9 @@ def test_one_run_at_a_time_the_next_waits_in_the_queue(manager, run_settings, ti
     assert stopped.state in ("stopping", "stopped")
     wait_for(lambda: _state(manager, "first") == "stopped", 30, what="the forced stop")
     assert "forced stop (SIGKILL)" in manager.info("first").message
-    wait_for(lambda: manager.info("second").state in ("starting", "running", "finished"), 30, what="the queued run to start")
+    wait_for(
+        lambda: manager.info("second").state in ("starting", "running", "finished"), 30, what="the queued run to start"
+    )
     assert manager.info("second").pid is not None
 
 
@@ -74,12 +77,22 @@ def test_stop_escalates_to_sigterm_then_sigkill_when_the_process_ignores_it(run_
     run_dir = run_settings.runs_dir / "stubborn"
     run_dir.mkdir(parents=True)
     tiny_config(run_settings, "stubborn", tiny_data).to_yaml(run_dir / "config.yaml")
-    proc = process.spawn([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-                          "print('ignoring', flush=True); time.sleep(120)"], run_dir)
+    proc = process.spawn(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ignoring', flush=True); time.sleep(120)",
+        ],
+        run_dir,
+    )
     manager._children["stubborn"] = proc
     process.write_launch(run_dir, {"state": "launched", "pid": proc.pid, "pgid": proc.pid, "launched": time.time() - 1})
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")  # what the trainer's RunStatus writes
-    write_json_atomic(run_dir / "status.json", {"state": "running", "pid": proc.pid, "started": now, "updated": now, "message": "training"})
+    write_json_atomic(
+        run_dir / "status.json",
+        {"state": "running", "pid": proc.pid, "started": now, "updated": now, "message": "training"},
+    )
     wait_for(lambda: "ignoring" in manager.log_tail("stubborn"), 30, what="the stub to start")
     assert manager.info("stubborn").state == "running"
 

@@ -10,12 +10,19 @@ def _with(cfg: ExperimentConfig, *overrides: str) -> ExperimentConfig:
 
 
 def test_a_tiny_cpu_config_passes(run_settings, tiny_data):
-    errors, warnings = check_config(tiny_config(run_settings, "ok", tiny_data), run_settings, cuda=False, available_families={"cnn"})
+    errors, warnings = check_config(
+        tiny_config(run_settings, "ok", tiny_data), run_settings, cuda=False, available_families={"cnn"}
+    )
     assert errors == [] and warnings == []
 
 
 def test_qlora_without_cuda_is_refused(run_settings, tiny_data):
-    cfg = _with(tiny_config(run_settings, "q", tiny_data), "model.family=vlm", "model.name=/nonexistent-model", "model.mode=qlora")
+    cfg = _with(
+        tiny_config(run_settings, "q", tiny_data),
+        "model.family=vlm",
+        "model.name=/nonexistent-model",
+        "model.mode=qlora",
+    )
     errors, _ = check_config(cfg, run_settings, cuda=False, available_families={"cnn", "vlm"})
     assert any("QLoRA needs a CUDA GPU" in e for e in errors)
     errors, _ = check_config(cfg, run_settings, cuda=True, available_families={"cnn", "vlm"})
@@ -23,7 +30,12 @@ def test_qlora_without_cuda_is_refused(run_settings, tiny_data):
 
 
 def test_vlm_without_the_vlm_family_is_refused(run_settings, tiny_data):
-    cfg = _with(tiny_config(run_settings, "v", tiny_data), "model.family=vlm", "model.name=HuggingFaceTB/SmolVLM-Instruct", "model.mode=lora")
+    cfg = _with(
+        tiny_config(run_settings, "v", tiny_data),
+        "model.family=vlm",
+        "model.name=HuggingFaceTB/SmolVLM-Instruct",
+        "model.mode=lora",
+    )
     errors, _ = check_config(cfg, run_settings, cuda=False, available_families={"cnn"})
     assert any("'vlm' model family is not available" in e for e in errors)
 
@@ -38,12 +50,28 @@ def test_data_root_missing_or_outside_allowed_roots(run_settings, tiny_data, tmp
 
 
 def test_bad_model_and_numbers_are_refused_with_reasons(run_settings, tiny_data):
-    cfg = _with(tiny_config(run_settings, "bad name!", tiny_data), "model.mode=lora", "model.name=resnet_does_not_exist",
-                "train.epochs=0", "data.folds=1", "train.lr=-1", "data.magnifications=[40X, 999X]", "train.optimizer=adamw8bit")
+    cfg = _with(
+        tiny_config(run_settings, "bad name!", tiny_data),
+        "model.mode=lora",
+        "model.name=resnet_does_not_exist",
+        "train.epochs=0",
+        "data.folds=1",
+        "train.lr=-1",
+        "data.magnifications=[40X, 999X]",
+        "train.optimizer=adamw8bit",
+    )
     errors, _ = check_config(cfg, run_settings, cuda=False, available_families={"cnn"})
     text = "\n".join(errors)
-    for reason in ("run name", "CNNs train in mode", "not a torchvision architecture", "epochs must be at least 1",
-                   "folds must be at least 2", "learning rate must be positive", "999X", "8-bit optimisers need a CUDA GPU"):
+    for reason in (
+        "run name",
+        "CNNs train in mode",
+        "not a torchvision architecture",
+        "epochs must be at least 1",
+        "folds must be at least 2",
+        "learning rate must be positive",
+        "999X",
+        "8-bit optimisers need a CUDA GPU",
+    ):
         assert reason in text, reason
 
 

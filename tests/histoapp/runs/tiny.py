@@ -1,4 +1,5 @@
 """Tiny runs for tests: generated BreakHis-like data, 32 px inputs, resnet18 from scratch, 2 folds, 40X."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,16 +18,40 @@ def make_settings(tmp: Path, data_root: Path) -> Settings:
     return Settings(runs_dir=tmp / "runs", data_dir=tmp / "data", allowed_roots=[tmp / "data", Path(data_root).parent])
 
 
-def tiny_config(settings: Settings, name: str, data_root: Path, *, epochs: int = 2, batch_size: int = 4,
-                max_steps: int | None = None) -> ExperimentConfig:
-    return ExperimentConfig.from_dict({
-        "name": name, "output_dir": str(settings.runs_dir),
-        "data": {"source": "breakhis", "root": str(data_root), "magnifications": ["40X"], "folds": 2, "input_size": 32,
-                 "cache": "memory", "num_workers": 0},
-        "models": [{"family": "cnn", "name": "resnet18", "pretrained": False}],
-        "train": {"epochs": epochs, "batch_size": batch_size, "lr": 0.001, "early_stopping_patience": 0,
-                  "mixed_precision": "no", "max_steps": max_steps, "log_every": 1},
-    })
+def tiny_config(
+    settings: Settings,
+    name: str,
+    data_root: Path,
+    *,
+    epochs: int = 2,
+    batch_size: int = 4,
+    max_steps: int | None = None,
+) -> ExperimentConfig:
+    return ExperimentConfig.from_dict(
+        {
+            "name": name,
+            "output_dir": str(settings.runs_dir),
+            "data": {
+                "source": "breakhis",
+                "root": str(data_root),
+                "magnifications": ["40X"],
+                "folds": 2,
+                "input_size": 32,
+                "cache": "memory",
+                "num_workers": 0,
+            },
+            "models": [{"family": "cnn", "name": "resnet18", "pretrained": False}],
+            "train": {
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "lr": 0.001,
+                "early_stopping_patience": 0,
+                "mixed_precision": "no",
+                "max_steps": max_steps,
+                "log_every": 1,
+            },
+        }
+    )
 
 
 def make_finished_run(settings: Settings, name: str, data_root: Path) -> Path:
@@ -35,8 +60,10 @@ def make_finished_run(settings: Settings, name: str, data_root: Path) -> Path:
     from trainer.cv import run_experiment
 
     data = tiny_config(settings, name, data_root, epochs=1, max_steps=2).to_dict()
-    data["models"] = [{"family": "cnn", "name": "resnet18", "pretrained": False},
-                      {"family": "cnn", "name": "resnet18", "pretrained": False, "mode": "linear_probe"}]
+    data["models"] = [
+        {"family": "cnn", "name": "resnet18", "pretrained": False},
+        {"family": "cnn", "name": "resnet18", "pretrained": False, "mode": "linear_probe"},
+    ]
     cfg = ExperimentConfig.from_dict(data)
     result = run_experiment(cfg, progress=False, cpu=True)
     assert result["state"] == "finished", result

@@ -1,4 +1,5 @@
 """Agreement statistics come from scikit-learn / statsmodels on the right images; consensus and conflicts."""
+
 from __future__ import annotations
 
 import numpy as np

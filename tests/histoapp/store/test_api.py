@@ -1,4 +1,5 @@
 """Store API: images deduplicated by content, validation, idempotent clicks, undo/redo, missing files."""
+
 from __future__ import annotations
 
 import shutil
@@ -144,7 +145,10 @@ def test_predictions_replace_per_model_and_guess_kind(store, image_ids):
 def test_send_to_queue_keeps_a_copy_and_the_predictions(store, patches, tmp_path):
     upload = tmp_path / "gradio_tmp_upload.png"
     shutil.copy(sorted(patches.rglob("*.png"))[0], upload)
-    preds = [dict(model="resnet34", prob_malignant=0.7, label=1), dict(model="smolvlm-lora", prob_malignant=0.3, label=0)]
+    preds = [
+        dict(model="resnet34", prob_malignant=0.7, label=1),
+        dict(model="smolvlm-lora", prob_malignant=0.3, label=0),
+    ]
     image_id = store.send_to_queue(upload, uploads_dir=tmp_path / "uploads", predictions=preds)
     upload.unlink()  # the temporary upload goes away; the queued copy stays
     assert store.load_image(image_id)[0] is not None

@@ -1,4 +1,5 @@
 """Nothing entered is ever lost: many threads and processes writing at once, and a writer killed mid-write."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -21,7 +22,9 @@ def test_threads_writing_at_once_lose_nothing(store, image_ids):
         try:
             barrier.wait()
             for k in range(per_thread):
-                store.annotate(image_ids[k], f"thread{t}", label=(t + k) % 2, note=f"t{t}k{k}", submission_id=f"t{t}-{k}")
+                store.annotate(
+                    image_ids[k], f"thread{t}", label=(t + k) % 2, note=f"t{t}k{k}", submission_id=f"t{t}-{k}"
+                )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(repr(exc))
 
@@ -34,7 +37,9 @@ def test_threads_writing_at_once_lose_nothing(store, image_ids):
     rows = store.annotations()
     assert len(rows) == n_threads * per_thread
     got = {(r["annotator"], r["image_id"]): (r["label"], r["note"]) for r in rows}
-    want = {(f"thread{t}", image_ids[k]): ((t + k) % 2, f"t{t}k{k}") for t in range(n_threads) for k in range(per_thread)}
+    want = {
+        (f"thread{t}", image_ids[k]): ((t + k) % 2, f"t{t}k{k}") for t in range(n_threads) for k in range(per_thread)
+    }
     assert got == want
     assert len([e for e in store.audit_log() if e["table_name"] == "annotations"]) == n_threads * per_thread
 

@@ -1,4 +1,5 @@
 """Engine settings and migrations: the schema the migrations build is the one the models describe."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -7,11 +8,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from histoapp.store import open_store
+from histoapp.store import StoreError, open_store
 from histoapp.store.engine import current_revision, head_revision
 from histoapp.store.imports import check_allowed
 from histoapp.store.models import Base
-from histoapp.store import StoreError
 
 
 def test_sqlite_pragmas_and_revision(store, db_url):
@@ -39,8 +39,10 @@ def test_foreign_keys_are_enforced(store, db_url):
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as raw:
         raw.execute("PRAGMA foreign_keys=ON")
         with pytest.raises(sqlite3.IntegrityError):
-            raw.execute("INSERT INTO annotations (image_id, annotator, label, blur, fold, pen_mark, out_of_focus, note, "
-                        "created_at, updated_at) VALUES (999, 'x', 1, 0, 0, 0, 0, '', '2026-01-01', '2026-01-01')")
+            raw.execute(
+                "INSERT INTO annotations (image_id, annotator, label, blur, fold, pen_mark, out_of_focus, note, "
+                "created_at, updated_at) VALUES (999, 'x', 1, 0, 0, 0, 0, '', '2026-01-01', '2026-01-01')"
+            )
 
 
 def test_import_outside_allowed_roots_is_refused(store, patches, tmp_path):

@@ -1,4 +1,5 @@
 """Exports: CSV/JSON contents, and the consensus dataset read back by the trainer's data sources."""
+
 from __future__ import annotations
 
 import csv
@@ -31,7 +32,7 @@ def test_export_dataset_round_trips_through_trainer_sources(store, image_ids, tm
     by_file = {f["file"]: f for f in prov["files"]}
     got = {}
     for r in report.records:
-        rel = r.path[len(str(out)) + 1:]
+        rel = r.path[len(str(out)) + 1 :]
         got[by_file[rel]["image_id"]] = (r.label, r.subtype)
         assert sha[by_file[rel]["sha256"]] == by_file[rel]["image_id"]
     if source == "auto":  # the manifest keeps the annotated subtypes and patient ids
@@ -73,12 +74,12 @@ def test_missing_files_are_skipped_and_reported(store, tmp_path, patches):
 
 
 def test_csv_and_json_exports(store, image_ids, tmp_path):
-    store.annotate(image_ids[0], "ann", label=1, subtype="MC", confidence=0.9, pen_mark=True, note="a, \"quoted\" note")
+    store.annotate(image_ids[0], "ann", label=1, subtype="MC", confidence=0.9, pen_mark=True, note='a, "quoted" note')
     store.add_prediction(image_ids[0], model="resnet34", prob_malignant=0.7, label=1)
     with open(store.export_csv(tmp_path / "a.csv"), newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 1 and rows[0]["label"] == "malignant" and rows[0]["subtype"] == "MC"
-    assert rows[0]["note"] == "a, \"quoted\" note" and rows[0]["pen_mark"] == "1"
+    assert rows[0]["note"] == 'a, "quoted" note' and rows[0]["pen_mark"] == "1"
     doc = json.loads(store.export_json(tmp_path / "a.json").read_text())
     first = next(i for i in doc["images"] if i["id"] == image_ids[0])
     assert first["annotations"][0]["confidence"] == 0.9 and first["predictions"][0]["model"] == "resnet34"

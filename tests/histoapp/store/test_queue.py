@@ -1,4 +1,5 @@
 """Queue modes and filters, and progress counts."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Functions run in child processes by the concurrency tests (module level, so ``spawn`` can import them)."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,14 @@ def annotate_many(url: str, annotator: str, paths: list[str], start_event=None) 
     store = open_store(url)
     ids = [store.add_image(p, dataset="breakhis") for p in paths]
     for k, image_id in enumerate(ids):
-        store.annotate(image_id, annotator, label=k % 2, note=f"{annotator}:{k}", confidence=k / len(ids),
-                       submission_id=f"{annotator}-{k}")
+        store.annotate(
+            image_id,
+            annotator,
+            label=k % 2,
+            note=f"{annotator}:{k}",
+            confidence=k / len(ids),
+            submission_id=f"{annotator}-{k}",
+        )
     store.close()
 
 
@@ -28,7 +35,9 @@ def write_forever(url: str, annotator: str, ready) -> None:
     k = 0
     while True:
         image_id = ids[k % len(ids)]
-        store.annotate(image_id, annotator, label=k % 2, note=f"write {k} pid {os.getpid()}", submission_id=f"{annotator}-{k}")
+        store.annotate(
+            image_id, annotator, label=k % 2, note=f"write {k} pid {os.getpid()}", submission_id=f"{annotator}-{k}"
+        )
         k += 1
         if k == 5:
             ready.set()

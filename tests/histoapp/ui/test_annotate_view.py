@@ -1,4 +1,5 @@
 """The Annotate tab's view helpers: zoom, blind mode, a missing file's message, progress and tables."""
+
 from __future__ import annotations
 
 import shutil
@@ -74,6 +75,7 @@ def test_progress_and_tables(store, patch):
 def test_resolve_annotator_prefers_the_logged_in_user():
     class Req:
         username = "dr_login"
+
     assert view.resolve_annotator("typed", Req()) == "dr_login"
     assert view.resolve_annotator("  typed ", None) == "typed"
 
@@ -86,4 +88,6 @@ def test_every_shortcut_has_a_button():
     src = inspect.getsource(annotate)
     for elem_id in KEYMAP.values():
         assert f'"{elem_id}"' in src or elem_id.startswith("ann-sub-")
-    assert 'elem_id=f"ann-sub-{key}"' in src and sorted(k for k in KEYMAP if k.isdigit()) == [str(k) for k in range(1, 9)]
+    assert 'elem_id=f"ann-sub-{key}"' in src and sorted(k for k in KEYMAP if k.isdigit()) == [
+        str(k) for k in range(1, 9)
+    ]

@@ -1,4 +1,5 @@
 """The Dashboard shows the trainer's own results: its table equals results.json; exports; significance."""
+
 import json
 import shutil
 from pathlib import Path
@@ -36,10 +37,16 @@ def test_table_equals_the_trainers_results_file(ctx, finished):
     table, bars, patients, cross, group, model_a, model_b, note = dashboard.overview(ctx, ["done"], "accuracy")
     assert len(table) == len(results["rows"]) == 2
     for shown, row in zip(table.to_dict("records"), results["rows"]):
-        assert (shown["Model"], shown["Magnification"], shown["Folds"]) == (row["model"], row["magnification"], row["n_folds"])
+        assert (shown["Model"], shown["Magnification"], shown["Folds"]) == (
+            row["model"],
+            row["magnification"],
+            row["n_folds"],
+        )
         for m in PAPER_COLUMNS:
             paper = row["paper"].get(m)
-            assert shown[METRIC_NAMES[m]] == cell(row["mean"][m], row["std"][m]) + (f" (paper {paper:.4f})" if paper is not None else "")
+            assert shown[METRIC_NAMES[m]] == cell(row["mean"][m], row["std"][m]) + (
+                f" (paper {paper:.4f})" if paper is not None else ""
+            )
     # The CSV export holds the same numbers unrounded.
     exported = pd.read_csv(dashboard.export_csv(ctx, ["done"]))
     for (_, shown), row in zip(exported.iterrows(), results["rows"]):
@@ -58,7 +65,9 @@ def test_details_significance_and_html_report(ctx, finished):
     md = dashboard.compare(ctx, "done / resnet18", "done / resnet18-linear_probe")
     assert "McNemar" in md and "| 40X |" in md
     assert dashboard.compare(ctx, "done / resnet18", "done / resnet18").startswith("❌")
-    path = dashboard.export_html(ctx, ["done"], "accuracy", "done / resnet18 / 40X", "done / resnet18", "done / resnet18-linear_probe")
+    path = dashboard.export_html(
+        ctx, ["done"], "accuracy", "done / resnet18 / 40X", "done / resnet18", "done / resnet18-linear_probe"
+    )
     text = open(path).read()
     assert "Per-magnification results" in text and "resnet18-linear_probe" in text and "McNemar" in text
     assert "<script src=" not in text and "Plotly.newPlot" in text  # plotly.js inlined: opens offline
@@ -67,7 +76,9 @@ def test_details_significance_and_html_report(ctx, finished):
 def test_cross_dataset_results_are_listed(ctx, finished, tiny_data):
     from trainer.evaluate import evaluate_checkpoint
 
-    evaluate_checkpoint(finished / "resnet18" / "40X" / "fold0" / "best", tiny_data, magnification="100X", progress=False)
+    evaluate_checkpoint(
+        finished / "resnet18" / "40X" / "fold0" / "best", tiny_data, magnification="100X", progress=False
+    )
     table = dashboard.overview(ctx, ["done"], "f1")[3]
     assert len(table) == 1 and table.loc[0, "model"] == "resnet18" and table.loc[0, "dataset"] == "breakhis"
 
@@ -77,8 +88,17 @@ def test_the_papers_figure_sits_beside_ours():
     from trainer.reference import paper_figures
 
     row = {c: None for c in summary("/nonexistent", []).columns}
-    row.update(run="r", model="resnet34", paper_model="ResNet34", magnification="40X", n_folds=5,
-               accuracy_mean=0.95, accuracy_std=0.01, f1_mean=0.9, f1_std=0.02)
+    row.update(
+        run="r",
+        model="resnet34",
+        paper_model="ResNet34",
+        magnification="40X",
+        n_folds=5,
+        accuracy_mean=0.95,
+        accuracy_std=0.01,
+        f1_mean=0.9,
+        f1_std=0.02,
+    )
     row.update({f"paper_{k}": v for k, v in paper_figures("resnet34", "40X").items()})
     shown = display_table(pd.DataFrame([row])).iloc[0]
     assert shown["Paper model"] == "ResNet34"

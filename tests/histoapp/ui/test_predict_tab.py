@@ -1,4 +1,5 @@
 """The Predict tab's handlers without a browser: a run's CNN on uploads, bad files, batch CSV, the queue."""
+
 import csv
 from types import SimpleNamespace
 
@@ -8,14 +9,33 @@ from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
 from histoapp.ui.tabs import predict as tab
 
-OUT = ["errors", "cnn_title", "cnn_label", "cnn_info", "cnn_img", "vlm_title", "vlm_label", "vlm_info", "vlm_img", "vlm_answer",
-       "agreement", "send", "send_status", "table", "csv", "pick", "session"]
+OUT = [
+    "errors",
+    "cnn_title",
+    "cnn_label",
+    "cnn_info",
+    "cnn_img",
+    "vlm_title",
+    "vlm_label",
+    "vlm_info",
+    "vlm_img",
+    "vlm_answer",
+    "agreement",
+    "send",
+    "send_status",
+    "table",
+    "csv",
+    "pick",
+    "session",
+]
 
 
 @pytest.fixture
 def ctx(tmp_path, trained_run):
     settings = Settings(runs_dir=trained_run, data_dir=tmp_path / "data")
-    return SimpleNamespace(settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[]))
+    return SimpleNamespace(
+        settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
+    )
 
 
 @pytest.fixture
@@ -127,7 +147,9 @@ def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
     (runs / "tiny").symlink_to(trained_run / "tiny")
     (runs / "tinyvlm").symlink_to(vlm_run / "tinyvlm")
     settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
-    ctx = SimpleNamespace(settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[]))
+    ctx = SimpleNamespace(
+        settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
+    )
     cnn_choices, cnn_default = tab.model_choices(ctx, "cnn")
     vlm_choices, vlm_default = tab.model_choices(ctx, "vlm")
     assert cnn_default == "run:tiny/resnet18/all/fold0" and vlm_default == "run:tinyvlm/tiny-lora/all/fold0"

@@ -1,5 +1,6 @@
 """The Train tab's handlers drive a real run: launch -> process + run folder, curve data grows, stop -> stopped,
 resume -> finished (the interrupted fold resumed, finished folds skipped)."""
+
 import json
 
 import pytest
@@ -55,7 +56,11 @@ def test_launch_watch_stop_resume_from_the_tab(ctx, tiny_data):
 
     message, _ = train.resume_run(ctx, "tab-run")
     assert "resumed" in message
-    wait_for(lambda: ctx.runs.refresh() or ctx.runs.info("tab-run").state == "finished", 240, what="the resumed run to finish")
+    wait_for(
+        lambda: ctx.runs.refresh() or ctx.runs.info("tab-run").state == "finished",
+        240,
+        what="the resumed run to finish",
+    )
     assert len(list(run_dir.glob("*/*/fold*/metrics.json"))) == 2
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert sum(e["event"] == "run_start" for e in events) == 2
@@ -64,9 +69,15 @@ def test_launch_watch_stop_resume_from_the_tab(ctx, tiny_data):
 
 
 def test_invalid_launch_is_refused_before_any_process(ctx, tiny_data):
-    base, values = _form(ctx, tiny_config(ctx.settings, "refused", tiny_data), **{"model.mode": "lora", "data.root": "/etc"})
+    base, values = _form(
+        ctx, tiny_config(ctx.settings, "refused", tiny_data), **{"model.mode": "lora", "data.root": "/etc"}
+    )
     message, _ = train.launch(ctx, base, *values)
-    assert message.startswith("Not launched") and "outside the allowed data roots" in message and "CNNs train in mode" in message
+    assert (
+        message.startswith("Not launched")
+        and "outside the allowed data roots" in message
+        and "CNNs train in mode" in message
+    )
     assert not (ctx.settings.runs_dir / "refused").exists()
     assert "outside the allowed data roots" in train.check_form(ctx, base, *values)
 

@@ -1,4 +1,5 @@
 """Hostile-image writers and a tiny dataset for the data-layer tests (all generated, no ../shared)."""
+
 from __future__ import annotations
 
 import struct
@@ -12,11 +13,14 @@ from PIL import Image
 
 def png_claiming_size(path: Path, width: int, height: int) -> Path:
     """A tiny PNG whose header claims ``width x height`` (a decompression bomb's header, without the bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -54,7 +58,9 @@ def tiny_root(tmp_path_factory):
     """8 subtypes x 1 patient x 4 magnifications x 1 image, 32 px (32 files)."""
     from trainer.data.synthetic import generate
 
-    return generate(tmp_path_factory.mktemp("tiny"), patients_per_subtype=1, images_per_magnification=1, size=32, seed=1)
+    return generate(
+        tmp_path_factory.mktemp("tiny"), patients_per_subtype=1, images_per_magnification=1, size=32, seed=1
+    )
 
 
 @pytest.fixture(scope="module")

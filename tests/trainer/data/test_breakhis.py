@@ -20,13 +20,16 @@ def test_parses_path_and_jpg():
     assert (p.subtype, p.magnification, p.patient_id, p.label) == ("DC", "100X", "14-2523", 1)
 
 
-@pytest.mark.parametrize("bad", [
-    "random.png",
-    "SOB_B_XX-14-22549AB-40-001.png",      # unknown subtype
-    "SOB_B_DC-14-22549AB-40-001.png",      # benign class with a malignant subtype
-    "SOB_B_A-14-22549AB-50-001.png",       # magnification not in the study
-    "SOB_B_A-14-22549AB-40-001.txt",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "random.png",
+        "SOB_B_XX-14-22549AB-40-001.png",  # unknown subtype
+        "SOB_B_DC-14-22549AB-40-001.png",  # benign class with a malignant subtype
+        "SOB_B_A-14-22549AB-50-001.png",  # magnification not in the study
+        "SOB_B_A-14-22549AB-40-001.txt",
+    ],
+)
 def test_bad_names_raise_with_the_name(bad):
     with pytest.raises(ValueError, match="SOB|subtype|contradicts|BreakHis"):
         parse_name(bad)

@@ -1,4 +1,5 @@
 """``python -m trainer data {synth,summary,splits}`` as the README shows them."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,22 @@ from trainer.data.splits import Splits
 
 def test_synth_summary_splits(tmp_path, capsys):
     root = tmp_path / "synthetic"
-    assert main(["data", "synth", str(root), "--patients-per-subtype", "1", "--images-per-magnification", "1", "--size", "32"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                str(root),
+                "--patients-per-subtype",
+                "1",
+                "--images-per-magnification",
+                "1",
+                "--size",
+                "32",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["data", "summary", str(root), "--json", str(tmp_path / "report.json"), "--no-progress"]) == 0
     out = capsys.readouterr().out
@@ -21,7 +37,23 @@ def test_synth_summary_splits(tmp_path, capsys):
     assert report["official_comparison"]["matches"] is False
 
     for name in ("a.json", "b.json"):
-        assert main(["data", "splits", str(root), "--out", str(tmp_path / name), "--folds", "2", "--seed", "7", "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "data",
+                    "splits",
+                    str(root),
+                    "--out",
+                    str(tmp_path / name),
+                    "--folds",
+                    "2",
+                    "--seed",
+                    "7",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     assert "fold 0: train" in capsys.readouterr().out
     assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()  # same seed, same folds
     splits = Splits.load(tmp_path / "a.json")

@@ -8,7 +8,9 @@ from trainer.data.images import ImageError, load_resized, load_rgb, probe
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory, tiny_records):
-    return write_hostile(tmp_path_factory.mktemp("hostile"), __import__("pathlib").Path(tiny_records[0].path), "img-{seq}.{ext}")
+    return write_hostile(
+        tmp_path_factory.mktemp("hostile"), __import__("pathlib").Path(tiny_records[0].path), "img-{seq}.{ext}"
+    )
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
@@ -17,7 +19,13 @@ def test_bad_images_raise_a_clear_error_naming_the_file(hostile, kind):
     with pytest.raises(ImageError) as err:
         load_rgb(path)
     assert str(path) in str(err.value)
-    expected = {"truncated": "corrupt", "empty": "empty", "text": "not an image", "huge": "too large", "bomb": "too large"}[kind]
+    expected = {
+        "truncated": "corrupt",
+        "empty": "empty",
+        "text": "not an image",
+        "huge": "too large",
+        "bomb": "too large",
+    }[kind]
     assert expected in err.value.reason
 
 

@@ -27,7 +27,9 @@ def messy_root(tmp_path_factory, tiny_root, tiny_records):
     shutil.copy(good, extra["unparseable"])
     shutil.copy(good, extra["duplicate"])
     extra["not_image"].write_text("x")
-    (root / "SOB_M_DC-14-99999-100-001.png").write_bytes(Path(tiny_records[-1].path).read_bytes() + b"\0")  # new content
+    (root / "SOB_M_DC-14-99999-100-001.png").write_bytes(
+        Path(tiny_records[-1].path).read_bytes() + b"\0"
+    )  # new content
     return root, hostile, extra
 
 
@@ -88,7 +90,10 @@ def test_official_counts_match_themselves():
             for mag, n in per_mag.items():
                 # spread the images over the subtype's patients
                 share = n // OFFICIAL_PATIENTS[sub] + (1 if k < n % OFFICIAL_PATIENTS[sub] else 0)
-                records += [Record(f"{sub}{k}{mag}{i}.png", f"{sub}-{k}", int(sub in ("DC", "LC", "MC", "PC")), sub, mag) for i in range(share)]
+                records += [
+                    Record(f"{sub}{k}{mag}{i}.png", f"{sub}-{k}", int(sub in ("DC", "LC", "MC", "PC")), sub, mag)
+                    for i in range(share)
+                ]
     assert len(records) == 7909
     assert compare_with_official(records) == []
     assert compare_with_official(records[1:]) != []

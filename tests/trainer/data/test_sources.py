@@ -45,8 +45,12 @@ def test_folder_of_class_folders_with_subtypes_and_magnifications(tmp_path):
     assert detect_source(tmp_path) == "folder"
     report = index_dataset(tmp_path)
     got = {Path(r.path).name: (r.label, r.subtype, r.magnification, r.patient_id) for r in report.records}
-    assert got == {"a.png": (0, None, "40X", "Benign/40x/a"), "b.png": (1, None, None, "MALIGNANT/b"),
-                   "c.png": (1, "DC", "400X", "ductal carcinoma/400/c"), "d.png": (0, "PT", None, "PT/d")}
+    assert got == {
+        "a.png": (0, None, "40X", "Benign/40x/a"),
+        "b.png": (1, None, None, "MALIGNANT/b"),
+        "c.png": (1, "DC", "400X", "ductal carcinoma/400/c"),
+        "d.png": (0, "PT", None, "PT/d"),
+    }
     kinds = {Path(p.path).name: p.kind for p in report.problems}
     assert kinds == {"e.png": "label_conflict", "f.png": "unknown_class_folder", "g.png": "no_class_folder"}
     assert any("own patient" in n for n in report.notes)
@@ -82,16 +86,18 @@ def test_csv_bad_rows_are_reported_with_row_numbers(tmp_path, tiny_records):
     shutil.copy(tiny_records[1].path, tmp_path / "y.png")
     (tmp_path / "list.csv").write_text(
         "Path,Label,patient_id\n"
-        "x.png,malignant,p1\n"      # row 1 ok
-        "y.png,,p2\n"               # row 2 missing label
-        "y.png,maybe,p2\n"          # row 3 invalid label
-        ",1,p3\n"                   # row 4 no path
-        "missing.png,0,p4\n"        # row 5 file not there
-        "y.png,0,\n"                # row 6 ok, no patient id -> from the path
+        "x.png,malignant,p1\n"  # row 1 ok
+        "y.png,,p2\n"  # row 2 missing label
+        "y.png,maybe,p2\n"  # row 3 invalid label
+        ",1,p3\n"  # row 4 no path
+        "missing.png,0,p4\n"  # row 5 file not there
+        "y.png,0,\n"  # row 6 ok, no patient id -> from the path
     )
     report = index_dataset(tmp_path / "list.csv")
     assert [(r.path, r.label, r.patient_id) for r in report.records] == [
-        (str(tmp_path / "x.png"), 1, "p1"), (str(tmp_path / "y.png"), 0, "y")]
+        (str(tmp_path / "x.png"), 1, "p1"),
+        (str(tmp_path / "y.png"), 0, "y"),
+    ]
     details = [p.detail for p in report.problems]
     assert any("row 2" in d and "missing label" in d for d in details)
     assert any("row 3" in d and "'maybe'" in d for d in details)

@@ -48,9 +48,11 @@ def test_too_few_patients_is_a_clear_error(synthetic_records):
 def _records(n_benign, n_malignant):
     from trainer.data.records import Record
 
-    return [Record(f"{p}-{m}.png", p, int(p.startswith("m")), None, m)
-            for p in [f"b{i}" for i in range(n_benign)] + [f"m{i}" for i in range(n_malignant)]
-            for m in ("40X", "100X", "200X", "400X")]
+    return [
+        Record(f"{p}-{m}.png", p, int(p.startswith("m")), None, m)
+        for p in [f"b{i}" for i in range(n_benign)] + [f"m{i}" for i in range(n_malignant)]
+        for m in ("40X", "100X", "200X", "400X")
+    ]
 
 
 @pytest.mark.parametrize("n_benign,n_malignant", [(5, 5), (24, 58), (400, 900)])

@@ -22,7 +22,9 @@ def test_stain_normalisation_restores_the_reference_stain(method, tmp_path):
     target = beer_lambert(conc).astype(float)
     other = beer_lambert(conc, _unit(np.array([[0.45, 0.30], [0.60, 0.75], [0.66, 0.59]]))).astype(float)
     Image.fromarray(target.astype(np.uint8)).save(tmp_path / "ref.png")
-    out = np.asarray(StainNormalize(method, tmp_path / "ref.png")(Image.fromarray(other.astype(np.uint8)))).astype(float)
+    out = np.asarray(StainNormalize(method, tmp_path / "ref.png")(Image.fromarray(other.astype(np.uint8)))).astype(
+        float
+    )
     assert out.shape == other.shape
     before, after = np.abs(other - target).mean(), np.abs(out - target).mean()
     # Macenko unmixes the stains; Reinhard only matches global colour statistics, so it gets less close.

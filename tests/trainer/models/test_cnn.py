@@ -1,4 +1,5 @@
 """torchvision CNNs: heads for 2 / 8 classes, any architecture by name, weights without pickle, clear errors offline."""
+
 from __future__ import annotations
 
 import pickle

@@ -12,13 +12,15 @@ Modes (``model.mode``):
 A checkpoint folder holds ``adapter.json`` (``{"family": "vlm", ...}``) and, by mode, ``adapter/`` (peft's
 ``save_pretrained``), ``model/`` (the full model + processor) or ``head.safetensors``; the base model is
 named by ``model.name`` (hub id or folder)."""
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,8 +58,10 @@ def lora_target_pattern(model: nn.Module, target_modules: Sequence[str], freeze_
     vision = "|".join(re.escape(p.rstrip(".")) for p in VISION_PREFIXES)
     pattern = rf"^(?!({vision})\.).*\.({names})$" if freeze_vision else rf".*\.({names})$"
     if not any(re.fullmatch(pattern, n) for n, m in model.named_modules() if isinstance(m, nn.Linear)):
-        raise ValueError(f"model.lora.target_modules {list(target_modules)} match no linear layer of "
-                         f"{model.config.model_type}'s language model")
+        raise ValueError(
+            f"model.lora.target_modules {list(target_modules)} match no linear layer of "
+            f"{model.config.model_type}'s language model"
+        )
     return pattern
 
 
@@ -98,8 +102,10 @@ class VLMAdapter(ModelAdapter):
         self.mode = config.mode
         cuda = torch.cuda.is_available()
         if self.mode == "qlora" and not cuda:
-            raise ValueError("model.mode=qlora needs a CUDA GPU (4-bit NF4 weights through bitsandbytes); "
-                             "on this machine use model.mode=lora (same adapters on a full-precision base)")
+            raise ValueError(
+                "model.mode=qlora needs a CUDA GPU (4-bit NF4 weights through bitsandbytes); "
+                "on this machine use model.mode=lora (same adapters on a full-precision base)"
+            )
         meta = json.loads((_checkpoint / ADAPTER_FILE).read_text()) if _checkpoint else {}
         base = str(_checkpoint / MODEL_DIR) if meta.get("weights") == "full" else config.name
         self.base_name = base
@@ -109,7 +115,7 @@ class VLMAdapter(ModelAdapter):
         model = load_model(base, **self._load_kwargs(cuda), trust_remote_code=config.trust_remote_code)
         self.vlm_family: Family = family_for(model.config.model_type)
         self.pad_id = self._pad_id(model)
-        self.image_token_id = int(getattr(model.config, "image_token_id"))
+        self.image_token_id = int(model.config.image_token_id)
         self.prompt_text = self._prompt_text(config.prompt or DEFAULT_PROMPT)
         self.class_tokens = [self._tokens(self.vlm_family.answer_prefix + w) for w in class_words(self.classes)]
         self.end_token = self.tokenizer.convert_tokens_to_ids(self.vlm_family.end_of_turn)
@@ -124,8 +130,11 @@ class VLMAdapter(ModelAdapter):
         self.input_size: int | None = meta.get("input_size")
         if _checkpoint is None:
             trainable, total = self.parameter_counts()
-            print(f"{config.display_name}: {self.vlm_family.name}, mode {self.mode}: {trainable:,} trainable of {total:,} "
-                  f"parameters ({100 * trainable / max(total, 1):.2f}%)", flush=True)
+            print(
+                f"{config.display_name}: {self.vlm_family.name}, mode {self.mode}: {trainable:,} trainable of {total:,} "
+                f"parameters ({100 * trainable / max(total, 1):.2f}%)",
+                flush=True,
+            )
 
     # --- building -----------------------------------------------------------------------------------
     def _load_kwargs(self, cuda: bool) -> dict:
@@ -133,8 +142,12 @@ class VLMAdapter(ModelAdapter):
             from transformers import BitsAndBytesConfig
 
             bf16 = torch.cuda.is_bf16_supported()
-            quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                       bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16)
+            quant = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16,
+            )
             return {"quantization_config": quant, "device_map": {"": torch.cuda.current_device()}}
         # A frozen base is kept in bf16 on a GPU (half the memory); trained weights stay float32 for AdamW.
         frozen_base = self.mode in ("lora", "linear_probe", "zero_shot")
@@ -154,8 +167,13 @@ class VLMAdapter(ModelAdapter):
                 _enable_checkpointing(model)
             if checkpoint is not None:
                 return PeftModel.from_pretrained(model, str(checkpoint / PEFT_DIR), is_trainable=False)
-            lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                              target_modules=self._lora_targets(model), bias="none")
+            lora = LoraConfig(
+                r=cfg.lora.r,
+                lora_alpha=cfg.lora.alpha,
+                lora_dropout=cfg.lora.dropout,
+                target_modules=self._lora_targets(model),
+                bias="none",
+            )
             return get_peft_model(model, lora)
         if cfg.gradient_checkpointing and self.mode == "full":
             _enable_checkpointing(model)
@@ -268,9 +286,14 @@ class VLMAdapter(ModelAdapter):
         """The model's free-text answer to the prompt (greedy decoding)."""
         self._module.eval()
         inputs, _ = self._image_inputs(image, prompt)
-        out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.pad_id,
-                                  eos_token_id=self.end_token)
-        return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        out = self.model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.end_token,
+        )
+        return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
     def attention_map(self, image) -> np.ndarray:
         """(H, W) map in [0, 1] over ``image``: how much the answer position attends to each image token."""
@@ -296,9 +319,19 @@ class VLMAdapter(ModelAdapter):
 
     # --- saving / loading ----------------------------------------------------------------------------
     def _meta(self, weights: str, **extra) -> dict:
-        return {"family": self.family, "mode": self.mode, "weights": weights, "architecture": self.vlm_family.name,
-                "num_classes": self.num_classes, "classes": self.classes, "class_words": class_words(self.classes),
-                "input_size": self.input_size, "prompt": self.prompt_text, "model": dataclasses.asdict(self.config), **extra}
+        return {
+            "family": self.family,
+            "mode": self.mode,
+            "weights": weights,
+            "architecture": self.vlm_family.name,
+            "num_classes": self.num_classes,
+            "classes": self.classes,
+            "class_words": class_words(self.classes),
+            "input_size": self.input_size,
+            "prompt": self.prompt_text,
+            "model": dataclasses.asdict(self.config),
+            **extra,
+        }
 
     def save(self, directory: str | Path) -> Path:
         from transformers.utils import logging as hf_logging
@@ -316,7 +349,10 @@ class VLMAdapter(ModelAdapter):
             self.processor.save_pretrained(str(directory / MODEL_DIR))
         elif self.mode == "linear_probe":
             weights = "head"
-            save_file({k: v.detach().cpu().contiguous() for k, v in self._module.head.state_dict().items()}, str(directory / HEAD_FILE))
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in self._module.head.state_dict().items()},
+                str(directory / HEAD_FILE),
+            )
         else:
             weights = "none"
         trainable, total = self.parameter_counts()
@@ -333,7 +369,9 @@ class VLMAdapter(ModelAdapter):
         if self.mode == "linear_probe":
             raise ValueError("a linear probe has no merged form: its checkpoint is the head beside the base model")
         if self.mode == "qlora":
-            raise ValueError("merging into 4-bit weights loses precision: export the LoRA adapter, or merge into a bf16 base")
+            raise ValueError(
+                "merging into 4-bit weights loses precision: export the LoRA adapter, or merge into a bf16 base"
+            )
         model = self._module.model
         merged = copy.deepcopy(model).merge_and_unload() if hasattr(model, "merge_and_unload") else copy.deepcopy(model)
         if dtype:
@@ -342,12 +380,16 @@ class VLMAdapter(ModelAdapter):
         merged.save_pretrained(str(directory / MODEL_DIR))
         self.processor.save_pretrained(str(directory / MODEL_DIR))
         config = dataclasses.replace(self.config, mode="full")
-        meta = {**self._meta("full", base=self.config.name, merged_from=self.mode), "mode": "full", "model": dataclasses.asdict(config)}
+        meta = {
+            **self._meta("full", base=self.config.name, merged_from=self.mode),
+            "mode": "full",
+            "model": dataclasses.asdict(config),
+        }
         write_adapter_meta(directory, meta)
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "VLMAdapter":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> VLMAdapter:
         from trainer.config import _build
 
         directory = Path(directory)

@@ -2,6 +2,7 @@
 label word) over the image tokens, averaged over heads and language-model layers, laid out on the image's
 patch grid and projected back onto the image. Computed with eager attention (the fused kernels do not
 return attention weights)."""
+
 from __future__ import annotations
 
 import math
@@ -56,9 +57,11 @@ def project_attention(adapter, inputs: dict, attentions, image_size: tuple[int, 
     if len(positions) == 0:
         raise RuntimeError("no image tokens in the prompt")
     rows, cols = image_grid(adapter, inputs, len(positions))
-    positions = positions[-rows * cols:]  # with image splitting (SmolVLM) the global view comes last
+    positions = positions[-rows * cols :]  # with image splitting (SmolVLM) the global view comes last
     # (layers, heads, key) attention of the last query position, mean over heads and layers.
-    weights = torch.stack([a[0, :, -1, :].float() for a in attentions]).mean(dim=(0, 1))[positions.to(attentions[0].device)]
+    weights = torch.stack([a[0, :, -1, :].float() for a in attentions]).mean(dim=(0, 1))[
+        positions.to(attentions[0].device)
+    ]
     grid = weights.reshape(1, 1, rows, cols)
     width, height = image_size
     side = min(width, height)  # Resize(shorter side) + CenterCrop: the crop is the central side x side square
@@ -67,5 +70,5 @@ def project_attention(adapter, inputs: dict, attentions, image_size: tuple[int, 
     crop = (crop - lo) / (hi - lo) if hi > lo else torch.zeros_like(crop)
     full = torch.zeros((height, width))
     top, left = (height - side) // 2, (width - side) // 2
-    full[top:top + side, left:left + side] = crop.cpu()
+    full[top : top + side, left : left + side] = crop.cpu()
     return full.clamp(0, 1).numpy().astype(np.float32)

@@ -3,6 +3,7 @@ how the answer follows the prompt, where the image tokens sit. Everything else i
 
 - ``idefics3``: SmolVLM (HuggingFaceTB/SmolVLM-256M-Instruct, -500M-Instruct, SmolVLM-Instruct), Idefics3.
 - ``qwen2_vl``: Qwen/Qwen2-VL-2B-Instruct (and the other Qwen2-VL sizes)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,16 @@ DEFAULT_PROMPT = "Is this breast histopathology image benign or malignant? Answe
 # Answer words the model is scored on / trained to say. Subtype codes (trainer.data.records.SUBTYPES) are
 # spelled out: a VLM knows "fibroadenoma", not "F". Several of these tokenize into more than one token.
 LABEL_WORDS = {"benign": "benign", "malignant": "malignant"}
-SUBTYPE_WORDS = {"A": "adenosis", "F": "fibroadenoma", "PT": "phyllodes tumor", "TA": "tubular adenoma",
-                 "DC": "ductal carcinoma", "LC": "lobular carcinoma", "MC": "mucinous carcinoma", "PC": "papillary carcinoma"}
+SUBTYPE_WORDS = {
+    "A": "adenosis",
+    "F": "fibroadenoma",
+    "PT": "phyllodes tumor",
+    "TA": "tubular adenoma",
+    "DC": "ductal carcinoma",
+    "LC": "lobular carcinoma",
+    "MC": "mucinous carcinoma",
+    "PC": "papillary carcinoma",
+}
 
 
 @dataclass(frozen=True)
@@ -56,8 +65,10 @@ def family_for(model_type: str) -> Family:
     try:
         return FAMILIES[MODEL_TYPES[model_type]]
     except KeyError:
-        raise ValueError(f"unsupported VLM architecture {model_type!r}; supported: SmolVLM/Idefics3 and Qwen2-VL "
-                         f"(model_type {', '.join(sorted(MODEL_TYPES))})") from None
+        raise ValueError(
+            f"unsupported VLM architecture {model_type!r}; supported: SmolVLM/Idefics3 and Qwen2-VL "
+            f"(model_type {', '.join(sorted(MODEL_TYPES))})"
+        ) from None
 
 
 def class_words(classes: list[str]) -> list[str]:

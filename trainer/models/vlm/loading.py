@@ -1,6 +1,7 @@
 """Loading a VLM and its processor by hub id or local folder, offline-safe: a model already in the Hugging
 Face cache loads without a network; otherwise, offline or with the hub unreachable, the call fails within
 seconds with a message saying how to give a local folder (it never waits on a dead network)."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,10 @@ class ModelUnavailableError(ValueError):
 
 
 def is_offline() -> bool:
-    return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
-               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HISTOAPP_OFFLINE"))
+    return any(
+        os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
+        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HISTOAPP_OFFLINE")
+    )
 
 
 def _unavailable(name: str, why: str) -> ModelUnavailableError:
@@ -25,7 +28,8 @@ def _unavailable(name: str, why: str) -> ModelUnavailableError:
         f"VLM {name!r} is not available ({why}). Download it once where there is a network "
         f"(`huggingface-cli download {name} --local-dir /path/to/{name.split('/')[-1]}`), copy that folder here and "
         f"give it with `--set model.name=/path/to/{name.split('/')[-1]}`; or fill the Hugging Face cache "
-        f"({_hf_cache()}). For an offline check use a tiny local model: trainer.models.vlm.tiny.build_tiny_vlm.")
+        f"({_hf_cache()}). For an offline check use a tiny local model: trainer.models.vlm.tiny.build_tiny_vlm."
+    )
 
 
 def _hf_cache() -> str:
@@ -90,8 +94,15 @@ def load_processor(name: str, trust_remote_code: bool = False):
         raise _unavailable(name, f"processor files could not be read: {exc}") from None
 
 
-def load_model(name: str, *, dtype=None, quantization_config=None, device_map=None, attn_implementation: str | None = None,
-               trust_remote_code: bool = False):
+def load_model(
+    name: str,
+    *,
+    dtype=None,
+    quantization_config=None,
+    device_map=None,
+    attn_implementation: str | None = None,
+    trust_remote_code: bool = False,
+):
     """The image-text-to-text model (``AutoModelForImageTextToText``: Idefics3/SmolVLM, Qwen2-VL)."""
     source, local = resolve(name)
     from transformers import AutoModelForImageTextToText

@@ -5,9 +5,10 @@ scored token by token (teacher forcing). Training uses the causal-LM loss on the
 Prompts are left-padded, so every row's prompt ends at the same position and answers are appended on the
 right; only the logits of the answer positions are computed (``logits_to_keep``), not the whole vocabulary
 at every image token."""
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,14 +30,18 @@ def append_tokens(inputs: dict, continuations: Sequence[Sequence[int]], pad_id: 
     cont = torch.full((b, k), pad_id, dtype=ids.dtype, device=ids.device)
     mask = torch.zeros((b, k), dtype=ids.dtype, device=ids.device)
     for i, c in enumerate(continuations):
-        cont[i, :len(c)] = torch.as_tensor(list(c), dtype=ids.dtype)
-        mask[i, :len(c)] = 1
+        cont[i, : len(c)] = torch.as_tensor(list(c), dtype=ids.dtype)
+        mask[i, : len(c)] = 1
     targets = torch.where(mask.bool(), cont, torch.full_like(cont, -100))
     out = dict(inputs)
     out["input_ids"] = torch.cat([ids, cont], dim=1)
     for key, value in inputs.items():
         if key in PER_TOKEN and isinstance(value, torch.Tensor) and tuple(value.shape) == (b, length):
-            extra = mask.to(value.dtype) if key == "attention_mask" else torch.zeros((b, k), dtype=value.dtype, device=value.device)
+            extra = (
+                mask.to(value.dtype)
+                if key == "attention_mask"
+                else torch.zeros((b, k), dtype=value.dtype, device=value.device)
+            )
             out[key] = torch.cat([value, extra], dim=1)
     return out, targets
 
@@ -67,7 +72,9 @@ def last_position_log_likelihoods(last_logits: torch.Tensor, class_tokens: Seque
     return F.log_softmax(last_logits.float(), dim=-1)[:, [t[0] for t in class_tokens]]
 
 
-def class_log_likelihoods(forward: Forward, inputs: dict, class_tokens: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
+def class_log_likelihoods(
+    forward: Forward, inputs: dict, class_tokens: Sequence[Sequence[int]], pad_id: int
+) -> torch.Tensor:
     """(B, C) log p(answer words of class c | prompt). Single-token labels: one forward pass; otherwise one
     pass per class with that class's tokens appended."""
     if single_token(class_tokens):
@@ -80,6 +87,8 @@ def class_log_likelihoods(forward: Forward, inputs: dict, class_tokens: Sequence
     return torch.stack(scores, dim=1)
 
 
-def class_probabilities(forward: Forward, inputs: dict, class_tokens: Sequence[Sequence[int]], pad_id: int) -> torch.Tensor:
+def class_probabilities(
+    forward: Forward, inputs: dict, class_tokens: Sequence[Sequence[int]], pad_id: int
+) -> torch.Tensor:
     """(B, C) probabilities over the classes only (softmax of the answer log-likelihoods): they sum to 1."""
     return torch.softmax(class_log_likelihoods(forward, inputs, class_tokens, pad_id), dim=-1)

@@ -1,5 +1,6 @@
 """Tiny SmolVLM (Idefics3) and Qwen2-VL models built once per session (no download), a fixed batch of
 generated patches, and an adapter factory."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,9 @@ def make_adapter(tiny_vlms):
 
     def make(family: str, mode: str, num_classes: int = 2, **kw):
         torch.manual_seed(0)
-        cfg = ModelConfig(family="vlm", name=str(tiny_vlms[family]), mode=mode, lora=LoRAConfig(**kw.pop("lora", {})), **kw)
+        cfg = ModelConfig(
+            family="vlm", name=str(tiny_vlms[family]), mode=mode, lora=LoRAConfig(**kw.pop("lora", {})), **kw
+        )
         return build_adapter(cfg, num_classes)
 
     return make

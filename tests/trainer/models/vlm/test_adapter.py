@@ -1,5 +1,6 @@
 """Every mode on both tiny families: training lowers the loss on a fixed batch, probabilities are proper,
 LoRA trains only its adapters, checkpoints reload to identical outputs."""
+
 import json
 
 import numpy as np
@@ -103,8 +104,16 @@ def test_qlora_needs_cuda(make_adapter):
         make_adapter("qwen2_vl", "qlora")
 
 
-@pytest.mark.parametrize("family,mode", [("idefics3", "lora"), ("qwen2_vl", "lora"), ("idefics3", "full"),
-                                         ("qwen2_vl", "linear_probe"), ("idefics3", "zero_shot")])
+@pytest.mark.parametrize(
+    "family,mode",
+    [
+        ("idefics3", "lora"),
+        ("qwen2_vl", "lora"),
+        ("idefics3", "full"),
+        ("qwen2_vl", "linear_probe"),
+        ("idefics3", "zero_shot"),
+    ],
+)
 def test_checkpoints_reload_with_identical_outputs(make_adapter, patches, tmp_path, family, mode):
     from trainer.evaluate import load_checkpoint
 

@@ -1,5 +1,6 @@
 """A VLM runs through the same experiment runner as a CNN: same run folder, same result files, and the
 comparison tools work across a CNN run and a VLM run."""
+
 import json
 
 import pytest
@@ -8,10 +9,25 @@ from trainer.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfi
 
 
 def _cfg(name, out, root, model, **train):
-    data = DataConfig(source="breakhis", root=str(root), magnifications=["40X"], folds=2, seed=1, val_fraction=0.2,
-                      input_size=32, num_workers=0)
-    return ExperimentConfig(name=name, output_dir=str(out), data=data, models=[model],
-                            train=TrainConfig(epochs=1, batch_size=8, lr=1e-3, max_steps=2, log_every=1, early_stopping_patience=0, **train))
+    data = DataConfig(
+        source="breakhis",
+        root=str(root),
+        magnifications=["40X"],
+        folds=2,
+        seed=1,
+        val_fraction=0.2,
+        input_size=32,
+        num_workers=0,
+    )
+    return ExperimentConfig(
+        name=name,
+        output_dir=str(out),
+        data=data,
+        models=[model],
+        train=TrainConfig(
+            epochs=1, batch_size=8, lr=1e-3, max_steps=2, log_every=1, early_stopping_patience=0, **train
+        ),
+    )
 
 
 def _files(run_dir, model):

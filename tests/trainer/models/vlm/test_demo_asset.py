@@ -1,4 +1,5 @@
 """The committed demo VLM loads through load_checkpoint and tells generated benign from malignant patches."""
+
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,9 @@ def test_demo_vlm_loads_and_answers(tmp_path, monkeypatch):
     truth, probs, answers = [], [], []
     for i in range(8):
         malignant = i % 2 == 1
-        image = render_patch(rng, 96, malignant, 4 + i % 4 if malignant else i % 4, ["40X", "100X", "200X", "400X"][i % 4])
+        image = render_patch(
+            rng, 96, malignant, 4 + i % 4 if malignant else i % 4, ["40X", "100X", "200X", "400X"][i % 4]
+        )
         truth.append(malignant)
         probs.append(adapter.predict_image(image)["malignant"])
         if i < 2:
@@ -32,4 +35,4 @@ def test_demo_vlm_loads_and_answers(tmp_path, monkeypatch):
     assert accuracy >= 0.75, (truth, probs)
     assert set(answers) <= {"benign", "malignant"}
     heat = adapter.attention_map(image)
-    assert heat.shape == (96, 96) and 0 <= heat.min() and heat.max() <= 1
+    assert heat.shape == (96, 96) and heat.min() >= 0 and heat.max() <= 1

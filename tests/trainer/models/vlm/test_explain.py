@@ -1,4 +1,5 @@
 """The app's helpers: a free-text answer and the answer position's attention over the image."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -37,8 +38,13 @@ def test_generate_answer_returns_text(make_adapter, patches, family):
     assert set(probs) == {"benign", "malignant"} and sum(probs.values()) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("family,mode,num_classes", [(f, "lora", 2) for f in FAMILIES] + [("idefics3", "full", 8), ("idefics3", "linear_probe", 2)])
-def test_explain_image_gives_predict_image_probabilities_and_the_attention_map(make_adapter, patches, family, mode, num_classes):
+@pytest.mark.parametrize(
+    "family,mode,num_classes",
+    [(f, "lora", 2) for f in FAMILIES] + [("idefics3", "full", 8), ("idefics3", "linear_probe", 2)],
+)
+def test_explain_image_gives_predict_image_probabilities_and_the_attention_map(
+    make_adapter, patches, family, mode, num_classes
+):
     # One pass serves both where every class word is one token; subtype names (several tokens) and the linear
     # probe take the scoring pass: either way the app shows exactly what predict_image would.
     adapter = make_adapter(family, mode, num_classes=num_classes)

@@ -1,4 +1,5 @@
 """A hub id without a network fails within seconds, saying how to give a local folder."""
+
 import time
 
 import pytest

@@ -6,8 +6,12 @@ from trainer.models.vlm import scoring
 
 
 def test_append_tokens_pads_right_and_masks():
-    inputs = {"input_ids": torch.tensor([[0, 5, 6], [7, 8, 9]]), "attention_mask": torch.tensor([[0, 1, 1], [1, 1, 1]]),
-              "mm_token_type_ids": torch.tensor([[0, 1, 0], [0, 1, 0]]), "pixel_values": torch.zeros(2, 3)}
+    inputs = {
+        "input_ids": torch.tensor([[0, 5, 6], [7, 8, 9]]),
+        "attention_mask": torch.tensor([[0, 1, 1], [1, 1, 1]]),
+        "mm_token_type_ids": torch.tensor([[0, 1, 0], [0, 1, 0]]),
+        "pixel_values": torch.zeros(2, 3),
+    }
     out, targets = scoring.append_tokens(inputs, [[11], [12, 13]], pad_id=0)
     assert out["input_ids"].tolist() == [[0, 5, 6, 11, 0], [7, 8, 9, 12, 13]]
     assert out["attention_mask"].tolist() == [[0, 1, 1, 1, 0], [1, 1, 1, 1, 1]]

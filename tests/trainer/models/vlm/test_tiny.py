@@ -36,7 +36,10 @@ def test_tiny_spec_builds_once_into_the_cache(tmp_path, monkeypatch):
     from trainer.models.vlm.tiny import parse_tiny_spec
 
     monkeypatch.setenv("HISTOAPP_TINY_VLM_CACHE", str(tmp_path))
-    assert parse_tiny_spec("tiny:qwen2_vl:image_size=32,num_layers=1") == ("qwen2_vl", {"image_size": 32, "num_layers": 1})
+    assert parse_tiny_spec("tiny:qwen2_vl:image_size=32,num_layers=1") == (
+        "qwen2_vl",
+        {"image_size": 32, "num_layers": 1},
+    )
     folder, local = resolve("tiny:qwen2_vl:num_layers=1")
     assert local and (tmp_path / "qwen2_vl_num_layers=1" / "config.json").is_file()
     mtime = (tmp_path / "qwen2_vl_num_layers=1" / "model.safetensors").stat().st_mtime_ns
