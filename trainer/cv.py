@@ -21,10 +21,11 @@ from trainer.config import ExperimentConfig, ModelConfig
 from trainer.data.index import index_dataset
 from trainer.data.records import LABELS, SUBTYPES, Record
 from trainer.data.splits import Splits, make_splits
-from trainer.engine.events import EVENTS_FILE, EventLog, RunStatus, StopControl, write_json_atomic
+from trainer.engine.events import EventLog, RunStatus, StopControl
 from trainer.engine.loop import fit, make_accelerator, make_loader, predict_loader
 from trainer.metrics import classification_metrics
-from trainer.results import FOLD_METRICS, fold_dir, load_results, write_results
+from trainer.results import load_results, write_results
+from trainer.rundir import FoldDir, RunDir, write_json_atomic
 
 __all__ = ["run_experiment", "load_results", "prepare_data", "class_names", "Stopped"]
 
@@ -64,11 +65,12 @@ def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> list[Rec
         generate(root, **SYNTHETIC)
     source = "breakhis" if data.source == "synthetic" else data.source
     report = index_dataset(root, source, verify=True)
-    if run_dir is not None:
-        report.write_json(run_dir / "data_report.json")
+    report_file = RunDir(run_dir).data_report_file if run_dir is not None else None
+    if report_file is not None:
+        report.write_json(report_file)
     if report.problems:
         print(
-            f"data: {len(report.problems)} problem(s) skipped, listed in {run_dir / 'data_report.json' if run_dir else 'the index report'}",
+            f"data: {len(report.problems)} problem(s) skipped, listed in {report_file or 'the index report'}",
             flush=True,
         )
     records = report.records
@@ -86,7 +88,7 @@ def _has_images(root: Path) -> bool:
 def load_or_make_splits(cfg: ExperimentConfig, records: list[Record], run_dir: Path) -> Splits:
     """Folds come from ``data.splits_file`` (shared by every model of a comparison), else the run folder's
     own ``splits.json`` (a re-run), else are made now and saved."""
-    target = run_dir / "splits.json"
+    target = RunDir(run_dir).splits_file
     if cfg.data.splits_file:
         splits = Splits.load(cfg.data.splits_file)
         splits.save(target)
@@ -120,7 +122,7 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def _check_rerun(run_dir: Path, cfg: ExperimentConfig) -> None:
     """A run folder holds one experiment: refuse to mix results of different settings."""
-    path = run_dir / "config.yaml"
+    path = RunDir(run_dir).config_file
     if not path.exists():
         return
     old = _flat(ExperimentConfig.from_yaml(path).to_dict())
@@ -139,7 +141,7 @@ def _grid_union(run_dir: Path, cfg: ExperimentConfig) -> ExperimentConfig:
     """The config to save: a re-run that names part of the grid (``train``, ``--model``, ``folds_to_run``) adds
     its models / magnifications / folds to those the folder already holds, so ``config.yaml`` (and the
     results' expected fold count) keeps describing the whole folder."""
-    path = run_dir / "config.yaml"
+    path = RunDir(run_dir).config_file
     if not path.exists():
         return cfg
     old, new = ExperimentConfig.from_yaml(path).to_dict(), cfg.to_dict()
@@ -156,16 +158,17 @@ def _grid_union(run_dir: Path, cfg: ExperimentConfig) -> ExperimentConfig:
 def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = False) -> dict:
     """Run (or continue) the whole grid and return ``load_results(run_dir)`` plus ``state``."""
     run_dir = cfg.run_dir
+    run = RunDir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_rerun(run_dir, cfg)
     accelerator = make_accelerator(cfg.train, cpu=cpu)
     main = accelerator.is_main_process
     status = RunStatus(run_dir, enabled=main)
-    events = EventLog(run_dir / EVENTS_FILE, enabled=main)
+    events = EventLog(run.events_file, enabled=main)
     stop = StopControl(run_dir)
     if main:
         stop.clear_file()  # a STOP left by the previous (stopped) run must not end this one
-        _grid_union(run_dir, cfg).to_yaml(run_dir / "config.yaml")
+        _grid_union(run_dir, cfg).to_yaml(run.config_file)
     accelerator.wait_for_everyone()
     stop.install_signal_handlers()
     status.set("running", "preparing data")
@@ -188,8 +191,8 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
         for i, (model_cfg, mag, k) in enumerate(grid):
             if stop.requested:
                 raise Stopped(stop.reason)
-            fdir = fold_dir(run_dir, model_cfg.display_name, mag, k)
-            if (fdir / FOLD_METRICS).exists():
+            fdir = run.fold(model_cfg.display_name, mag, k)
+            if fdir.finished:
                 print(
                     f"[{i + 1}/{len(grid)}] {model_cfg.display_name} {mag} fold {k}: finished earlier, skipped",
                     flush=True,
@@ -202,7 +205,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
                 mag,
                 splits.folds[[f.fold for f in splits.folds].index(k)],
                 records,
-                fdir,
+                fdir.path,
                 accelerator=accelerator,
                 events=events.bind(model=model_cfg.display_name, magnification=mag, fold=k),
                 stop=stop,
@@ -216,7 +219,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
     except BaseException as exc:
         state, message = "failed", f"{exc.__class__.__name__}: {exc}"
         if main:
-            (run_dir / "error.txt").write_text(traceback.format_exc())
+            run.error_file.write_text(traceback.format_exc())
         raise
     finally:
         stop.restore_signal_handlers()
@@ -252,6 +255,7 @@ def run_fold(
     from trainer.models import build_adapter
 
     classes = class_names(cfg.data.target)
+    out = FoldDir(Path(fdir))
     train_r, val_r, test_r = fold.partition(_records_at(records, magnification))
     if not train_r or not test_r:
         raise ValueError(
@@ -314,7 +318,7 @@ def run_fold(
     recs = [test_ds.records[i] for i in idx]
     metrics = classification_metrics(targets, probs, [r.patient_id for r in recs])
     if accelerator.is_main_process:
-        write_predictions(fdir / "predictions.csv", recs, targets, probs, classes, magnification, fold.fold)
+        write_predictions(out.predictions_file, recs, targets, probs, classes, magnification, fold.fold)
         fit_info = {
             "state": result.state,
             "epochs": result.epochs,
@@ -326,7 +330,7 @@ def run_fold(
             "resumed": result.resumed,
         }
         write_json_atomic(
-            fdir / FOLD_METRICS,
+            out.metrics_file,
             {
                 "model": model_cfg.display_name,
                 "magnification": magnification,
@@ -339,7 +343,7 @@ def run_fold(
                 "finished": time.time(),
             },
         )
-        shutil.rmtree(fdir / "last", ignore_errors=True)  # resume state is not needed once the fold is finished
+        shutil.rmtree(out.last, ignore_errors=True)  # resume state is not needed once the fold is finished
     events.emit("fold_end", metrics=metrics)
     accelerator.wait_for_everyone()
     return metrics

@@ -3,44 +3,23 @@ generalisation): predictions + metrics, written beside each other."""
 
 from __future__ import annotations
 
-import importlib
-import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from trainer.data.records import LABELS, SUBTYPES
-from trainer.engine.events import write_json_atomic
-from trainer.engine.loop import ENGINE_META, make_loader, predict_loader
+from trainer.data.records import SUBTYPES
+from trainer.engine.loop import make_loader, predict_loader
 from trainer.metrics import classification_metrics
-from trainer.models import FAMILIES
-from trainer.models.base import ADAPTER_FILE, ModelAdapter
+from trainer.models import load_checkpoint as resolve_checkpoint
+from trainer.models.base import ModelAdapter
+from trainer.rundir import BEST_DIR, EVAL_PREFIX, FOLD_METRICS, PREDICTIONS_FILE, write_json_atomic
 
 
-def load_checkpoint(directory: str | Path, device: str | torch.device | None = None) -> tuple[ModelAdapter, dict]:
-    """(adapter, engine metadata) from a checkpoint folder (``.../fold<k>/best``), without pickle."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"checkpoint folder not found: {directory}")
-    if not (directory / ADAPTER_FILE).is_file() and (directory / "best" / ADAPTER_FILE).is_file():
-        directory = directory / "best"  # a fold folder was given
-    try:
-        family = json.loads((directory / ADAPTER_FILE).read_text())["family"]
-    except (OSError, ValueError, KeyError):
-        raise FileNotFoundError(
-            f"not a checkpoint folder (no {ADAPTER_FILE} naming the model family): {directory}"
-        ) from None
-    if family not in FAMILIES:
-        raise ValueError(f"{directory}: unknown model family {family!r}; available: {', '.join(sorted(FAMILIES))}")
-    module, factory = FAMILIES[family].split(":")
-    cls = getattr(importlib.import_module(module), factory)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    adapter = cls.load(directory, device=device)
-    meta = {}
-    if (directory / ENGINE_META).is_file():
-        meta = json.loads((directory / ENGINE_META).read_text())
-    return adapter, meta
+def load_checkpoint(directory: str | Path, device: str | None = None) -> tuple[ModelAdapter, dict]:
+    """(adapter, engine metadata) of a checkpoint folder: ``trainer.models.load_checkpoint`` in the shape the
+    tests and scripts use."""
+    ckpt = resolve_checkpoint(directory, device)
+    return ckpt.adapter, ckpt.meta
 
 
 def evaluate_checkpoint(
@@ -63,13 +42,13 @@ def evaluate_checkpoint(
     from trainer.data.index import index_dataset
 
     checkpoint = Path(checkpoint)
-    adapter, meta = load_checkpoint(checkpoint)
+    ckpt = resolve_checkpoint(checkpoint)
+    adapter, meta, classes = ckpt.adapter, ckpt.meta, ckpt.classes
     report = index_dataset(data_root, source, verify=True)
     records = [r for r in report.records if magnification in (None, "all") or r.magnification == magnification]
     if not records:
         raise ValueError(f"no usable images in {data_root}" + (f" at {magnification}" if magnification else ""))
-    size = input_size or meta.get("input_size") or getattr(adapter, "input_size", None) or 224
-    classes = meta.get("classes") or (list(LABELS) if adapter.num_classes == 2 else list(SUBTYPES))
+    size = input_size or ckpt.input_size
     ds = PatchDataset(records, adapter.transform(False, size), target="label", stain=meta.get("stain_normalization"))
     loader = make_loader(ds, adapter, batch_size, train=False, num_workers=num_workers)
     probs, _, idx = predict_loader(adapter, loader, None, progress=progress, desc="evaluate")
@@ -80,10 +59,12 @@ def evaluate_checkpoint(
     metrics = classification_metrics(y, p_mal, [r.patient_id for r in recs])
     name = Path(data_root).resolve().name
     out = (
-        Path(out_dir) if out_dir else (checkpoint if checkpoint.name != "best" else checkpoint.parent) / f"eval-{name}"
+        Path(out_dir)
+        if out_dir
+        else (checkpoint if checkpoint.name != BEST_DIR else checkpoint.parent) / f"{EVAL_PREFIX}{name}"
     )
     write_predictions(
-        out / "predictions.csv",
+        out / PREDICTIONS_FILE,
         recs,
         y if len(classes) == 2 else np.array([-1] * len(recs)),
         probs,
@@ -102,5 +83,5 @@ def evaluate_checkpoint(
         "trained_on": meta,
         "metrics": metrics,
     }
-    write_json_atomic(out / "metrics.json", result)
+    write_json_atomic(out / FOLD_METRICS, result)
     return {**result, "out_dir": str(out)}

@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 from pathlib import Path
 
 from trainer.data.records import MAGNIFICATIONS
-from trainer.engine.events import read_status, write_json_atomic
 from trainer.metrics import METRIC_NAMES, METRICS, aggregate
 from trainer.reference import floor, paper, paper_figures, paper_model
+from trainer.rundir import RunDir, write_json_atomic, write_text_atomic
 
-FOLD_METRICS = "metrics.json"
 PAPER_COLUMNS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 EXTRA_COLUMNS = ("specificity", "balanced_accuracy", "patient_accuracy", "ece")
-
-
-def fold_dir(run_dir: str | Path, model: str, magnification: str, fold: int) -> Path:
-    return Path(run_dir) / model / magnification / f"fold{fold}"
 
 
 def _mag_key(mag: str) -> int:
@@ -30,12 +23,11 @@ def _mag_key(mag: str) -> int:
 
 def collect_results(run_dir: str | Path, model_order: list[str] | None = None) -> dict:
     """Aggregate every finished fold below ``run_dir`` (works on a live run)."""
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     groups: dict[tuple[str, str], list[dict]] = {}
-    for path in sorted(run_dir.glob(f"*/*/fold*/{FOLD_METRICS}")):
-        try:
-            rec = json.loads(path.read_text())
-        except ValueError:
+    for fold in run.folds(finished=True):
+        rec = fold.metrics()
+        if rec is None:
             continue  # a torn file is rewritten when its fold re-runs
         groups.setdefault((rec["model"], rec["magnification"]), []).append(rec)
     order = {m: i for i, m in enumerate(model_order or [])}
@@ -59,25 +51,16 @@ def collect_results(run_dir: str | Path, model_order: list[str] | None = None) -
                 "train_time_s": sum((r.get("fit") or {}).get("train_time_s") or 0.0 for r in recs),
             }
         )
-    config = _read_config(run_dir)
+    config = run.config()
     return {
-        "name": config.get("name", run_dir.name),
-        "run_dir": str(run_dir),
-        "status": read_status(run_dir),
+        "name": config.get("name", run.name),
+        "run_dir": str(run.path),
+        "status": run.status(),
         "config": config,
         "expected_folds": _expected_folds(config),
         "rows": rows,
         "reference": {"citation": paper()["citation"]},
     }
-
-
-def _read_config(run_dir: Path) -> dict:
-    import yaml
-
-    try:
-        return yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    except (OSError, ValueError):
-        return {}
 
 
 def _expected_folds(config: dict) -> int | None:
@@ -95,23 +78,17 @@ def load_results(run_dir: str | Path) -> dict:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder not found: {run_dir}")
     return collect_results(
-        run_dir, [m.get("label") or m.get("name") for m in _read_config(run_dir).get("models", [])] or None
+        run_dir, [m.get("label") or m.get("name") for m in RunDir(run_dir).config().get("models", [])] or None
     )
 
 
 def write_results(run_dir: str | Path, results: dict) -> dict[str, Path]:
-    run_dir = Path(run_dir)
-    out = {"json": write_json_atomic(run_dir / "results.json", results)}
-    out["csv"] = _write_text(run_dir / "results.csv", results_csv(results))
-    out["md"] = _write_text(run_dir / "results.md", results_markdown(results))
-    return out
-
-
-def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    run = RunDir(run_dir)
+    return {
+        "json": write_json_atomic(run.results_file("json"), results),
+        "csv": write_text_atomic(run.results_file("csv"), results_csv(results)),
+        "md": write_text_atomic(run.results_file("md"), results_markdown(results)),
+    }
 
 
 def results_csv(results: dict) -> str:

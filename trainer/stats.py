@@ -4,7 +4,6 @@ over per-fold metrics (scipy). ``compare_runs`` applies them to two run folders 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 from scipy import stats as sps
 
 from trainer.data.records import MAGNIFICATIONS
+from trainer.rundir import RunDir
 
 
 # --- McNemar ---------------------------------------------------------------------------------------------
@@ -118,12 +118,8 @@ def wilcoxon_test(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
 
 
 # --- two runs --------------------------------------------------------------------------------------------
-def _run_models(run_dir: Path) -> list[str]:
-    return sorted({p.parent.parent.parent.name for p in run_dir.glob("*/*/fold*/predictions.csv")})
-
-
 def _pick_model(run_dir: Path, model: str | None) -> str:
-    models = _run_models(run_dir)
+    models = RunDir(run_dir).models(with_predictions=True)
     if not models:
         raise FileNotFoundError(f"no finished folds (predictions.csv) in {run_dir}")
     if model is None:
@@ -139,8 +135,10 @@ def _predictions(run_dir: Path, model: str, magnification: str) -> dict[str, dic
     import csv
 
     out: dict[str, dict] = {}
-    for path in sorted((run_dir / model / magnification).glob("fold*/predictions.csv")):
-        with open(path, newline="") as fh:
+    for fold in RunDir(run_dir).folds(model, magnification):
+        if not fold.predictions_file.is_file():
+            continue
+        with open(fold.predictions_file, newline="") as fh:
             for row in csv.DictReader(fh):
                 out[row["image_id"]] = row
     return out
@@ -148,9 +146,10 @@ def _predictions(run_dir: Path, model: str, magnification: str) -> dict[str, dic
 
 def _fold_metrics(run_dir: Path, model: str, magnification: str) -> dict[int, dict]:
     out = {}
-    for path in sorted((run_dir / model / magnification).glob("fold*/metrics.json")):
-        rec = json.loads(path.read_text())
-        out[int(rec["fold"])] = rec["metrics"]
+    for fold in RunDir(run_dir).folds(model, magnification, finished=True):
+        rec = fold.metrics()
+        if rec is not None:
+            out[int(rec["fold"])] = rec["metrics"]
     return out
 
 
@@ -243,10 +242,8 @@ def compare_runs(
 
 
 def _same_splits(a: Path, b: Path) -> bool:
-    try:
-        return json.loads((a / "splits.json").read_text()) == json.loads((b / "splits.json").read_text())
-    except (OSError, ValueError):
-        return False
+    splits_a = RunDir(a).splits()
+    return splits_a is not None and splits_a == RunDir(b).splits()
 
 
 def _p(v) -> str:

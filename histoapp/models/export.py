@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainer.models.base import ADAPTER_FILE
-from trainer.results import METRICS, fold_dir, load_results
+from trainer.results import METRICS, load_results
+from trainer.rundir import ADAPTER_FILE, ENGINE_META, RunDir
 
 DISCLAIMER = (
     "**Demo model — not a diagnostic device.** It shows how the app and the trainer work; it must not be "
@@ -121,11 +121,11 @@ def export(
 ) -> Path:
     run_dir, out = Path(run_dir), Path(out)
     fold = best_fold(run_dir, model, magnification) if fold is None else fold
-    src = fold_dir(run_dir, model, magnification, fold) / "best"
+    src = RunDir(run_dir).fold(model, magnification, fold).best
     if not (src / ADAPTER_FILE).is_file():
         raise FileNotFoundError(f"no checkpoint in {src}")
     half_precision_copy(src, out)
-    meta_path = out / "engine.json"
+    meta_path = out / ENGINE_META
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     meta.update({"fold": fold, "exported_from": f"{run_dir.name}/{model}/{magnification}/fold{fold}"})
     meta_path.write_text(json.dumps(meta, indent=1))

@@ -1,11 +1,11 @@
 """What the Predict tab can predict with: the bundled demo models (``assets/models/<name>/``), the best
 checkpoints of finished runs (``<runs>/<run>/<model>/<mag>/fold<k>/best/``) and hub ids when the network is
-there. Checkpoint folders load through the trainer's one loading path (``trainer.evaluate.load_checkpoint``);
-loaded models are cached in memory and placed on CUDA when present, else the CPU."""
+there. Checkpoint folders load through the trainer's one loading path (``trainer.models.load_checkpoint``);
+loaded models are cached in memory and placed on CUDA when present, else the CPU. Listing reads the run folders
+through ``trainer.rundir`` and imports no torch."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from histoapp.settings import ASSETS, Settings
+from trainer.rundir import checkpoint_family, runs_in
 
-# trainer.models.base.ADAPTER_FILE, repeated so that listing models does not import torch at app start.
-ADAPTER_FILE = "adapter.json"
 CARD_FILE = "card.md"
-FOLD_METRICS = "metrics.json"  # its presence marks a finished fold (trainer/results.py)
 # Base VLMs usable zero-shot when the hub can be reached (comma-separated override: HISTOAPP_HUB_MODELS).
 DEFAULT_HUB_MODELS = ("HuggingFaceTB/SmolVLM-256M-Instruct", "Qwen/Qwen2-VL-2B-Instruct")
 HUB_HOST, HUB_TIMEOUT_S = "huggingface.co", 1.5
@@ -50,19 +48,6 @@ class LoadedModel:
     classes: list[str]
     input_size: int
     device: str
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _read_family(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / ADAPTER_FILE).read_text()).get("family")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _hub_offline() -> str | None:
@@ -107,6 +92,8 @@ class ModelRegistry:
     @property
     def device(self) -> str:
         if self._device is None:  # imports torch: done on first load, not at app start
+            from trainer.models import default_device
+
             self._device = default_device()
         return self._device
 
@@ -115,7 +102,7 @@ class ModelRegistry:
         out = []
         root = self.assets_dir / "models"
         for folder in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
-            family = _read_family(folder)
+            family = checkpoint_family(folder)
             if family is None:
                 continue
             card = (folder / CARD_FILE).read_text() if (folder / CARD_FILE).is_file() else ""
@@ -124,22 +111,13 @@ class ModelRegistry:
 
     def run_models(self) -> list[ModelEntry]:
         out = []
-        runs = Path(self.settings.runs_dir)
-        if not runs.is_dir():
-            return out
-        for best in sorted(runs.glob(f"*/*/*/fold*/best/{ADAPTER_FILE}")):
-            best = best.parent
-            fold = best.parent
-            if not (fold / FOLD_METRICS).is_file():
-                continue  # a fold still training (or stopped): its best/ may change under us
-            family = _read_family(best)
+        # Finished folds only: a fold still training (or stopped) may change its best/ under us.
+        for fold in (f for run in runs_in(self.settings.runs_dir) for f in run.folds(finished=True)):
+            family = checkpoint_family(fold.best)
             if family is None:
                 continue
-            run, model, mag = fold.parent.parent.parent.name, fold.parent.parent.name, fold.parent.name
-            try:
-                metrics = json.loads((fold / FOLD_METRICS).read_text())
-            except (OSError, ValueError):
-                metrics = {}
+            run, model, mag = fold.run, fold.model, fold.magnification
+            metrics = fold.metrics() or {}
             m = metrics.get("metrics", metrics) if isinstance(metrics, dict) else {}
             auc = m.get("roc_auc") if isinstance(m, dict) else None
             name = f"{run} / {model} / {mag} / {fold.name}" + (
@@ -159,7 +137,7 @@ class ModelRegistry:
                     name,
                     family,
                     "run",
-                    best,
+                    fold.best,
                     card,
                     info={"run": run, "model": model, "magnification": mag, "fold": fold.name, "metrics": m},
                 )
@@ -208,27 +186,23 @@ class ModelRegistry:
             if not entry.available:
                 raise RuntimeError(f"{entry.name} is not available: {entry.reason}")
             if entry.source == "hub":
-                adapter, meta = self._load_hub(entry)
+                ckpt = self._load_hub(entry)
             else:
-                from trainer.evaluate import load_checkpoint
+                from trainer.models import load_checkpoint
 
-                adapter, meta = load_checkpoint(entry.path, device=self.device)
-            from trainer.data.records import LABELS, SUBTYPES
-
-            classes = list(meta.get("classes") or (LABELS if adapter.num_classes == 2 else SUBTYPES))
-            size = int(meta.get("input_size") or getattr(adapter, "input_size", None) or 224)
-            _freeze(adapter)
-            loaded = LoadedModel(entry, adapter, meta, classes, size, self.device)
+                ckpt = load_checkpoint(entry.path, device=self.device)
+            _freeze(ckpt.adapter)
+            loaded = LoadedModel(entry, ckpt.adapter, ckpt.meta, ckpt.classes, ckpt.input_size, self.device)
             self._cache[key] = loaded
             return loaded
 
     def _load_hub(self, entry: ModelEntry):
         from trainer.config import ModelConfig
-        from trainer.models import build_adapter
+        from trainer.models import Checkpoint, build_adapter
 
         adapter = build_adapter(ModelConfig(family="vlm", name=entry.key[4:], mode="zero_shot", pretrained=True))
         adapter.module.to(self.device).eval()
-        return adapter, {}
+        return Checkpoint.of(adapter, device=self.device)
 
     def unload(self, key: str | None = None) -> None:
         with self._lock:

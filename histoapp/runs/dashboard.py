@@ -5,7 +5,6 @@ per-fold predictions for ROC / calibration / confusion matrices, cross-dataset e
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,8 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
 from trainer.metrics import METRIC_NAMES, METRICS
-from trainer.results import FOLD_METRICS, PAPER_COLUMNS, load_results
+from trainer.results import PAPER_COLUMNS, load_results
+from trainer.rundir import EVAL_PREFIX, RunDir, read_json, runs_in
 from trainer.stats import compare_runs, comparison_markdown
 
 EXPORT_DIR = ".exports"  # below runs_dir: CSV / HTML files offered for download
@@ -22,15 +22,8 @@ EXPORT_DIR = ".exports"  # below runs_dir: CSV / HTML files offered for download
 
 def runs_with_results(runs_dir: str | Path) -> list[str]:
     """Run folders with at least one finished fold, newest first."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return []
-    found = [
-        p
-        for p in runs_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and any(p.glob(f"*/*/fold*/{FOLD_METRICS}"))
-    ]
-    return [p.name for p in sorted(found, key=lambda p: -p.stat().st_mtime)]
+    found = [r for r in runs_in(runs_dir) if r.has_results()]
+    return [r.name for r in sorted(found, key=lambda r: -r.path.stat().st_mtime)]
 
 
 def summary(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
@@ -95,8 +88,10 @@ def groups(runs_dir: str | Path, names: list[str]) -> list[str]:
     """``run / model / magnification`` keys that have predictions (for the ROC, calibration, confusion views)."""
     out = []
     for name in names:
-        for p in sorted((Path(runs_dir) / name).glob("*/*/fold*/predictions.csv")):
-            key = f"{name} / {p.parent.parent.parent.name} / {p.parent.parent.name}"
+        for fold in RunDir(Path(runs_dir) / name).folds():
+            if not fold.predictions_file.is_file():
+                continue
+            key = f"{name} / {fold.model} / {fold.magnification}"
             if key not in out:
                 out.append(key)
     return out
@@ -104,11 +99,11 @@ def groups(runs_dir: str | Path, names: list[str]) -> list[str]:
 
 def fold_predictions(runs_dir: str | Path, key: str) -> dict[int, pd.DataFrame]:
     name, model, mag = [s.strip() for s in key.split(" / ")]
-    out = {}
-    for p in sorted((Path(runs_dir) / name / model / mag).glob("fold*/predictions.csv")):
-        df = pd.read_csv(p)
-        out[int(p.parent.name.removeprefix("fold"))] = df
-    return out
+    return {
+        f.fold: pd.read_csv(f.predictions_file)
+        for f in RunDir(Path(runs_dir) / name).folds(model, mag)
+        if f.predictions_file.is_file()
+    }
 
 
 def _binary_truth(df: pd.DataFrame) -> np.ndarray:
@@ -152,9 +147,9 @@ def confusion(runs_dir: str | Path, key: str) -> dict[int, list[list[int]]]:
     """Each fold's test confusion matrix, as the trainer computed it (``metrics.json``)."""
     name, model, mag = [s.strip() for s in key.split(" / ")]
     out = {}
-    for p in sorted((Path(runs_dir) / name / model / mag).glob(f"fold*/{FOLD_METRICS}")):
-        rec = json.loads(p.read_text())
-        if rec["metrics"].get("confusion_matrix") is not None:
+    for fold in RunDir(Path(runs_dir) / name).folds(model, mag, finished=True):
+        rec = fold.metrics()
+        if rec and rec["metrics"].get("confusion_matrix") is not None:
             out[int(rec["fold"])] = rec["metrics"]["confusion_matrix"]
     return out
 
@@ -189,13 +184,12 @@ def cross_dataset(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
     """Results of ``python -m trainer evaluate`` on other datasets (e.g. BACH), found as ``eval-*`` folders."""
     rows = []
     for name in names:
-        run = Path(runs_dir) / name
-        for p in sorted(run.glob("**/eval-*/metrics.json")):
-            try:
-                rec = json.loads(p.read_text())
-            except ValueError:
+        run = RunDir(Path(runs_dir) / name)
+        for p in run.evaluations():
+            rec = read_json(p)
+            if rec is None:
                 continue
-            rel = p.parent.relative_to(run).parts
+            rel = p.parent.relative_to(run.path).parts
             m = rec.get("metrics", {})
             rows.append(
                 {
@@ -203,7 +197,7 @@ def cross_dataset(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
                     "model": rel[0] if len(rel) > 3 else "",
                     "trained at": rel[1] if len(rel) > 3 else "",
                     "fold": rel[2] if len(rel) > 3 else "",
-                    "dataset": p.parent.name.removeprefix("eval-"),
+                    "dataset": p.parent.name.removeprefix(EVAL_PREFIX),
                     "source": rec.get("source"),
                     "images": rec.get("n"),
                     **{METRIC_NAMES[k]: m.get(k) for k in ("accuracy", "f1", "roc_auc", "patient_accuracy")},

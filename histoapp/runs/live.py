@@ -1,5 +1,5 @@
 """What a live (or finished) run looks like from its ``metrics.jsonl``: curve tables for the plots and
-fold / epoch progress with an ETA. Only reads the trainer's event log (trainer.engine.events.read_events)."""
+fold / epoch progress with an ETA. Only reads the trainer's event log (``trainer.rundir.RunDir.events``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainer.engine.events import EVENTS_FILE, read_events
+from trainer.rundir import RunDir
 
 STEP_COLUMNS = [
     "series",
@@ -44,7 +44,7 @@ def _series(e: dict) -> str:
 def curves(run_dir: str | Path, events: list[dict] | None = None) -> dict[str, pd.DataFrame]:
     """``{"steps": loss / lr / images/s / memory per logged step, "epochs": train and validation per epoch}``,
     one ``series`` per (model, magnification, fold)."""
-    events = read_events(Path(run_dir) / EVENTS_FILE) if events is None else events
+    events = RunDir(run_dir).events() if events is None else events
     steps = [
         {"series": _series(e), **{k: e.get(k) for k in STEP_COLUMNS[1:]}} for e in events if e.get("event") == "step"
     ]

@@ -18,7 +18,7 @@ from histoapp.runs.live import progress
 from histoapp.runs.validate import check_config
 from histoapp.settings import Settings
 from trainer.config import ExperimentConfig
-from trainer.engine.events import EVENTS_FILE, STOP_FILE, read_events, read_status
+from trainer.rundir import RunDir, read_events, runs_in
 
 ACTIVE = ("starting", "running", "stopping")
 
@@ -102,7 +102,7 @@ class RunManager:
         run_dir = self.runs_dir / cfg.name
         with self._lock:
             run_dir.mkdir(parents=True)
-            cfg.to_yaml(run_dir / "config.yaml")
+            cfg.to_yaml(RunDir(run_dir).config_file)
             process.write_launch(run_dir, {"state": "queued", "queued": time.time(), "history": []})
         self.refresh()
         self._ensure_thread()
@@ -117,13 +117,13 @@ class RunManager:
                 raise LaunchRefused(f"{name} is {info.state}; nothing to resume")
             if info.state == "finished":
                 raise LaunchRefused(f"{name} has finished every fold; nothing to resume")
-            if not (run_dir / "config.yaml").is_file():
+            if not RunDir(run_dir).config_file.is_file():
                 raise LaunchRefused(f"{name} has no config.yaml; it cannot be resumed")
             launch = process.read_launch(run_dir) or {"history": []}
             history = launch.get("history", []) + (
                 [{k: launch.get(k) for k in ("pid", "launched", "ended_state")}] if launch.get("pid") else []
             )
-            (run_dir / STOP_FILE).unlink(missing_ok=True)
+            RunDir(run_dir).stop_file.unlink(missing_ok=True)
             process.write_launch(run_dir, {"state": "queued", "queued": time.time(), "history": history})
         self.refresh()
         self._ensure_thread()
@@ -131,7 +131,7 @@ class RunManager:
 
     def _start(self, run_dir: Path) -> None:
         gpus = process.gpu_count()
-        cmd = process.trainer_command(run_dir / "config.yaml", gpus=gpus, threads=self.threads)
+        cmd = process.trainer_command(RunDir(run_dir).config_file, gpus=gpus, threads=self.threads)
         proc = process.spawn(cmd, run_dir)
         self._children[run_dir.name] = proc
         launch = process.read_launch(run_dir) or {}
@@ -164,9 +164,9 @@ class RunManager:
             if info.state not in ACTIVE:
                 raise LaunchRefused(f"{name} is not running ({info.state})")
             if launch is None:  # started outside the app (CLI): only the STOP file is ours to use
-                (run_dir / STOP_FILE).touch()
+                RunDir(run_dir).stop_file.touch()
                 return self.info(name)
-            (run_dir / STOP_FILE).touch()
+            RunDir(run_dir).stop_file.touch()
             launch = {**launch, "stop_requested": launch.get("stop_requested") or time.time()}
             if force:
                 process.signal_group(launch["pgid"], process.SIGNALS["SIGKILL"])
@@ -196,9 +196,10 @@ class RunManager:
 
     def info(self, name: str) -> RunInfo:
         run_dir = self._dir(name)
+        run = RunDir(run_dir)
         launch = process.read_launch(run_dir)
-        status = read_status(run_dir)
-        config = _read_yaml(run_dir / "config.yaml")
+        status = run.status()
+        config = run.config()
         info = RunInfo(name, run_dir, "unknown", config=config)
         if status:
             info.message, info.updated = status.get("message") or "", _ts(status.get("updated"))
@@ -238,13 +239,7 @@ class RunManager:
         return info
 
     def list_runs(self) -> list[RunInfo]:
-        if not self.runs_dir.is_dir():
-            return []
-        names = [
-            p.name
-            for p in self.runs_dir.iterdir()
-            if p.is_dir() and any((p / f).exists() for f in ("config.yaml", process.LAUNCH_FILE, "status.json"))
-        ]
+        names = [r.name for r in runs_in(self.runs_dir) if r.is_run()]
         infos = [self.info(n) for n in names]
         return sorted(infos, key=lambda i: -(i.launched or i.updated or 0))
 
@@ -271,10 +266,11 @@ class RunManager:
                 self._start(info.path)
 
     def _escalate(self, info: RunInfo, launch: dict, now: float) -> None:
-        status = read_status(info.path)
+        run = RunDir(info.path)
+        status = run.status()
         fresh = status is not None and (_ts(status.get("started")) or 0) >= (launch.get("launched") or 0) - 2
-        if fresh and not (info.path / STOP_FILE).exists() and not launch.get("forced"):
-            (info.path / STOP_FILE).touch()  # the runner clears a STOP found at its start; ask again
+        if fresh and not run.stop_file.exists() and not launch.get("forced"):
+            run.stop_file.touch()  # the runner clears a STOP found at its start; ask again
         waited = now - launch["stop_requested"]
         if waited > self.stop_timeout_s + self.kill_timeout_s and launch.get("forced") != "SIGKILL":
             process.signal_group(launch["pgid"], process.SIGNALS["SIGKILL"])
@@ -285,7 +281,7 @@ class RunManager:
 
     def events(self, name: str) -> list[dict]:
         """The run's events; re-read only when ``metrics.jsonl`` changed (the live view polls every run)."""
-        path = self._dir(name) / EVENTS_FILE
+        path = RunDir(self._dir(name)).events_file
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -298,7 +294,7 @@ class RunManager:
         return cached[1]
 
     def progress(self, name: str) -> dict:
-        return progress(_read_yaml(self._dir(name) / "config.yaml"), self.events(name))
+        return progress(RunDir(self._dir(name)).config(), self.events(name))
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         return process.log_tail(self._dir(name), lines)
@@ -326,12 +322,3 @@ class RunManager:
 
     def close(self) -> None:
         self._closed.set()
-
-
-def _read_yaml(path: Path) -> dict:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, ValueError):
-        return {}

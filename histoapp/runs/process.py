@@ -3,7 +3,6 @@ its process group. The run folder's ``launch.json`` records what was started, so
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,21 +11,17 @@ import time
 from pathlib import Path
 
 from histoapp.settings import PROJECT_ROOT
-from trainer.engine.events import write_json_atomic
+from trainer.rundir import RunDir, pid_alive, read_json, write_json_atomic
 
-LAUNCH_FILE = "launch.json"
-LOG_FILE = "log.txt"
+__all__ = ["pid_alive", "read_launch", "write_launch", "spawn", "trainer_command", "signal_group", "log_tail"]
 
 
 def read_launch(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((Path(run_dir) / LAUNCH_FILE).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
+    return read_json(RunDir(run_dir).launch_file)
 
 
 def write_launch(run_dir: Path, data: dict) -> None:
-    write_json_atomic(Path(run_dir) / LAUNCH_FILE, data)
+    write_json_atomic(RunDir(run_dir).launch_file, data)
 
 
 def gpu_count() -> int:
@@ -54,7 +49,7 @@ def spawn(command: list[str], run_dir: Path, env: dict | None = None) -> subproc
     run_dir = Path(run_dir)
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), full_env.get("PYTHONPATH", "")) if p)
-    with open(run_dir / LOG_FILE, "ab") as log:
+    with open(RunDir(run_dir).log_file, "ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(command)}\n".encode())
         log.flush()
         return subprocess.Popen(
@@ -67,22 +62,6 @@ def spawn(command: list[str], run_dir: Path, env: dict | None = None) -> subproc
             start_new_session=True,
             close_fds=True,
         )
-
-
-def pid_alive(pid) -> bool:
-    """True while ``pid`` runs (a zombie, i.e. ended but not yet reaped, counts as ended)."""
-    try:
-        pid = int(pid)
-        os.kill(pid, 0)
-    except (ProcessLookupError, ValueError, TypeError):
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True  # no /proc (not Linux): os.kill said it exists
 
 
 def signal_group(pgid, sig: int) -> bool:
@@ -98,7 +77,7 @@ SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 
 
 def log_tail(run_dir: Path, lines: int = 40, max_bytes: int = 64_000) -> str:
-    path = Path(run_dir) / LOG_FILE
+    path = RunDir(run_dir).log_file
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)

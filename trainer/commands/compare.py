@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compare(args) -> int:
-    from trainer.engine.events import write_json_atomic
+    from trainer.rundir import write_json_atomic
     from trainer.stats import compare_runs, comparison_markdown
 
     res = compare_runs(

@@ -1,5 +1,5 @@
 """``python -m trainer export CHECKPOINT OUT [--dtype float16]``: a self-contained copy of a VLM checkpoint
-(LoRA merged into the base weights, optionally in half precision) that ``trainer.evaluate.load_checkpoint``
+(LoRA merged into the base weights, optionally in half precision) that ``trainer.models.load_checkpoint``
 and the app load without the base model."""
 
 from __future__ import annotations
@@ -22,21 +22,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args) -> int:
     import shutil
-    from pathlib import Path
 
-    from trainer.engine.loop import ENGINE_META
-    from trainer.evaluate import load_checkpoint
+    from trainer.models import load_checkpoint
+    from trainer.rundir import ENGINE_META
 
-    adapter, _ = load_checkpoint(args.checkpoint, device="cpu")
+    ckpt = load_checkpoint(args.checkpoint, device="cpu")
+    adapter = ckpt.adapter
     if not hasattr(adapter, "export"):
         raise ValueError(
             f"{args.checkpoint}: only VLM checkpoints can be exported (a {adapter.family} checkpoint is already standalone)"
         )
     out = adapter.export(args.out, dtype=args.dtype)
-    src = Path(args.checkpoint)
-    src = src if (src / ENGINE_META).is_file() else src / "best"
-    if (src / ENGINE_META).is_file():
-        shutil.copy2(src / ENGINE_META, out / ENGINE_META)
+    if (ckpt.path / ENGINE_META).is_file():
+        shutil.copy2(ckpt.path / ENGINE_META, out / ENGINE_META)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"exported to {out} ({size / 2**20:.1f} MiB)")
     return 0

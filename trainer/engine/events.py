@@ -4,7 +4,6 @@ file or SIGTERM/SIGINT). A UI follows a run by reading these; see docs/ARCHITECT
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import threading
@@ -12,34 +11,33 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-STOP_FILE = "STOP"
-STATUS_FILE = "status.json"
-EVENTS_FILE = "metrics.jsonl"
+from trainer.rundir import (
+    EVENTS_FILE,
+    STATUS_FILE,
+    STOP_FILE,
+    clean_json,
+    read_events,
+    read_status,
+    write_json_atomic,
+)
+
+# The file names and readers belong to the run folder's layout (trainer.rundir, torch-free); re-exported here
+# for the engine's callers.
+__all__ = [
+    "EVENTS_FILE",
+    "STATUS_FILE",
+    "STOP_FILE",
+    "EventLog",
+    "RunStatus",
+    "StopControl",
+    "read_events",
+    "read_status",
+    "write_json_atomic",
+]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _clean(value):
-    """JSON has no NaN/inf: write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json_atomic(path: str | Path, data) -> Path:
-    """Readers (the UI) never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=1))
-    os.replace(tmp, path)
-    return path
 
 
 class EventLog:
@@ -57,25 +55,10 @@ class EventLog:
     def emit(self, event: str, **fields) -> None:
         if not self.enabled:
             return
-        record = _clean({"event": event, "time": round(time.time(), 3), **self.context, **fields})
+        record = clean_json({"event": event, "time": round(time.time(), 3), **self.context, **fields})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as fh:  # one write per line: concurrent readers see whole lines
             fh.write(json.dumps(record) + "\n")
-
-
-def read_events(path: str | Path) -> list[dict]:
-    """All complete events of a (possibly live) ``metrics.jsonl``; a torn last line is ignored."""
-    out = []
-    try:
-        lines = Path(path).read_text().splitlines()
-    except FileNotFoundError:
-        return out
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
 
 
 class RunStatus:
@@ -99,32 +82,6 @@ class RunStatus:
                     **extra,
                 },
             )
-
-
-def read_status(run_dir: str | Path) -> dict | None:
-    """The run's status, with ``state`` corrected to ``failed`` when it claims ``running`` but its process is gone."""
-    path = Path(run_dir) / STATUS_FILE
-    try:
-        status = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    if status.get("state") == "running" and not _pid_alive(status.get("pid")):
-        status = {
-            **status,
-            "state": "failed",
-            "message": (status.get("message") or "") + " (process ended without a final status)",
-        }
-    return status
-
-
-def _pid_alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, TypeError):
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class StopControl:

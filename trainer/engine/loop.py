@@ -27,9 +27,9 @@ from trainer.engine.checkpoint import (
 )
 from trainer.engine.events import EventLog, StopControl, write_json_atomic
 from trainer.models.base import ModelAdapter
+from trainer.rundir import ENGINE_META, FoldDir
 
 BEST_SNAPSHOT = "best.safetensors"  # in last/: the best-so-far weights, so a resumed fold still ends on its best epoch
-ENGINE_META = "engine.json"  # in best/: how the checkpoint was made (input size, classes, epoch, val loss ...)
 
 
 @dataclass
@@ -280,7 +280,7 @@ def fit(
     from trainer.metrics import binary_or_multiclass_quick
 
     out_dir = Path(out_dir)
-    last_dir, best_dir = out_dir / "last", out_dir / "best"
+    last_dir, best_dir = FoldDir(out_dir).last, FoldDir(out_dir).best
     events = events or EventLog(None)
     stop = stop or StopControl()
     main = accelerator.is_main_process

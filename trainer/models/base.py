@@ -15,10 +15,9 @@ import torch
 from torch import nn
 
 from trainer.config import ModelConfig
-
-# Every family's ``save()`` writes this beside its weights, with at least {"family", "num_classes", "model"}:
-# ``trainer.evaluate.load_checkpoint`` reads "family" to pick the adapter class that ``load``s the folder.
-ADAPTER_FILE = "adapter.json"
+from trainer.rundir import (
+    ADAPTER_FILE,
+)  # "family" in it picks the class that ``load``s (trainer.models.load_checkpoint)
 
 
 def write_adapter_meta(directory: Path, meta: dict) -> None:

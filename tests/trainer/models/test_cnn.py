@@ -89,3 +89,21 @@ def test_linear_probe_trains_only_the_head():
     assert trainable == 512 * 2 + 2 and total > 10 * trainable
     with pytest.raises(ValueError, match="mode"):
         CNNAdapter(ModelConfig(name="resnet18", pretrained=False, mode="lora"))
+
+
+def test_load_checkpoint_resolves_classes_input_size_and_device(tmp_path):
+    from trainer.data.records import SUBTYPES
+    from trainer.models import load_checkpoint
+
+    (tmp_path / "best" / "nothing_here").mkdir(parents=True)
+    adapter = CNNAdapter(ModelConfig(name="resnet18", pretrained=False), 8)
+    adapter.transform(False, 40)
+    adapter.save(tmp_path / "best")
+    ckpt = load_checkpoint(tmp_path, device="cpu")  # no engine.json: every fallback applies
+    assert ckpt.path == tmp_path / "best" and ckpt.device == "cpu" and ckpt.meta == {}
+    assert ckpt.input_size == 40 and ckpt.classes == list(SUBTYPES)
+    (tmp_path / "best" / "engine.json").write_text('{"classes": ["a", "b"], "input_size": 64}')
+    ckpt = load_checkpoint(tmp_path / "best", device="cpu")
+    assert ckpt.classes == ["a", "b"] and ckpt.input_size == 64
+    with pytest.raises(FileNotFoundError, match="adapter.json"):
+        load_checkpoint(tmp_path / "best" / "nothing_here", device="cpu")

@@ -1,0 +1,289 @@
+"""The run folder's layout, owned here and nowhere else (the contract in docs/ARCHITECTURE.md): its file names,
+its fold folders ``<model>/<mag>/fold<k>/``, and the readers of its live files (``status.json``, ``metrics.jsonl``).
+The trainer writes through it and the app, the Dashboard and the stats read through it. Torch-free (and
+numpy-free), so the app can list runs without importing the training stack."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_FILE = "config.yaml"
+SPLITS_FILE = "splits.json"
+STATUS_FILE = "status.json"
+EVENTS_FILE = "metrics.jsonl"
+LOG_FILE = "log.txt"
+LAUNCH_FILE = "launch.json"
+STOP_FILE = "STOP"
+DATA_REPORT_FILE = "data_report.json"  # the dataset's problems, skipped (trainer.data.index)
+ERROR_FILE = "error.txt"  # the traceback of a failed run
+RESULTS_FILES = {"json": "results.json", "csv": "results.csv", "md": "results.md"}
+FOLD_METRICS = "metrics.json"  # its presence marks a finished fold (a re-run skips it)
+PREDICTIONS_FILE = "predictions.csv"
+BEST_DIR, LAST_DIR = "best", "last"
+# A checkpoint folder (``best/``, or an exported model): every family's ``save()`` writes ADAPTER_FILE, with at
+# least {"family", "num_classes", "model"}; the engine adds ENGINE_META (input size, classes, fold, epoch ...).
+ADAPTER_FILE = "adapter.json"
+ENGINE_META = "engine.json"
+EVAL_PREFIX = "eval-"  # ``trainer evaluate`` writes <checkpoint>/../eval-<dataset>/
+
+
+# --- small file helpers shared by every writer and reader of the folder ---------------------------------------
+def clean_json(value):
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Readers (the UI) never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def write_json_atomic(path: str | Path, data) -> Path:
+    return write_text_atomic(path, json.dumps(clean_json(data), indent=1))
+
+
+def read_json(path: str | Path) -> dict | None:
+    """A JSON file, or None when it is missing or torn (a writer may be replacing it)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML mapping, ``{}`` when missing or unreadable."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def read_events(path: str | Path) -> list[dict]:
+    """All complete events of a (possibly live) ``metrics.jsonl``; a torn last line is ignored."""
+    out = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def pid_alive(pid) -> bool:
+    """True while ``pid`` runs (a zombie, i.e. ended but not yet reaped, counts as ended)."""
+    try:
+        pid = int(pid)
+        os.kill(pid, 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): os.kill said it exists
+
+
+def read_status(run_dir: str | Path) -> dict | None:
+    """The run's status, with ``state`` corrected to ``failed`` when it claims ``running`` but its process is gone."""
+    status = read_json(Path(run_dir) / STATUS_FILE)
+    if status is None:
+        return None
+    if status.get("state") == "running" and not pid_alive(status.get("pid")):
+        status = {
+            **status,
+            "state": "failed",
+            "message": (status.get("message") or "") + " (process ended without a final status)",
+        }
+    return status
+
+
+def checkpoint_family(directory: str | Path) -> str | None:
+    """The model family a checkpoint folder names, without loading it (nor importing a model stack)."""
+    meta = read_json(Path(directory) / ADAPTER_FILE)
+    return meta.get("family") if isinstance(meta, dict) else None
+
+
+# --- the layout ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FoldDir:
+    """``<run>/<model>/<mag>/fold<k>/``: one cell of the grid."""
+
+    path: Path
+
+    @property
+    def run(self) -> str:
+        return self.path.parent.parent.parent.name
+
+    @property
+    def model(self) -> str:
+        return self.path.parent.parent.name
+
+    @property
+    def magnification(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def fold(self) -> int:
+        return int(self.path.name.removeprefix("fold"))
+
+    @property
+    def best(self) -> Path:
+        return self.path / BEST_DIR
+
+    @property
+    def last(self) -> Path:
+        return self.path / LAST_DIR
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / FOLD_METRICS
+
+    @property
+    def predictions_file(self) -> Path:
+        return self.path / PREDICTIONS_FILE
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics_file.is_file()
+
+    def metrics(self) -> dict | None:
+        """The fold's ``metrics.json`` record (``model``, ``magnification``, ``fold``, ``metrics`` ...), or None."""
+        return read_json(self.metrics_file)
+
+
+class RunDir:
+    """``<output_dir>/<name>/``: every path the trainer writes and the app reads."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # files
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def splits_file(self) -> Path:
+        return self.path / SPLITS_FILE
+
+    @property
+    def status_file(self) -> Path:
+        return self.path / STATUS_FILE
+
+    @property
+    def events_file(self) -> Path:
+        return self.path / EVENTS_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / LOG_FILE
+
+    @property
+    def launch_file(self) -> Path:
+        return self.path / LAUNCH_FILE
+
+    @property
+    def stop_file(self) -> Path:
+        return self.path / STOP_FILE
+
+    @property
+    def data_report_file(self) -> Path:
+        return self.path / DATA_REPORT_FILE
+
+    @property
+    def error_file(self) -> Path:
+        return self.path / ERROR_FILE
+
+    def results_file(self, kind: str = "json") -> Path:
+        return self.path / RESULTS_FILES[kind]
+
+    def is_run(self) -> bool:
+        """A folder some run (app launch or CLI) has started in."""
+        return self.path.is_dir() and any(p.exists() for p in (self.config_file, self.launch_file, self.status_file))
+
+    # readers
+    def config(self) -> dict:
+        """The saved ``config.yaml`` as a plain mapping (``{}`` when missing); ``ExperimentConfig.from_yaml``
+        reads it typed."""
+        return read_yaml(self.config_file)
+
+    def status(self) -> dict | None:
+        return read_status(self.path)
+
+    def events(self) -> list[dict]:
+        return read_events(self.events_file)
+
+    def splits(self) -> dict | None:
+        return read_json(self.splits_file)
+
+    # folds
+    def fold(self, model: str, magnification: str, fold: int) -> FoldDir:
+        return FoldDir(self.path / model / magnification / f"fold{fold}")
+
+    def folds(
+        self, model: str | None = None, magnification: str | None = None, *, finished: bool | None = None
+    ) -> list[FoldDir]:
+        """The fold folders (sorted), optionally of one model / magnification, finished (``metrics.json``) or not."""
+        pattern = f"{model or '*'}/{magnification or '*'}/fold*"
+        out = []
+        for p in sorted(self.path.glob(pattern)):
+            if not p.is_dir() or not p.name.removeprefix("fold").isdigit():
+                continue
+            fd = FoldDir(p)
+            if finished is None or fd.finished == finished:
+                out.append(fd)
+        return out
+
+    def has_results(self) -> bool:
+        """At least one finished fold."""
+        return any(True for _ in self.folds(finished=True))
+
+    def models(self, *, with_predictions: bool = False) -> list[str]:
+        folds = self.folds()
+        return sorted({f.model for f in folds if not with_predictions or f.predictions_file.is_file()})
+
+    def evaluations(self) -> list[Path]:
+        """``metrics.json`` files of ``trainer evaluate`` runs on other datasets (``eval-*`` folders below)."""
+        return sorted(self.path.glob(f"**/{EVAL_PREFIX}*/{FOLD_METRICS}"))
+
+
+def runs_in(runs_dir: str | Path) -> list[RunDir]:
+    """The run folders directly below ``runs_dir`` (hidden folders, e.g. caches and exports, excluded)."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        return []
+    return [RunDir(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
