@@ -1,4 +1,5 @@
-"""Where the app keeps things, overridable by environment variables (handy on Hugging Face Spaces)."""
+"""The app's settings: every ``HISTOAPP_*`` variable the app reads is read here (the trainer's own, such as the
+offline switches, in ``trainer.env``); README lists them all. Handy on Hugging Face Spaces."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ ASSETS = PROJECT_ROOT / "assets"
 
 def _paths(value: str) -> list[Path]:
     return [Path(p).expanduser().resolve() for p in value.split(os.pathsep) if p]
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+# Base VLMs offered zero-shot when the hub can be reached.
+DEFAULT_HUB_MODELS = ("HuggingFaceTB/SmolVLM-256M-Instruct", "Qwen/Qwen2-VL-2B-Instruct")
 
 
 @dataclass
@@ -29,7 +38,21 @@ class Settings:
     # Folders the Train/Annotate tabs may read datasets from (the browser must not name arbitrary paths).
     allowed_roots: list[Path] = field(default_factory=lambda: _paths(os.environ.get("HISTOAPP_DATA_ROOTS", "")))
     # Largest upload accepted by the app.
-    max_upload_mb: int = int(os.environ.get("HISTOAPP_MAX_UPLOAD_MB", "50"))
+    max_upload_mb: int = field(default_factory=lambda: int(_env("HISTOAPP_MAX_UPLOAD_MB", "50")))
+    # Hub ids offered zero-shot in the Predict tab (comma-separated).
+    hub_models: list[str] = field(
+        default_factory=lambda: (
+            [m.strip() for m in _env("HISTOAPP_HUB_MODELS").split(",") if m.strip()] or list(DEFAULT_HUB_MODELS)
+        )
+    )
+    # Training runs at once (a GPU, or this machine's CPUs, is shared badly by two trainings).
+    max_parallel_runs: int = field(default_factory=lambda: int(_env("HISTOAPP_MAX_PARALLEL_RUNS", "1")))
+    # Graceful stop first (the engine ends at the next step and keeps a checkpoint); forced after this long.
+    stop_timeout_s: float = field(default_factory=lambda: float(_env("HISTOAPP_STOP_TIMEOUT_S", "120")))
+    # CPU threads per run on a CPU-only machine (None: torch's default).
+    run_threads: int | None = field(default_factory=lambda: int(_env("HISTOAPP_RUN_THREADS", "0")) or None)
+    # Interface the app listens on (app.py; 0.0.0.0 in a container or Space).
+    server_name: str = field(default_factory=lambda: _env("GRADIO_SERVER_NAME", "127.0.0.1"))
 
     def __post_init__(self) -> None:
         if not self.database_url:

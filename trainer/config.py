@@ -68,6 +68,11 @@ class ModelConfig:
         base = re.sub(r"[^A-Za-z0-9._-]+", "-", base)
         return base if (self.family == "cnn" and self.mode == "full") else f"{base}-{self.mode}"
 
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "model") -> ModelConfig:
+        """A model config from plain data (a checkpoint's ``adapter.json``), checked like a whole config."""
+        return _build(cls, data, where)
+
 
 @dataclass
 class TrainConfig:

@@ -1,8 +1,10 @@
-"""Class activation maps for the torchvision CNNs with the ``grad-cam`` package (pytorch-grad-cam).
+"""Class activation maps for the torchvision CNNs with the ``grad-cam`` package (pytorch-grad-cam), through its
+public API only (a CAM object called on the input, ``cam.outputs`` for the logits of that same pass).
 
-One forward pass gives both the prediction and the map: a forward hook makes the target layer's output a
-leaf that requires grad, so the backward pass stops there (no parameter gradients, nothing below the target
-layer), which keeps Grad-CAM close to the cost of a plain prediction."""
+One forward pass gives both the prediction and the map: with no target given, grad-cam explains the predicted
+class. A forward hook makes the target layer's output a leaf that requires grad, so the backward pass stops
+there (no parameter gradients, nothing below the target layer), which keeps Grad-CAM close to the cost of a
+plain prediction."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from PIL import Image
 from torch import nn
 
 from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
+from histoapp.explain.base import Explainer, Explanation
 
 # The last convolutional stage of each torchvision family (the layer the Grad-CAM papers use); any other
 # architecture falls back to its last Conv2d.
@@ -122,33 +125,31 @@ def explain_cnn(
         layer = layer[-1] if isinstance(layer, nn.Sequential) and len(layer) else layer
     else:
         layer = target_layer(model, getattr(adapter.config, "name", None), input_size)
+    targets = None if target is None else [ClassifierOutputTarget(int(target))]  # None: the predicted class
     with _lock_for(model):  # hooks live on the shared, cached module: one CAM at a time per model
         handle = layer.register_forward_hook(_leaf_hook)  # registered first, so grad-cam's hooks see the leaf
-        cam_obj = getattr(pytorch_grad_cam, CAM_METHODS[method])(model=model, target_layers=[layer])
-        if method == "Score-CAM":
-            cam_obj.batch_size = 32
         try:
-            with torch.enable_grad():
-                if target is None:
-                    # The prediction decides the target: one forward here, reused by the CAM below.
-                    logits = cam_obj.activations_and_grads(x)
-                    target = int(logits.argmax(dim=-1)[0])
-                    grayscale = _cam_from_forward(cam_obj, x, logits, ClassifierOutputTarget(target))
-                else:
-                    grayscale = cam_obj(input_tensor=x, targets=[ClassifierOutputTarget(int(target))])
-                    logits = cam_obj.outputs
+            with getattr(pytorch_grad_cam, CAM_METHODS[method])(model=model, target_layers=[layer]) as cam_obj:
+                if method == "Score-CAM":
+                    cam_obj.batch_size = 32  # ScoreCAM's documented knob: masked inputs per forward pass
+                with torch.enable_grad():
+                    grayscale = cam_obj(input_tensor=x, targets=targets)
+                logits = cam_obj.outputs  # the same pass's model output (grad-cam keeps it for this)
         finally:
-            cam_obj.activations_and_grads.release()
             handle.remove()
     probs = torch.softmax(logits.detach().float(), dim=-1)[0].cpu().numpy()
-    return CamResult(probs, to_image_grid(grayscale[0], *image.size), int(target), method)
+    target = int(probs.argmax()) if target is None else int(target)
+    return CamResult(probs, to_image_grid(grayscale[0], *image.size), target, method)
 
 
-def _cam_from_forward(cam_obj, x, logits, target) -> np.ndarray:
-    """The second half of ``BaseCAM.forward`` on an output already computed (so the model runs once)."""
-    cam_obj.outputs = logits
-    if cam_obj.uses_gradients:
-        cam_obj.model.zero_grad()
-        target(logits[0]).backward(retain_graph=True)
-    per_layer = cam_obj.compute_cam_per_layer(x, [target], False)
-    return cam_obj.aggregate_multi_layers(per_layer)
+class CamExplainer(Explainer):
+    """A CNN's explanation: a Grad-CAM family map (``method``) of class ``target`` (default: the predicted one)."""
+
+    def explain(
+        self, image: Image.Image, *, method: str = DEFAULT_METHOD, target: int | None = None, layer: str | None = None
+    ) -> Explanation:
+        m = self.loaded
+        res = explain_cnn(
+            m.adapter, image, method=method, target=target, input_size=m.input_size, device=m.device, layer=layer
+        )
+        return Explanation(res.probs, res.cam, res.target, f"{method} for class '{m.classes[res.target]}'")

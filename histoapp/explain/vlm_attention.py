@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from histoapp.explain.base import Explainer, Explanation
+
 
 def explain_vlm(adapter, image: Image.Image) -> np.ndarray:
     """(H, W) map in [0, 1] at ``image``'s size, from the adapter's attention pass."""
@@ -30,3 +32,16 @@ def explain_vlm_with_probabilities(
     if amap.shape != (image.height, image.width):
         amap = np.asarray(Image.fromarray(amap, mode="F").resize(image.size, Image.BILINEAR))
     return probs, np.clip(amap, 0.0, 1.0)
+
+
+class AttentionExplainer(Explainer):
+    """A VLM's explanation: its label-token attention over the image tokens (not class-specific)."""
+
+    def explain(self, image: Image.Image) -> Explanation:
+        import torch
+
+        # Gradient-free; ordinary tensors rather than inference-mode ones, as the adapter's attention pass expects.
+        with torch.inference_mode(False), torch.no_grad():
+            by_class, heatmap = explain_vlm_with_probabilities(self.loaded.adapter, image)
+        probs = np.array([by_class[c] for c in self.loaded.classes], dtype=np.float64)
+        return Explanation(probs, heatmap, None, "label-token attention over the image tokens")

@@ -39,9 +39,9 @@ def malignant_probability(probs: np.ndarray, classes: list[str]) -> float:
 
 
 def _batch(adapter, image: Image.Image, size: int, device):
-    from trainer.engine.loop import _to_device
+    from trainer.engine.loop import to_device
 
-    return _to_device(adapter.collate([adapter.transform(False, size)(image)], [0]), device)
+    return to_device(adapter.collate([adapter.transform(False, size)(image)], [0]), device)
 
 
 def predict_proba(loaded, image: Image.Image) -> np.ndarray:
@@ -59,6 +59,15 @@ def classify(loaded, image: Image.Image) -> Prediction:
     """Probabilities only (no explanation), with their latency: the batch table's prediction."""
     t0 = time.perf_counter()
     return _finish(loaded, predict_proba(loaded, image), t0)
+
+
+def explain(loaded, image: Image.Image, **options) -> Prediction:
+    """Probabilities and the model family's explanation (``histoapp.explain``), from one forward pass."""
+    from histoapp.explain.base import explainer_for
+
+    t0 = time.perf_counter()
+    exp = explainer_for(loaded).explain(image, **options)
+    return _finish(loaded, exp.probs, t0, heatmap=exp.heatmap, explanation=exp.description)
 
 
 def _finish(loaded, probs: np.ndarray, t0: float, **kw) -> Prediction:
@@ -81,48 +90,15 @@ def predict_cnn(
     """Prediction and (unless ``cam_method`` is None) its CAM, from one forward pass."""
     if cam_method is None:
         return classify(loaded, image)
-    t0 = time.perf_counter()
-    from histoapp.explain.cam import explain_cnn
-
-    res = explain_cnn(
-        loaded.adapter, image, method=cam_method, target=target, input_size=loaded.input_size, device=loaded.device
-    )
-    return _finish(
-        loaded, res.probs, t0, heatmap=res.cam, explanation=f"{cam_method} for class '{loaded.classes[res.target]}'"
-    )
+    return explain(loaded, image, method=cam_method, target=target)
 
 
 def predict_vlm(loaded, image: Image.Image, *, attention: bool = True, answer: bool = True) -> Prediction:
-    """Class probabilities (``predict_proba``), the free-text answer and the label-token attention map."""
-    t0 = time.perf_counter()
-    heatmap = None
-    if attention:  # probabilities and map from one forward pass (see VLMAdapter.explain_image)
-        from histoapp.explain.vlm_attention import explain_vlm_with_probabilities
-
-        with torch.inference_mode(False), torch.no_grad():
-            by_class, heatmap = explain_vlm_with_probabilities(loaded.adapter, image)
-        probs = np.array([by_class[c] for c in loaded.classes], dtype=np.float64)
-    else:
-        probs = predict_proba(loaded, image)
-    pred = _finish(
-        loaded,
-        probs,
-        t0,
-        heatmap=heatmap,
-        explanation="label-token attention over the image tokens" if attention else "",
-    )
-    if answer and hasattr(loaded.adapter, "generate_answer"):
+    """Class probabilities, the label-token attention map (one pass) and the model's free-text answer."""
+    pred = explain(loaded, image) if attention else classify(loaded, image)
+    if answer:
         t1 = time.perf_counter()
         with torch.no_grad():
             pred.answer = str(loaded.adapter.generate_answer(image))
         pred.extra["answer_ms"] = (time.perf_counter() - t1) * 1000.0
     return pred
-
-
-def predict(loaded, image: Image.Image, **kw) -> Prediction:
-    fam = loaded.entry.family
-    if fam == "cnn":
-        return predict_cnn(loaded, image, **{k: v for k, v in kw.items() if k in ("cam_method", "target")})
-    if fam == "vlm":
-        return predict_vlm(loaded, image, **{k: v for k, v in kw.items() if k in ("attention", "answer")})
-    raise ValueError(f"no inference for model family {fam!r}")

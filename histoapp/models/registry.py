@@ -6,7 +6,6 @@ through ``trainer.rundir`` and imports no torch."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -16,8 +15,6 @@ from histoapp.settings import ASSETS, Settings
 from trainer.rundir import checkpoint_family, runs_in
 
 CARD_FILE = "card.md"
-# Base VLMs usable zero-shot when the hub can be reached (comma-separated override: HISTOAPP_HUB_MODELS).
-DEFAULT_HUB_MODELS = ("HuggingFaceTB/SmolVLM-256M-Instruct", "Qwen/Qwen2-VL-2B-Instruct")
 HUB_HOST, HUB_TIMEOUT_S = "huggingface.co", 1.5
 
 
@@ -52,9 +49,10 @@ class LoadedModel:
 
 def _hub_offline() -> str | None:
     """Why the hub cannot be used now (None: it can). A short TCP probe, so listing never hangs."""
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HISTOAPP_OFFLINE"):
-        if os.environ.get(var, "").lower() in ("1", "true", "yes"):
-            return f"offline mode ({var}=1)"
+    from trainer.env import offline_variable
+
+    if offline_variable():
+        return f"offline mode ({offline_variable()}=1)"
     try:
         socket.create_connection((HUB_HOST, 443), timeout=HUB_TIMEOUT_S).close()
     except OSError as exc:
@@ -82,8 +80,7 @@ class ModelRegistry:
     ):
         self.settings = settings
         self.assets_dir = Path(assets_dir) if assets_dir else Path(getattr(settings, "assets_dir", ASSETS))
-        env_hub = [m.strip() for m in os.environ.get("HISTOAPP_HUB_MODELS", "").split(",") if m.strip()]
-        self.hub_models = list(hub_models if hub_models is not None else (env_hub or DEFAULT_HUB_MODELS))
+        self.hub_models = list(hub_models if hub_models is not None else settings.hub_models)
         self._device = device
         self._cache: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()

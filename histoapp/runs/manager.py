@@ -5,7 +5,6 @@ a restarted app re-attaches to running and finished runs."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -64,18 +63,10 @@ class RunManager:
     ):
         self.settings = settings
         self.runs_dir = Path(settings.runs_dir)
-        # One run at a time by default: a GPU (or this machine's CPUs) is shared badly by two trainings.
-        self.max_parallel = max_parallel or int(os.environ.get("HISTOAPP_MAX_PARALLEL_RUNS", "1"))
-        # Graceful stop first (the engine ends at the next step and keeps a checkpoint); forced after this long.
-        self.stop_timeout_s = (
-            stop_timeout_s if stop_timeout_s is not None else float(os.environ.get("HISTOAPP_STOP_TIMEOUT_S", "120"))
-        )
+        self.max_parallel = max_parallel or settings.max_parallel_runs
+        self.stop_timeout_s = stop_timeout_s if stop_timeout_s is not None else settings.stop_timeout_s
         self.kill_timeout_s = kill_timeout_s
-        self.threads = (
-            threads
-            if threads is not None
-            else (int(os.environ["HISTOAPP_RUN_THREADS"]) if os.environ.get("HISTOAPP_RUN_THREADS") else None)
-        )
+        self.threads = threads if threads is not None else settings.run_threads
         self.poll_s = poll_s
         self._children: dict[str, object] = {}  # Popen handles of runs this app started (reaped on refresh)
         self._lock = threading.RLock()

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from histoapp.settings import Settings
 from trainer.config import ExperimentConfig
 from trainer.data.records import MAGNIFICATIONS
+from trainer.env import offline
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 CNN_MODES = ("full", "linear_probe")
@@ -62,11 +62,11 @@ def check_config(
                 errors.append(
                     f"{label}: CNNs train in mode {' or '.join(CNN_MODES)}, not {m.mode!r} (LoRA/QLoRA are for VLMs)"
                 )
-            from trainer.models.cnn import _hub_checkpoints, available_models
+            from trainer.models.cnn import available_models, hub_checkpoints
 
             if m.name not in available_models():
                 errors.append(f"{label}: not a torchvision architecture (e.g. resnet34, vgg19, alexnet)")
-            elif m.pretrained and not m.weights_path and not any(_hub_checkpoints().glob(f"{m.name}-*")):
+            elif m.pretrained and not m.weights_path and not any(hub_checkpoints().glob(f"{m.name}-*")):
                 warnings.append(
                     f"{label}: ImageNet weights are not in the torch hub cache; the run downloads them and fails "
                     f"quickly without a network (untick 'pretrained' to train from scratch)"
@@ -79,7 +79,7 @@ def check_config(
             local = Path(m.name).expanduser()
             if (m.name.startswith((".", "/", "~")) or local.exists()) and not local.is_dir():
                 errors.append(f"{label}: local model folder not found")
-            elif not local.is_dir() and os.environ.get("HF_HUB_OFFLINE", "") in ("1", "true", "True"):
+            elif not local.is_dir() and offline():
                 warnings.append(f"{label}: offline mode — the model must already be in the Hugging Face cache")
         if m.mode == "qlora" and not cuda:
             errors.append(f"{label}: QLoRA needs a CUDA GPU (4-bit bitsandbytes); this machine has none — use LoRA")

@@ -45,7 +45,7 @@ def click_to_center(size, zoom, center, xy) -> tuple[float, float]:
     return ((left + xy[0] / w * cw) / w, (top + xy[1] / h * ch) / h)
 
 
-def _label_text(label, subtype) -> str:
+def label_text(label, subtype) -> str:
     if label is None:
         return "—"
     return LABELS[label] + (f" · {SUBTYPE_NAMES[subtype].replace('_', ' ')} ({subtype})" if subtype else "")
@@ -65,7 +65,7 @@ def details(store, image_id: int, annotator: str, *, blind: bool) -> str:
         a = mine[0]
         flags = [t for t, k in FLAG_CHOICES if a[k]]
         lines.append(
-            f"Your label: **{_label_text(a['label'], a['subtype'])}**"
+            f"Your label: **{label_text(a['label'], a['subtype'])}**"
             + (f" · flags: {', '.join(flags)}" if flags else "")
             + (f" · note: {a['note']}" if a["note"] else "")
         )
@@ -86,7 +86,7 @@ def details(store, image_id: int, annotator: str, *, blind: bool) -> str:
         else:
             lines.append("Models: *no predictions stored for this image*")
         if info["source_label"] is not None:
-            lines.append(f"Source label: {_label_text(info['source_label'], info['source_subtype'])}")
+            lines.append(f"Source label: {label_text(info['source_label'], info['source_subtype'])}")
     return "\n\n".join(lines)
 
 
@@ -172,7 +172,7 @@ def conflicts_table(store) -> pd.DataFrame:
                 c["image_id"],
                 c["kind"],
                 "; ".join(f"{k}: {v}" for k, v in c["votes"].items()),
-                _label_text(c["adjudication"]["label"], c["adjudication"]["subtype"])
+                label_text(c["adjudication"]["label"], c["adjudication"]["subtype"])
                 + f" by {c['adjudication']['adjudicator']}"
                 if c["adjudication"]
                 else "open",

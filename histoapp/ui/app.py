@@ -23,6 +23,8 @@ class AppContext:
     """What every tab may use. Heavy parts are built on first use, so the app starts fast."""
 
     settings: Settings
+    # The Blocks being built: tabs register page-load events on it (``blocks.load``).
+    blocks: gr.Blocks | None = None
 
     @cached_property
     def registry(self):
@@ -49,6 +51,7 @@ class AppContext:
 def build_app(settings: Settings | None = None) -> gr.Blocks:
     ctx = AppContext(settings or get_settings())
     with gr.Blocks(title=TITLE) as demo:
+        ctx.blocks = demo
         gr.Markdown(f"# {TITLE}\nResearch and teaching tool — not a diagnostic device.")
         with gr.Tabs():
             for name, module in TABS:
@@ -61,4 +64,4 @@ def launch(**kwargs) -> None:
     settings = get_settings()
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=2)
-    demo.launch(max_file_size=f"{settings.max_upload_mb}mb", **kwargs)
+    demo.launch(**{"server_name": settings.server_name, "max_file_size": f"{settings.max_upload_mb}mb", **kwargs})

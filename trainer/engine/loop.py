@@ -8,6 +8,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,11 +179,11 @@ def predict_loader(adapter: ModelAdapter, loader, accelerator=None, *, progress:
     adapter.module.eval()
     probs, targets, indices = [], [], []
     main = accelerator is None or accelerator.is_local_main_process
-    ctx = accelerator.autocast if accelerator is not None else _nullcontext
+    ctx = accelerator.autocast if accelerator is not None else nullcontext
     device = accelerator.device if accelerator is not None else next(adapter.module.parameters()).device
     for batch, y, idx in tqdm(loader, desc=desc, disable=not (progress and main), leave=False, mininterval=1.0):
         if accelerator is None:
-            batch, y, idx = _to_device(batch, device), y, idx
+            batch, y, idx = to_device(batch, device), y, idx
         with ctx():
             p = adapter.predict_proba(batch).float()
         if accelerator is not None:
@@ -197,21 +198,14 @@ def predict_loader(adapter: ModelAdapter, loader, accelerator=None, *, progress:
     return p[order], y[order], i[order]
 
 
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _to_device(batch, device):
+def to_device(batch, device):
+    """A batch (tensor, or dict / list / tuple of them) on ``device``; what is not a tensor is left as it is."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device)
     if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+        return {k: to_device(v, device) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(v, device) for v in batch)
+        return type(batch)(to_device(v, device) for v in batch)
     return batch
 
 

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from trainer.config import ModelConfig
+from trainer.env import offline
 from trainer.models.base import ADAPTER_FILE, ModelAdapter, write_adapter_meta
 
 WEIGHTS_FILE = "model.safetensors"
@@ -39,22 +40,16 @@ def available_models() -> list[str]:
     return sorted(models.list_models(module=models))
 
 
-def _offline() -> bool:
-    return any(
-        os.environ.get(k, "").lower() in ("1", "true", "yes")
-        for k in ("HISTOAPP_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
 def _unavailable(name: str, why: str) -> WeightsUnavailableError:
     return WeightsUnavailableError(
         f"ImageNet weights for {name!r} are not available ({why}). Train from scratch with "
         f"`--set model.pretrained=false`, or give a local weights file with `--set model.weights_path=/path/to/{name}.pth` "
-        f"(a torchvision .pth or .safetensors state dict), or put torchvision's file in {_hub_checkpoints()}"
+        f"(a torchvision .pth or .safetensors state dict), or put torchvision's file in {hub_checkpoints()}"
     )
 
 
-def _hub_checkpoints() -> Path:
+def hub_checkpoints() -> Path:
+    """torchvision's weights cache (the torch hub's ``checkpoints`` folder)."""
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -103,9 +98,9 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
         weights = models.get_model_weights(name).DEFAULT
     except (ValueError, KeyError) as exc:
         raise _unavailable(name, f"torchvision has no weights for it: {exc}") from None
-    dest = _hub_checkpoints() / os.path.basename(weights.url)
+    dest = hub_checkpoints() / os.path.basename(weights.url)
     if not dest.is_file():
-        if _offline():
+        if offline():
             raise _unavailable(name, "offline mode is set and they are not in the torch hub cache")
         _download(weights.url, dest, name)
     return read_state_dict(dest)
@@ -189,15 +184,7 @@ class CNNAdapter(ModelAdapter):
         if input_size != self.input_size and input_size < 128:
             self._check_input_size(input_size)
         self.input_size = input_size
-        if stain:
-            import inspect
-
-            if "stain" not in inspect.signature(build_transforms).parameters:
-                raise ValueError(
-                    "stain normalisation is not available in trainer.data.transforms yet; set data.stain_normalization=null"
-                )
-            return build_transforms(input_size, train=train, stain=stain)
-        return build_transforms(input_size, train=train)
+        return build_transforms(input_size, train=train, stain=stain)
 
     def _check_input_size(self, size: int) -> None:
         """Small inputs shrink to nothing in some architectures (AlexNet needs >= 63 px): say so up front."""
@@ -249,9 +236,7 @@ class CNNAdapter(ModelAdapter):
                 f"not a CNN checkpoint folder (needs {ADAPTER_FILE} and {WEIGHTS_FILE}): {directory}"
             )
         meta = json.loads(meta_path.read_text())
-        from trainer.config import _build
-
-        config = _build(ModelConfig, meta["model"], f"{meta_path}:model")
+        config = ModelConfig.from_dict(meta["model"], f"{meta_path}:model")
         adapter = cls(config, int(meta["num_classes"]), _pretrained=False)  # the file holds every weight
         # Compact exports (the app's demo models) store fp16 weights: compute in float32 on every device.
         state = {

@@ -221,7 +221,7 @@ def build(ctx) -> None:
                 )
             except StoreError as exc:
                 return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ Not saved: {exc}")
-            text = view._label_text(res["label"], res["subtype"])
+            text = view.label_text(res["label"], res["subtype"])
             msg = f"Saved image #{cur}: **{text}**" + (" (already saved)" if res["duplicate"] else "")
             if auto_v:
                 nid = next_id(name, mode_v, mag_v, ds_v, skipped_v, (cur,))
@@ -262,7 +262,7 @@ def build(ctx) -> None:
             what = (
                 "removed the label"
                 if state is None
-                else f"label is now **{view._label_text(state['label'], state.get('subtype'))}**"
+                else f"label is now **{view.label_text(state['label'], state.get('subtype'))}**"
             )
             return render(
                 res["image_id"],
@@ -343,7 +343,7 @@ def build(ctx) -> None:
         except StoreError as exc:
             return None, f"⚠️ {exc}"
         text = "Votes: " + "; ".join(
-            f"{a['annotator']}: {view._label_text(a['label'], a['subtype'])}" + (f" ({a['note']})" if a["note"] else "")
+            f"{a['annotator']}: {view.label_text(a['label'], a['subtype'])}" + (f" ({a['note']})" if a["note"] else "")
             for a in votes
         )
         text += "\n\n" + view.details(ctx.store, int(image_id), who(name_box, request), blind=blind_v)
@@ -401,15 +401,12 @@ def build(ctx) -> None:
     ds_btn.click(export("dataset"), None, [export_file, export_msg])
 
     # --- page load: the saved annotator name, datasets, the first image --------------------------------
-    _register_load(
-        on_load, [annotator, mode, mag, dataset, blind], [annotator, dataset, *view_outputs], RESTORE_NAME_JS
+    if ctx.blocks is None:
+        raise RuntimeError("annotate.build(ctx) needs ctx.blocks, the gr.Blocks being built (see build_app)")
+    ctx.blocks.load(
+        on_load,
+        [annotator, mode, mag, dataset, blind],
+        [annotator, dataset, *view_outputs],
+        js=RESTORE_NAME_JS,
+        show_progress="hidden",
     )
-
-
-def _register_load(fn, inputs, outputs, js) -> None:
-    """Run ``fn`` when a page opens. ``build(ctx)`` gets no Blocks handle, so use the one being built."""
-    from gradio.context import Context
-
-    if Context.root_block is None:
-        raise RuntimeError("annotate.build() must be called inside a gr.Blocks() context")
-    Context.root_block.load(fn, inputs, outputs, js=js, show_progress="hidden")

@@ -390,8 +390,6 @@ class VLMAdapter(ModelAdapter):
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> VLMAdapter:
-        from trainer.config import _build
-
         directory = Path(directory)
         meta_path = directory / ADAPTER_FILE
         try:
@@ -403,7 +401,7 @@ class VLMAdapter(ModelAdapter):
         needed = {"peft": PEFT_DIR, "full": MODEL_DIR, "head": HEAD_FILE}.get(meta.get("weights"))
         if needed and not (directory / needed).exists():
             raise FileNotFoundError(f"{directory}: {needed} is missing (the checkpoint is incomplete)")
-        config = _build(ModelConfig, meta["model"], f"{meta_path}:model")
+        config = ModelConfig.from_dict(meta["model"], f"{meta_path}:model")
         adapter = cls(config, int(meta["num_classes"]), _checkpoint=directory)
         if adapter.mode != "qlora":  # 4-bit weights are placed on the GPU when loaded
             adapter._module.to(device)

@@ -4,23 +4,17 @@ seconds with a message saying how to give a local folder (it never waits on a de
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
+
+from trainer.env import hf_endpoint, offline_variable
 
 PROBE_TIMEOUT_S = 5.0
 
 
 class ModelUnavailableError(ValueError):
     """The model cannot be had (offline, hub unreachable, no such folder). A ValueError so the CLI prints one line."""
-
-
-def is_offline() -> bool:
-    return any(
-        os.environ.get(k, "").lower() in ("1", "true", "yes", "on")
-        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HISTOAPP_OFFLINE")
-    )
 
 
 def _unavailable(name: str, why: str) -> ModelUnavailableError:
@@ -42,7 +36,7 @@ def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
     """A TCP connection to the hub endpoint within ``timeout`` (huggingface_hub's own retries can take minutes)."""
     from huggingface_hub import constants
 
-    url = urlparse(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
+    url = urlparse(hf_endpoint() or constants.ENDPOINT)
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         with socket.create_connection((url.hostname, port), timeout=timeout):
@@ -67,8 +61,8 @@ def resolve(name: str) -> tuple[str, bool]:
         raise ModelUnavailableError(f"model folder not found: {path}")
     if _in_cache(name):
         return name, True
-    if is_offline():
-        raise _unavailable(name, "offline mode is set (HF_HUB_OFFLINE) and it is not in the Hugging Face cache")
+    if offline_variable():
+        raise _unavailable(name, f"offline mode is set ({offline_variable()}) and it is not in the Hugging Face cache")
     if not hub_reachable():
         raise _unavailable(name, "the Hugging Face hub cannot be reached and it is not in the cache")
     return name, False

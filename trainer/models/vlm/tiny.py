@@ -245,7 +245,9 @@ def parse_tiny_spec(name: str) -> tuple[str, dict]:
 
 
 def tiny_cache_dir() -> Path:
-    return Path(os.environ.get("HISTOAPP_TINY_VLM_CACHE") or Path.home() / ".cache" / "histoapp" / "tiny-vlm")
+    from trainer.env import tiny_vlm_cache
+
+    return tiny_vlm_cache()
 
 
 def tiny_model_folder(name: str) -> Path:

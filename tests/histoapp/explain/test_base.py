@@ -1,0 +1,36 @@
+"""One explanation interface: the loaded model's family picks the explainer; callers pass only its options."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from histoapp.explain.base import Explainer, explainer_for
+from histoapp.explain.cam import CamExplainer
+from histoapp.models.registry import ModelRegistry
+from histoapp.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory, trained_run):
+    tmp = tmp_path_factory.mktemp("explainer")
+    reg = ModelRegistry(Settings(runs_dir=trained_run, data_dir=tmp / "data"), assets_dir=tmp / "none", hub_models=[])
+    return reg.load(reg.list("cnn")[0].key)
+
+
+def test_cnn_explainer_gives_the_same_probabilities_as_a_plain_prediction(loaded, synthetic_records):
+    from histoapp.models.inference import predict_proba
+    from trainer.data.images import load_rgb
+
+    patch = load_rgb(synthetic_records[0].path).resize((72, 72))
+    explainer = explainer_for(loaded)
+    assert isinstance(explainer, CamExplainer) and isinstance(explainer, Explainer)
+    exp = explainer.explain(patch, method="Grad-CAM++", target=1)
+    assert np.allclose(exp.probs, predict_proba(loaded, patch), atol=1e-5)
+    assert exp.target == 1 and exp.heatmap.shape == (72, 72)
+    assert exp.description == f"Grad-CAM++ for class '{loaded.classes[1]}'"
+
+
+def test_unknown_family_is_refused():
+    with pytest.raises(ValueError, match="no explanation for model family 'svm'"):
+        explainer_for(SimpleNamespace(adapter=SimpleNamespace(family="svm")))

@@ -1,0 +1,16 @@
+"""Settings read every app variable, at construction (so a launcher or test that sets one is obeyed)."""
+
+from histoapp.settings import DEFAULT_HUB_MODELS, Settings
+
+
+def test_defaults_and_overrides(monkeypatch, tmp_path):
+    for name in ("HISTOAPP_HUB_MODELS", "HISTOAPP_MAX_PARALLEL_RUNS", "HISTOAPP_RUN_THREADS", "HISTOAPP_MAX_UPLOAD_MB"):
+        monkeypatch.delenv(name, raising=False)
+    s = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
+    assert s.hub_models == list(DEFAULT_HUB_MODELS) and s.max_parallel_runs == 1 and s.run_threads is None
+    assert s.max_upload_mb == 50 and s.database_url == f"sqlite:///{tmp_path / 'data' / 'annotations.db'}"
+    monkeypatch.setenv("HISTOAPP_HUB_MODELS", " a/b, c/d ,")
+    monkeypatch.setenv("HISTOAPP_RUN_THREADS", "2")
+    monkeypatch.setenv("HISTOAPP_MAX_UPLOAD_MB", "7")
+    s = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
+    assert s.hub_models == ["a/b", "c/d"] and s.run_threads == 2 and s.max_upload_mb == 7
