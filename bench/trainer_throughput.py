@@ -137,7 +137,7 @@ def main(argv=None) -> int:
                 trainer.append(run_trainer(i))
         b, t = statistics.median(bare), statistics.median(trainer)
         pair = statistics.median(
-            tv / bv for tv, bv in zip(trainer, bare)
+            tv / bv for tv, bv in zip(trainer, bare, strict=True)
         )  # each repeat's ratio: less noise from load swings
         machine = (
             torch.cuda.get_device_name(0)

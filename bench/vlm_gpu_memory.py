@@ -292,7 +292,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         base = next((x for x in rows if x["model"] == r["model"] and x["mode"] == "lora"), None)
-        ratio = (lambda k: f"{r[k] / base[k]:.2f}x") if base else (lambda k: "n/a")
+        ratio = (lambda k, r=r, base=base: f"{r[k] / base[k]:.2f}x") if base else (lambda k: "n/a")
         print(
             f"| {r['model']} | {r['mode']} | {r['tokens']} | {r['trainable'] / 1e6:.2f} M | {r['step_s']:.2f} | {ratio('step_s')} | "
             f"{r['peak_gib']:.2f} | {ratio('peak_gib')} |"

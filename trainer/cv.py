@@ -386,7 +386,7 @@ def write_predictions(
             ["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold"]
             + [f"prob_{c}" for c in per_class]
         )
-        for r, y, p, yp in zip(records, targets, probs, pred):
+        for r, y, p, yp in zip(records, targets, probs, pred, strict=True):
             w.writerow(
                 [
                     r.image_id,
@@ -398,7 +398,7 @@ def write_predictions(
                     r.magnification or magnification,
                     fold,
                 ]
-                + [f"{v:.6f}" for v, c in zip(p, classes) if c != "malignant"]
+                + [f"{v:.6f}" for v, c in zip(p, classes, strict=True) if c != "malignant"]
             )
     os.replace(tmp, path)
     return path

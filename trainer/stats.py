@@ -193,7 +193,7 @@ def compare_runs(
         if not ids:
             continue
         ra, rb = [pa[i] for i in ids], [pb[i] for i in ids]
-        if any(x["label"] != y["label"] for x, y in zip(ra, rb)):
+        if any(x["label"] != y["label"] for x, y in zip(ra, rb, strict=True)):
             raise ValueError(f"{mag}: the two runs disagree on image labels; were they trained on the same target?")
         y = np.array([int(r["label"]) for r in ra])
         correct_a = np.array([int(r["pred"]) for r in ra]) == y

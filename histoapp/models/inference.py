@@ -29,7 +29,7 @@ class Prediction:
 
     @property
     def scores(self) -> dict[str, float]:
-        return dict(zip(self.classes, self.probs))
+        return dict(zip(self.classes, self.probs, strict=True))
 
 
 def malignant_probability(probs: np.ndarray, classes: list[str]) -> float:

@@ -78,9 +78,11 @@ def display_table(df: pd.DataFrame) -> pd.DataFrame:
     for m in PAPER_COLUMNS:
         out[METRIC_NAMES[m]] = [
             cell(a, b) + ("" if p is None or pd.isna(p) else f" (paper {p:.4f})")
-            for a, b, p in zip(df[f"{m}_mean"], df[f"{m}_std"], df[f"paper_{m}"])
+            for a, b, p in zip(df[f"{m}_mean"], df[f"{m}_std"], df[f"paper_{m}"], strict=True)
         ]
-    out["Patient acc."] = [cell(a, b) for a, b in zip(df["patient_accuracy_mean"], df["patient_accuracy_std"])]
+    out["Patient acc."] = [
+        cell(a, b) for a, b in zip(df["patient_accuracy_mean"], df["patient_accuracy_std"], strict=True)
+    ]
     return out
 
 

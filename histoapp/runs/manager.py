@@ -5,6 +5,7 @@ a restarted app re-attaches to running and finished runs."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
@@ -306,10 +307,8 @@ class RunManager:
 
     def _loop(self) -> None:
         while not self._closed.wait(self.poll_s):
-            try:
+            with contextlib.suppress(Exception):  # a bad run folder must not end the watcher
                 self.refresh()
-            except Exception:  # a bad run folder must not end the watcher
-                pass
 
     def close(self) -> None:
         self._closed.set()

@@ -30,7 +30,7 @@ def _kappa(a: list[int], b: list[int]) -> float | None:
 def _pair(name_a: str, name_b: str, la: dict[int, int], lb: dict[int, int]) -> dict:
     common = sorted(set(la) & set(lb))
     a, b = [la[i] for i in common], [lb[i] for i in common]
-    agree = sum(x == y for x, y in zip(a, b))
+    agree = sum(x == y for x, y in zip(a, b, strict=True))
     return {
         "a": name_a,
         "b": name_b,

@@ -20,7 +20,7 @@ JS = """
 (() => {
   if (window.__histoappShortcuts) return;
   window.__histoappShortcuts = true;
-  const KEYS = %s;
+  const KEYS = __KEYMAP__;
   const TEXT_TYPES = ['text', 'search', 'email', 'number', 'password', 'url', 'tel', 'date', 'time'];
   document.addEventListener('keydown', (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
@@ -36,7 +36,7 @@ JS = """
     el.click();
   });
 })();
-""" % json.dumps(KEYMAP)
+""".replace("__KEYMAP__", json.dumps(KEYMAP))
 
 # Runs in the browser before a label click reaches Python: the last input (a hidden textbox) gets a fresh id,
 # so a retried request carries the same id and the store applies it once.
@@ -52,18 +52,15 @@ SUBMISSION_ID_JS = """
 # The annotator's name lives in the browser's localStorage: saved as it is typed, read back on page load.
 NAME_KEY = "histoapp-annotator"
 REMEMBER_NAME_JS = (
-    "(name) => { try { localStorage.setItem('%s', name || ''); } catch (e) {} return [name]; }" % NAME_KEY
+    f"(name) => {{ try {{ localStorage.setItem('{NAME_KEY}', name || ''); }} catch (e) {{}} return [name]; }}"
 )
-RESTORE_NAME_JS = (
-    """
+RESTORE_NAME_JS = """
 (name, ...rest) => {
   let saved = '';
-  try { saved = localStorage.getItem('%s') || ''; } catch (e) {}
+  try { saved = localStorage.getItem('__NAME_KEY__') || ''; } catch (e) {}
   return [name || saved, ...rest];
 }
-"""
-    % NAME_KEY
-)
+""".replace("__NAME_KEY__", NAME_KEY)
 
 HELP = (
     "Keys: **B** benign · **M** malignant · **1-8** subtype (1 A, 2 F, 3 PT, 4 TA, 5 DC, 6 LC, 7 MC, 8 PC) · "

@@ -43,7 +43,7 @@ def test_two_fold_cv_writes_the_run_folder(cv_run, tiny_data):
                 "model.safetensors",
             ]
             assert not (fdir / "last").exists()  # resume state is removed once the fold is finished
-            rows = list(csv.DictReader(open(fdir / "predictions.csv")))
+            rows = list(csv.DictReader((fdir / "predictions.csv").read_text().splitlines()))
             assert list(rows[0])[:8] == [
                 "image_id",
                 "path",
@@ -217,7 +217,7 @@ def test_subtype_target_trains_an_eight_class_head(tmp_path, tiny_data):
     res = run_experiment(cfg, progress=False)
     assert res["state"] == "finished"
     fdir = cfg.run_dir / "resnet18" / "40X" / "fold0"
-    rows = list(csv.DictReader(open(fdir / "predictions.csv")))
+    rows = list(csv.DictReader((fdir / "predictions.csv").read_text().splitlines()))
     assert [c for c in rows[0] if c.startswith("prob_")] == ["prob_malignant"] + [
         f"prob_{s}" for s in ("A", "F", "PT", "TA", "DC", "LC", "MC", "PC")
     ]

@@ -22,11 +22,11 @@ def test_evaluate_cli_writes_predictions_and_metrics(cv_run, tiny_data, tmp_path
     res = json.loads((out / "metrics.json").read_text())
     assert res["n"] == 32 and res["magnification"] == "100X" and res["input_size"] == 32
     assert res["trained_on"]["model"] == "resnet18" and res["trained_on"]["fold"] == 0
-    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    rows = list(csv.DictReader((out / "predictions.csv").read_text().splitlines()))
     assert len(rows) == 32 and {r["magnification"] for r in rows} == {"100X"}
     y = [int(r["label"]) for r in rows]
     pred = [int(float(r["prob_malignant"]) >= 0.5) for r in rows]
-    assert res["metrics"]["accuracy"] == pytest.approx(sum(a == b for a, b in zip(y, pred)) / 32)
+    assert res["metrics"]["accuracy"] == pytest.approx(sum(a == b for a, b in zip(y, pred, strict=True)) / 32)
 
 
 def test_evaluate_cli_errors_are_one_line(tmp_path, capsys):
@@ -67,7 +67,7 @@ def test_compare_cli_two_models_of_one_run(cv_run, tmp_path, capsys):
     def correct(model):
         rows = {}
         for k in (0, 1):
-            for r in csv.DictReader(open(cv_run / model / "40X" / f"fold{k}" / "predictions.csv")):
+            for r in csv.DictReader((cv_run / model / "40X" / f"fold{k}" / "predictions.csv").read_text().splitlines()):
                 rows[r["image_id"]] = r["pred"] == r["label"]
         return rows
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -104,7 +105,7 @@ def test_label_with_keys_undo_reload_and_export(serve_app, page, tmp_path):
     assert rows == [(1, 0, None), (2, 1, None)]
     assert len(keys) == 3 and all(k[0] for k in keys)  # every click carried a browser-made submission id
 
-    text = open(_download_export(page, "csv"), encoding="utf-8").read()
+    text = Path(_download_export(page, "csv")).read_text(encoding="utf-8")
     assert "dr_test" in text and text.count("\n") == 3  # header + 2 labels
 
 

@@ -96,7 +96,7 @@ class AdapterCollate:
         self.adapter = adapter
 
     def __call__(self, items: Sequence[tuple[Any, int, int]]):
-        samples, targets, indices = zip(*items)
+        samples, targets, indices = zip(*items, strict=True)
         return (
             self.adapter.collate(list(samples), list(targets)),
             torch.as_tensor(targets, dtype=torch.long),

@@ -6,6 +6,7 @@ modules (torch, the models) are imported on first use so the app starts fast."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -356,7 +357,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
             except Exception as exc:
                 errors.append(f"{kind} prediction failed: {exc.__class__.__name__}: {exc}")
                 continue
-            for it, pred in zip(readable, preds):
+            for it, pred in zip(readable, preds, strict=True):
                 setattr(it, attr, pred)
                 setattr(it, f"{attr}_plain_ms", pred.latency_ms)
         session.current = session.items.index(readable[0])
@@ -435,10 +436,8 @@ def unavailable_md(ctx) -> str:
 def target_choices(ctx, cnn_key: str | None) -> dict:
     classes = ["benign", "malignant"]
     if cnn_key:
-        try:
+        with contextlib.suppress(Exception):  # an unloadable model keeps the binary choices
             classes = ctx.registry.load(cnn_key).classes
-        except Exception:
-            pass
     return gr.update(choices=[PREDICTED] + list(classes), value=PREDICTED)
 
 

@@ -43,7 +43,7 @@ def preset_values(ctx, preset: str) -> tuple:
 
 
 def build_config(ctx, base: dict, *values) -> ExperimentConfig:
-    return form_to_config(dict(zip(FIELDS, values)), ExperimentConfig.from_dict(base), ctx.settings)
+    return form_to_config(dict(zip(FIELDS, values, strict=True)), ExperimentConfig.from_dict(base), ctx.settings)
 
 
 def check_form(ctx, base: dict, *values) -> str:
@@ -52,7 +52,7 @@ def check_form(ctx, base: dict, *values) -> str:
     except (ValueError, TypeError) as exc:
         return f"❌ {exc}"
     errors, warnings = ctx.runs.check(cfg)
-    if dict(zip(FIELDS, values))["data.source"] == "annotated set":  # exported from the store at launch
+    if dict(zip(FIELDS, values, strict=True))["data.source"] == "annotated set":  # exported from the store at launch
         errors = [e for e in errors if "does not exist" not in e]
         warnings.append("the annotated set is exported from the annotation store when the run is launched")
     lines = [f"❌ {e}" for e in errors] + [f"⚠️ {w}" for w in warnings]
@@ -92,7 +92,7 @@ def launch(ctx, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
     try:
         cfg = build_config(ctx, base, *values)
-        if dict(zip(FIELDS, values))["data.source"] == "annotated set":
+        if dict(zip(FIELDS, values, strict=True))["data.source"] == "annotated set":
             errors = [e for e in ctx.runs.check(cfg)[0] if "does not exist" not in e]  # the export makes it
             if errors:  # refuse before exporting anything
                 raise LaunchRefused("; ".join(errors))

@@ -14,7 +14,7 @@ C = [1, 1, 0, 1, 1, 0, 0, 0]
 
 def test_cohen_and_fleiss_kappa(store, image_ids):
     for who, labels in (("a", A), ("b", B), ("c", C)):
-        for i, lab in zip(image_ids, labels):
+        for i, lab in zip(image_ids, labels, strict=False):
             store.annotate(i, who, label=lab)
     store.annotate(image_ids[20], "a", label=1)  # labelled by one annotator only: not in the pairs
     res = store.agreement()
@@ -27,7 +27,7 @@ def test_cohen_and_fleiss_kappa(store, image_ids):
 
 
 def test_annotator_vs_models_and_source_labels(store, image_ids):
-    for i, lab in zip(image_ids, A):
+    for i, lab in zip(image_ids, A, strict=False):
         store.annotate(i, "a", label=lab)
         store.add_prediction(i, model="resnet34", prob_malignant=0.9 if lab else 0.1, label=lab)
     rows = {r["b"]: r for r in store.agreement()["models"]}

@@ -36,7 +36,7 @@ def test_table_equals_the_trainers_results_file(ctx, finished):
     assert dashboard.run_list(ctx)["choices"] == ["done"]
     table, bars, patients, cross, group, model_a, model_b, note = dashboard.overview(ctx, ["done"], "accuracy")
     assert len(table) == len(results["rows"]) == 2
-    for shown, row in zip(table.to_dict("records"), results["rows"]):
+    for shown, row in zip(table.to_dict("records"), results["rows"], strict=True):
         assert (shown["Model"], shown["Magnification"], shown["Folds"]) == (
             row["model"],
             row["magnification"],
@@ -49,7 +49,7 @@ def test_table_equals_the_trainers_results_file(ctx, finished):
             )
     # The CSV export holds the same numbers unrounded.
     exported = pd.read_csv(dashboard.export_csv(ctx, ["done"]))
-    for (_, shown), row in zip(exported.iterrows(), results["rows"]):
+    for (_, shown), row in zip(exported.iterrows(), results["rows"], strict=True):
         for m in METRICS:
             if row["mean"][m] is not None:
                 assert shown[f"{m}_mean"] == pytest.approx(row["mean"][m], abs=1e-12)
@@ -68,7 +68,7 @@ def test_details_significance_and_html_report(ctx, finished):
     path = dashboard.export_html(
         ctx, ["done"], "accuracy", "done / resnet18 / 40X", "done / resnet18", "done / resnet18-linear_probe"
     )
-    text = open(path).read()
+    text = Path(path).read_text()
     assert "Per-magnification results" in text and "resnet18-linear_probe" in text and "McNemar" in text
     assert "<script src=" not in text and "Plotly.newPlot" in text  # plotly.js inlined: opens offline
 

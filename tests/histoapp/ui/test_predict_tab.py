@@ -54,7 +54,7 @@ def patches(synthetic_records, tmp_path):
 def _run(ctx, files, **kw):
     key = ctx.registry.list("cnn")[0].key
     args = dict(magnification="40X", cnn_key=key, vlm_key="", method="Grad-CAM", target=tab.PREDICTED, opacity=0.5) | kw
-    return dict(zip(OUT, tab.analyze(ctx, files, **args)))
+    return dict(zip(OUT, tab.analyze(ctx, files, **args), strict=True))
 
 
 def test_one_patch_gives_label_overlay_latency_and_keeps_a_copy(ctx, patches):
@@ -94,9 +94,9 @@ def test_batch_table_and_csv(ctx, patches):
     assert len(rows) == 3 and all(0.0 <= float(r["cnn_p_malignant"]) <= 1.0 for r in rows)
     assert out["pick"]["visible"] is True
     # Details for another patch, and another CAM method / target class.
-    nxt = dict(zip(OUT, tab.show_item(ctx, out["session"], rows[2]["file"], "Eigen-CAM", "benign", 0.5)))
+    nxt = dict(zip(OUT, tab.show_item(ctx, out["session"], rows[2]["file"], "Eigen-CAM", "benign", 0.5), strict=True))
     assert nxt["session"].current == 2 and "Eigen-CAM for class 'benign'" in nxt["cnn_info"]
-    again = dict(zip(OUT, tab.re_explain(ctx, nxt["session"], "Grad-CAM++", "malignant", 0.5)))
+    again = dict(zip(OUT, tab.re_explain(ctx, nxt["session"], "Grad-CAM++", "malignant", 0.5), strict=True))
     assert "Grad-CAM++ for class 'malignant'" in again["cnn_info"]
 
 

@@ -77,6 +77,6 @@ def test_loader_is_seeded_and_warms_the_cache_for_workers(tiny_records):
     first = [(x.clone(), idx.tolist()) for x, _, idx in loader]
     again = [(x.clone(), idx.tolist()) for x, _, idx in make_loader(ds, 4, True, 1, seed=3)]
     assert [i for _, i in first] == [i for _, i in again]
-    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(first, again))
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(first, again, strict=True))
     other = [idx.tolist() for _, _, idx in make_loader(ds, 4, True, 0, seed=4)]
     assert other != [i for _, i in first]

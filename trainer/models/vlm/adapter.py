@@ -279,7 +279,7 @@ class VLMAdapter(ModelAdapter):
         inputs, _ = self._image_inputs(image)
         batch = {"inputs": inputs, "targets": torch.zeros(1, dtype=torch.long)}
         probs = self.predict_proba(batch)[0].cpu().tolist()
-        return dict(zip(self.classes, probs))
+        return dict(zip(self.classes, probs, strict=True))
 
     @torch.no_grad()
     def generate_answer(self, image, prompt: str | None = None, max_new_tokens: int = 32) -> str:
@@ -314,7 +314,7 @@ class VLMAdapter(ModelAdapter):
             return None, amap
         if self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
             probs = torch.softmax(scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens), dim=-1)
-            return dict(zip(self.classes, probs[0].cpu().tolist())), amap
+            return dict(zip(self.classes, probs[0].cpu().tolist(), strict=True)), amap
         return self.predict_image(image), amap
 
     # --- saving / loading ----------------------------------------------------------------------------

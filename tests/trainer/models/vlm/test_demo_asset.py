@@ -31,7 +31,7 @@ def test_demo_vlm_loads_and_answers(tmp_path, monkeypatch):
         probs.append(adapter.predict_image(image)["malignant"])
         if i < 2:
             answers.append(adapter.generate_answer(image, max_new_tokens=3))
-    accuracy = np.mean([(p >= 0.5) == t for p, t in zip(probs, truth)])
+    accuracy = np.mean([(p >= 0.5) == t for p, t in zip(probs, truth, strict=True)])
     assert accuracy >= 0.75, (truth, probs)
     assert set(answers) <= {"benign", "malignant"}
     heat = adapter.attention_map(image)

@@ -74,5 +74,5 @@ def test_answer_loss_is_mean_token_cross_entropy():
     inputs = {"input_ids": torch.tensor([[1, 2, 3], [4, 5, 6]])}
     answers = [[7, 19], [8, 9, 19]]
     loss = scoring.answer_loss(lm, inputs, answers, pad_id=0)
-    total = sum(full_sequence_logprob(lm, p, a) for p, a in zip([[1, 2, 3], [4, 5, 6]], answers))
+    total = sum(full_sequence_logprob(lm, p, a) for p, a in zip([[1, 2, 3], [4, 5, 6]], answers, strict=True))
     assert loss.item() == pytest.approx(-total / 5, rel=1e-5)
