@@ -4,12 +4,13 @@ checkpoint, early stopping, resume from ``last/``, and a clean stop at the next 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,28 @@ def _no_training(
     )
 
 
+@dataclass
+class FitProgress:
+    """The loop's counters: saved as ``last/trainer_state.json`` with every resume checkpoint and restored from it."""
+
+    epoch: int = 0  # epochs completed
+    batch_in_epoch: int = 0  # batches of the current epoch done (a resumed epoch skips them)
+    global_step: int = 0  # optimiser steps
+    best_val_loss: float | None = None
+    best_epoch: int | None = None
+    bad_epochs: int = 0  # epochs since the best one (early stopping)
+    history: list[dict] = field(default_factory=list)
+    train_time_s: float = 0.0
+    train_images: int = 0
+    done: bool = False
+    state: str = "running"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FitProgress:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 def fit(
     adapter: ModelAdapter,
     train_ds: Dataset,
@@ -269,207 +292,254 @@ def fit(
 ) -> FitResult:
     """Train ``adapter`` on ``train_ds`` choosing the best epoch on ``val_ds`` (lowest NLL); the module ends
     holding the best weights, saved to ``out_dir/best`` with ``adapter.save``. Resumes from ``out_dir/last``."""
-    from tqdm.auto import tqdm
-
-    from trainer.metrics import binary_or_multiclass_quick
-
-    out_dir = Path(out_dir)
-    last_dir, best_dir = FoldDir(out_dir).last, FoldDir(out_dir).best
+    fold = FoldDir(Path(out_dir))
     events = events or EventLog(None)
     stop = stop or StopControl()
-    main = accelerator.is_main_process
-    module = adapter.module
     torch.manual_seed(seed)
-
-    if not any(p.requires_grad for p in module.parameters()):
+    if not any(p.requires_grad for p in adapter.module.parameters()):
         return _no_training(
-            adapter, val_ds, train, accelerator, best_dir, events, num_workers, progress, desc, checkpoint_meta
+            adapter, val_ds, train, accelerator, fold.best, events, num_workers, progress, desc, checkpoint_meta
         )
-    optimizer = build_optimizer(train, [p for p in module.parameters() if p.requires_grad])
-    train_loader = make_loader(train_ds, adapter, train.batch_size, train=True, seed=seed, num_workers=num_workers)
-    val_loader = (
-        make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers)
-        if val_ds is not None and len(val_ds)
-        else None
-    )
-    prepared, optimizer, train_loader = accelerator.prepare(module, optimizer, train_loader)
-    if val_loader is not None:
-        val_loader = accelerator.prepare(val_loader)
-    adapter.prepared_module = prepared
-    accum = max(1, train.grad_accum)
-    steps_per_epoch = max(1, len(train_loader) // accum)
-    total_steps = train.epochs * steps_per_epoch
-    if train.max_steps:
-        total_steps = min(total_steps, train.max_steps)
-    # Not prepared: accelerate would step it once per process; it follows optimiser steps here.
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer, lr_lambda(train, total_steps)
-    )
-
-    c = {
-        "epoch": 0,
-        "batch_in_epoch": 0,
-        "global_step": 0,
-        "best_val_loss": None,
-        "best_epoch": None,
-        "bad_epochs": 0,
-        "history": [],
-        "train_time_s": 0.0,
-        "train_images": 0,
-        "done": False,
-        "state": "running",
-    }
-    best_snapshot: dict[str, torch.Tensor] | None = None
-    resumed = False
-    if read_counters(last_dir) is not None:
-        c.update(load_resume_state(last_dir, module, optimizer, scheduler))
-        if (last_dir / BEST_SNAPSHOT).exists():
-            best_snapshot = load_file(str(last_dir / BEST_SNAPSHOT))
-        resumed = True
-        events.emit("resume", epoch=c["epoch"], step=c["global_step"], batch_in_epoch=c["batch_in_epoch"])
-
-    def checkpoint(state: str) -> None:
-        c["state"] = state
-        accelerator.wait_for_everyone()
-        if main:
-            save_resume_state(last_dir, module, optimizer, scheduler, c)
-            if best_snapshot is not None:
-                save_file(best_snapshot, str(last_dir / BEST_SNAPSHOT))
-
-    def stop_requested() -> bool:
-        flag = stop.requested
-        if accelerator.num_processes > 1:  # every process must stop at the same step
-            t = torch.tensor([1.0 if flag else 0.0], device=accelerator.device)
-            flag = bool(accelerator.reduce(t, reduction="sum").item() > 0)
-        return flag
-
-    def result(state: str) -> FitResult:
-        return FitResult(
-            state,
-            c["epoch"],
-            c["global_step"],
-            c["best_epoch"],
-            c["best_val_loss"],
-            c["train_time_s"],
-            c["train_images"],
-            resumed,
-            c["history"],
-        )
-
-    check_every = 1 if accelerator.num_processes == 1 else max(1, train.log_every)
+    run = _FitRun(adapter, train_ds, val_ds, train, accelerator, fold, events, stop, seed, num_workers, progress, desc)
+    run.checkpoint_meta = checkpoint_meta
     state = "finished"
-    while not c["done"] and c["epoch"] < train.epochs and c["global_step"] < total_steps:
-        epoch = c["epoch"]
-        module.train()
-        train_loader.set_epoch(epoch)
-        skip = c["batch_in_epoch"]
-        loader = accelerator.skip_first_batches(train_loader, skip) if skip else train_loader
+    while run.more_epochs():
+        epoch = run.p.epoch
+        train_loss = run.train_one_epoch()
+        if train_loss is None:  # a stop request inside the epoch
+            run.checkpoint("stopped")
+            return run.stopped(epoch)
+        val = run.validate()
+        run.end_epoch(epoch, train_loss, val, improved=run.keep_best(epoch, val))
+        if train.early_stopping_patience and run.p.bad_epochs >= train.early_stopping_patience:
+            state = "early_stopped"
+            break
+        if run.more_epochs():
+            run.checkpoint("running")
+            if run.stop_requested():  # asked during validation: end here, the epoch is saved
+                return run.stopped(epoch)
+    return run.finish(state)
+
+
+class _FitRun:
+    """One fold's training as named steps (``train_one_epoch``, ``validate``, ``keep_best``, ``checkpoint``) over
+    the prepared module, optimiser, schedule and ``FitProgress``; ``fit`` is the loop over them."""
+
+    def __init__(
+        self, adapter, train_ds, val_ds, train, accelerator, fold, events, stop, seed, num_workers, progress, desc
+    ):
+        self.adapter, self.train, self.accelerator = adapter, train, accelerator
+        self.fold, self.events, self.stop = fold, events, stop
+        self.progress, self.desc, self.checkpoint_meta = progress, desc, None
+        self.main = accelerator.is_main_process
+        self.module = adapter.module
+        self.optimizer = build_optimizer(train, [p for p in self.module.parameters() if p.requires_grad])
+        train_loader = make_loader(train_ds, adapter, train.batch_size, train=True, seed=seed, num_workers=num_workers)
+        val_loader = (
+            make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers)
+            if val_ds is not None and len(val_ds)
+            else None
+        )
+        self.prepared, self.optimizer, self.train_loader = accelerator.prepare(
+            self.module, self.optimizer, train_loader
+        )
+        self.val_loader = accelerator.prepare(val_loader) if val_loader is not None else None
+        adapter.prepared_module = self.prepared
+        steps_per_epoch = max(1, len(self.train_loader) // max(1, train.grad_accum))
+        self.total_steps = train.epochs * steps_per_epoch
+        if train.max_steps:
+            self.total_steps = min(self.total_steps, train.max_steps)
+        # Not prepared: accelerate would step it once per process; it follows optimiser steps here.
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            getattr(self.optimizer, "optimizer", self.optimizer), lr_lambda(train, self.total_steps)
+        )
+        # Multi-process runs agree on a stop only every log_every batches (the check is a collective).
+        self.check_every = 1 if accelerator.num_processes == 1 else max(1, train.log_every)
+        self.p = FitProgress()
+        self.best_snapshot: dict[str, torch.Tensor] | None = None
+        self.resumed = False
+        last = fold.last
+        if read_counters(last) is not None:
+            self.p = FitProgress.from_dict(load_resume_state(last, self.module, self.optimizer, self.scheduler))
+            if (last / BEST_SNAPSHOT).exists():
+                self.best_snapshot = load_file(str(last / BEST_SNAPSHOT))
+            self.resumed = True
+            events.emit("resume", epoch=self.p.epoch, step=self.p.global_step, batch_in_epoch=self.p.batch_in_epoch)
+
+    def more_epochs(self) -> bool:
+        p = self.p
+        return not p.done and p.epoch < self.train.epochs and p.global_step < self.total_steps
+
+    def train_one_epoch(self) -> float | None:
+        """The rest of the current epoch (a resumed one skips the batches it did); its mean training loss, or
+        None when a stop was requested inside it."""
+        from tqdm.auto import tqdm
+
+        acc, p, epoch = self.accelerator, self.p, self.p.epoch
+        self.module.train()
+        self.train_loader.set_epoch(epoch)
+        skip = p.batch_in_epoch
+        loader = acc.skip_first_batches(self.train_loader, skip) if skip else self.train_loader
         bar = tqdm(
             loader,
-            total=len(train_loader),
+            total=len(self.train_loader),
             initial=skip,
-            desc=f"{desc} epoch {epoch + 1}/{train.epochs}",
-            disable=not (progress and accelerator.is_local_main_process),
+            desc=f"{self.desc} epoch {epoch + 1}/{self.train.epochs}",
+            disable=not (self.progress and acc.is_local_main_process),
             leave=False,
             mininterval=1.0,
         )
-        window_loss, window_n, window_images, window_t = (
-            torch.zeros((), device=accelerator.device),
-            0,
-            0,
-            time.perf_counter(),
-        )
-        epoch_loss, epoch_batches = torch.zeros((), device=accelerator.device), 0
+        window = _StepWindow(acc.device)
+        epoch_loss, epoch_batches = torch.zeros((), device=acc.device), 0
         stopped = False
         t0 = time.perf_counter()
         for batch, y, _ in bar:
-            with accelerator.accumulate(prepared):
-                with accelerator.autocast():
-                    loss = adapter.loss(batch)
-                accelerator.backward(loss)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            n = int(y.shape[0]) * accelerator.num_processes
-            c["batch_in_epoch"] += 1
-            c["train_images"] += n
-            window_images += n
-            window_loss += loss.detach().float()
-            window_n += 1
-            epoch_loss += loss.detach().float()
+            loss = self.train_step(batch)
+            n = int(y.shape[0]) * acc.num_processes
+            p.batch_in_epoch += 1
+            p.train_images += n
+            window.add(loss, n)
+            epoch_loss += loss
             epoch_batches += 1
-            if accelerator.sync_gradients:
-                scheduler.step()
-                c["global_step"] += 1
-                if c["global_step"] % max(1, train.log_every) == 0:
-                    now = time.perf_counter()
-                    mean_loss = accelerator.reduce(window_loss, reduction="mean").item() / window_n
-                    ips = window_images / max(now - window_t, 1e-9)
-                    events.emit(
-                        "step",
-                        epoch=epoch,
-                        step=c["global_step"],
-                        loss=mean_loss,
-                        lr=scheduler.get_last_lr()[0],
-                        images_per_s=round(ips, 2),
-                        mem_mb=round(memory_mb(), 1),
-                    )
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
-                    window_loss.zero_()
-                    window_n, window_images, window_t = 0, 0, time.perf_counter()
-                if c["global_step"] >= total_steps:
+            if acc.sync_gradients:  # an optimiser step (the last micro-batch of an accumulation)
+                self.scheduler.step()
+                p.global_step += 1
+                if p.global_step % max(1, self.train.log_every) == 0:
+                    bar.set_postfix(loss=f"{self.log_step(epoch, window):.4f}", refresh=False)
+                if p.global_step >= self.total_steps:
                     break
-            if c["batch_in_epoch"] % check_every == 0 and stop_requested():
+            if p.batch_in_epoch % self.check_every == 0 and self.stop_requested():
                 stopped = True
                 break
         bar.close()
-        c["train_time_s"] += time.perf_counter() - t0
+        p.train_time_s += time.perf_counter() - t0
         if stopped:
-            checkpoint("stopped")
-            events.emit("stopped", epoch=epoch, step=c["global_step"], reason=stop.reason)
-            return result("stopped")
+            return None
+        return acc.reduce(epoch_loss, reduction="mean").item() / max(1, epoch_batches)
 
-        # --- end of epoch: validate, keep the best, early stopping, checkpoint ---------------------------
-        train_loss = accelerator.reduce(epoch_loss, reduction="mean").item() / max(1, epoch_batches)
-        val = {"val_loss": None, "val_accuracy": None, "val_auc": None}
-        if val_loader is not None:
-            probs, targets, _ = predict_loader(
-                adapter, val_loader, accelerator, progress=progress, desc=f"{desc} validate"
+    def train_step(self, batch) -> torch.Tensor:
+        acc = self.accelerator
+        with acc.accumulate(self.prepared):
+            with acc.autocast():
+                loss = self.adapter.loss(batch)
+            acc.backward(loss)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach().float()
+
+    def log_step(self, epoch: int, window: _StepWindow) -> float:
+        """A ``step`` event over the batches since the last one; returns their mean loss."""
+        mean_loss = self.accelerator.reduce(window.loss, reduction="mean").item() / window.n
+        self.events.emit(
+            "step",
+            epoch=epoch,
+            step=self.p.global_step,
+            loss=mean_loss,
+            lr=self.scheduler.get_last_lr()[0],
+            images_per_s=round(window.images_per_s(), 2),
+            mem_mb=round(memory_mb(), 1),
+        )
+        window.reset()
+        return mean_loss
+
+    def validate(self) -> dict:
+        from trainer.metrics import binary_or_multiclass_quick
+
+        if self.val_loader is None:
+            return {"val_loss": None, "val_accuracy": None, "val_auc": None}
+        probs, targets, _ = predict_loader(
+            self.adapter, self.val_loader, self.accelerator, progress=self.progress, desc=f"{self.desc} validate"
+        )
+        quick = binary_or_multiclass_quick(targets, probs)
+        return {"val_loss": nll(probs, targets), "val_accuracy": quick["accuracy"], "val_auc": quick["roc_auc"]}
+
+    def keep_best(self, epoch: int, val: dict) -> bool:
+        """A better validation loss (or none to compare) makes this epoch the best: kept in memory, saved to best/."""
+        p = self.p
+        improved = val["val_loss"] is None or p.best_val_loss is None or val["val_loss"] < p.best_val_loss - 1e-6
+        if not improved:
+            p.bad_epochs += 1
+            return False
+        p.best_val_loss, p.best_epoch, p.bad_epochs = val["val_loss"], epoch, 0
+        self.best_snapshot = trainable_state(self.module)
+        self.accelerator.wait_for_everyone()
+        if self.main:
+            self.adapter.save(self.fold.best)
+            write_json_atomic(
+                self.fold.best / ENGINE_META,
+                {**(self.checkpoint_meta or {}), "epoch": epoch, "global_step": p.global_step, **val},
             )
-            quick = binary_or_multiclass_quick(targets, probs)
-            val = {"val_loss": nll(probs, targets), "val_accuracy": quick["accuracy"], "val_auc": quick["roc_auc"]}
-        improved = val["val_loss"] is None or c["best_val_loss"] is None or val["val_loss"] < c["best_val_loss"] - 1e-6
-        if improved:
-            c["best_val_loss"], c["best_epoch"], c["bad_epochs"] = val["val_loss"], epoch, 0
-            best_snapshot = trainable_state(module)
-            accelerator.wait_for_everyone()
-            if main:
-                adapter.save(best_dir)
-                write_json_atomic(
-                    best_dir / ENGINE_META,
-                    {**(checkpoint_meta or {}), "epoch": epoch, "global_step": c["global_step"], **val},
-                )
-        else:
-            c["bad_epochs"] += 1
-        row = {"epoch": epoch, "train_loss": train_loss, **val, "best": improved}
-        c["history"].append(row)
-        events.emit("epoch", **row)
-        c["epoch"], c["batch_in_epoch"] = epoch + 1, 0
-        if train.early_stopping_patience and c["bad_epochs"] >= train.early_stopping_patience:
-            state = "early_stopped"
-            break
-        if c["epoch"] < train.epochs and c["global_step"] < total_steps:
-            checkpoint("running")
-            if stop_requested():  # asked during validation: end here, the epoch is saved
-                events.emit("stopped", epoch=epoch, step=c["global_step"], reason=stop.reason)
-                return result("stopped")
+        return True
 
-    # End on the best epoch's weights (what best/ holds).
-    if best_snapshot is not None:
-        load_trainable_state(module, best_snapshot)
-    if not c["done"]:
-        c["done"] = True
-        checkpoint(state)
-    else:
-        state = c.get("state", state)
-    module.eval()
-    return result(state)
+    def end_epoch(self, epoch: int, train_loss: float, val: dict, *, improved: bool) -> None:
+        row = {"epoch": epoch, "train_loss": train_loss, **val, "best": improved}
+        self.p.history.append(row)
+        self.events.emit("epoch", **row)
+        self.p.epoch, self.p.batch_in_epoch = epoch + 1, 0
+
+    def checkpoint(self, state: str) -> None:
+        """The resume state in last/ (with the best-so-far weights, so a resumed fold still ends on its best)."""
+        self.p.state = state
+        self.accelerator.wait_for_everyone()
+        if self.main:
+            last = self.fold.last
+            save_resume_state(last, self.module, self.optimizer, self.scheduler, dataclasses.asdict(self.p))
+            if self.best_snapshot is not None:
+                save_file(self.best_snapshot, str(last / BEST_SNAPSHOT))
+
+    def stop_requested(self) -> bool:
+        flag = self.stop.requested
+        if self.accelerator.num_processes > 1:  # every process must stop at the same step
+            t = torch.tensor([1.0 if flag else 0.0], device=self.accelerator.device)
+            flag = bool(self.accelerator.reduce(t, reduction="sum").item() > 0)
+        return flag
+
+    def stopped(self, epoch: int) -> FitResult:
+        self.events.emit("stopped", epoch=epoch, step=self.p.global_step, reason=self.stop.reason)
+        return self.result("stopped")
+
+    def finish(self, state: str) -> FitResult:
+        """End on the best epoch's weights (what best/ holds) and mark the fold's training done."""
+        if self.best_snapshot is not None:
+            load_trainable_state(self.module, self.best_snapshot)
+        if not self.p.done:
+            self.p.done = True
+            self.checkpoint(state)
+        else:  # resumed after its training had ended: report how it ended
+            state = self.p.state or state
+        self.module.eval()
+        return self.result(state)
+
+    def result(self, state: str) -> FitResult:
+        p = self.p
+        return FitResult(
+            state,
+            p.epoch,
+            p.global_step,
+            p.best_epoch,
+            p.best_val_loss,
+            p.train_time_s,
+            p.train_images,
+            self.resumed,
+            p.history,
+        )
+
+
+class _StepWindow:
+    """Loss and throughput over the batches between two ``step`` events."""
+
+    def __init__(self, device):
+        self.loss = torch.zeros((), device=device)
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss.zero_()
+        self.n, self.images, self.t0 = 0, 0, time.perf_counter()
+
+    def add(self, loss: torch.Tensor, images: int) -> None:
+        self.loss += loss
+        self.n += 1
+        self.images += images
+
+    def images_per_s(self) -> float:
+        return self.images / max(time.perf_counter() - self.t0, 1e-9)
