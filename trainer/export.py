@@ -1,13 +1,10 @@
-"""Package a finished run's best fold as a compact app model: ``assets/models/<name>/`` = the checkpoint
-folder with fp16 safetensors (``CNNAdapter.load`` casts back to float32) + a ``card.md`` made from the run's
-own config and measured cross-validation results.
-
-    python -m histoapp.models.export runs/demo_cnn --model resnet34 --magnification all --out assets/models/demo-cnn
-"""
+"""Standalone model folders (``python -m trainer export``): a checkpoint copied with its weights optionally cast
+(``float16``: half the size; ``CNNAdapter.load`` casts back to float32) and, for a VLM, its LoRA merged into the
+base weights; or a finished run's best fold packaged as an app model (``assets/models/<name>/``) with a
+``card.md`` made from the run's own config and measured cross-validation results."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -16,12 +13,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from trainer.results import METRICS, load_results
-from trainer.rundir import ADAPTER_FILE, ENGINE_META, RunDir
+from trainer.rundir import ADAPTER_FILE, ENGINE_META, RunDir, checkpoint_family
 
 DISCLAIMER = (
     "**Demo model — not a diagnostic device.** It shows how the app and the trainer work; it must not be "
     "used for clinical decisions."
 )
+
+
+_DTYPE_NAMES = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", None: "fp32"}
 
 
 def best_fold(run_dir: Path, model: str, magnification: str, metric: str = "roc_auc") -> int:
@@ -34,23 +34,52 @@ def best_fold(run_dir: Path, model: str, magnification: str, metric: str = "roc_
     return max(folds, key=lambda f: (f.get(metric) or 0.0, f.get("accuracy") or 0.0, -f["fold"]))["fold"]
 
 
-def half_precision_copy(src: Path, dst: Path) -> Path:
-    """Copy a checkpoint folder, storing every floating safetensors tensor as fp16 (halves the size)."""
+def cast_copy(src: Path, dst: Path, dtype: str | None = "float16") -> Path:
+    """Copy a checkpoint folder, storing every floating safetensors tensor as ``dtype`` (float16 halves the size)."""
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
+    if dtype is None:
+        return dst
+    to = getattr(torch, dtype)
     for f in dst.rglob("*.safetensors"):
         state = load_file(str(f))
         save_file(
-            {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()},
+            {k: (v.to(to) if v.is_floating_point() else v).contiguous() for k, v in state.items()},
             str(f),
-            metadata={"format": "pt", "dtype": "float16"},
+            metadata={"format": "pt", "dtype": dtype},
         )
     return dst
 
 
+def export_checkpoint(checkpoint: str | Path, out: str | Path, *, dtype: str | None = None) -> Path:
+    """A standalone copy of a checkpoint folder (``.../fold<k>/best`` or its fold folder): a VLM's LoRA merged
+    into its base (``VLMAdapter.export``), a CNN's weights copied; both cast to ``dtype`` when given. The
+    training metadata (``engine.json``) comes along."""
+    from trainer.models import checkpoint_folder, load_checkpoint
+
+    src, out = checkpoint_folder(checkpoint), Path(out)
+    if checkpoint_family(src) == "vlm":
+        out = load_checkpoint(src, device="cpu").adapter.export(out, dtype=dtype)
+    elif checkpoint_family(src) is not None:
+        cast_copy(src, out, dtype)
+    else:
+        raise FileNotFoundError(f"not a checkpoint folder (no {ADAPTER_FILE} naming the model family): {src}")
+    if (src / ENGINE_META).is_file():
+        shutil.copy2(src / ENGINE_META, out / ENGINE_META)
+    return out
+
+
 def model_card(
-    run_dir: Path, model: str, magnification: str, fold: int, *, title: str, commands: list[str], notes: str = ""
+    run_dir: Path,
+    model: str,
+    magnification: str,
+    fold: int,
+    *,
+    title: str,
+    commands: list[str],
+    notes: str = "",
+    dtype: str | None = "float16",
 ) -> str:
     results = load_results(run_dir)
     cfg = results.get("config") or {}
@@ -80,7 +109,7 @@ def model_card(
         f"{data.get('val_fraction')} of each fold's training patients, best epoch on validation loss |",
         f"| training | {train.get('epochs')} epochs, batch {train.get('batch_size')}, {train.get('optimizer')} lr {train.get('lr')}, "
         f"{train.get('scheduler')} schedule |",
-        f"| weights | fold {fold} (highest test ROC-AUC), stored as fp16 safetensors |",
+        f"| weights | fold {fold} (highest test ROC-AUC), stored as {_DTYPE_NAMES.get(dtype, dtype)} safetensors |",
         "",
         "## Cross-validation results (measured, test folds)",
         "",
@@ -108,7 +137,7 @@ def model_card(
     return "\n".join(lines) + "\n"
 
 
-def export(
+def export_run(
     run_dir: str | Path,
     model: str,
     magnification: str,
@@ -118,41 +147,20 @@ def export(
     fold: int | None = None,
     commands: list[str] | None = None,
     notes: str = "",
+    dtype: str | None = "float16",
 ) -> Path:
+    """A finished run's fold (default: the best on test ROC-AUC) as a compact app model with its card."""
     run_dir, out = Path(run_dir), Path(out)
     fold = best_fold(run_dir, model, magnification) if fold is None else fold
     src = RunDir(run_dir).fold(model, magnification, fold).best
     if not (src / ADAPTER_FILE).is_file():
         raise FileNotFoundError(f"no checkpoint in {src}")
-    half_precision_copy(src, out)
+    out = export_checkpoint(src, out, dtype=dtype)
     meta_path = out / ENGINE_META
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     meta.update({"fold": fold, "exported_from": f"{run_dir.name}/{model}/{magnification}/fold{fold}"})
     meta_path.write_text(json.dumps(meta, indent=1))
     (out / "card.md").write_text(
-        model_card(run_dir, model, magnification, fold, title=title, commands=commands or [], notes=notes)
+        model_card(run_dir, model, magnification, fold, title=title, commands=commands or [], notes=notes, dtype=dtype)
     )
     return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dir")
-    ap.add_argument("--model", required=True, help="model folder name in the run (e.g. resnet34)")
-    ap.add_argument("--magnification", default="all")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--fold", type=int, help="default: the fold with the highest test ROC-AUC")
-    ap.add_argument("--title", default="Demo model")
-    ap.add_argument("--command", action="append", default=[], help="command line(s) that made the run, for the card")
-    ap.add_argument("--notes", default="")
-    a = ap.parse_args(argv)
-    out = export(
-        a.run_dir, a.model, a.magnification, a.out, title=a.title, fold=a.fold, commands=a.command, notes=a.notes
-    )
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    print(json.dumps({"out": str(out), "bytes": size}))
-
-
-if __name__ == "__main__":
-    torch.set_grad_enabled(False)
-    main()
