@@ -24,7 +24,11 @@ ACTIVE = ("starting", "running", "stopping")
 
 
 class LaunchRefused(ValueError):
-    """A launch / resume / delete that cannot be done; the message says why."""
+    """A launch / resume / delete that cannot be done; the message says why (``reasons``: each on its own)."""
+
+    def __init__(self, *reasons: str):
+        self.reasons = list(reasons)
+        super().__init__("; ".join(reasons))
 
 
 @dataclass
@@ -78,8 +82,9 @@ class RunManager:
         self._ensure_thread()  # queued runs left by a previous app start as soon as a slot is free
 
     # --- launching -----------------------------------------------------------------------------------
-    def check(self, cfg: ExperimentConfig) -> tuple[list[str], list[str]]:
-        errors, warnings = check_config(cfg, self.settings)
+    def check(self, cfg: ExperimentConfig, *, data_made_at_launch: bool = False) -> tuple[list[str], list[str]]:
+        """(errors, warnings); ``data_made_at_launch``: the data folder is written just before the launch."""
+        errors, warnings = check_config(cfg, self.settings, data_made_at_launch=data_made_at_launch)
         if Path(cfg.output_dir).resolve() != self.runs_dir.resolve():
             errors.append(f"output_dir must be the app's runs folder {self.runs_dir} (got {cfg.output_dir})")
         elif cfg.name and (self.runs_dir / cfg.name).exists():
@@ -90,7 +95,7 @@ class RunManager:
         """Validate, write ``<runs>/<name>/config.yaml``, queue; the run starts now if a slot is free."""
         errors, _ = self.check(cfg)
         if errors:
-            raise LaunchRefused("; ".join(errors))
+            raise LaunchRefused(*errors)
         run_dir = self.runs_dir / cfg.name
         with self._lock:
             run_dir.mkdir(parents=True)

@@ -38,9 +38,15 @@ def within(path: Path, roots: list[Path]) -> bool:
 
 
 def check_config(
-    cfg: ExperimentConfig, settings: Settings, *, cuda: bool | None = None, available_families: set[str] | None = None
+    cfg: ExperimentConfig,
+    settings: Settings,
+    *,
+    cuda: bool | None = None,
+    available_families: set[str] | None = None,
+    data_made_at_launch: bool = False,
 ) -> tuple[list[str], list[str]]:
-    """(errors, warnings). A launch goes ahead only without errors; warnings are shown beside it."""
+    """(errors, warnings). A launch goes ahead only without errors; warnings are shown beside it.
+    ``data_made_at_launch``: the data folder need not exist yet (the launch exports it)."""
     cuda = cuda_available() if cuda is None else cuda
     fams = families() if available_families is None else available_families
     errors: list[str] = []
@@ -111,11 +117,11 @@ def check_config(
     bad = [m for m in d.magnifications if m not in (*MAGNIFICATIONS, "all")]
     if bad:
         errors.append(f"unknown magnification(s) {bad}; use {', '.join(MAGNIFICATIONS)} or all")
-    errors += check_data_root(cfg, settings)
+    errors += check_data_root(cfg, settings, must_exist=not data_made_at_launch)
     return errors, warnings
 
 
-def check_data_root(cfg: ExperimentConfig, settings: Settings) -> list[str]:
+def check_data_root(cfg: ExperimentConfig, settings: Settings, *, must_exist: bool = True) -> list[str]:
     d = cfg.data
     if not d.root:
         return ["no data folder given"]
@@ -127,8 +133,8 @@ def check_data_root(cfg: ExperimentConfig, settings: Settings) -> list[str]:
             f"data folder {root} is outside the allowed data roots ({', '.join(map(str, settings.allowed_roots))}; "
             f"set HISTOAPP_DATA_ROOTS to allow more)"
         ]
-    if d.source == "synthetic":
-        return []  # generated there on first use
+    if d.source == "synthetic" or not must_exist:
+        return []  # generated (or exported) there on first use
     if d.source == "csv" and root.is_file():
         return []
     if not root.exists():

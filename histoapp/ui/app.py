@@ -47,6 +47,13 @@ class AppContext:
 
         return RunManager(self.settings)
 
+    @cached_property
+    def launcher(self):
+        """Form -> checked config -> launched run, for the Train tab: ``histoapp.runs.launch``."""
+        from histoapp.runs.launch import LaunchService
+
+        return LaunchService(self.runs, self.settings, lambda: self.store)
+
 
 def build_app(settings: Settings | None = None) -> gr.Blocks:
     ctx = AppContext(settings or get_settings())

@@ -1,31 +1,22 @@
 """Train tab: a form bound to the trainer's ExperimentConfig, presets, launch as a separate process
-(``ctx.runs``, ``histoapp.runs.RunManager``), a live view refreshed by a timer, stop / resume / delete, history.
+(``ctx.launcher``, ``histoapp.runs.launch``; ``ctx.runs``, ``histoapp.runs.RunManager``), a live view refreshed by a
+timer, stop / resume / delete, history.
 
 The handlers are plain functions of ``ctx`` so tests call them without a browser."""
 
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from histoapp.runs import LaunchRefused
 from histoapp.runs.figures import loss_figure, validation_figure
-from histoapp.runs.form import (
-    ANNOTATED_DIR,
-    FIELDS,
-    PRESETS,
-    SOURCES,
-    PresetMissing,
-    config_to_form,
-    form_to_config,
-    load_preset,
-)
+from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
 from histoapp.runs.live import curves, format_duration
-from trainer.config import ExperimentConfig
 from trainer.data.records import MAGNIFICATIONS
+from trainer.rundir import RunDir
 
 DEFAULT_PRESET = "quick demo (CPU, minutes)"
 HISTORY_COLUMNS = ["run", "state", "models", "magnifications", "folds done", "launched", "message"]
@@ -42,68 +33,23 @@ def preset_values(ctx, preset: str) -> tuple:
     return (cfg.to_dict(), f"Preset **{preset}** loaded.", *[form[k] for k in FIELDS])
 
 
-def build_config(ctx, base: dict, *values) -> ExperimentConfig:
-    return form_to_config(dict(zip(FIELDS, values, strict=True)), ExperimentConfig.from_dict(base), ctx.settings)
+def _lines(errors: list[str], warnings: list[str]) -> list[str]:
+    return [f"❌ {e}" for e in errors] + [f"⚠️ {w}" for w in warnings]
 
 
 def check_form(ctx, base: dict, *values) -> str:
-    try:
-        cfg = build_config(ctx, base, *values)
-    except (ValueError, TypeError) as exc:
-        return f"❌ {exc}"
-    errors, warnings = ctx.runs.check(cfg)
-    if dict(zip(FIELDS, values, strict=True))["data.source"] == "annotated set":  # exported from the store at launch
-        errors = [e for e in errors if "does not exist" not in e]
-        warnings.append("the annotated set is exported from the annotation store when the run is launched")
-    lines = [f"❌ {e}" for e in errors] + [f"⚠️ {w}" for w in warnings]
-    return "\n\n".join(lines) if lines else "✅ Ready to launch."
-
-
-def export_annotated(ctx, run_name: str) -> Path:
-    """The annotation store's consensus labels now, exported into a new folder for this run (a snapshot: later
-    annotations do not change a running experiment's data)."""
-    out = ctx.settings.data_dir / ANNOTATED_DIR / run_name
-    try:
-        store = ctx.store
-    except ImportError:
-        raise LaunchRefused(
-            "the annotated set needs the annotation store (histoapp.store), which this install does not have yet"
-        ) from None
-    if not hasattr(store, "export_dataset"):
-        raise LaunchRefused("this annotation store cannot export a dataset yet")
-    try:
-        return Path(store.export_dataset(out))
-    except Exception as exc:  # nothing annotated yet, database problems ...
-        raise LaunchRefused(f"exporting the annotated set failed: {exc}") from None
-
-
-def annotated_config(cfg: ExperimentConfig, exported: Path) -> ExperimentConfig:
-    """Point the run at the exported annotated set, in whichever layout the store wrote it."""
-    from trainer.data.sources import detect_source
-
-    try:
-        source = detect_source(exported)
-    except (ValueError, FileNotFoundError) as exc:
-        raise LaunchRefused(f"the exported annotated set is not a dataset the trainer reads: {exc}") from None
-    return cfg.with_overrides([f"data.root={exported}", f"data.source={source}"])
+    report = ctx.launcher.check(base, values)
+    return "\n\n".join(_lines(report.errors, report.warnings)) or "✅ Ready to launch."
 
 
 def launch(ctx, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
-    try:
-        cfg = build_config(ctx, base, *values)
-        if dict(zip(FIELDS, values, strict=True))["data.source"] == "annotated set":
-            errors = [e for e in ctx.runs.check(cfg)[0] if "does not exist" not in e]  # the export makes it
-            if errors:  # refuse before exporting anything
-                raise LaunchRefused("; ".join(errors))
-            cfg = annotated_config(cfg, export_annotated(ctx, cfg.name))
-        warnings = ctx.runs.check(cfg)[1]
-        info = ctx.runs.launch(cfg)
-    except (LaunchRefused, ValueError, TypeError) as exc:
-        reasons = str(exc).split("; ") if isinstance(exc, LaunchRefused) else [str(exc)]
-        return "Not launched:\n\n" + "\n\n".join(f"❌ {r}" for r in reasons), gr.update()
-    msg = f"🚀 **{info.name}**: {info.state} (pid {info.pid or '—'}). Log: `{info.path / 'log.txt'}`"
-    return "\n\n".join([msg] + [f"⚠️ {w}" for w in warnings]), run_choices(ctx, info.name)
+    report = ctx.launcher.launch(base, values)
+    if not report.ok:
+        return "Not launched:\n\n" + "\n\n".join(_lines(report.errors, [])), gr.update()
+    info = report.info
+    msg = f"🚀 **{info.name}**: {info.state} (pid {info.pid or '—'}). Log: `{RunDir(info.path).log_file}`"
+    return "\n\n".join([msg] + _lines([], report.warnings)), run_choices(ctx, info.name)
 
 
 def run_choices(ctx, value: str | None = None):
