@@ -23,8 +23,9 @@ class AppContext:
     """What every tab may use. Heavy parts are built on first use, so the app starts fast."""
 
     settings: Settings
-    # The Blocks being built: tabs register page-load events on it (``blocks.load``).
+    # The Blocks and the Tab being built: a tab registers page-load (``blocks.load``) and tab-open events on them.
     blocks: gr.Blocks | None = None
+    tab: gr.Tab | None = None
 
     @cached_property
     def registry(self):
@@ -62,8 +63,9 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nResearch and teaching tool — not a diagnostic device.")
         with gr.Tabs():
             for name, module in TABS:
-                with gr.Tab(name, id=name.lower()):
+                with gr.Tab(name, id=name.lower()) as ctx.tab:
                     module.build(ctx)
+        ctx.tab = None
     return demo
 
 

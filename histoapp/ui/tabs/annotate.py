@@ -1,7 +1,10 @@
 """Annotate tab: a pathologist's review-and-label queue on the annotation database (``histoapp.store``).
 
 Every click goes straight to the database (one transaction, audit-logged, with a browser-made submission id so
-a retried click applies once); nothing lives only in the page, so a reload loses nothing."""
+a retried click applies once); nothing lives only in the page, so a reload loses nothing.
+
+The handlers are plain functions of ``ctx`` (bound with ``histoapp.ui.bind.bind``), so tests call them without a
+browser; ``build`` lays the tab out and wires them."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import gradio as gr
 from histoapp.store import StoreError
 from histoapp.store.queue import MODES
 from histoapp.ui import annotate_view as view
+from histoapp.ui.bind import bind
 from histoapp.ui.shortcuts import HELP, JS, REMEMBER_NAME_JS, RESTORE_NAME_JS, SUBMISSION_ID_JS
 from trainer.data.records import MAGNIFICATIONS, SUBTYPE_NAMES, SUBTYPES
 
@@ -25,6 +29,224 @@ def _filters(mag, ds):
     return (None if mag in (None, "", ANY) else mag), (None if ds in (None, "", ANY) else ds)
 
 
+# --- handlers: the queue view ----------------------------------------------------------------------------
+def render(ctx, image_id, name, blind_v, zoom_v, center_v, mag_v, ds_v, message=""):
+    """Everything the view shows (``VIEW_OUTPUTS``), for ``image_id`` (None: the queue is empty)."""
+    store = ctx.store
+    m, d = _filters(mag_v, ds_v)
+    prog = view.progress_text(store.progress(name or None, magnification=m, dataset=d), name)
+    table = view.recent_table(store, name)
+    if image_id is None:
+        return None, None, "*Nothing left in this queue with these filters.*", prog, message, table
+    img, text = view.viewer_content(store, image_id, name, blind=blind_v, zoom=zoom_v, center=center_v)
+    return image_id, img, text, prog, message, table
+
+
+def next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, exclude=()):
+    m, d = _filters(mag_v, ds_v)
+    ids = ctx.store.queue(
+        name or None, mode=mode_v, magnification=m, dataset=d, exclude=[*skipped_v, *exclude], limit=1
+    )
+    return ids[0] if ids else None
+
+
+def on_load(ctx, saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
+    """Page load: the annotator name the browser remembered, the datasets, the first image."""
+    name = view.resolve_annotator(saved, request)
+    choices = [ANY, *ctx.store.datasets()]
+    out = render(
+        ctx,
+        next_id(ctx, name, mode_v, mag_v, ds_v, []),
+        name,
+        blind_v,
+        1,
+        None,
+        mag_v,
+        ds_v,
+        "" if name else "Enter your name to start labelling.",
+    )
+    # An empty saved name must not wipe a name typed while the page was loading.
+    return (name if name else gr.update(), gr.update(choices=choices), *out)
+
+
+def show_next(
+    ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request, exclude_current=True
+):
+    name = view.resolve_annotator(name_box, request)
+    nid = next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, (cur,) if (exclude_current and cur is not None) else ())
+    if nid is None and cur is not None and exclude_current:
+        nid = next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v)  # only the current one left
+    return render(ctx, nid, name, blind_v, zoom_v, None, mag_v, ds_v)
+
+
+def refilter(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+    """A changed queue, filter or name: the first image that now fits (the current one if it still does)."""
+    return show_next(
+        ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False
+    )
+
+
+def save_label(
+    ctx,
+    label,
+    subtype,
+    name_box,
+    mode_v,
+    mag_v,
+    ds_v,
+    skipped_v,
+    blind_v,
+    zoom_v,
+    cur,
+    auto_v,
+    conf,
+    flag_v,
+    note_v,
+    key,
+    request: gr.Request,
+):
+    """A label button (``label`` benign/malignant, or a ``subtype``): saved at once, then the next image."""
+    name = view.resolve_annotator(name_box, request)
+    if cur is None:
+        return render(ctx, None, name, blind_v, zoom_v, None, mag_v, ds_v, "No image on screen.")
+    try:
+        res = ctx.store.annotate(
+            cur,
+            name,
+            label=label,
+            subtype=subtype,
+            confidence=conf,
+            note=note_v or "",
+            submission_id=key or None,
+            **{k: (k in (flag_v or [])) for _, k in view.FLAG_CHOICES},
+        )
+    except StoreError as exc:
+        return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ Not saved: {exc}")
+    text = view.label_text(res["label"], res["subtype"])
+    msg = f"Saved image #{cur}: **{text}**" + (" (already saved)" if res["duplicate"] else "")
+    if auto_v:
+        nid = next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, (cur,))
+        return render(ctx, nid, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
+    return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
+
+
+def skip_image(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+    skipped_v = [*skipped_v, cur] if cur is not None else skipped_v
+    out = show_next(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, None, request)
+    return (skipped_v, *out)
+
+
+def undo_redo(ctx, action, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+    """``action`` "undo" or "redo" of this annotator's last change; shows the image it touched."""
+    name = view.resolve_annotator(name_box, request)
+    try:
+        res = getattr(ctx.store, action)(name)
+    except StoreError as exc:
+        return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ {exc}")
+    if res is None:
+        return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"Nothing to {action}.")
+    state = res["state"]
+    what = (
+        "removed the label"
+        if state is None
+        else f"label is now **{view.label_text(state['label'], state.get('subtype'))}**"
+    )
+    message = f"{action.capitalize()}: image #{res['image_id']} — {what}."
+    return render(ctx, res["image_id"], name, blind_v, zoom_v, None, mag_v, ds_v, message)
+
+
+def rerender(ctx, name_box, mag_v, ds_v, blind_v, zoom_v, center_v, cur, request: gr.Request):
+    return render(ctx, cur, view.resolve_annotator(name_box, request), blind_v, zoom_v, center_v, mag_v, ds_v)
+
+
+def zoom_center(ctx, evt: gr.SelectData, zoom_v, center_v, cur):
+    """A click on the patch moves the zoom centre there."""
+    if cur is None or not evt.index:
+        return center_v
+    img, _ = ctx.store.load_image(cur)
+    return center_v if img is None else view.click_to_center(img.size, zoom_v, center_v, evt.index)
+
+
+# --- handlers: import, agreement, adjudication, export -----------------------------------------------------
+def import_folder(ctx, path, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+    name = view.resolve_annotator(name_box, request) or "system"
+    try:
+        res = ctx.store.import_folder(path, allowed_roots=ctx.settings.allowed_roots, actor=name)
+        msg = res.summary() + ("\n\n" + " ".join(res.notes) if res.notes else "")
+    except (StoreError, FileNotFoundError, ValueError) as exc:
+        msg = f"⚠️ **Import refused:** {exc}"
+    out = show_next(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False)
+    return (msg, gr.update(choices=[ANY, *ctx.store.datasets()]), *out)
+
+
+def make_demo(ctx):
+    from trainer.data.synthetic import generate
+
+    root = ctx.settings.data_dir / "demo_patches"
+    if not root.exists():
+        generate(root, patients_per_subtype=1, images_per_magnification=2, size=96, seed=7)
+    return str(root), f"Generated BreakHis-like demo patches (not real tissue) in `{root}`; press Import."
+
+
+def agreement(ctx):
+    return view.agreement_tables(ctx.store)
+
+
+def conflicts_table(ctx):
+    return view.conflicts_table(ctx.store)
+
+
+def show_conflict(ctx, image_id, name_box, blind_v, request: gr.Request):
+    if image_id is None:
+        return None, "Pick a conflict."
+    try:
+        img, problem = ctx.store.load_image(int(image_id))
+        votes = ctx.store.annotations(image_id=int(image_id))
+    except StoreError as exc:
+        return None, f"⚠️ {exc}"
+    text = "Votes: " + "; ".join(
+        f"{a['annotator']}: {view.label_text(a['label'], a['subtype'])}" + (f" ({a['note']})" if a["note"] else "")
+        for a in votes
+    )
+    text += "\n\n" + view.details(ctx.store, int(image_id), view.resolve_annotator(name_box, request), blind=blind_v)
+    return img, (f"⚠️ **{problem}**\n\n" if problem else "") + text
+
+
+def pick_conflict(evt: gr.SelectData, table):
+    try:
+        return int(table.iloc[evt.index[0], 0])
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def adjudicate(ctx, image_id, label, sub, note_v, name_box, request: gr.Request):
+    try:
+        if image_id is None:
+            raise StoreError("pick a conflict first")
+        name = view.resolve_annotator(name_box, request)
+        ctx.store.adjudicate(int(image_id), name, label=label, subtype=sub or None, note=note_v or "")
+    except StoreError as exc:
+        return f"⚠️ Not saved: {exc}", gr.update()
+    return f"Final label saved for image #{int(image_id)}.", view.conflicts_table(ctx.store)
+
+
+def export(ctx, kind: str):
+    """(file to download, message) of an export: ``csv`` / ``json`` of every annotation, or the ``dataset``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    tmp = Path(tempfile.mkdtemp(prefix="histoapp-export-"))
+    try:
+        if kind == "csv":
+            return str(ctx.store.export_csv(tmp / f"annotations-{stamp}.csv")), "CSV ready."
+        if kind == "json":
+            return str(ctx.store.export_json(tmp / f"annotations-{stamp}.json")), "JSON ready."
+        out = ctx.store.export_dataset(ctx.settings.data_dir / "exports" / f"annotations-{stamp}")
+        archive = shutil.make_archive(str(tmp / out.name), "zip", out)
+        return archive, f"Dataset written to `{out}` (train on it with `data.root={out}`) and zipped for download."
+    except StoreError as exc:
+        return None, f"⚠️ {exc}"
+
+
+# --- layout and wiring ------------------------------------------------------------------------------------
 def build(ctx) -> None:
     settings = ctx.settings
     gr.Markdown(
@@ -137,274 +359,58 @@ def build(ctx) -> None:
 
     gr.HTML("", js_on_load=JS, elem_id="ann-shortcuts", padding=False)
 
-    # --- handlers -----------------------------------------------------------------------------------
-    def who(name, request):
-        return view.resolve_annotator(name, request)
-
-    def render(image_id, name, blind_v, zoom_v, center_v, mag_v, ds_v, message=""):
-        """Everything the view shows, for ``image_id`` (None: the queue is empty)."""
-        store = ctx.store
-        m, d = _filters(mag_v, ds_v)
-        prog = view.progress_text(store.progress(name or None, magnification=m, dataset=d), name)
-        table = view.recent_table(store, name)
-        if image_id is None:
-            return None, None, "*Nothing left in this queue with these filters.*", prog, message, table
-        img, text = view.viewer_content(store, image_id, name, blind=blind_v, zoom=zoom_v, center=center_v)
-        return image_id, img, text, prog, message, table
-
+    # --- wiring -------------------------------------------------------------------------------------
     view_outputs = [current, viewer, info, progress, status, recent]
-
-    def next_id(name, mode_v, mag_v, ds_v, skipped_v, exclude=()):
-        m, d = _filters(mag_v, ds_v)
-        ids = ctx.store.queue(
-            name or None, mode=mode_v, magnification=m, dataset=d, exclude=[*skipped_v, *exclude], limit=1
-        )
-        return ids[0] if ids else None
-
-    def on_load(saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
-        name = who(saved, request)
-        choices = [ANY, *ctx.store.datasets()]
-        out = render(
-            next_id(name, mode_v, mag_v, ds_v, []),
-            name,
-            blind_v,
-            1,
-            None,
-            mag_v,
-            ds_v,
-            "" if name else "Enter your name to start labelling.",
-        )
-        # An empty saved name must not wipe a name typed while the page was loading.
-        return (name if name else gr.update(), gr.update(choices=choices), *out)
-
-    def show_next(
-        name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request, exclude_current=True
-    ):
-        name = who(name_box, request)
-        nid = next_id(name, mode_v, mag_v, ds_v, skipped_v, (cur,) if (exclude_current and cur is not None) else ())
-        if nid is None and cur is not None and exclude_current:
-            nid = next_id(name, mode_v, mag_v, ds_v, skipped_v)  # only the current one left
-        return render(nid, name, blind_v, zoom_v, None, mag_v, ds_v)
-
     common = [annotator, mode, mag, dataset, skipped, blind, zoom, current]
-
-    def make_label_handler(label, subtype):
-        def handler(
-            name_box,
-            mode_v,
-            mag_v,
-            ds_v,
-            skipped_v,
-            blind_v,
-            zoom_v,
-            cur,
-            auto_v,
-            conf,
-            flag_v,
-            note_v,
-            key,
-            request: gr.Request,
-        ):
-            name = who(name_box, request)
-            if cur is None:
-                return render(None, name, blind_v, zoom_v, None, mag_v, ds_v, "No image on screen.")
-            try:
-                res = ctx.store.annotate(
-                    cur,
-                    name,
-                    label=label,
-                    subtype=subtype,
-                    confidence=conf,
-                    note=note_v or "",
-                    submission_id=key or None,
-                    **{k: (k in (flag_v or [])) for _, k in view.FLAG_CHOICES},
-                )
-            except StoreError as exc:
-                return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ Not saved: {exc}")
-            text = view.label_text(res["label"], res["subtype"])
-            msg = f"Saved image #{cur}: **{text}**" + (" (already saved)" if res["duplicate"] else "")
-            if auto_v:
-                nid = next_id(name, mode_v, mag_v, ds_v, skipped_v, (cur,))
-                return render(nid, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
-            return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
-
-        return handler
-
     label_inputs = [*common, auto_next, confidence, flags, note, sub_id]
     for btn, label, subtype in [(benign, 0, None), (malignant, 1, None)] + [(b, None, code) for code, b in sub_buttons]:
         btn.click(
-            make_label_handler(label, subtype),
+            bind(save_label, ctx, label, subtype),
             label_inputs,
             view_outputs,
             js=SUBMISSION_ID_JS,
             trigger_mode="once",
             show_progress="hidden",
         )
-
-    def on_skip(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
-        skipped_v = [*skipped_v, cur] if cur is not None else skipped_v
-        out = show_next(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, None, request)
-        return (skipped_v, *out)
-
-    skip.click(on_skip, common, [skipped, *view_outputs], show_progress="hidden")
-    nxt.click(show_next, common, view_outputs, show_progress="hidden")
-
-    def make_undo(action):
-        def handler(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
-            name = who(name_box, request)
-            try:
-                res = getattr(ctx.store, action)(name)
-            except StoreError as exc:
-                return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ {exc}")
-            if res is None:
-                return render(cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"Nothing to {action}.")
-            state = res["state"]
-            what = (
-                "removed the label"
-                if state is None
-                else f"label is now **{view.label_text(state['label'], state.get('subtype'))}**"
-            )
-            return render(
-                res["image_id"],
-                name,
-                blind_v,
-                zoom_v,
-                None,
-                mag_v,
-                ds_v,
-                f"{action.capitalize()}: image #{res['image_id']} — {what}.",
-            )
-
-        return handler
-
-    undo.click(make_undo("undo"), common, view_outputs, trigger_mode="once", show_progress="hidden")
-    redo.click(make_undo("redo"), common, view_outputs, trigger_mode="once", show_progress="hidden")
-
-    def refilter(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
-        return show_next(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False)
-
+    skip.click(bind(skip_image, ctx), common, [skipped, *view_outputs], show_progress="hidden")
+    nxt.click(bind(show_next, ctx), common, view_outputs, show_progress="hidden")
+    for btn, action in ((undo, "undo"), (redo, "redo")):
+        btn.click(bind(undo_redo, ctx, action), common, view_outputs, trigger_mode="once", show_progress="hidden")
     for comp in (mode, mag, dataset):
-        comp.input(refilter, common, view_outputs, show_progress="hidden")
+        comp.input(bind(refilter, ctx), common, view_outputs, show_progress="hidden")
     # The name is remembered by the browser (localStorage), so a reload comes back to the same annotator.
     annotator.input(None, annotator, None, js=REMEMBER_NAME_JS)
-    annotator.blur(refilter, common, view_outputs, show_progress="hidden")
-    annotator.submit(refilter, common, view_outputs, show_progress="hidden")
-
-    def rerender(name_box, mag_v, ds_v, blind_v, zoom_v, center_v, cur, request: gr.Request):
-        return render(cur, who(name_box, request), blind_v, zoom_v, center_v, mag_v, ds_v)
-
+    annotator.blur(bind(refilter, ctx), common, view_outputs, show_progress="hidden")
+    annotator.submit(bind(refilter, ctx), common, view_outputs, show_progress="hidden")
     rerender_inputs = [annotator, mag, dataset, blind, zoom, center, current]
-    blind.change(rerender, rerender_inputs, view_outputs, show_progress="hidden")
-    zoom.release(rerender, rerender_inputs, view_outputs, show_progress="hidden")
-
-    def on_select(evt: gr.SelectData, zoom_v, center_v, cur):
-        if cur is None or not evt.index:
-            return center_v
-        img, _ = ctx.store.load_image(cur)
-        return center_v if img is None else view.click_to_center(img.size, zoom_v, center_v, evt.index)
-
-    viewer.select(on_select, [zoom, center, current], center).then(
-        rerender, rerender_inputs, view_outputs, show_progress="hidden"
+    blind.change(bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden")
+    zoom.release(bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden")
+    viewer.select(bind(zoom_center, ctx), [zoom, center, current], center).then(
+        bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden"
     )
 
-    # --- import ---------------------------------------------------------------------------------------
-    def do_import(path, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
-        name = who(name_box, request) or "system"
-        try:
-            res = ctx.store.import_folder(path, allowed_roots=settings.allowed_roots, actor=name)
-            msg = res.summary() + ("\n\n" + " ".join(res.notes) if res.notes else "")
-        except (StoreError, FileNotFoundError, ValueError) as exc:
-            msg = f"⚠️ **Import refused:** {exc}"
-        out = show_next(name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False)
-        return (msg, gr.update(choices=[ANY, *ctx.store.datasets()]), *out)
-
-    import_btn.click(do_import, [import_path, *common], [import_msg, dataset, *view_outputs])
-
-    def make_demo():
-        from trainer.data.synthetic import generate
-
-        root = settings.data_dir / "demo_patches"
-        if not root.exists():
-            generate(root, patients_per_subtype=1, images_per_magnification=2, size=96, seed=7)
-        return str(root), f"Generated BreakHis-like demo patches (not real tissue) in `{root}`; press Import."
-
-    demo_btn.click(make_demo, None, [import_path, import_msg])
-
-    # --- agreement and adjudication -------------------------------------------------------------------
-    agree_btn.click(lambda: view.agreement_tables(ctx.store), None, [agree_md, agree_pairs, agree_models])
-    conflicts_btn.click(lambda: view.conflicts_table(ctx.store), None, conflicts)
-
-    def show_conflict(image_id, name_box, blind_v, request: gr.Request):
-        if image_id is None:
-            return None, "Pick a conflict."
-        try:
-            img, problem = ctx.store.load_image(int(image_id))
-            votes = ctx.store.annotations(image_id=int(image_id))
-        except StoreError as exc:
-            return None, f"⚠️ {exc}"
-        text = "Votes: " + "; ".join(
-            f"{a['annotator']}: {view.label_text(a['label'], a['subtype'])}" + (f" ({a['note']})" if a["note"] else "")
-            for a in votes
-        )
-        text += "\n\n" + view.details(ctx.store, int(image_id), who(name_box, request), blind=blind_v)
-        return img, (f"⚠️ **{problem}**\n\n" if problem else "") + text
-
-    def pick_conflict(evt: gr.SelectData, table):
-        try:
-            return int(table.iloc[evt.index[0], 0])
-        except (TypeError, ValueError, IndexError, AttributeError):
-            return None
-
+    import_btn.click(bind(import_folder, ctx), [import_path, *common], [import_msg, dataset, *view_outputs])
+    demo_btn.click(bind(make_demo, ctx), None, [import_path, import_msg])
+    agree_btn.click(bind(agreement, ctx), None, [agree_md, agree_pairs, agree_models])
+    conflicts_btn.click(bind(conflicts_table, ctx), None, conflicts)
     conflicts.select(pick_conflict, conflicts, adj_id).then(
-        show_conflict, [adj_id, annotator, blind], [adj_image, adj_info]
+        bind(show_conflict, ctx), [adj_id, annotator, blind], [adj_image, adj_info]
     )
-    adj_id.submit(show_conflict, [adj_id, annotator, blind], [adj_image, adj_info])
-
-    def do_adjudicate(image_id, label, sub, note_v, name_box, request: gr.Request):
-        try:
-            if image_id is None:
-                raise StoreError("pick a conflict first")
-            ctx.store.adjudicate(
-                int(image_id), who(name_box, request), label=label, subtype=sub or None, note=note_v or ""
-            )
-        except StoreError as exc:
-            return f"⚠️ Not saved: {exc}", gr.update()
-        return f"Final label saved for image #{int(image_id)}.", view.conflicts_table(ctx.store)
-
+    adj_id.submit(bind(show_conflict, ctx), [adj_id, annotator, blind], [adj_image, adj_info])
     adj_btn.click(
-        do_adjudicate, [adj_id, adj_label, adj_sub, adj_note, annotator], [adj_msg, conflicts], trigger_mode="once"
+        bind(adjudicate, ctx),
+        [adj_id, adj_label, adj_sub, adj_note, annotator],
+        [adj_msg, conflicts],
+        trigger_mode="once",
     )
+    for btn, kind in ((csv_btn, "csv"), (json_btn, "json"), (ds_btn, "dataset")):
+        btn.click(bind(export, ctx, kind), None, [export_file, export_msg])
 
-    # --- export ---------------------------------------------------------------------------------------
-    def export(kind):
-        def handler():
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            tmp = Path(tempfile.mkdtemp(prefix="histoapp-export-"))
-            try:
-                if kind == "csv":
-                    return str(ctx.store.export_csv(tmp / f"annotations-{stamp}.csv")), "CSV ready."
-                if kind == "json":
-                    return str(ctx.store.export_json(tmp / f"annotations-{stamp}.json")), "JSON ready."
-                out = ctx.store.export_dataset(settings.data_dir / "exports" / f"annotations-{stamp}")
-                archive = shutil.make_archive(str(tmp / out.name), "zip", out)
-                return (
-                    archive,
-                    f"Dataset written to `{out}` (train on it with `data.root={out}`) and zipped for download.",
-                )
-            except StoreError as exc:
-                return None, f"⚠️ {exc}"
-
-        return handler
-
-    csv_btn.click(export("csv"), None, [export_file, export_msg])
-    json_btn.click(export("json"), None, [export_file, export_msg])
-    ds_btn.click(export("dataset"), None, [export_file, export_msg])
-
-    # --- page load: the saved annotator name, datasets, the first image --------------------------------
+    # Page load: the saved annotator name, datasets, the first image.
     if ctx.blocks is None:
         raise RuntimeError("annotate.build(ctx) needs ctx.blocks, the gr.Blocks being built (see build_app)")
     ctx.blocks.load(
-        on_load,
+        bind(on_load, ctx),
         [annotator, mode, mag, dataset, blind],
         [annotator, dataset, *view_outputs],
         js=RESTORE_NAME_JS,

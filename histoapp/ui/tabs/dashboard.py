@@ -1,16 +1,15 @@
 """Dashboard tab: per-magnification metrics of chosen runs beside the paper's numbers, bars, ROC per fold,
 calibration, confusion matrices, patient-level accuracy, significance between two runs, cross-dataset results,
-and export as CSV / self-contained HTML. Everything is read from run folders through ``histoapp.runs.dashboard``."""
+and export as CSV / self-contained HTML. Everything is read from run folders through ``histoapp.analysis.results``."""
 
 from __future__ import annotations
 
 from functools import partial
 
 import gradio as gr
-from gradio.context import Context
 
-from histoapp.runs import dashboard as dash
-from histoapp.runs import figures, report
+from histoapp.analysis import figures, report
+from histoapp.analysis import results as dash
 from trainer.metrics import METRIC_NAMES
 from trainer.results import PAPER_COLUMNS
 
@@ -138,6 +137,5 @@ def build(ctx) -> None:
     compare_btn.click(partial(compare, ctx), [model_a, model_b], comparison)
     csv_btn.click(partial(export_csv, ctx), runs, download)
     html_btn.click(partial(export_html, ctx), [runs, metric, group, model_a, model_b], download)
-    tab = Context.block  # the Tab this module is built in: refresh the run list whenever it is opened
-    if isinstance(tab, gr.Tab):
-        tab.select(partial(run_list, ctx), runs, runs).then(partial(overview, ctx), [runs, metric], outs)
+    if ctx.tab is not None:  # the Tab this module is built in: refresh the run list whenever it is opened
+        ctx.tab.select(partial(run_list, ctx), runs, runs).then(partial(overview, ctx), [runs, metric], outs)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from histoapp.runs.dashboard import cell
+from histoapp.analysis.results import cell
 from histoapp.ui.tabs import dashboard
 from tests.histoapp.runs.tiny import make_finished_run, make_settings
 from trainer.metrics import METRIC_NAMES, METRICS
@@ -84,7 +84,7 @@ def test_cross_dataset_results_are_listed(ctx, finished, tiny_data):
 
 
 def test_the_papers_figure_sits_beside_ours():
-    from histoapp.runs.dashboard import display_table, summary
+    from histoapp.analysis.results import display_table, summary
     from trainer.reference import paper_figures
 
     row = {c: None for c in summary("/nonexistent", []).columns}
