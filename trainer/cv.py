@@ -19,7 +19,7 @@ import numpy as np
 
 from trainer.config import ExperimentConfig, ModelConfig
 from trainer.data.index import index_dataset
-from trainer.data.records import LABELS, SUBTYPES, Record
+from trainer.data.records import LABELS, SUBTYPES, Record, malignant_columns
 from trainer.data.splits import Splits, make_splits
 from trainer.engine.events import EventLog, RunStatus, StopControl
 from trainer.engine.loop import fit, make_accelerator, make_loader, predict_loader
@@ -376,7 +376,7 @@ def write_predictions(
     """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...``; ``label`` and
     ``pred`` are class indices of the run's target; ``prob_malignant`` sums the malignant classes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    malignant = [i for i, c in enumerate(classes) if c == "malignant" or (c in SUBTYPES and SUBTYPES.index(c) >= 4)]
+    malignant = malignant_columns(classes)
     per_class = [c for c in classes if c != "malignant"]  # binary: prob_malignant is already a column
     pred = (probs[:, 1] >= 0.5).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
     tmp = path.with_suffix(".tmp")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.data.records import SUBTYPES
+from trainer.data.records import malignant_columns
 from trainer.engine.loop import make_loader, predict_loader
 from trainer.metrics import classification_metrics
 from trainer.models import load_checkpoint as resolve_checkpoint
@@ -54,8 +54,7 @@ def evaluate_checkpoint(
     probs, _, idx = predict_loader(adapter, loader, None, progress=progress, desc="evaluate")
     recs = [records[i] for i in idx]
     y = np.array([r.label for r in recs])
-    malignant = [i for i, c in enumerate(classes) if c == "malignant" or (c in SUBTYPES and SUBTYPES.index(c) >= 4)]
-    p_mal = probs[:, malignant].sum(axis=1)
+    p_mal = probs[:, malignant_columns(classes)].sum(axis=1)
     metrics = classification_metrics(y, p_mal, [r.patient_id for r in recs])
     name = Path(data_root).resolve().name
     out = (

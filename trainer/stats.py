@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
-from trainer.data.records import MAGNIFICATIONS
+from trainer.data.records import LABELS, MAGNIFICATIONS, SUBTYPES, malignant_truth
 from trainer.rundir import RunDir
 
 
@@ -154,8 +154,7 @@ def _fold_metrics(run_dir: Path, model: str, magnification: str) -> dict[int, di
 
 
 def _malignant_truth(rows: list[dict], classes_binary: bool) -> np.ndarray:
-    y = np.array([int(r["label"]) for r in rows])
-    return y if classes_binary else (y >= 4).astype(int)  # subtype target: the last four subtypes are malignant
+    return np.array(malignant_truth([r["label"] for r in rows], LABELS if classes_binary else SUBTYPES))
 
 
 def compare_runs(

@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
+from trainer.data.records import LABELS, SUBTYPES, malignant_truth
 from trainer.metrics import METRIC_NAMES, METRICS
 from trainer.results import PAPER_COLUMNS, load_results
 from trainer.rundir import EVAL_PREFIX, RunDir, read_json, runs_in
@@ -111,7 +112,7 @@ def fold_predictions(runs_dir: str | Path, key: str) -> dict[int, pd.DataFrame]:
 def _binary_truth(df: pd.DataFrame) -> np.ndarray:
     y = df["label"].to_numpy().astype(int)
     subtype = any(c.startswith("prob_") and c not in ("prob_benign", "prob_malignant") for c in df.columns)
-    return (y >= 4).astype(int) if subtype else y  # the last four subtypes are malignant
+    return np.array(malignant_truth(y, SUBTYPES if subtype else LABELS))
 
 
 def roc_curves(preds: dict[int, pd.DataFrame], grid: int = 101) -> dict:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from trainer.data.records import SUBTYPES
+from trainer.data.records import malignant_columns
 
 
 @dataclass
@@ -33,9 +33,8 @@ class Prediction:
 
 
 def malignant_probability(probs: np.ndarray, classes: list[str]) -> float:
-    """P(malignant): the malignant class, or the sum of the malignant subtypes (same rule as trainer.evaluate)."""
-    idx = [i for i, c in enumerate(classes) if c == "malignant" or (c in SUBTYPES and SUBTYPES.index(c) >= 4)]
-    return float(np.asarray(probs)[idx].sum())
+    """P(malignant): the malignant class, or the sum of the malignant subtypes (``malignant_columns``)."""
+    return float(np.asarray(probs)[malignant_columns(classes)].sum())
 
 
 def _batch(adapter, image: Image.Image, size: int, device):

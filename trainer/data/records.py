@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 LABELS: tuple[str, str] = ("benign", "malignant")
@@ -42,6 +43,23 @@ class Record:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# --- which classes are malignant: this rule, and SUBTYPE_LABEL behind it, are the only place that says --------
+def is_malignant(class_name: str) -> bool:
+    """A model's class is malignant when it is "malignant" or a malignant BreakHis subtype (SUBTYPE_LABEL)."""
+    return class_name == LABELS[1] or SUBTYPE_LABEL.get(class_name) == 1
+
+
+def malignant_columns(classes: Sequence[str]) -> list[int]:
+    """Indices of the malignant classes in ``classes``: P(malignant) is the sum of their probabilities."""
+    return [i for i, c in enumerate(classes) if is_malignant(c)]
+
+
+def malignant_truth(targets: Sequence[int], classes: Sequence[str]) -> list[int]:
+    """Benign (0) / malignant (1) of each target, given as an index into ``classes`` (the run's target)."""
+    malignant = set(malignant_columns(classes))
+    return [int(int(t) in malignant) for t in targets]
 
 
 def normalise_magnification(value: str | int | None) -> str | None:
