@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from trainer.data.records import SUBTYPE_LABEL, SUBTYPE_NAMES, SUBTYPES
+from trainer.data.records import MAGNIFICATIONS, SUBTYPE_LABEL, SUBTYPE_NAMES, SUBTYPES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _NAME = re.compile(
@@ -61,14 +61,14 @@ def canonical_relpath(parsed: BreakHisName) -> str:
 # The official BreakHis v1 counts (Spanhol et al., IEEE TBME 2016, Table I): images per magnification x subtype.
 # Totals: 7,909 images (40X 1,995; 100X 2,081; 200X 2,013; 400X 1,820), benign 2,480, malignant 5,429.
 OFFICIAL_COUNTS: dict[str, dict[str, int]] = {
-    "A": dict(zip(("40X", "100X", "200X", "400X"), (114, 113, 111, 106))),
-    "F": dict(zip(("40X", "100X", "200X", "400X"), (253, 260, 264, 237))),
-    "PT": dict(zip(("40X", "100X", "200X", "400X"), (109, 121, 108, 115))),
-    "TA": dict(zip(("40X", "100X", "200X", "400X"), (149, 150, 140, 130))),
-    "DC": dict(zip(("40X", "100X", "200X", "400X"), (864, 903, 896, 788))),
-    "LC": dict(zip(("40X", "100X", "200X", "400X"), (156, 170, 163, 137))),
-    "MC": dict(zip(("40X", "100X", "200X", "400X"), (205, 222, 196, 169))),
-    "PC": dict(zip(("40X", "100X", "200X", "400X"), (145, 142, 135, 138))),
+    "A": dict(zip(MAGNIFICATIONS, (114, 113, 111, 106), strict=True)),
+    "F": dict(zip(MAGNIFICATIONS, (253, 260, 264, 237), strict=True)),
+    "PT": dict(zip(MAGNIFICATIONS, (109, 121, 108, 115), strict=True)),
+    "TA": dict(zip(MAGNIFICATIONS, (149, 150, 140, 130), strict=True)),
+    "DC": dict(zip(MAGNIFICATIONS, (864, 903, 896, 788), strict=True)),
+    "LC": dict(zip(MAGNIFICATIONS, (156, 170, 163, 137), strict=True)),
+    "MC": dict(zip(MAGNIFICATIONS, (205, 222, 196, 169), strict=True)),
+    "PC": dict(zip(MAGNIFICATIONS, (145, 142, 135, 138), strict=True)),
 }
 # Patients (slide folders) per subtype: 24 benign + 58 malignant = 82.
 OFFICIAL_PATIENTS: dict[str, int] = {"A": 4, "F": 10, "PT": 3, "TA": 7, "DC": 38, "LC": 5, "MC": 9, "PC": 6}

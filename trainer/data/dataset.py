@@ -3,6 +3,7 @@ epochs do not re-decode PNGs."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -156,7 +157,5 @@ def _atomic_save(path: Path, arr: np.ndarray) -> None:
             np.save(fh, arr, allow_pickle=False)
         os.replace(tmp, path)
     except OSError:
-        try:
+        with contextlib.suppress(OSError, UnboundLocalError):  # a full or read-only cache folder only costs speed
             os.unlink(tmp)
-        except (OSError, UnboundLocalError):
-            pass  # a full or read-only cache folder only costs speed

@@ -63,7 +63,7 @@ def render_patch(
             k = 9
             angles = np.sort(rng.uniform(0, 2 * math.pi, k))
             rad = rng.uniform(0.6, 1.3, k)
-            pts = [(cx + rx * q * math.cos(a), cy + ry * q * math.sin(a)) for a, q in zip(angles, rad)]
+            pts = [(cx + rx * q * math.cos(a), cy + ry * q * math.sin(a)) for a, q in zip(angles, rad, strict=True)]
             draw.polygon(pts, fill=colour)
         else:
             draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=colour)
