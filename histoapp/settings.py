@@ -51,6 +51,13 @@ class Settings:
     stop_timeout_s: float = field(default_factory=lambda: float(_env("HISTOAPP_STOP_TIMEOUT_S", "120")))
     # CPU threads per run on a CPU-only machine (None: torch's default).
     run_threads: int | None = field(default_factory=lambda: int(_env("HISTOAPP_RUN_THREADS", "0")) or None)
+    # Accounts and roles (``python -m histoapp.auth``); absent: no logins, the app is open to one local user.
+    users_file: Path | None = field(
+        default_factory=lambda: Path(_env("HISTOAPP_USERS")).expanduser().resolve() if _env("HISTOAPP_USERS") else None
+    )
+    # Public demo: Predict/Dashboard/About for everyone, no training or server-folder import. The default on a
+    # Hugging Face Space (SPACE_ID is set there) unless HISTOAPP_PUBLIC=0; a users file takes precedence.
+    public: bool = field(default_factory=lambda: _env("HISTOAPP_PUBLIC", "1" if _env("SPACE_ID") else "0") == "1")
     # Interface the app listens on (app.py; 0.0.0.0 in a container or Space).
     server_name: str = field(default_factory=lambda: _env("GRADIO_SERVER_NAME", "127.0.0.1"))
 

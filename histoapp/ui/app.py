@@ -11,6 +11,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
 
+from histoapp import auth
 from histoapp.settings import Settings, get_settings
 from histoapp.ui.tabs import about, annotate, dashboard, predict, train
 
@@ -61,16 +62,59 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         ctx.blocks = demo
         gr.Markdown(f"# {TITLE}\nResearch and teaching tool — not a diagnostic device.")
+        who = gr.Markdown(mode_note(ctx.settings, None), elem_id="who")
+        tabs = []
         with gr.Tabs():
             for name, module in TABS:
-                with gr.Tab(name, id=name.lower()) as ctx.tab:
+                with gr.Tab(name, id=name.lower(), visible=name.lower() in _tabs(ctx.settings, None)) as ctx.tab:
                     module.build(ctx)
+                tabs.append(ctx.tab)
         ctx.tab = None
+
+        # Each page load shows the tabs of its user's role (the handlers check the role again on every call).
+        def per_user(request: gr.Request):
+            shown = _tabs(ctx.settings, request)
+            return (mode_note(ctx.settings, request), *[gr.Tab(visible=n.lower() in shown) for n, _ in TABS])
+
+        demo.load(per_user, None, [who, *tabs], api_visibility="private")
     return demo
+
+
+def _tabs(settings: Settings, request) -> tuple[str, ...]:
+    return auth.TABS_FOR_ROLE.get(auth.role_of(settings, request), ())
+
+
+def mode_note(settings: Settings, request) -> str:
+    """One line saying who the app takes you for, so an open or public app shows what it is."""
+    current = auth.mode(settings)
+    if current == "open":
+        return "*Open mode: no logins, one local user with every right (set `HISTOAPP_USERS` for accounts).*"
+    if current == "public":
+        return (
+            "*Public demo: Predict, Dashboard and About only. Training, deleting runs and server-folder import are "
+            "off here; run the app yourself for them.*"
+        )
+    user = auth.user_of(request)
+    return f"Logged in as **{user}** ({auth.role_of(settings, request) or 'no role'})." if user else ""
+
+
+def login_options(settings: Settings) -> dict:
+    """``demo.launch`` arguments for logins: Gradio's password form checked against the users file (read per
+    login, so ``python -m histoapp.auth add`` takes effect without a restart); none in open or public mode."""
+    if auth.mode(settings) != "users":
+        return {}
+    return {"auth": lambda name, password: auth.check_password(auth.load_users(settings.users_file), name, password)}
 
 
 def launch(**kwargs) -> None:
     settings = get_settings()
     demo = build_app(settings)
     demo.queue(default_concurrency_limit=2)
-    demo.launch(**{"server_name": settings.server_name, "max_file_size": f"{settings.max_upload_mb}mb", **kwargs})
+    demo.launch(
+        **{
+            "server_name": settings.server_name,
+            "max_file_size": f"{settings.max_upload_mb}mb",
+            **login_options(settings),
+            **kwargs,
+        }
+    )

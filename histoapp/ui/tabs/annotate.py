@@ -15,6 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from histoapp.auth import at_least, requires, role_of
 from histoapp.store import StoreError
 from histoapp.store.queue import MODES
 from histoapp.ui import annotate_view as view
@@ -23,6 +24,8 @@ from histoapp.ui.shortcuts import HELP, JS, REMEMBER_NAME_JS, RESTORE_NAME_JS, S
 from trainer.data.records import MAGNIFICATIONS, SUBTYPE_NAMES, SUBTYPES
 
 ANY = "any"
+# What render() returns (the image shown and its panels), in the order of the view outputs.
+VIEW_OUTPUTS = 6
 
 
 def _filters(mag, ds):
@@ -51,7 +54,10 @@ def next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, exclude=()):
 
 
 def on_load(ctx, saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
-    """Page load: the annotator name the browser remembered, the datasets, the first image."""
+    """Page load: the annotator name the browser remembered, the datasets, the first image (nothing for a user
+    who may not annotate: the tab is hidden from them, and the page load must not fail)."""
+    if not at_least(role_of(ctx.settings, request), "annotator"):
+        return (gr.update(), gr.update(), *[gr.update() for _ in range(VIEW_OUTPUTS)])
     name = view.resolve_annotator(saved, request)
     choices = [ANY, *ctx.store.datasets()]
     out = render(
@@ -69,6 +75,7 @@ def on_load(ctx, saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
     return (name if name else gr.update(), gr.update(choices=choices), *out)
 
 
+@requires("annotator")
 def show_next(
     ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request, exclude_current=True
 ):
@@ -79,6 +86,7 @@ def show_next(
     return render(ctx, nid, name, blind_v, zoom_v, None, mag_v, ds_v)
 
 
+@requires("annotator")
 def refilter(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
     """A changed queue, filter or name: the first image that now fits (the current one if it still does)."""
     return show_next(
@@ -86,6 +94,7 @@ def refilter(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur
     )
 
 
+@requires("annotator")
 def save_label(
     ctx,
     label,
@@ -130,12 +139,14 @@ def save_label(
     return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
 
 
+@requires("annotator")
 def skip_image(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
     skipped_v = [*skipped_v, cur] if cur is not None else skipped_v
     out = show_next(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, None, request)
     return (skipped_v, *out)
 
 
+@requires("annotator")
 def undo_redo(ctx, action, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
     """``action`` "undo" or "redo" of this annotator's last change; shows the image it touched."""
     name = view.resolve_annotator(name_box, request)
@@ -155,6 +166,7 @@ def undo_redo(ctx, action, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zo
     return render(ctx, res["image_id"], name, blind_v, zoom_v, None, mag_v, ds_v, message)
 
 
+@requires("annotator")
 def rerender(ctx, name_box, mag_v, ds_v, blind_v, zoom_v, center_v, cur, request: gr.Request):
     return render(ctx, cur, view.resolve_annotator(name_box, request), blind_v, zoom_v, center_v, mag_v, ds_v)
 
@@ -168,6 +180,7 @@ def zoom_center(ctx, evt: gr.SelectData, zoom_v, center_v, cur):
 
 
 # --- handlers: import, agreement, adjudication, export -----------------------------------------------------
+@requires("researcher")
 def import_folder(ctx, path, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
     name = view.resolve_annotator(name_box, request) or "system"
     try:
@@ -179,6 +192,7 @@ def import_folder(ctx, path, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, 
     return (msg, gr.update(choices=[ANY, *ctx.store.datasets()]), *out)
 
 
+@requires("researcher")
 def make_demo(ctx):
     from trainer.data.synthetic import generate
 
@@ -188,14 +202,17 @@ def make_demo(ctx):
     return str(root), f"Generated BreakHis-like demo patches (not real tissue) in `{root}`; press Import."
 
 
+@requires("annotator")
 def agreement(ctx):
     return view.agreement_tables(ctx.store)
 
 
+@requires("annotator")
 def conflicts_table(ctx):
     return view.conflicts_table(ctx.store)
 
 
+@requires("annotator")
 def show_conflict(ctx, image_id, name_box, blind_v, request: gr.Request):
     if image_id is None:
         return None, "Pick a conflict."
@@ -219,6 +236,7 @@ def pick_conflict(evt: gr.SelectData, table):
         return None
 
 
+@requires("annotator")
 def adjudicate(ctx, image_id, label, sub, note_v, name_box, request: gr.Request):
     try:
         if image_id is None:
@@ -230,6 +248,7 @@ def adjudicate(ctx, image_id, label, sub, note_v, name_box, request: gr.Request)
     return f"Final label saved for image #{int(image_id)}.", view.conflicts_table(ctx.store)
 
 
+@requires("annotator")
 def export(ctx, kind: str):
     """(file to download, message) of an export: ``csv`` / ``json`` of every annotation, or the ``dataset``."""
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from histoapp.auth import requires
 from histoapp.ui.zerogpu import gpu
 
 ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -396,6 +397,7 @@ def reblend(session: Session, opacity):
     )
 
 
+@requires("annotator")
 def send_to_annotation(ctx, session: Session) -> str:
     """Queue every disagreeing patch (image + both predictions) in the annotation store."""
     todo = [it for it in session.items if it.disagree and it.path]

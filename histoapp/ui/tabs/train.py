@@ -11,6 +11,7 @@ from functools import partial
 import gradio as gr
 import pandas as pd
 
+from histoapp.auth import requires
 from histoapp.runs import LaunchRefused
 from histoapp.runs.figures import loss_figure, validation_figure
 from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
@@ -37,11 +38,13 @@ def _lines(errors: list[str], warnings: list[str]) -> list[str]:
     return [f"❌ {e}" for e in errors] + [f"⚠️ {w}" for w in warnings]
 
 
+@requires("researcher")
 def check_form(ctx, base: dict, *values) -> str:
     report = ctx.launcher.check(base, values)
     return "\n\n".join(_lines(report.errors, report.warnings)) or "✅ Ready to launch."
 
 
+@requires("researcher")
 def launch(ctx, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
     report = ctx.launcher.launch(base, values)
@@ -139,6 +142,7 @@ def live_view(ctx, name: str | None) -> tuple:
     )
 
 
+@requires("researcher")
 def _act(ctx, name: str | None, action: str) -> tuple[str, object]:
     if not name:
         return "Select a run first.", gr.update()
