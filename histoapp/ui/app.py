@@ -12,6 +12,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from histoapp.settings import Settings, get_settings
+from histoapp.ui import api
 from histoapp.ui.tabs import about, annotate, dashboard, predict, train
 
 TITLE = "histoapp — breast-cancer histopathology: CNNs vs vision-language models"
@@ -66,6 +67,10 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 with gr.Tab(name, id=name.lower()) as ctx.tab:
                     module.build(ctx)
         ctx.tab = None
+        # The tabs' handlers are UI plumbing: none is an API endpoint. The API is ``histoapp.ui.api``.
+        for fn in demo.fns.values():
+            fn.api_visibility = "private"
+        api.register(ctx)
     return demo
 
 
