@@ -122,27 +122,39 @@ def current_request():
     return LocalContext.request.get(None)
 
 
-def requires(role: str) -> Callable[[Callable], Callable]:
-    """Refuse the call unless the request's user has ``role`` (or above). The handler's first argument is the
-    app context (its ``settings`` say the mode). Raises ``gr.Error``, which Gradio shows in the page and returns
-    to an API client, so a direct ``gradio_client`` call is refused with the same message."""
+def check(settings: Settings, role: str, what: str) -> None:
+    """Raise ``gr.Error`` unless the request being processed comes from a user with ``role`` (or above). Gradio
+    shows it in the page and returns it to an API client, so a direct ``gradio_client`` call is refused alike."""
+    request = current_request()
+    have = role_of(settings, request)
+    if not at_least(have, role):
+        import gradio as gr
+
+        who = user_of(request) or "this session"
+        why = " (public demo mode)" if mode(settings) == "public" else ""
+        raise gr.Error(f"Refused: {what} needs the {role} role; {who} is {have or 'not logged in'}{why}.")
+
+
+def requires(role: str, ctx=None) -> Callable[[Callable], Callable]:
+    """Decorate a handler so it runs only for ``role`` (or above). A tab's handler takes the app context as its
+    first argument; an API endpoint (a closure over the context) passes it here as ``ctx`` instead."""
     if role not in ROLES:
         raise ValueError(role)
 
     def decorate(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def guarded(ctx, *args, **kwargs):
-            request = current_request()
-            have = role_of(ctx.settings, request)
-            if not at_least(have, role):
-                import gradio as gr
+        if ctx is not None:
 
-                who = user_of(request) or "this session"
-                why = " (public demo mode)" if mode(ctx.settings) == "public" else ""
-                raise gr.Error(
-                    f"Refused: {fn.__name__} needs the {role} role; {who} is {have or 'not logged in'}{why}."
-                )
-            return fn(ctx, *args, **kwargs)
+            @functools.wraps(fn)
+            def guarded(*args, **kwargs):
+                check(ctx.settings, role, fn.__name__)
+                return fn(*args, **kwargs)
+
+        else:
+
+            @functools.wraps(fn)
+            def guarded(app_ctx, *args, **kwargs):
+                check(app_ctx.settings, role, fn.__name__)
+                return fn(app_ctx, *args, **kwargs)
 
         guarded.required_role = role
         return guarded

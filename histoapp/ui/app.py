@@ -13,6 +13,7 @@ import gradio as gr  # noqa: E402
 
 from histoapp import auth
 from histoapp.settings import Settings, get_settings
+from histoapp.ui import api
 from histoapp.ui.tabs import about, annotate, dashboard, predict, train
 
 TITLE = "histoapp — breast-cancer histopathology: CNNs vs vision-language models"
@@ -77,6 +78,10 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             return (mode_note(ctx.settings, request), *[gr.Tab(visible=n.lower() in shown) for n, _ in TABS])
 
         demo.load(per_user, None, [who, *tabs], api_visibility="private")
+        # The tabs' handlers are UI plumbing: none is an API endpoint. The API is ``histoapp.ui.api``.
+        for fn in demo.fns.values():
+            fn.api_visibility = "private"
+        api.register(ctx)
     return demo
 
 

@@ -1,0 +1,172 @@
+"""The app's public API for ``gradio_client`` (notebooks, scripts, benchmarks): one typed endpoint per action.
+
+The tabs' event handlers are UI plumbing (they return Markdown, figures and component updates); ``build_app``
+hides them all from the API. These endpoints call the same functions as the tabs and return plain JSON, so a
+client reads named fields instead of ``value_23``. The names below are stable: other code and the README use them.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from histoapp.auth import requires
+from histoapp.store.errors import StoreError
+from histoapp.ui import annotate_view as view
+from histoapp.ui.tabs import annotate, dashboard, predict, train
+
+
+def _prediction(pred) -> dict | None:
+    if pred is None:
+        return None
+    probs = dict(zip(pred.classes, (float(p) for p in pred.probs), strict=True))
+    return {"model": pred.model, "label": pred.label, "prob_malignant": float(pred.prob_malignant), "probs": probs}
+
+
+def predict_batch(ctx, images: list[str], cnn: str | None = None, vlm: str | None = None, magnification=None):
+    """Both models' probabilities for each patch (the Predict tab's batch table, without explanations)."""
+    cnn = cnn or predict.model_choices(ctx, "cnn")[1]
+    vlm = vlm or predict.model_choices(ctx, "vlm")[1]
+    items = [predict.read_upload(ctx, p, predict._mag(magnification)) for p in images[: predict.MAX_BATCH]]
+    readable = [it for it in items if it.image is not None]
+    for key, attr in ((cnn, "cnn"), (vlm, "vlm")):
+        if key and readable:
+            preds = predict._classify(predict._registry_id(ctx), [it.image for it in readable], key)
+            for it, pred in zip(readable, preds, strict=True):
+                setattr(it, attr, pred)
+    return [
+        {
+            "name": it.name,
+            "magnification": it.magnification,
+            "error": it.error,
+            "cnn": _prediction(it.cnn),
+            "vlm": _prediction(it.vlm),
+            "agree": None if it.cnn is None or it.vlm is None else not it.disagree,
+        }
+        for it in items
+    ]
+
+
+def _annotator(name: str | None, request) -> str:
+    who = view.resolve_annotator(name, request)
+    if not who:
+        raise gr.Error("an annotator name is needed")
+    return who
+
+
+def _store_call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except StoreError as exc:
+        raise gr.Error(str(exc)) from exc
+
+
+def register(ctx) -> None:
+    """Add the endpoints to the Blocks being built (``ctx.blocks``); call after the tabs."""
+
+    def models() -> dict:
+        """The usable models of each family (keys for ``predict``); the first is the default."""
+        return {family: [key for _, key in predict.model_choices(ctx, family)[0]] for family in ("cnn", "vlm")}
+
+    def predict_one(
+        image: gr.FileData, cnn: str | None = None, vlm: str | None = None, magnification: str | None = None
+    ) -> dict:
+        """One patch -> {name, magnification, error, cnn: {label, prob_malignant, probs}, vlm: {...}, agree}."""
+        return predict_batch(ctx, [image["path"]], cnn, vlm, magnification)[0]
+
+    def predict_many(
+        images: list[gr.FileData], cnn: str | None = None, vlm: str | None = None, magnification: str | None = None
+    ) -> list[dict]:
+        """Up to MAX_BATCH patches, one result each (as ``predict``)."""
+        return predict_batch(ctx, [im["path"] for im in images], cnn, vlm, magnification)
+
+    def annotate_label(
+        image_id: int,
+        label: str,
+        annotator: str = "",
+        subtype: str | None = None,
+        confidence: int | None = None,
+        note: str = "",
+        request: gr.Request = None,
+    ) -> dict:
+        """Save a label (benign/malignant, or a subtype code) for an image; returns the saved state."""
+        who = _annotator(annotator, request)
+        return _store_call(
+            ctx.store.annotate, int(image_id), who, label=label, subtype=subtype, confidence=confidence, note=note
+        )
+
+    def annotate_skip(annotator: str = "", skipped: list[int] | None = None, request: gr.Request = None) -> int | None:
+        """The next image to label for this annotator, passing over ``skipped`` ids (None when the queue is done)."""
+        return annotate.next_id(ctx, _annotator(annotator, request), "mine", None, None, skipped or [])
+
+    def annotate_undo(annotator: str = "", request: gr.Request = None) -> dict | None:
+        """Undo this annotator's last change (None when there is nothing to undo)."""
+        return _store_call(ctx.store.undo, _annotator(annotator, request))
+
+    def annotate_redo(annotator: str = "", request: gr.Request = None) -> dict | None:
+        """Redo this annotator's last undone change."""
+        return _store_call(ctx.store.redo, _annotator(annotator, request))
+
+    def annotate_export(kind: str = "csv") -> gr.FileData | None:
+        """Every annotation as ``csv`` / ``json``, or the labelled ``dataset`` (zip)."""
+        path, message = annotate.export(ctx, kind)
+        if path is None:
+            raise gr.Error(message)
+        return gr.FileData(path=path)
+
+    def launch_run(preset: str = "quick_demo", name: str | None = None) -> dict:
+        """Launch (or queue) a run from a preset; ``name`` defaults to a fresh stamped one."""
+        base, message, *values = train.preset_values(ctx, preset)
+        if not isinstance(base, dict):
+            raise gr.Error(message)
+        if name:
+            values[train.FIELDS.index("name")] = name
+        report = ctx.launcher.launch(base, values)
+        if not report.ok:
+            raise gr.Error("; ".join(report.errors))
+        return {"name": report.info.name, "state": report.info.state, "warnings": report.warnings}
+
+    def _run_action(name: str, action: str) -> dict:
+        message, _ = train._act(ctx, name, action)
+        return {"name": name, "message": message, **run_status(name)}
+
+    def stop_run(name: str) -> dict:
+        """Ask a run to stop at its next step (it keeps a checkpoint)."""
+        return _run_action(name, "stop")
+
+    def resume_run(name: str) -> dict:
+        """Resume a stopped run; finished folds are skipped."""
+        return _run_action(name, "resume")
+
+    def delete_run(name: str) -> dict:
+        """Delete a run that is not active."""
+        return _run_action(name, "delete")
+
+    def run_status(name: str) -> dict:
+        """A run's state (queued, running, stopping, stopped, failed, finished)."""
+        info = next((i for i in ctx.runs.list_runs() if i.name == name), None)
+        return {"state": info.state if info else "deleted"}
+
+    def export_results(runs: list[str]) -> gr.FileData | None:
+        """The Dashboard's per-run summary of finished runs as CSV."""
+        path = dashboard.export_csv(ctx, runs)
+        return gr.FileData(path=path) if path else None
+
+    # Each endpoint with the role it needs (histoapp.auth): checked on every call, whoever sends it.
+    for fn, name, role in (
+        (models, "models", "viewer"),
+        (predict_one, "predict", "viewer"),
+        (predict_many, "predict_batch", "viewer"),
+        (annotate_label, "annotate_label", "annotator"),
+        (annotate_skip, "annotate_skip", "annotator"),
+        (annotate_undo, "annotate_undo", "annotator"),
+        (annotate_redo, "annotate_redo", "annotator"),
+        (annotate_export, "annotate_export", "annotator"),
+        (launch_run, "launch_run", "researcher"),
+        (stop_run, "stop_run", "researcher"),
+        (resume_run, "resume_run", "researcher"),
+        (delete_run, "delete_run", "researcher"),
+        (run_status, "run_status", "viewer"),
+        (export_results, "export_results", "viewer"),
+    ):
+        kw = {"concurrency_limit": 2, "concurrency_id": "models"} if name.startswith("predict") else {}
+        gr.api(requires(role, ctx)(fn), api_name=name, **kw)

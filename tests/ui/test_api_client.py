@@ -1,0 +1,63 @@
+"""The app's API through ``gradio_client``: the README's example, run against the served app."""
+
+import re
+from pathlib import Path
+
+from histoapp.settings import Settings
+from histoapp.ui.examples import list_examples
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _readme_example() -> str:
+    """The README's ``gradio_client`` code block, as documented."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"```python\n(from gradio_client import.*?)```", text, re.S)
+    assert block, "README has no gradio_client example"
+    return block.group(1)
+
+
+def test_readme_example_predicts_one_patch_with_both_models(serve_app, tmp_path):
+    url = serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data"))
+    patch = list_examples()[0]["path"]
+    code = _readme_example().replace("http://127.0.0.1:7860/", url).replace("patch.png", str(patch))
+    scope: dict = {}
+    exec(compile(code, "README example", "exec"), scope)
+    result = scope["result"]
+    for side in ("cnn", "vlm"):
+        pred = result[side]
+        assert pred["label"] in ("benign", "malignant")
+        assert 0.0 <= pred["prob_malignant"] <= 1.0
+        assert abs(sum(pred["probs"].values()) - 1.0) < 1e-4
+
+
+def test_api_lists_the_named_endpoints_and_hides_ui_callbacks(serve_app, tmp_path):
+    from gradio_client import Client
+
+    url = serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data"))
+    client = Client(url, verbose=False)
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/predict", "/predict_batch", "/annotate_label", "/launch_run", "/stop_run", "/export_results"} <= names
+    assert not [n for n in names if re.search(r"lambda|handler|partial|_\d+$", n)], names
+    models = client.predict(api_name="/models")
+    assert models["cnn"] and models["vlm"]
+
+
+def test_annotation_through_the_api(serve_app, tmp_path):
+    from gradio_client import Client
+
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
+    url = serve_app(settings)
+    client = Client(url, verbose=False)
+    from histoapp.store import open_store
+
+    store = open_store(settings.database_url)
+    image_id = store.add_image(str(list_examples()[0]["path"]), dataset="api-test")
+    assert client.predict(annotator="ana", api_name="/annotate_skip") == image_id
+    saved = client.predict(image_id=image_id, label="malignant", annotator="ana", api_name="/annotate_label")
+    assert saved["label"] == 1
+    assert client.predict(annotator="ana", api_name="/annotate_skip") is None
+    client.predict(annotator="ana", api_name="/annotate_undo")
+    assert client.predict(annotator="ana", api_name="/annotate_skip") == image_id
+    exported = client.predict(kind="csv", api_name="/annotate_export")
+    assert Path(exported).read_text().count("\n") >= 1
