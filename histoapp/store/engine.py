@@ -3,8 +3,10 @@
 SQLite (the default) is tuned for several writers, threads and processes alike: WAL (readers never block the
 writer), ``synchronous=FULL`` (a committed label survives a power cut), foreign keys on, a busy timeout, and
 write transactions opened with ``BEGIN IMMEDIATE`` so two writers queue on the lock instead of one failing
-with "database is locked" when it upgrades a read to a write. Any other SQLAlchemy URL (e.g. PostgreSQL for a
-lab server) is used as given."""
+with "database is locked" when it upgrades a read to a write. PostgreSQL (a lab server:
+``postgresql+psycopg://...``) gets the same rule: a write transaction first takes one transaction-scoped advisory
+lock, so writers queue exactly as on SQLite and the store's check-then-insert steps (content-hash dedup,
+submission ids, the migration itself) never race, while readers are never blocked."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+# The PostgreSQL advisory lock every write transaction holds (any constant unique to this app).
+PG_WRITE_LOCK = 0x48495354  # "HIST"
 
 
 def _sqlite_events(engine: Engine) -> None:
@@ -40,9 +44,20 @@ def _sqlite_events(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
 
 
+def _postgres_events(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get("pg_write_lock"):
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their folder created and the settings above."""
     u = make_url(url)
+    if u.get_backend_name() == "postgresql":
+        engine = create_engine(url, pool_pre_ping=True)
+        _postgres_events(engine)
+        return engine
     if u.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if u.database and u.database != ":memory:":
@@ -53,8 +68,12 @@ def make_engine(url: str) -> Engine:
 
 
 def writer(engine: Engine) -> Engine:
-    """The engine for write transactions (SQLite: ``BEGIN IMMEDIATE``; other databases: unchanged)."""
-    return engine.execution_options(sqlite_begin="IMMEDIATE") if engine.dialect.name == "sqlite" else engine
+    """The engine for write transactions (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the write lock)."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="IMMEDIATE")
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(pg_write_lock=True)
+    return engine
 
 
 def _config() -> Config:

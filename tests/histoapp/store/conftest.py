@@ -1,13 +1,45 @@
-"""Store fixtures: a fresh SQLite database per test and a few tiny generated BreakHis-like patches."""
+"""Store fixtures: a fresh database per test on each backend (a SQLite file; a database on the PostgreSQL server
+named by ``HISTOAPP_TEST_PG``, which ``.ci/postgres start`` provides) and a few tiny generated patches."""
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 
+BACKENDS = ("sqlite", "postgresql")
 
-@pytest.fixture
-def db_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'annotations.db'}"
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    """An engine on the test PostgreSQL server. Without one the PostgreSQL cases skip locally, but fail in CI
+    (``CI=true``), where ``.ci/run`` must have started it."""
+    url = os.environ.get("HISTOAPP_TEST_PG")
+    if not url:
+        msg = 'no PostgreSQL server: run `eval "$(.ci/postgres start)"` (sets HISTOAPP_TEST_PG)'
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI needs the PostgreSQL cases: {msg}")
+        pytest.skip(msg)
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'annotations.db'}"
+        return
+    admin = request.getfixturevalue("pg_admin")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield admin.url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture

@@ -44,7 +44,10 @@ def test_export_dataset_round_trips_through_trainer_sources(store, image_ids, tm
     ann_ids = {a["image_id"]: a["id"] for a in store.annotations(annotator="ann")}
     assert all(f["annotation_ids"] == [ann_ids[f["image_id"]]] for f in prov["files"])
     assert prov["audit_log_position"] == max(e["id"] for e in store.audit_log())
-    assert (out / prov["snapshot"]["file"]).exists()
+    if store.engine.dialect.name == "sqlite":  # a file copy of the database; a server keeps its own backups
+        assert (out / prov["snapshot"]["file"]).exists()
+    else:
+        assert prov["snapshot"] is None
 
 
 def test_export_refuses_non_empty_folder_and_nothing_to_export(store, image_ids, tmp_path):
