@@ -12,6 +12,9 @@ import getpass
 import json
 import os
 import sys
+import threading
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,14 +63,15 @@ def _save(path: Path, users: dict) -> None:
     tmp.replace(path)
 
 
-def add_user(path: Path, name: str, password: str, role: str) -> None:
+def add_user(path: Path, name: str, password: str | None, role: str) -> None:
+    """Add or update a user. ``password`` None: a Hugging Face account that logs in with OAuth (no password)."""
     name = name.strip()
     if not name or role not in ROLES:
         raise ValueError(f"need a name and a role in {', '.join(ROLES)}")
-    if len(password) < 8:
+    if password is not None and len(password) < 8:
         raise ValueError("password must have at least 8 characters")
     users = load_users(path)
-    users[name] = {"role": role, "hash": _hasher.hash(password)}
+    users[name] = {"role": role} | ({"hash": _hasher.hash(password)} if password is not None else {})
     _save(path, users)
 
 
@@ -98,9 +102,22 @@ def mode(settings: Settings) -> str:
     return "public" if settings.public else "open"
 
 
+def password_logins(settings: Settings) -> bool:
+    """Whether any account logs in with a password (Gradio's login form); the others use Hugging Face OAuth."""
+    return any(u.get("hash") for u in load_users(settings.users_file).values())
+
+
 def user_of(request) -> str | None:
-    """The logged-in name Gradio attached to the request (password login or Hugging Face OAuth)."""
-    name = getattr(request, "username", None) if request is not None else None
+    """The logged-in name: Gradio's password login (``request.username``), else the Hugging Face OAuth profile
+    Gradio keeps in the session on a Space with ``hf_oauth: true``."""
+    if request is None:
+        return None
+    name = getattr(request, "username", None)
+    if not name:
+        try:
+            name = request.session["oauth_info"]["userinfo"]["preferred_username"]
+        except (AttributeError, KeyError, TypeError, AssertionError):  # no session middleware: not an OAuth app
+            name = None
     return name.strip() if isinstance(name, str) and name.strip() else None
 
 
@@ -162,6 +179,34 @@ def requires(role: str, ctx=None) -> Callable[[Callable], Callable]:
     return decorate
 
 
+# --- public demo: a per-session prediction rate ----------------------------------------------------------
+_calls: dict[str, deque] = defaultdict(deque)
+_calls_lock = threading.Lock()
+
+
+def check_rate(settings: Settings) -> None:
+    """In public mode, refuse a prediction beyond ``public_predictions_per_min`` in the last minute from this
+    session (Gradio's session hash; an API client without one counts by its address)."""
+    if mode(settings) != "public":
+        return
+    request = current_request()
+    key = getattr(request, "session_hash", None) or getattr(getattr(request, "client", None), "host", None) or "?"
+    now = time.monotonic()
+    with _calls_lock:
+        window = _calls[key]
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= settings.public_predictions_per_min:
+            import gradio as gr
+
+            wait = int(60 - (now - window[0])) + 1
+            raise gr.Error(
+                f"Public demo limit: {settings.public_predictions_per_min} predictions a minute per session; "
+                f"try again in {wait} s."
+            )
+        window.append(now)
+
+
 # --- CLI -----------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
@@ -172,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("name")
     a.add_argument("--role", choices=ROLES, default="annotator")
     a.add_argument("--password-stdin", action="store_true", help="read the password from stdin (scripts)")
+    a.add_argument("--oauth", action="store_true", help="a Hugging Face account: logs in with HF OAuth, no password")
     r = sub.add_parser("remove", help="remove a user")
     r.add_argument("name")
     sub.add_parser("list", help="list users and roles")
@@ -180,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("no users file: pass --file or set HISTOAPP_USERS")
     try:
         if args.verb == "add":
-            pw = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass(f"{args.name}: ")
+            if args.oauth:
+                pw = None
+            elif args.password_stdin:
+                pw = sys.stdin.readline().rstrip("\n")
+            else:
+                pw = getpass.getpass(f"{args.name}: ")
             add_user(args.file, args.name, pw, args.role)
             print(f"{args.name}: {args.role} ({args.file})")
         elif args.verb == "remove":

@@ -58,6 +58,9 @@ class Settings:
     # Public demo: Predict/Dashboard/About for everyone, no training or server-folder import. The default on a
     # Hugging Face Space (SPACE_ID is set there) unless HISTOAPP_PUBLIC=0; a users file takes precedence.
     public: bool = field(default_factory=lambda: _env("HISTOAPP_PUBLIC", "1" if _env("SPACE_ID") else "0") == "1")
+    # Public demo limits: predictions per session per minute, and how long uploaded files are kept.
+    public_predictions_per_min: int = field(default_factory=lambda: int(_env("HISTOAPP_PUBLIC_RATE", "20")))
+    public_upload_ttl_s: int = field(default_factory=lambda: int(_env("HISTOAPP_PUBLIC_UPLOAD_TTL_S", "3600")))
     # Interface the app listens on (app.py; 0.0.0.0 in a container or Space).
     server_name: str = field(default_factory=lambda: _env("GRADIO_SERVER_NAME", "127.0.0.1"))
 

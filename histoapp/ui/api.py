@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from histoapp.auth import requires
+from histoapp.auth import check_rate, requires
 from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
 from histoapp.ui.tabs import annotate, dashboard, predict, train
@@ -24,6 +24,7 @@ def _prediction(pred) -> dict | None:
 
 def predict_batch(ctx, images: list[str], cnn: str | None = None, vlm: str | None = None, magnification=None):
     """Both models' probabilities for each patch (the Predict tab's batch table, without explanations)."""
+    check_rate(ctx.settings)
     cnn = cnn or predict.model_choices(ctx, "cnn")[1]
     vlm = vlm or predict.model_choices(ctx, "vlm")[1]
     items = [predict.read_upload(ctx, p, predict._mag(magnification)) for p in images[: predict.MAX_BATCH]]

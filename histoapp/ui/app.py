@@ -60,10 +60,14 @@ class AppContext:
 
 def build_app(settings: Settings | None = None) -> gr.Blocks:
     ctx = AppContext(settings or get_settings())
-    with gr.Blocks(title=TITLE) as demo:
+    # A public demo keeps no upload longer than it must: Gradio deletes cached uploads older than the TTL.
+    ttl = ctx.settings.public_upload_ttl_s
+    with gr.Blocks(title=TITLE, delete_cache=(ttl, ttl) if auth.mode(ctx.settings) == "public" else None) as demo:
         ctx.blocks = demo
         gr.Markdown(f"# {TITLE}\nResearch and teaching tool — not a diagnostic device.")
         who = gr.Markdown(mode_note(ctx.settings, None), elem_id="who")
+        if auth.mode(ctx.settings) == "users" and not auth.password_logins(ctx.settings):
+            gr.LoginButton()  # Hugging Face accounts (a Space with ``hf_oauth: true``); roles from the users file
         tabs = []
         with gr.Tabs():
             for name, module in TABS:
@@ -106,7 +110,7 @@ def mode_note(settings: Settings, request) -> str:
 def login_options(settings: Settings) -> dict:
     """``demo.launch`` arguments for logins: Gradio's password form checked against the users file (read per
     login, so ``python -m histoapp.auth add`` takes effect without a restart); none in open or public mode."""
-    if auth.mode(settings) != "users":
+    if auth.mode(settings) != "users" or not auth.password_logins(settings):
         return {}
     return {"auth": lambda name, password: auth.check_password(auth.load_users(settings.users_file), name, password)}
 

@@ -115,3 +115,29 @@ def test_every_write_handler_is_guarded():
     }
     for fn, role in needed.items():
         assert getattr(fn, "required_role", None) == role, fn.__name__
+
+
+def test_hugging_face_accounts_log_in_by_oauth_with_a_role(tmp_path):
+    path = tmp_path / "users.json"
+    assert auth.main(["--file", str(path), "add", "hf-pathologist", "--role", "annotator", "--oauth"]) == 0
+    settings = Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d", users_file=path)
+    assert not auth.password_logins(settings)
+    assert not auth.check_password(auth.load_users(path), "hf-pathologist", "")  # no password can log it in
+    oauth = SimpleNamespace(
+        username=None, session={"oauth_info": {"userinfo": {"preferred_username": "hf-pathologist"}}}
+    )
+    assert auth.user_of(oauth) == "hf-pathologist"
+    assert auth.role_of(settings, oauth) == "annotator"
+
+
+def test_public_mode_rate_limits_predictions_per_session(tmp_path):
+    settings = Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d", public=True, public_predictions_per_min=3)
+    LocalContext.request.set(SimpleNamespace(username=None, session_hash="s1"))
+    for _ in range(3):
+        auth.check_rate(settings)
+    with pytest.raises(gr.Error, match="3 predictions a minute"):
+        auth.check_rate(settings)
+    LocalContext.request.set(SimpleNamespace(username=None, session_hash="s2"))
+    auth.check_rate(settings)  # another session has its own budget
+    open_ = Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d", public_predictions_per_min=0)
+    auth.check_rate(open_)  # no limit outside public mode

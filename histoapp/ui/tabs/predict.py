@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from histoapp.auth import requires
+from histoapp.auth import check_rate, requires
 from histoapp.ui.zerogpu import gpu
 
 ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -338,6 +338,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
     errors: list[str] = []
     if not paths:
         return render(ctx, session, opacity)
+    check_rate(ctx.settings)
     if len(paths) > MAX_BATCH:
         errors.append(f"{len(paths)} files uploaded; only the first {MAX_BATCH} are used")
         paths = paths[:MAX_BATCH]
