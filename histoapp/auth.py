@@ -132,6 +132,12 @@ def role_of(settings: Settings, request) -> str | None:
     return user["role"] if user else None
 
 
+def who(settings: Settings) -> str:
+    """The name the audit log records for the request being processed: the login, else ``local`` (open mode,
+    one user) or ``public`` (public mode)."""
+    return user_of(current_request()) or ("public" if mode(settings) == "public" else "local")
+
+
 def current_request():
     """The ``gr.Request`` of the event being processed (Gradio sets it for every handler it calls)."""
     from gradio.context import LocalContext

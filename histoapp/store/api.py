@@ -543,6 +543,11 @@ class Store:
     def redo(self, actor: str) -> dict | None:
         return self._undo_redo(actor, "redo")
 
+    def log_action(self, actor: str, action: str, table: str, detail: dict) -> None:
+        """Record who did something outside the annotation tables (a training run launched, stopped, deleted)."""
+        with self.write() as s:
+            self._audit(s, check_name(actor, "actor"), action, table, after=detail)
+
     def audit_log(self, *, image_id: int | None = None, limit: int | None = None) -> list[dict]:
         q = select(AuditEntry).order_by(AuditEntry.id.desc())
         if image_id is not None:

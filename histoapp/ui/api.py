@@ -124,6 +124,7 @@ def register(ctx) -> None:
         report = ctx.launcher.launch(base, values)
         if not report.ok:
             raise gr.Error("; ".join(report.errors))
+        train.record_run_action(ctx, "launch", report.info.name)
         return {"name": report.info.name, "state": report.info.state, "warnings": report.warnings}
 
     def _run_action(name: str, action: str) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from histoapp.auth import check_rate, requires
+from histoapp.auth import check_rate, requires, who
 from histoapp.ui.zerogpu import gpu
 
 ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -408,13 +408,18 @@ def send_to_annotation(ctx, session: Session) -> str:
         store = ctx.store
     except Exception as exc:
         return f"⚠️ The annotation store is unavailable ({exc.__class__.__name__}: {exc}); nothing was sent. Your uploads are kept in `{Path(ctx.settings.data_dir) / 'uploads'}`."
-    sent = []
+    sent, actor = [], who(ctx.settings)
     try:
         for it in todo:
-            image_id = store.add_image(it.path, dataset="uploads", magnification=it.magnification)
+            image_id = store.add_image(it.path, dataset="uploads", magnification=it.magnification, actor=actor)
             for kind, key, pred in (("cnn", session.cnn_key, it.cnn), ("vlm", session.vlm_key, it.vlm)):
                 store.add_prediction(
-                    image_id, model=key, prob_malignant=float(pred.prob_malignant), label=pred.label, kind=kind
+                    image_id,
+                    model=key,
+                    prob_malignant=float(pred.prob_malignant),
+                    label=pred.label,
+                    kind=kind,
+                    actor=actor,
                 )
             sent.append(it.name)
     except Exception as exc:

@@ -11,7 +11,7 @@ from functools import partial
 import gradio as gr
 import pandas as pd
 
-from histoapp.auth import requires
+from histoapp.auth import requires, who
 from histoapp.runs import LaunchRefused
 from histoapp.runs.figures import loss_figure, validation_figure
 from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
@@ -45,12 +45,18 @@ def check_form(ctx, base: dict, *values) -> str:
 
 
 @requires("researcher")
+def record_run_action(ctx, action: str, name: str) -> None:
+    """Who launched, stopped, resumed or deleted a run, in the store's audit log."""
+    ctx.store.log_action(who(ctx.settings), action, "runs", {"run": name})
+
+
 def launch(ctx, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
     report = ctx.launcher.launch(base, values)
     if not report.ok:
         return "Not launched:\n\n" + "\n\n".join(_lines(report.errors, [])), gr.update()
     info = report.info
+    record_run_action(ctx, "launch", info.name)
     msg = f"🚀 **{info.name}**: {info.state} (pid {info.pid or '—'}). Log: `{RunDir(info.path).log_file}`"
     return "\n\n".join([msg] + _lines([], report.warnings)), run_choices(ctx, info.name)
 
@@ -161,11 +167,13 @@ def _act(ctx, name: str | None, action: str) -> tuple[str, object]:
             msg = f"▶️ **{name}** resumed ({info.state}); finished folds are skipped."
         elif action == "delete":
             ctx.runs.delete(name)
+            record_run_action(ctx, action, name)
             return f"🗑️ **{name}** deleted.", run_choices(ctx)
         else:
             raise ValueError(action)
     except LaunchRefused as exc:
         return f"❌ {exc}", gr.update()
+    record_run_action(ctx, action, name)
     return msg, gr.update()
 
 

@@ -66,6 +66,11 @@ def test_launch_watch_stop_resume_from_the_tab(ctx, tiny_data):
     assert sum(e["event"] == "run_start" for e in events) == 2
     assert any(e["event"] == "resume" for e in events) or done_before == 1  # the stopped fold continued from last/
     assert json.loads((run_dir / "results.json").read_text())["rows"][0]["n_folds"] == 2
+    # Who did each run action is in the store's audit log (open mode: the one local user).
+    runs_log = [
+        (e["actor"], e["action"], e["after"]["run"]) for e in ctx.store.audit_log() if e["table_name"] == "runs"
+    ]
+    assert runs_log[::-1] == [("local", a, "tab-run") for a in ("launch", "stop", "resume")]
 
 
 def test_invalid_launch_is_refused_before_any_process(ctx, tiny_data):
