@@ -52,11 +52,11 @@ def _hub_offline() -> str | None:
     from trainer.env import offline_variable
 
     if offline_variable():
-        return f"offline mode ({offline_variable()}=1)"
+        return f"not downloaded yet, and the app is set to work offline ({offline_variable()}=1)"
     try:
         socket.create_connection((HUB_HOST, 443), timeout=HUB_TIMEOUT_S).close()
-    except OSError as exc:
-        return f"no network ({HUB_HOST} unreachable: {exc.__class__.__name__})"
+    except OSError:
+        return f"not downloaded yet, and this machine cannot reach {HUB_HOST} to download it"
     return None
 
 

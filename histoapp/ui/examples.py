@@ -15,31 +15,33 @@ from pathlib import Path
 from histoapp.settings import ASSETS
 
 EXAMPLES_DIR = ASSETS / "examples"
-_NAME = re.compile(
-    r"^(?P<label>benign|malignant)_(?P<subtype>[A-Z]+)_(?P<mag>\d+X)_(?P<seq>\d+)\.(jpe?g|png|tiff?)$", re.I
-)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 SIZE = (144, 96)  # BreakHis-like 3:2 aspect; the shorter side is the demo data's 96 px
 SEED = 2026  # not the training data's seed (0)
 
 
+def example_title(path: str | Path) -> str:
+    """A button label naming what the patch is, from its file name (each example's name says what it is)."""
+    return " · ".join(t for t in re.split(r"[_\s]+", Path(path).stem) if t)
+
+
 def list_examples(folder: str | Path = EXAMPLES_DIR) -> list[dict]:
-    """``[{"path", "label", "subtype", "magnification"}]`` sorted by magnification, then class."""
+    """``[{"path", "title", "label", "magnification"}]`` of every image in ``folder``, read from the file names
+    (``label`` benign/malignant when the name says so, ``magnification`` "unknown" when it does not), sorted by
+    magnification, then title."""
+    from trainer.data.breakhis import magnification_in_name
     from trainer.data.records import MAGNIFICATIONS
 
     out = []
     for p in sorted(Path(folder).glob("*")) if Path(folder).is_dir() else []:
-        m = _NAME.match(p.name)
-        if m:
-            out.append(
-                {
-                    "path": str(p),
-                    "label": m["label"].lower(),
-                    "subtype": m["subtype"],
-                    "magnification": m["mag"].upper(),
-                }
-            )
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        words = {w.lower() for w in re.split(r"[_\-.\s]+", p.stem)}
+        label = next((c for c in ("malignant", "benign") if c in words), None)
+        mag = magnification_in_name(p.name) or "unknown"
+        out.append({"path": str(p), "title": example_title(p), "label": label, "magnification": mag})
     order = {m: i for i, m in enumerate(MAGNIFICATIONS)}
-    return sorted(out, key=lambda e: (order.get(e["magnification"], 9), e["label"], e["subtype"], e["path"]))
+    return sorted(out, key=lambda e: (order.get(e["magnification"], 9), e["title"]))
 
 
 def make_examples(

@@ -16,6 +16,10 @@ _NAME = re.compile(
 )
 
 
+# A magnification written as its own token in any file name: "..._400X_...", "img-40x.png".
+_MAG_TOKEN = re.compile(r"(?:^|[_\-. ])(40|100|200|400)X(?=$|[_\-. ])", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class BreakHisName:
     label: int
@@ -114,3 +118,13 @@ def compare_with_official(records) -> list[str]:
         if folders.get(sub, 0) != want:
             out.append(f"patients {sub} ({SUBTYPE_NAMES[sub]}): {folders.get(sub, 0)}, official {want}")
     return out
+
+
+def magnification_in_name(filename: str) -> str | None:
+    """The magnification a file name states (a BreakHis name, or a ``40X``..``400X`` token); None when it does not."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    try:
+        return parse_name(name).magnification
+    except ValueError:
+        found = _MAG_TOKEN.search(name.rsplit(".", 1)[0])
+        return f"{found[1]}X" if found else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from struct import error as struct_error  # raised by some corrupt TIFF/PNG headers
 
@@ -63,12 +64,16 @@ def _open_source(source: str | os.PathLike | bytes) -> tuple[Path | None, io.IOB
     return path, open(path, "rb")
 
 
+def size_cap_message(pixels: int | None = None, max_pixels: int = MAX_PIXELS) -> str:
+    """The one text for an image over the pixel cap: the app, the trainer and the docs all show this."""
+    got = f"{pixels:,} pixels" if pixels else "too many pixels"
+    return f"image too large ({got}; the cap is {max_pixels / 1e6:g} Mpx = {max_pixels:,} pixels); crop or resize it"
+
+
 def _check_size(path, img: Image.Image, max_pixels: int) -> None:
     w, h = img.size
     if w * h > max_pixels:
-        raise ImageError(
-            path, f"image too large ({w}x{h} = {w * h:,} pixels > {max_pixels:,}); crop or resize it first"
-        )
+        raise ImageError(path, size_cap_message(w * h, max_pixels))
     if w == 0 or h == 0:
         raise ImageError(path, f"image has no pixels ({w}x{h})")
 
@@ -80,7 +85,9 @@ def _errors(path, fn):
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(path, f"image too large (decompression bomb guard): {exc}") from None
+        # Pillow's own guard (far above our cap) fires before the header check: same message, its pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise ImageError(path, size_cap_message(int(found[1]) if found else None)) from None
     except Image.UnidentifiedImageError:
         raise ImageError(path, "not an image file (or an unsupported format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, IndexError, struct_error) as exc:

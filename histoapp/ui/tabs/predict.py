@@ -87,10 +87,13 @@ def _display_name(path: str) -> str:
 
 
 def read_upload(ctx, path: str, magnification: str | None) -> Item:
-    """Decode one upload defensively (``trainer.data.images.load_rgb``) and keep a copy under data_dir/uploads."""
+    """Decode one upload defensively (``trainer.data.images.load_rgb``) and keep a copy under data_dir/uploads.
+    Without a chosen ``magnification``, the one the file name states (``..._400X_...``, BreakHis names) is used."""
+    from trainer.data.breakhis import magnification_in_name
     from trainer.data.images import ImageError, load_rgb
 
-    item = Item(_display_name(path), magnification=magnification)
+    name = _display_name(path)
+    item = Item(name, magnification=magnification or magnification_in_name(name))
     if Path(path).suffix.lower() not in ACCEPTED:
         item.error = f"unsupported file type {Path(path).suffix or '(none)'}; upload PNG, JPEG or TIFF"
         return item
@@ -438,7 +441,7 @@ def model_choices(ctx, family: str) -> tuple[list[tuple[str, str]], str | None]:
 
 def unavailable_md(ctx) -> str:
     off = [e for e in ctx.registry.list() if not e.available]
-    return ("Not available now: " + "; ".join(f"`{e.name}` ({e.reason})" for e in off)) if off else ""
+    return ("Not available now: " + "; ".join(f"`{e.name}`: {e.reason}" for e in off)) if off else ""
 
 
 def target_choices(ctx, cnn_key: str | None) -> dict:
@@ -480,7 +483,7 @@ def build(ctx) -> None:
                     [[e["path"], e["magnification"]] for e in examples],
                     inputs=[files, mag],
                     cache_examples=False,
-                    example_labels=[f"{e['label']} · {e['magnification']}" for e in examples],
+                    example_labels=[e["title"] for e in examples],
                     examples_per_page=16,
                     label="Examples (generated patches, see assets/examples/README.md)",
                 )

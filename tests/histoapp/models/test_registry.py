@@ -54,3 +54,21 @@ def test_hub_ids_offline_are_listed_unavailable_with_a_reason(tmp_path, monkeypa
         reg.load(e.key)
     with pytest.raises(KeyError):
         reg.load("run:nope")
+
+
+def test_unreachable_hub_is_said_in_plain_words(tmp_path, monkeypatch):
+    import socket
+
+    def refuse(*a, **k):
+        raise socket.gaierror("Name or service not known")
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    reg = ModelRegistry(
+        _settings(tmp_path, tmp_path / "runs"), assets_dir=tmp_path / "none", hub_models=["org/not-cached-model"]
+    )
+    (e,) = reg.list()
+    assert not e.available
+    assert e.reason == "not downloaded yet, and this machine cannot reach huggingface.co to download it"
+    assert "gaierror" not in e.reason and "(" not in e.reason

@@ -178,3 +178,35 @@ def test_sent_patch_lands_in_the_real_store_disagreement_queue(ctx, patches, tmp
     preds = {p["kind"]: p for p in ctx.store.predictions(image_id)}
     names = ("benign", "malignant")  # the store keeps 0 / 1
     assert names[preds["cnn"]["label"]] == it.cnn.label and names[preds["vlm"]["label"]] == flip
+
+
+def test_magnification_is_read_from_the_file_name_unless_chosen(ctx, patches, tmp_path):
+    import shutil
+
+    src = patches[0]
+    named = tmp_path / "SOB_M_DC-14-2523-400-001.png"
+    tagged = tmp_path / "upload_100X_7.png"
+    plain = tmp_path / "patch.png"
+    for dst in (named, tagged, plain):
+        shutil.copyfile(src, dst)
+    assert tab.read_upload(ctx, str(named), None).magnification == "400X"
+    assert tab.read_upload(ctx, str(tagged), None).magnification == "100X"
+    assert tab.read_upload(ctx, str(plain), None).magnification is None
+    assert tab.read_upload(ctx, str(tagged), "40X").magnification == "40X"
+
+
+def test_example_buttons_are_named_apart_from_their_file_names(tmp_path):
+    from histoapp.ui.examples import list_examples
+
+    for name in ("breakhis_benign_adenosis_40X_patient14-22549AB.jpg", "idc_malignant_patient8863_x1001_y1051.png"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "README.md").write_text("not an example")
+    found = {e["title"]: e for e in list_examples(tmp_path)}
+    assert set(found) == {
+        "breakhis · benign · adenosis · 40X · patient14-22549AB",
+        "idc · malignant · patient8863 · x1001 · y1051",
+    }
+    assert found["breakhis · benign · adenosis · 40X · patient14-22549AB"]["magnification"] == "40X"
+    assert found["idc · malignant · patient8863 · x1001 · y1051"]["label"] == "malignant"
+    titles = [e["title"] for e in list_examples()]
+    assert titles and len(set(titles)) == len(titles)

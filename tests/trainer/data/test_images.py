@@ -71,3 +71,24 @@ def test_exif_orientation_is_applied(tmp_path):
 
 def test_load_resized_keeps_aspect(hostile):
     assert load_resized(hostile["rgba"], 12).size == (16, 12)
+
+
+@pytest.mark.parametrize("kind", ["huge", "bomb"])
+def test_oversized_images_get_the_one_size_cap_message(hostile, kind):
+    from trainer.data.images import MAX_PIXELS, size_cap_message
+
+    with pytest.raises(ImageError) as err:
+        load_rgb(hostile[kind])
+    reason = err.value.reason
+    assert "decompression" not in reason and "DOS" not in reason
+    assert reason.startswith("image too large (") and reason.endswith(size_cap_message(None).split(";", 1)[1])
+    assert f"{MAX_PIXELS:,}" in reason
+
+
+def test_docs_state_the_size_cap_as_the_reader_does():
+    from pathlib import Path
+
+    from trainer.data.images import size_cap_message
+
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "predict.md").read_text(encoding="utf-8")
+    assert size_cap_message().split("; ", 1)[1] in docs
