@@ -141,3 +141,21 @@ def test_public_mode_rate_limits_predictions_per_session(tmp_path):
     auth.check_rate(settings)  # another session has its own budget
     open_ = Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d", public_predictions_per_min=0)
     auth.check_rate(open_)  # no limit outside public mode
+
+
+def test_a_researcher_changes_only_the_runs_they_launched(users_settings, tmp_path):
+    from histoapp.store import open_store
+    from histoapp.ui.tabs import train
+
+    auth.add_user(users_settings.users_file, "boss", "admin-pass", "admin")
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    ctx = SimpleNamespace(settings=users_settings, store=store)
+    _as("rita")
+    train.record_run_action(ctx, "launch", "ritas-run")
+    train.check_owner(ctx, "ritas-run")
+    for run in ("someone-elses", "from-the-cli"):
+        with pytest.raises(gr.Error, match="only an admin may change it"):
+            train.check_owner(ctx, run)
+    _as("boss")
+    train.check_owner(ctx, "from-the-cli")
+    store.close()

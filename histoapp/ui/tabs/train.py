@@ -11,7 +11,7 @@ from functools import partial
 import gradio as gr
 import pandas as pd
 
-from histoapp.auth import requires, who
+from histoapp.auth import current_request, requires, role_of, user_of, who
 from histoapp.runs import LaunchRefused
 from histoapp.runs.figures import loss_figure, validation_figure
 from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
@@ -54,12 +54,26 @@ def check_form(ctx, base: dict, *values) -> str:
     return "\n\n".join(_lines(report.errors, report.warnings)) or "✅ Ready to launch."
 
 
-@requires("researcher")
 def record_run_action(ctx, action: str, name: str) -> None:
     """Who launched, stopped, resumed or deleted a run, in the store's audit log."""
     ctx.store.log_action(who(ctx.settings), action, "runs", {"run": name})
 
 
+def check_owner(ctx, name: str) -> None:
+    """A researcher acts on the runs they launched; an admin on every run (the audit log says who launched it)."""
+    request = current_request()
+    if role_of(ctx.settings, request) == "admin":
+        return
+    me = user_of(request)
+    launched = [e for e in ctx.store.audit_log() if e["table_name"] == "runs" and e["action"] == "launch"]
+    owner = next((e["actor"] for e in launched if (e["after"] or {}).get("run") == name), None)
+    if owner != me:
+        raise gr.Error(
+            f"Refused: {name} was launched by {owner or 'someone outside the app'}; only an admin may change it."
+        )
+
+
+@requires("researcher")
 def launch(ctx, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
     report = ctx.launcher.launch(base, values)
@@ -162,6 +176,7 @@ def live_view(ctx, name: str | None) -> tuple:
 def _act(ctx, name: str | None, action: str) -> tuple[str, object]:
     if not name:
         return "Select a run first.", gr.update()
+    check_owner(ctx, name)
     try:
         if action == "stop":
             info = ctx.runs.stop(name)
