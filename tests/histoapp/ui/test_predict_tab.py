@@ -117,7 +117,7 @@ def test_disagreements_go_to_the_annotation_store(ctx, patches):
             calls.append(("image", path, dataset, magnification))
             return 7
 
-        def add_prediction(self, image_id, *, model, prob_malignant, label, kind):
+        def add_prediction(self, image_id, *, model, prob_malignant, label, kind, **kw):
             calls.append(("pred", image_id, model, kind))
 
     ctx.store = Store()
