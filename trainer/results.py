@@ -177,7 +177,12 @@ def results_markdown(results: dict) -> str:
         )
     mags = sorted({r["magnification"] for r in results["rows"]}, key=_mag_key)
     floors = [floor(m) for m in mags if floor(m)]
-    if floors and data.get("target", "label") == "label":
+    if data.get("target", "label") != "label":
+        floors = []
+    if floors and not _real_breakhis(data):
+        # The floor is BreakHis's class balance: comparing another dataset's scores with it would mislead.
+        lines += ["", f"No BreakHis sanity floor: this run's data is {_dataset_words(data)}, not the real BreakHis."]
+    elif floors:
         lines += [
             "",
             "Sanity floor on the real BreakHis (always predicting malignant; from the class fractions, not from the paper): "
@@ -186,3 +191,19 @@ def results_markdown(results: dict) -> str:
         ]
     lines += ["", f"Paper: {results['reference']['citation']}", ""]
     return "\n".join(lines)
+
+
+def _real_breakhis(data: dict) -> bool:
+    from trainer.data.synthetic import is_generated
+
+    return data.get("source") == "breakhis" and not (data.get("root") and is_generated(data["root"]))
+
+
+def _dataset_words(data: dict) -> str:
+    """Which dataset a run used, in words (for the floor line)."""
+    from trainer.data.synthetic import is_generated
+
+    source, root = data.get("source", "?"), data.get("root") or "?"
+    if source == "synthetic" or (root != "?" and is_generated(root)):
+        return f"generated BreakHis-like patches (`{root}`)"
+    return f"`{source}` at `{root}`"

@@ -65,7 +65,7 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str, settings: Settings) -> ExperimentConfig:
-    """The preset's YAML with paths placed in this app's folders and a fresh run name."""
+    """The preset's YAML with paths placed in this app's folders (its name is the runs' prefix)."""
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
     path = CONFIGS / PRESETS[name]
@@ -73,8 +73,18 @@ def load_preset(name: str, settings: Settings) -> ExperimentConfig:
         raise PresetMissing(
             f"preset {name!r} needs {path.relative_to(PROJECT_ROOT)}, which this install does not have yet"
         )
-    cfg = ExperimentConfig.from_yaml(path)
-    return place(cfg, settings, name=f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    return place(ExperimentConfig.from_yaml(path), settings)
+
+
+def fresh_run_name(prefix: str, runs_dir: Path) -> str:
+    """``<prefix>-<date>-<time>`` stamped now (at launch, not when the form was drawn), with ``-2``, ``-3`` ... if
+    a run of that name exists already."""
+    name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    k, free = 1, name
+    while (Path(runs_dir) / free).exists():
+        k += 1
+        free = f"{name}-{k}"
+    return free
 
 
 def place(cfg: ExperimentConfig, settings: Settings, *, name: str | None = None) -> ExperimentConfig:
@@ -203,7 +213,8 @@ def form_to_config(values: dict, base: ExperimentConfig, settings: Settings) -> 
     root = (
         str(settings.data_dir / ANNOTATED_DIR) if choice == "annotated set" else str(values["data.root"] or "").strip()
     )
-    data["name"] = str(values["name"] or "").strip()
+    # A blank name is stamped now, so launching again (after a reload too) never reuses an old run's name.
+    data["name"] = str(values["name"] or "").strip() or fresh_run_name(base.name, settings.runs_dir)
     data["output_dir"] = str(settings.runs_dir)
     data["data"].update(
         source=SOURCES[choice],

@@ -51,3 +51,29 @@ def test_cnn_rows_keep_the_paper_name_and_state_the_weights():
     )
     assert "| ResNet34 | 40X |" in md and "| convnext_tiny | 40X |" in md
     assert "ImageNet weights: False." in md
+
+
+def test_breakhis_floor_only_for_real_breakhis_and_the_dataset_is_named(tmp_path):
+    from trainer.data.synthetic import GENERATED_MARKER
+
+    models = [{"family": "cnn", "name": "resnet34", "pretrained": False}]
+
+    def markdown(data: dict) -> str:
+        res = _results(models, [_row("resnet34", "ResNet34")])
+        res["config"]["data"] = {"target": "label", **data}
+        return results_markdown(res)
+
+    real = markdown({"source": "breakhis", "root": str(tmp_path / "breakhis")})
+    assert "Sanity floor on the real BreakHis" in real and "40X accuracy 0.6" in real
+
+    generated = tmp_path / "demo"
+    generated.mkdir()
+    (generated / GENERATED_MARKER).write_text("generated")
+    for data, words in (
+        ({"source": "breakhis", "root": str(generated)}, "generated BreakHis-like patches"),
+        ({"source": "synthetic", "root": str(generated)}, "generated BreakHis-like patches"),
+        ({"source": "folder", "root": "/data/idc-mini"}, "`folder` at `/data/idc-mini`"),
+    ):
+        md = markdown(data)
+        assert "Sanity floor on the real BreakHis" not in md
+        assert f"No BreakHis sanity floor: this run's data is {words}" in md

@@ -161,3 +161,25 @@ def test_deleted_file_shows_a_clear_message_and_labels_stay(serve_app, page, tmp
     info.filter(has_text="cannot be shown: file not found").wait_for()
     text = info.inner_text()
     assert "Image #1" in text and "annotations are kept" in text and "Your label: malignant" in text
+
+
+def test_subtype_buttons_sit_under_their_own_class(serve_app, page, tmp_path):
+    from histoapp.ui.annotate_view import SUBTYPE_BUTTONS
+    from trainer.data.records import SUBTYPE_LABEL
+
+    _open_annotate(page, serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")))
+    heads = {0: page.locator("#ann-benign").bounding_box(), 1: page.locator("#ann-malignant").bounding_box()}
+    for key, code, _ in SUBTYPE_BUTTONS:
+        box = page.locator(f"#ann-sub-{key}").bounding_box()
+        own, other = heads[SUBTYPE_LABEL[code]], heads[1 - SUBTYPE_LABEL[code]]
+        centre = box["x"] + box["width"] / 2
+        assert own["x"] <= centre <= own["x"] + own["width"], code  # in its class's column
+        assert not other["x"] <= centre <= other["x"] + other["width"], code
+        assert box["y"] > own["y"], code  # below its class button
+
+
+def test_skip_says_what_it_did(serve_app, page, tmp_path):
+    settings, _ = _imported_store(tmp_path, seed=5)
+    _open_annotate(page, serve_app(settings))
+    page.locator("#ann-skip").click()
+    page.locator("#ann-status").get_by_text(re.compile(r"Skipped image #\d+")).wait_for()

@@ -88,6 +88,8 @@ def format_summary(report, max_problems: int | None = None) -> str:
         row = [c["by_magnification_subtype"].get(f"{m}|{s}", 0) for m in mags]
         lines.append(f"{s:<10}" + "".join(f"{n:>8}" for n in row) + f"{sum(row):>8}")
     diff = report.official_comparison()
+    if report.generated:
+        lines += ["", "generated data (trainer.data.synthetic, not real tissue): not compared with the BreakHis counts"]
     if diff is not None:
         lines.append("")
         if not diff:

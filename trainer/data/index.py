@@ -45,6 +45,7 @@ class IndexReport:
     records: list[Record] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts a user should know that are not problems
+    generated: bool = False  # made by trainer.data.synthetic (BreakHis-named, not real tissue)
 
     # --- summaries -----------------------------------------------------------------------------------
     @property
@@ -82,7 +83,7 @@ class IndexReport:
 
     @property
     def is_breakhis(self) -> bool:
-        return bool(self.records) and all(r.dataset == "breakhis" for r in self.records)
+        return bool(self.records) and not self.generated and all(r.dataset == "breakhis" for r in self.records)
 
     def official_comparison(self) -> list[str] | None:
         """Differences from the official BreakHis counts ([] = matches), or None for other datasets."""
@@ -295,8 +296,9 @@ def index_dataset(
     ``verify``: ``"full"``/``True`` decodes every image, ``"header"`` checks headers (and PNG checksums)
     without decoding, ``"none"``/``False`` only reads the files (for duplicates). ``progress``: a tqdm bar
     on stderr."""
-    from trainer.data import sources
+    from trainer.data import sources, synthetic
 
+    generated = source == "synthetic" or synthetic.is_generated(root)
     if source == "synthetic":  # generated data is BreakHis-named (DataConfig.source)
         source = "breakhis"
     if source not in SOURCES:
@@ -305,5 +307,10 @@ def index_dataset(
         source = sources.detect_source(root)
     kw = dict(verify=verify, workers=workers, progress=progress)
     if source == "breakhis":
-        return index_breakhis(root, **kw)
-    return {"bach": sources.index_bach, "folder": sources.index_folder, "csv": sources.index_csv}[source](root, **kw)
+        report = index_breakhis(root, **kw)
+    else:
+        report = {"bach": sources.index_bach, "folder": sources.index_folder, "csv": sources.index_csv}[source](
+            root, **kw
+        )
+    report.generated = generated
+    return report

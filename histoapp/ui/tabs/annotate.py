@@ -20,7 +20,7 @@ from histoapp.store.queue import MODES
 from histoapp.ui import annotate_view as view
 from histoapp.ui.bind import bind
 from histoapp.ui.shortcuts import HELP, JS, REMEMBER_NAME_JS, RESTORE_NAME_JS, SUBMISSION_ID_JS
-from trainer.data.records import MAGNIFICATIONS, SUBTYPE_NAMES, SUBTYPES
+from trainer.data.records import MAGNIFICATIONS, SUBTYPE_LABEL, SUBTYPE_NAMES, SUBTYPES
 
 ANY = "any"
 
@@ -70,13 +70,24 @@ def on_load(ctx, saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
 
 
 def show_next(
-    ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request, exclude_current=True
+    ctx,
+    name_box,
+    mode_v,
+    mag_v,
+    ds_v,
+    skipped_v,
+    blind_v,
+    zoom_v,
+    cur,
+    request: gr.Request,
+    exclude_current=True,
+    message="",
 ):
     name = view.resolve_annotator(name_box, request)
     nid = next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, (cur,) if (exclude_current and cur is not None) else ())
     if nid is None and cur is not None and exclude_current:
         nid = next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v)  # only the current one left
-    return render(ctx, nid, name, blind_v, zoom_v, None, mag_v, ds_v)
+    return render(ctx, nid, name, blind_v, zoom_v, None, mag_v, ds_v, message)
 
 
 def refilter(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
@@ -132,7 +143,12 @@ def save_label(
 
 def skip_image(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
     skipped_v = [*skipped_v, cur] if cur is not None else skipped_v
-    out = show_next(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, None, request)
+    message = (
+        f"Skipped image #{cur}, unlabelled: it stays out of your queue until you reload the page."
+        if cur is not None
+        else "No image on screen to skip."
+    )
+    out = show_next(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, None, request, message=message)
     return (skipped_v, *out)
 
 
@@ -282,14 +298,17 @@ def build(ctx) -> None:
             zoom = gr.Slider(1, 8, value=1, step=1, label="Zoom")
             info = gr.Markdown(elem_id="ann-info")
         with gr.Column(scale=2):
+            # Each class button heads a column of its own subtypes, so no subtype sits under the other class.
+            sub_buttons, class_buttons = [], {}
             with gr.Row():
-                benign = gr.Button("Benign (B)", elem_id="ann-benign", variant="primary")
-                malignant = gr.Button("Malignant (M)", elem_id="ann-malignant", variant="stop")
-            sub_buttons = []
-            for row in (view.SUBTYPE_BUTTONS[:4], view.SUBTYPE_BUTTONS[4:]):
-                with gr.Row():
-                    for key, code, name in row:
-                        sub_buttons.append((code, gr.Button(f"{key} {name}", elem_id=f"ann-sub-{key}", size="sm")))
+                for cls, text, variant in ((0, "Benign (B)", "primary"), (1, "Malignant (M)", "stop")):
+                    with gr.Column(min_width=160, elem_id=f"ann-class-{cls}"):
+                        class_buttons[cls] = gr.Button(text, elem_id=f"ann-{text.split()[0].lower()}", variant=variant)
+                        for key, code, name in view.SUBTYPE_BUTTONS:
+                            if SUBTYPE_LABEL[code] == cls:
+                                button = gr.Button(f"{key} {name}", elem_id=f"ann-sub-{key}", size="sm")
+                                sub_buttons.append((code, button))
+            benign, malignant = class_buttons[0], class_buttons[1]
             confidence = gr.Slider(0, 1, value=1, step=0.05, label="Confidence")
             flags = gr.CheckboxGroup(view.FLAG_CHOICES, label="Quality flags")
             note = gr.Textbox(label="Note", lines=2)

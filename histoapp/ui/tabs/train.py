@@ -29,8 +29,18 @@ def preset_values(ctx, preset: str) -> tuple:
         cfg = load_preset(preset, ctx.settings)
     except PresetMissing as exc:
         return (gr.update(), f"⚠️ {exc}", *[gr.update() for _ in FIELDS])
-    form = config_to_form(cfg, ctx.settings)
+    form = config_to_form(cfg, ctx.settings) | {"name": ""}  # blank: stamped at launch
     return (cfg.to_dict(), f"Preset **{preset}** loaded.", *[form[k] for k in FIELDS])
+
+
+# The form fields that apply to only some model families (the rest apply to all).
+LORA_FAMILIES = ("vlm",)  # LoRA r / alpha / dropout: the VLM adapters' fine-tuning
+PRETRAINED_FAMILIES = ("cnn",)  # ImageNet weights: torchvision CNNs
+
+
+def family_fields(family: str) -> tuple:
+    """Visibility of (the LoRA row, the ImageNet-pretrained box) for a model family."""
+    return gr.update(visible=family in LORA_FAMILIES), gr.update(visible=family in PRETRAINED_FAMILIES)
 
 
 def _lines(errors: list[str], warnings: list[str]) -> list[str]:
@@ -183,7 +193,13 @@ def build(ctx) -> None:
     base = gr.State(start.to_dict())
     with gr.Row():
         preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset", scale=2)
-        name = gr.Textbox(form0["name"], label="Run name", scale=3)
+        name = gr.Textbox(
+            "",
+            label="Run name",
+            placeholder=f"blank: {start.name}-<date>-<time>, stamped at launch",
+            scale=3,
+            elem_id="train-name",
+        )
     comps: dict[str, gr.components.Component] = {"name": name}
     with gr.Row():
         comps["model.family"] = gr.Radio(["cnn", "vlm"], value=form0["model.family"], label="Model family")
@@ -196,8 +212,12 @@ def build(ctx) -> None:
         comps["model.mode"] = gr.Dropdown(
             ["full", "linear_probe", "lora", "qlora"], value=form0["model.mode"], label="Mode"
         )
-        comps["model.pretrained"] = gr.Checkbox(value=form0["model.pretrained"], label="ImageNet-pretrained (CNN)")
-    with gr.Row():
+        comps["model.pretrained"] = gr.Checkbox(
+            value=form0["model.pretrained"],
+            label="ImageNet-pretrained",
+            visible=form0["model.family"] in PRETRAINED_FAMILIES,
+        )
+    with gr.Row(visible=form0["model.family"] in LORA_FAMILIES) as lora_row:
         comps["model.lora.r"] = gr.Number(form0["model.lora.r"], label="LoRA r", precision=0)
         comps["model.lora.alpha"] = gr.Number(form0["model.lora.alpha"], label="LoRA alpha", precision=0)
         comps["model.lora.dropout"] = gr.Number(form0["model.lora.dropout"], label="LoRA dropout")
@@ -254,6 +274,7 @@ def build(ctx) -> None:
     timer = gr.Timer(2.0)
 
     live_outputs = [status, loss_plot, val_plot, log, hist]
+    comps["model.family"].change(family_fields, comps["model.family"], [lora_row, comps["model.pretrained"]])
     preset.change(partial(preset_values, ctx), preset, [base, message, *fields])
     check_btn.click(partial(check_form, ctx), [base, *fields], message)
     launch_btn.click(partial(launch, ctx), [base, *fields], [message, run]).then(

@@ -73,3 +73,15 @@ def test_mixed_models_keep_their_own_mode_and_settings(run_settings):
     again = form_to_config({**config_to_form(cfg, run_settings), "model.lora.r": 8}, cfg, run_settings)
     assert [(m.name, m.mode, m.label) for m in again.models] == [(m.name, m.mode, m.label) for m in cfg.models]
     assert all(m.lora.r == 8 for m in again.models) and again.models[0].gradient_checkpointing is True
+
+
+def test_blank_run_name_is_stamped_at_launch_and_never_reuses_a_run(run_settings, monkeypatch):
+    cfg = load_preset("quick demo (CPU, minutes)", run_settings)
+    blank = config_to_form(cfg, run_settings) | {"name": ""}
+    monkeypatch.setattr(form.time, "strftime", lambda fmt: "20261201-102210")
+    first = form_to_config(blank, cfg, run_settings).name
+    assert first == f"{cfg.name}-20261201-102210"
+    (run_settings.runs_dir / first).mkdir(parents=True)  # that run was launched; the page is reloaded
+    assert form_to_config(blank, cfg, run_settings).name == f"{first}-2"
+    named = config_to_form(cfg, run_settings) | {"name": "mine"}
+    assert form_to_config(named, cfg, run_settings).name == "mine"

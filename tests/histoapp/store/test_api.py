@@ -155,3 +155,15 @@ def test_send_to_queue_keeps_a_copy_and_the_predictions(store, patches, tmp_path
     assert str(tmp_path / "uploads") in store.image(image_id)["path"]
     assert {p["kind"] for p in store.predictions(image_id)} == {"cnn", "vlm"}
     assert store.queue("ann", mode="disagreement") == [image_id]
+
+
+def test_import_writes_no_progress_bars_to_the_server_log(store, patches, tmp_path, capfd):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for p in sorted(patches.rglob("*.png"))[:3]:
+        shutil.copy(p, plain / f"x_{p.name}")
+    capfd.readouterr()
+    store.import_folder(patches)  # a BreakHis root
+    store.import_folder(plain)  # a folder of unlabelled images
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out, err)

@@ -47,6 +47,8 @@ def test_skip_keeps_the_image_out_of_this_session(ctx):
     first = tab.show_next(ctx, *VIEW, [], False, 1, None, None)[0]
     skipped, nxt, *_ = tab.skip_image(ctx, *VIEW, [], False, 1, first, None)
     assert skipped == [first] and nxt not in (None, first)
+    message = tab.skip_image(ctx, *VIEW, [], False, 1, first, None)[5]
+    assert message.startswith(f"Skipped image #{first}")
 
 
 def test_adjudication_needs_a_conflict_and_then_saves(ctx):

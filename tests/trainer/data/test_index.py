@@ -75,8 +75,15 @@ def test_two_subtypes_are_flagged_not_hidden(tmp_path, tiny_records):
     assert [p.kind for p in report.problems] == ["patient_in_two_subtypes"]
 
 
-def test_official_comparison_lists_differences(tiny_root):
-    report = index_dataset(tiny_root, verify="none")
+def test_official_comparison_lists_differences(tiny_root, tmp_path):
+    import shutil
+
+    from trainer.data.synthetic import GENERATED_MARKER
+
+    assert index_dataset(tiny_root, verify="none").official_comparison() is None  # generated: not BreakHis
+    real_looking = shutil.copytree(tiny_root, tmp_path / "copy")
+    (real_looking / GENERATED_MARKER).unlink()  # the same files, as a BreakHis copy would name them
+    report = index_dataset(real_looking, verify="none")
     diff = report.official_comparison()
     assert "40X benign: 4 images, official 625 (-621)" in diff
     assert any(d.startswith("patients: 8 slide ids") for d in diff)
@@ -120,7 +127,10 @@ def test_copy_with_a_manifest_lists_exactly_the_missing_files(tmp_path):
     from trainer.commands.data import format_summary
     from trainer.data.synthetic import generate
 
+    from trainer.data.synthetic import GENERATED_MARKER
+
     root = generate(tmp_path / "breakhis", patients_per_subtype=1, images_per_magnification=2, size=32, seed=2)
+    (root / GENERATED_MARKER).unlink()  # stands for the shared (real) BreakHis copy
     records = index_dataset(root, verify="none").records
     with open(root / "MANIFEST.csv", "w", newline="") as fh:
         w = csv.writer(fh)
