@@ -54,3 +54,18 @@ def test_corrupt_upload_gets_a_clear_error_and_the_app_keeps_serving(serve_app, 
     _upload(page, list_examples()[0]["path"])
     page.locator("#predict-cnn-label").get_by_text("benign").first.wait_for(timeout=TIMEOUT)
     _rendered_image(page, "predict-cnn-overlay")
+
+
+@pytest.mark.parametrize("name", ["animated.gif", "drawing.svg"])
+def test_unsupported_type_is_explained_and_the_upload_box_stays_usable(serve_app, page, tmp_path, name):
+    _open(serve_app, page, tmp_path)
+    bad = tmp_path / name
+    bad.write_bytes(b"GIF89a" + b"\x00" * 32 if name.endswith(".gif") else b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    _upload(page, str(bad))
+    errors = page.locator("#predict-errors")
+    errors.get_by_text(name).wait_for(timeout=TIMEOUT)
+    assert "unsupported file type" in errors.inner_text()
+    assert page.locator("#predict-files").get_by_text("Error", exact=True).count() == 0
+    page.locator("#predict-files button[aria-label='Clear']").first.click()
+    _upload(page, list_examples()[0]["path"])  # the same box takes a good patch right after
+    page.locator("#predict-cnn-label").get_by_text("malignant").first.wait_for(timeout=TIMEOUT)

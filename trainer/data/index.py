@@ -198,7 +198,7 @@ def finish(
     bar.close()
     seen: dict[str, str] = {}
     names: dict[str, str] = {}
-    for rec, (digest, error) in zip(candidates, results):
+    for rec, (digest, error) in zip(candidates, results, strict=True):
         if error is not None:
             # A file a manifest lists but the copy lacks is "missing_file", so the report names exactly what is missing.
             report.problems.append(

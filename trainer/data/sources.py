@@ -259,7 +259,7 @@ def index_csv(root: str | Path, *, verify=True, workers=None, progress=False) ->
     report = IndexReport(str(root), "csv")
     # The stdlib csv module is enough for six columns and keeps row numbers exact (pandas would guess types).
     try:
-        fh = open(manifest, newline="", encoding="utf-8-sig")
+        fh = open(manifest, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed by `with fh` below; only opening errors are caught here)
     except OSError as exc:
         raise FileNotFoundError(f"{manifest}: cannot read the manifest ({exc.strerror or exc})") from None
     with fh:
@@ -273,7 +273,7 @@ def index_csv(root: str | Path, *, verify=True, workers=None, progress=False) ->
             )
         candidates, no_patient = [], 0
         for n, row in enumerate(reader, start=1):
-            get = lambda c: (row.get(cols[c]) or "").strip() if c in cols else ""  # noqa: E731
+            get = lambda c, row=row: (row.get(cols[c]) or "").strip() if c in cols else ""  # noqa: E731
             where = f"{manifest.name} row {n}"
             raw = get("path")
             if not raw:

@@ -320,9 +320,10 @@ def build(ctx) -> None:
             # Each class button heads a column of its own subtypes, so no subtype sits under the other class.
             sub_buttons, class_buttons = [], {}
             with gr.Row():
-                for cls, text, variant in ((0, "Benign (B)", "primary"), (1, "Malignant (M)", "stop")):
+                classes = ((0, "Benign (B)", "primary", "ann-benign"), (1, "Malignant (M)", "stop", "ann-malignant"))
+                for cls, text, variant, elem_id in classes:  # the ids the keyboard shortcuts click (shortcuts.KEYMAP)
                     with gr.Column(min_width=160, elem_id=f"ann-class-{cls}"):
-                        class_buttons[cls] = gr.Button(text, elem_id=f"ann-{text.split()[0].lower()}", variant=variant)
+                        class_buttons[cls] = gr.Button(text, elem_id=elem_id, variant=variant)
                         for key, code, name in view.SUBTYPE_BUTTONS:
                             if SUBTYPE_LABEL[code] == cls:
                                 button = gr.Button(f"{key} {name}", elem_id=f"ann-sub-{key}", size="sm")

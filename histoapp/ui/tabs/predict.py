@@ -473,7 +473,8 @@ def build(ctx) -> None:
             files = gr.File(
                 label="Patches (PNG / JPEG / TIFF) — one or many",
                 file_count="multiple",
-                file_types=list(ACCEPTED),
+                # No file_types: Gradio's own type check leaves the box in a red error state; read_upload
+                # refuses other types with a one-line reason instead, and the box stays usable.
                 elem_id="predict-files",
             )
             mag = gr.Dropdown(MAGS, value="unknown", label="Magnification (optional tag)", elem_id="predict-mag")

@@ -125,9 +125,7 @@ def test_copy_with_a_manifest_lists_exactly_the_missing_files(tmp_path):
     import shutil
 
     from trainer.commands.data import format_summary
-    from trainer.data.synthetic import generate
-
-    from trainer.data.synthetic import GENERATED_MARKER
+    from trainer.data.synthetic import GENERATED_MARKER, generate
 
     root = generate(tmp_path / "breakhis", patients_per_subtype=1, images_per_magnification=2, size=32, seed=2)
     (root / GENERATED_MARKER).unlink()  # stands for the shared (real) BreakHis copy

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -165,16 +166,20 @@ class VLMAdapter(ModelAdapter):
                 model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
             elif cfg.gradient_checkpointing:
                 _enable_checkpointing(model)
-            if checkpoint is not None:
-                return PeftModel.from_pretrained(model, str(checkpoint / PEFT_DIR), is_trainable=False)
-            lora = LoraConfig(
-                r=cfg.lora.r,
-                lora_alpha=cfg.lora.alpha,
-                lora_dropout=cfg.lora.dropout,
-                target_modules=self._lora_targets(model),
-                bias="none",
-            )
-            return get_peft_model(model, lora)
+            with warnings.catch_warnings():
+                # peft's PeftModel reads transformers' deprecated ``is_gradient_checkpointing`` (theirs, not ours):
+                # one FutureWarning per LoRA model, until peft moves to ``is_activation_checkpointing``.
+                warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+                if checkpoint is not None:
+                    return PeftModel.from_pretrained(model, str(checkpoint / PEFT_DIR), is_trainable=False)
+                lora = LoraConfig(
+                    r=cfg.lora.r,
+                    lora_alpha=cfg.lora.alpha,
+                    lora_dropout=cfg.lora.dropout,
+                    target_modules=self._lora_targets(model),
+                    bias="none",
+                )
+                return get_peft_model(model, lora)
         if cfg.gradient_checkpointing and self.mode == "full":
             _enable_checkpointing(model)
         train_all = self.mode == "full"
