@@ -20,7 +20,7 @@ Mode = Literal["full", "linear_probe", "lora", "qlora", "zero_shot"]
 
 @dataclass
 class DataConfig:
-    source: Literal["breakhis", "bach", "folder", "csv", "synthetic"] = "breakhis"
+    source: Literal["breakhis", "bach", "folder", "csv", "idc", "synthetic", "auto"] = "breakhis"
     root: str = ""  # dataset root (for "synthetic": where the generated data is written)
     # Each entry is one experiment of the grid: "40X", "100X", "200X", "400X", or "all" (magnifications pooled).
     magnifications: list[str] = field(default_factory=lambda: ["40X", "100X", "200X", "400X"])
@@ -34,6 +34,9 @@ class DataConfig:
     cache: Literal["memory", "disk", "none"] = "memory"
     stain_normalization: Literal["macenko", "reinhard"] | None = None
     num_workers: int = 2
+    # Keep this share (0-1] of each patient's training and validation images, per class, drawn with `seed`
+    # (CPU-sized runs on large per-patch sets such as IDC); test images are always all kept. None: all.
+    subsample: float | None = None
 
 
 @dataclass
@@ -87,6 +90,7 @@ class TrainConfig:
     early_stopping_patience: int = 3  # epochs without validation improvement (0: off)
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on a GPU that has it, else no
     max_steps: int | None = None  # cap optimiser steps per fold (smoke tests, demos)
+    balance_classes: bool = False  # draw training images so each class is seen equally often (imbalanced data)
     log_every: int = 10  # steps between metrics.jsonl step events
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from trainer.config import ExperimentConfig, ModelConfig
 from trainer.data.index import index_dataset
 from trainer.data.records import LABELS, SUBTYPES, Record, malignant_columns
-from trainer.data.splits import Splits, make_splits
+from trainer.data.splits import Splits, make_splits, subsample_per_patient
 from trainer.engine.events import EventLog, RunStatus, StopControl
 from trainer.engine.loop import fit, make_accelerator, make_loader, predict_loader
 from trainer.metrics import classification_metrics
@@ -52,8 +52,9 @@ def class_names(target: str) -> list[str]:
     return list(LABELS) if target == "label" else list(SUBTYPES)
 
 
-def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> list[Record]:
-    """Index the dataset (generating it first for ``source: synthetic``); problems are reported and skipped."""
+def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[list[Record], str]:
+    """Index the dataset (generating it first for ``source: synthetic``); problems are reported and skipped.
+    Returns the records and the dataset's label level (``records.LABEL_LEVELS``: per patient or per patch)."""
     data = cfg.data
     if not data.root:
         raise ValueError("data.root is empty: give the dataset folder (`--data-root PATH` or `--set data.root=PATH`)")
@@ -78,14 +79,16 @@ def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> list[Rec
         records = [r for r in records if r.subtype_index >= 0]
     if not records:
         raise ValueError(f"no usable images found in {root} (source {data.source!r})")
-    return records
+    return records, report.label_level
 
 
 def _has_images(root: Path) -> bool:
     return root.is_dir() and any(p.suffix.lower() in (".png", ".jpg", ".jpeg") for p in root.rglob("*"))
 
 
-def load_or_make_splits(cfg: ExperimentConfig, records: list[Record], run_dir: Path) -> Splits:
+def load_or_make_splits(
+    cfg: ExperimentConfig, records: list[Record], run_dir: Path, label_level: str = "patient"
+) -> Splits:
     """Folds come from ``data.splits_file`` (shared by every model of a comparison), else the run folder's
     own ``splits.json`` (a re-run), else are made now and saved."""
     target = RunDir(run_dir).splits_file
@@ -95,7 +98,7 @@ def load_or_make_splits(cfg: ExperimentConfig, records: list[Record], run_dir: P
     elif target.exists():
         splits = Splits.load(target)
     else:
-        splits = make_splits(records, cfg.data.folds, cfg.data.seed, cfg.data.val_fraction)
+        splits = make_splits(records, cfg.data.folds, cfg.data.seed, cfg.data.val_fraction, label_level=label_level)
         splits.save(target)
     known = set(splits.patient_labels) or {
         p for f in splits.folds for p in f.train_patients + f.val_patients + f.test_patients
@@ -174,8 +177,8 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
     status.set("running", "preparing data")
     state, message = "finished", ""
     try:
-        records = prepare_data(cfg, run_dir if main else None)
-        splits = load_or_make_splits(cfg, records, run_dir)
+        records, label_level = prepare_data(cfg, run_dir if main else None)
+        splits = load_or_make_splits(cfg, records, run_dir, label_level)
         folds = cfg.data.folds_to_run if cfg.data.folds_to_run is not None else [f.fold for f in splits.folds]
         unknown = [k for k in folds if k not in {f.fold for f in splits.folds}]
         if unknown:
@@ -257,6 +260,9 @@ def run_fold(
     classes = class_names(cfg.data.target)
     out = FoldDir(Path(fdir))
     train_r, val_r, test_r = fold.partition(_records_at(records, magnification))
+    # data.subsample thins training and validation only: the test fold is always scored on every image.
+    train_r = subsample_per_patient(train_r, cfg.data.subsample, cfg.data.seed + fold.fold)
+    val_r = subsample_per_patient(val_r, cfg.data.subsample, cfg.data.seed + fold.fold)
     if not train_r or not test_r:
         raise ValueError(
             f"fold {fold.fold} at {magnification}: {len(train_r)} training and {len(test_r)} test images; "

@@ -22,7 +22,7 @@ def add_experiment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="experiment name (run folder <output_dir>/<name>)")
     p.add_argument("--output-dir", help="parent folder of run folders (default: runs)")
     p.add_argument("--data-root", help="dataset folder (data.root)")
-    p.add_argument("--source", help="data.source: breakhis | bach | folder | csv | synthetic")
+    p.add_argument("--source", help="data.source: breakhis | bach | folder | csv | idc | synthetic | auto")
     p.add_argument(
         "--model",
         action="append",

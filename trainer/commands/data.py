@@ -123,7 +123,7 @@ def cmd_summary(args) -> int:
 
 def cmd_splits(args) -> int:
     report = index_dataset(args.root, args.source, verify="none", workers=args.workers, progress=args.progress)
-    splits = make_splits(report.records, args.folds, args.seed, args.val_fraction)
+    splits = make_splits(report.records, args.folds, args.seed, args.val_fraction, label_level=report.label_level)
     splits.save(args.out)
     if report.problems:
         print(

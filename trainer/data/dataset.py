@@ -143,6 +143,11 @@ class PatchDataset(Dataset):
     def cached(self) -> int:
         return len(self._cache)
 
+    @property
+    def targets(self) -> list[int]:
+        """Every record's target (what ``__getitem__`` yields as ``y``), without reading an image."""
+        return [r.label if self.target == "label" else r.subtype_index for r in self.records]
+
     def __getitem__(self, i: int):
         r = self.records[i]
         y = r.label if self.target == "label" else r.subtype_index

@@ -14,6 +14,10 @@ from PIL import Image, ImageOps
 # Largest image we agree to decode (pixels). BreakHis patches are 700x460 and BACH images 2048x1536; anything
 # bigger is refused from its header, before decoding, as a decompression-bomb guard.
 MAX_PIXELS = 40_000_000
+# Smallest side a patch may have to be classified: under 16 px (at 40x, a nucleus or two) a strip such as IDC's
+# 50x1 and 50x12 slide-edge tiles holds too little tissue, and resizing it to the input size invents the rest.
+# The index reports such images as ``too_small`` and skips them.
+MIN_SIDE = 16
 MAX_BYTES = 200 * 1024 * 1024
 _HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
@@ -62,6 +66,10 @@ def _open_source(source: str | os.PathLike | bytes) -> tuple[Path | None, io.IOB
     if size > MAX_BYTES:
         raise ImageError(path, f"file too large ({size / 2**20:.0f} MiB > {MAX_BYTES / 2**20:.0f} MiB)")
     return path, open(path, "rb")
+
+
+def too_small_message(size: tuple[int, int], min_side: int = MIN_SIDE) -> str:
+    return f"image too small to classify ({size[0]}x{size[1]} px; the smallest side must be at least {min_side} px)"
 
 
 def size_cap_message(pixels: int | None = None, max_pixels: int = MAX_PIXELS) -> str:

@@ -22,10 +22,10 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from trainer.data.breakhis import IMAGE_SUFFIXES, compare_with_official, parse_name
-from trainer.data.images import ImageError, load_rgb, probe
-from trainer.data.records import MAGNIFICATIONS, Record
+from trainer.data.images import MIN_SIDE, ImageError, load_rgb, probe, too_small_message
+from trainer.data.records import LABEL_LEVELS, MAGNIFICATIONS, Record
 
-SOURCES = ("auto", "breakhis", "bach", "folder", "csv")
+SOURCES = ("auto", "breakhis", "bach", "folder", "csv", "idc")
 VERIFY_MODES = ("full", "header", "none")
 # Files that may sit beside images without being reported.
 _QUIET_SUFFIXES = (".csv", ".txt", ".json", ".md", ".db", ".xml", ".html", ".pdf", ".zip", ".xlsx", ".svs")
@@ -34,7 +34,7 @@ _QUIET_SUFFIXES = (".csv", ".txt", ".json", ".md", ".db", ".xml", ".html", ".pdf
 @dataclass
 class Problem:
     path: str
-    kind: str  # unparseable_name | unreadable_image | missing_file | duplicate_file | patient_in_both_classes | ...
+    kind: str  # unparseable_name | unreadable_image | too_small | missing_file | duplicate_file | patient_in_both_classes | ...
     detail: str
 
 
@@ -46,6 +46,11 @@ class IndexReport:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # facts a user should know that are not problems
     generated: bool = False  # made by trainer.data.synthetic (BreakHis-named, not real tissue)
+    label_level: str = "patient"  # "patient" or "patch" (records.LABEL_LEVELS): who a label belongs to
+
+    def __post_init__(self) -> None:
+        if self.label_level not in LABEL_LEVELS:
+            raise ValueError(f"label_level must be one of {', '.join(LABEL_LEVELS)}, not {self.label_level!r}")
 
     # --- summaries -----------------------------------------------------------------------------------
     @property
@@ -73,7 +78,16 @@ class IndexReport:
                 for (m, s), n in sorted(by_mag_subtype.items(), key=lambda kv: (_mag_key(kv[0][0]), kv[0][1]))
             },
             "problems": dict(Counter(p.kind for p in self.problems)),
+            "label_level": self.label_level,
         }
+
+    def patient_class_mix(self) -> list[dict]:
+        """One row per patient: benign and malignant image counts and the malignant share (per-patch data)."""
+        rows = []
+        for pid, c in sorted(self._patient_labels().items()):
+            n = c.get(0, 0) + c.get(1, 0)
+            rows.append({"patient_id": pid, "benign": c.get(0, 0), "malignant": c.get(1, 0), "images": n})
+        return rows
 
     def _patient_labels(self) -> dict[str, Counter]:
         out: dict[str, Counter] = defaultdict(Counter)
@@ -141,26 +155,30 @@ def triage(path: Path, report: IndexReport) -> bool:
     return False
 
 
-def _check_file(path: str, verify: str) -> tuple[str | None, str | None]:
+def _check_file(path: str, verify: str) -> tuple[str | None, str | None, str | None]:
     """Read a file once: its content hash (for duplicates) and, unless ``verify == 'none'``, an image check.
-    Returns ``(digest, error)``."""
+    Returns ``(digest, error, problem kind)``; a decodable image under ``MIN_SIDE`` is ``too_small``."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        return None, "file not found"
+        # A file a manifest lists but the copy lacks is "missing_file", so the report names exactly what is missing.
+        return None, "file not found", "missing_file"
     except OSError as exc:
-        return None, f"cannot read file ({exc.strerror or exc})"
+        return None, f"cannot read file ({exc.strerror or exc})", "unreadable_image"
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
         if not data:
             raise ImageError(path, "empty file (0 bytes)")
+        size = None
         if verify == "full":
-            load_rgb(data, name=path)
+            size = load_rgb(data, name=path).size
         elif verify == "header":
-            probe(data, name=path)
+            size = probe(data, name=path)
     except ImageError as exc:
-        return digest, exc.reason
-    return digest, None
+        return digest, exc.reason, "unreadable_image"
+    if size is not None and min(size) < MIN_SIDE:
+        return digest, too_small_message(size), "too_small"
+    return digest, None, None
 
 
 def _verify_mode(verify: bool | str) -> str:
@@ -198,12 +216,9 @@ def finish(
     bar.close()
     seen: dict[str, str] = {}
     names: dict[str, str] = {}
-    for rec, (digest, error) in zip(candidates, results, strict=True):
+    for rec, (digest, error, kind) in zip(candidates, results, strict=True):
         if error is not None:
-            # A file a manifest lists but the copy lacks is "missing_file", so the report names exactly what is missing.
-            report.problems.append(
-                Problem(rec.path, "missing_file" if error == "file not found" else "unreadable_image", error)
-            )
+            report.problems.append(Problem(rec.path, kind, error))
             continue
         if digest in seen:
             report.problems.append(Problem(rec.path, "duplicate_file", f"same content as {seen[digest]}"))
@@ -222,11 +237,13 @@ def finish(
         if rec.dataset == "breakhis":
             names[rec.image_id.lower()] = rec.path
         report.records.append(rec)
-    report.problems.extend(patient_problems(report.records))
+    report.problems.extend(patient_problems(report.records, report.label_level))
     return report
 
 
-def patient_problems(records: Iterable[Record]) -> list[Problem]:
+def patient_problems(records: Iterable[Record], label_level: str = "patient") -> list[Problem]:
+    """Patients under two classes or two subtypes. With per-patch labels (``label_level == "patch"``) a patient
+    holding both classes is how the data is, not a problem."""
     labels: dict[str, set[int]] = defaultdict(set)
     subtypes: dict[str, set[str]] = defaultdict(set)
     for r in records:
@@ -235,7 +252,7 @@ def patient_problems(records: Iterable[Record]) -> list[Problem]:
             subtypes[r.patient_id].add(r.subtype)
     out = []
     for pid in sorted(labels):
-        if len(labels[pid]) > 1:
+        if len(labels[pid]) > 1 and label_level == "patient":
             out.append(
                 Problem(
                     pid,
@@ -309,8 +326,12 @@ def index_dataset(
     if source == "breakhis":
         report = index_breakhis(root, **kw)
     else:
-        report = {"bach": sources.index_bach, "folder": sources.index_folder, "csv": sources.index_csv}[source](
-            root, **kw
-        )
+        indexers = {
+            "bach": sources.index_bach,
+            "folder": sources.index_folder,
+            "csv": sources.index_csv,
+            "idc": sources.index_idc,
+        }
+        report = indexers[source](root, **kw)
     report.generated = generated
     return report

@@ -20,6 +20,9 @@ SUBTYPE_NAMES: dict[str, str] = {
     "PC": "papillary_carcinoma",
 }
 SUBTYPE_LABEL: dict[str, int] = {code: (0 if i < 4 else 1) for i, code in enumerate(SUBTYPES)}
+# Who a label belongs to. "patient": every image of a patient carries the patient's diagnosis (BreakHis, BACH);
+# "patch": each patch is labelled on its own, so one patient holds both classes (IDC, PCam-like data).
+LABEL_LEVELS: tuple[str, str] = ("patient", "patch")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class Record:
     subtype: str | None = None
     magnification: str | None = None
     dataset: str = "breakhis"
+    # Where the patch was cut from its slide (IDC names carry it), in slide pixels; None when unknown.
+    x: int | None = None
+    y: int | None = None
 
     @property
     def image_id(self) -> str:

@@ -1,4 +1,5 @@
-"""Dataset sources besides BreakHis: BACH (ICIAR 2018), a folder of class folders, and a CSV manifest; plus
+"""Dataset sources besides BreakHis: BACH (ICIAR 2018), IDC (per-patch labels), a folder of class folders, and a
+CSV manifest; plus
 ``detect_source`` for ``source="auto"`` and writers for the two bring-your-own formats (``write_manifest``,
 ``export_folder``), so an export and a re-index round-trip.
 
@@ -31,6 +32,11 @@ _NO_PATIENT_NOTE = (
     "CSV manifest (patient_id column) to group them."
 )
 _SUBTYPE_BY_NAME = {name: code for code, name in SUBTYPE_NAMES.items()}
+# IDC (Janowczyk & Madabhushi 2016; Kaggle "Breast Histopathology Images"): <patient>/<0|1>/<name>.png, the name
+# giving the patient, where on the slide the 50x50 patch was cut, and its class (1 = IDC in the patch).
+_IDC_NAME = re.compile(r"^(?P<patient>\d+)_idx5_x(?P<x>\d+)_y(?P<y>\d+)_class(?P<cls>[01])\.png$", re.IGNORECASE)
+# The IDC slides were scanned at 40x (Cruz-Roa et al. 2014).
+IDC_MAGNIFICATION = "40X"
 _MAG_FOLDER = re.compile(r"^(40|100|200|400)x?$", re.IGNORECASE)
 
 
@@ -114,13 +120,30 @@ def _top_class_folders(root: Path) -> dict[str, tuple[int, str | None]]:
     return {p.name: c for p in root.iterdir() if p.is_dir() and (c := class_of_folder(p.name)) is not None}
 
 
+def is_idc_layout(root: Path, probe_patients: int = 3) -> bool:
+    """``root/<patient>/<0|1>/<patient>_idx5_x<X>_y<Y>_class<C>.png``: checks the first few patient folders."""
+    if not root.is_dir():
+        return False
+    patients = sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit())[:probe_patients]
+    if not patients:
+        return False
+    for patient in patients:
+        names = [f.name for c in ("0", "1") if (patient / c).is_dir() for f in (patient / c).iterdir()][:20]
+        if not names or not all(_IDC_NAME.match(n) for n in names if is_image_name(Path(n))):
+            return False
+    return True
+
+
 def detect_source(root: str | Path) -> str:
-    """Which source ``root`` holds: a ``manifest.csv`` (or a .csv file) -> csv; BACH class folders -> bach;
-    BreakHis-named files -> breakhis, unless they sit in class folders that relabel them (an annotation
-    export) -> folder; class folders -> folder."""
+    """Which source ``root`` holds: the IDC layout -> idc (checked first: IDC copies often carry a manifest);
+    a ``manifest.csv`` (or a .csv file) -> csv; BACH class folders -> bach; BreakHis-named files -> breakhis,
+    unless they sit in class folders that relabel them (an annotation export) -> folder; class folders ->
+    folder."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"dataset folder not found: {root}")
+    if is_idc_layout(root):
+        return "idc"
     if find_manifest(root):
         return "csv"
     if root.is_file():
@@ -144,7 +167,7 @@ def detect_source(root: str | Path) -> str:
     raise ValueError(
         f"{root}: no dataset recognised. Expected BreakHis-named images (SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.png), "
         "BACH class folders (Normal/Benign/InSitu/Invasive), class folders (benign/malignant or the 8 subtypes), "
-        f"or a {MANIFEST_NAME}"
+        f"IDC patient folders (<patient>/<0|1>/<patient>_idx5_x<X>_y<Y>_class<C>.png), or a {MANIFEST_NAME}"
     )
 
 
@@ -180,6 +203,67 @@ def index_bach(root: str | Path, *, verify=True, workers=None, progress=False) -
         "BACH has no patient ids: patient id = bach-<file stem>, so folds are image-level. "
         "Labels: Normal, Benign -> benign; InSitu, Invasive -> malignant. Subtype: none "
         "(BreakHis subtypes do not apply). Magnification: 200X."
+    )
+    return finish(report, candidates, verify=verify, workers=workers, progress=progress)
+
+
+# --- IDC (per-patch labels) ----------------------------------------------------------------------------
+
+
+def parse_idc_name(name: str) -> tuple[str, int, int, int] | None:
+    """``(patient_id, x, y, label)`` from an IDC patch name, or None."""
+    m = _IDC_NAME.match(Path(name).name)
+    return (m["patient"], int(m["x"]), int(m["y"]), int(m["cls"])) if m else None
+
+
+def index_idc(root: str | Path, *, verify=True, workers=None, progress=False) -> IndexReport:
+    """IDC patches (``<patient>/<0|1>/<patient>_idx5_x<X>_y<Y>_class<C>.png``), labelled per patch: class 1 =
+    invasive ductal carcinoma in the patch (malignant), 0 = none (benign, which here means "no IDC in this
+    patch", not a benign tumour). The patient id and the patch's slide coordinates come from the name. When the
+    folder has a ``MANIFEST.csv`` (``path,label,patient_id``), it says which files belong to the dataset (a
+    listed file the copy lacks is ``missing_file``); otherwise the patient folders are walked."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder not found: {root}")
+    report = IndexReport(str(root), "idc", label_level="patch")
+    manifest = find_manifest(root)
+    if manifest is not None:
+        with open(manifest, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+        if rows and "path" not in {k.strip().lower() for k in rows[0]}:
+            raise ValueError(f"{manifest}: no path column (an IDC manifest has path,label,patient_id)")
+        listed = [(root / (r.get("path") or "").strip(), (r.get("label") or "").strip()) for r in rows]
+        # Patches beside the manifest that it does not list are still part of the copy: report them.
+        known = {p for p, _ in listed}
+        extra = [p for p in iter_image_files(root) if is_image_name(p) and p not in known]
+        for p in extra:
+            report.problems.append(Problem(str(p), "not_in_manifest", f"not listed in {manifest.name} (skipped)"))
+    else:
+        listed = [(p, "") for p in iter_image_files(root) if triage(p, report)]
+    candidates = []
+    for path, manifest_label in listed:
+        parsed = parse_idc_name(path.name)
+        if parsed is None:
+            report.problems.append(
+                Problem(str(path), "unparseable_name", "not an IDC patch name (<patient>_idx5_x<X>_y<Y>_class<C>.png)")
+            )
+            continue
+        patient, x, y, label = parsed
+        folder = path.parent.name
+        try:
+            if folder in ("0", "1") and int(folder) != label:
+                raise ValueError(f"class folder {folder} contradicts class{label} in the name")
+            if manifest_label and parse_label(manifest_label) != label:
+                raise ValueError(f"manifest label {manifest_label!r} contradicts class{label} in the name")
+        except ValueError as exc:
+            report.problems.append(Problem(str(path), "label_conflict", str(exc)))
+            continue
+        candidates.append(Record(str(path), patient, label, None, IDC_MAGNIFICATION, "idc", x, y))
+    if not candidates and not report.problems:
+        raise ValueError(f"{root}: no IDC patches found")
+    report.notes.append(
+        "IDC: labels are per patch (malignant = invasive ductal carcinoma in the patch; benign = no IDC in the "
+        "patch, not a benign tumour), so a patient holds both classes; folds group patches by patient."
     )
     return finish(report, candidates, verify=verify, workers=workers, progress=progress)
 
@@ -304,7 +388,21 @@ def index_csv(root: str | Path, *, verify=True, workers=None, progress=False) ->
             candidates.append(Record(str(path), pid, label, subtype, mag, dataset))
     if no_patient:
         report.notes.append(_NO_PATIENT_NOTE.format(n=no_patient))
+    both = _patients_in_both_classes(candidates)
+    if both:
+        report.label_level = "patch"
+        report.notes.append(
+            f"{len(both)} patient(s) hold both classes, so this manifest's labels are per patch (folds group "
+            "patches by patient and stratify by patch label)."
+        )
     return finish(report, candidates, verify=verify, workers=workers, progress=progress)
+
+
+def _patients_in_both_classes(records: Iterable[Record]) -> set[str]:
+    seen: dict[str, set[int]] = {}
+    for r in records:
+        seen.setdefault(r.patient_id, set()).add(r.label)
+    return {p for p, labels in seen.items() if len(labels) > 1}
 
 
 # --- writers (annotation exports) ----------------------------------------------------------------------

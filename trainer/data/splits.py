@@ -1,7 +1,10 @@
 """Patient-level stratified K-fold with an inner validation split, saved to / loaded from JSON.
 
 Folds are defined over *patients*, so a patient's images at every magnification fall in the same fold
-and every model in a comparison sees identical folds."""
+and every model in a comparison sees identical folds. With per-patient labels (BreakHis) patients are
+stratified by their diagnosis; with per-patch labels (IDC: every patient holds both classes) patches are
+grouped by patient and stratified by patch label (scikit-learn's ``StratifiedGroupKFold``), so each test
+fold's malignant share stays close to the dataset's."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from trainer.data.records import Record
 
@@ -47,6 +50,7 @@ class Splits:
     folds: list[Fold]
     patient_labels: dict[str, int] = field(default_factory=dict)
     version: int = SPLITS_VERSION
+    label_level: str = "patient"  # records.LABEL_LEVELS: how the folds were stratified
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -101,14 +105,24 @@ def _validation_patients(patients: list[str], plabels: dict[str, int], fraction:
     return sorted(val)
 
 
-def make_splits(records: Sequence[Record], n_folds: int = 5, seed: int = 42, val_fraction: float = 0.15) -> Splits:
+def make_splits(
+    records: Sequence[Record],
+    n_folds: int = 5,
+    seed: int = 42,
+    val_fraction: float = 0.15,
+    *,
+    label_level: str = "patient",
+) -> Splits:
     """Build patient-disjoint, label-stratified folds; each fold's validation patients come from its training
-    patients (``val_fraction`` of them, per class). Patients are grouped before splitting, so a patient's
-    images at every magnification land in the same part."""
+    patients (``val_fraction`` of them). Patients are grouped before splitting, so a patient's images at every
+    magnification land in the same part. ``label_level="patch"`` (per-patch labels, see the module docstring)
+    stratifies patches instead of patients."""
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
     if n_folds < 2:
         raise ValueError(f"need at least 2 folds, not {n_folds}")
+    if label_level == "patch":
+        return _patch_level_splits(records, n_folds, seed, val_fraction)
     plabels = _patient_labels(records)
     patients = list(plabels)
     labels = [plabels[p] for p in patients]
@@ -129,3 +143,64 @@ def make_splits(records: Sequence[Record], n_folds: int = 5, seed: int = 42, val
         train = sorted(set(rest) - set(val))
         folds.append(Fold(k, train, val, test))
     return Splits(seed=seed, n_folds=n_folds, val_fraction=val_fraction, folds=folds, patient_labels=plabels)
+
+
+def _group_split(labels: np.ndarray, groups: np.ndarray, n_splits: int, seed: int):
+    return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(
+        np.zeros(len(labels)), labels, groups
+    )
+
+
+def _patch_level_splits(records: Sequence[Record], n_folds: int, seed: int, val_fraction: float) -> Splits:
+    """Per-patch labels: ``StratifiedGroupKFold`` over patches (groups = patients, strata = patch labels) for
+    the test folds, and again inside each fold's training patients for its validation patients."""
+    plabels = _patient_labels(records)
+    patients = np.asarray(list(plabels))
+    groups = np.asarray([r.patient_id for r in records])
+    labels = np.asarray([r.label for r in records])
+    holding = {y: len({g for g, lab in zip(groups, labels, strict=True) if lab == y}) for y in (0, 1)}
+    if len(patients) < n_folds or min(holding.values()) < n_folds:
+        raise ValueError(
+            f"cannot make {n_folds} patient-level folds: {len(patients)} patients ({holding[0]} with benign "
+            f"patches, {holding[1]} with malignant ones); each class must be held by at least {n_folds} patients"
+        )
+    folds = []
+    for k, (rest_idx, test_idx) in enumerate(_group_split(labels, groups, n_folds, seed)):
+        test = sorted(set(groups[test_idx]))
+        rest = sorted(set(groups[rest_idx]))
+        val: list[str] = []
+        n_val = round(val_fraction * len(rest))
+        if val_fraction > 0 and len(rest) >= 3 and n_val >= 1:
+            # One inner split of about val_fraction of the training patients, stratified by patch label.
+            inner = max(2, min(len(rest), round(1 / val_fraction)))
+            _, val_idx = next(_group_split(labels[rest_idx], groups[rest_idx], inner, seed * 1000 + k))
+            val = sorted(set(groups[rest_idx][val_idx]))
+        train = sorted(set(rest) - set(val))
+        folds.append(Fold(k, train, val, test))
+    return Splits(
+        seed=seed,
+        n_folds=n_folds,
+        val_fraction=val_fraction,
+        folds=folds,
+        patient_labels=plabels,
+        label_level="patch",
+    )
+
+
+def subsample_per_patient(records: Sequence[Record], fraction: float | None, seed: int) -> list[Record]:
+    """Keep ``fraction`` of each patient's images of each class (at least one of each), drawn with ``seed``:
+    every patient and its class mix stay, only fewer patches (``data.subsample``). Order is kept."""
+    if fraction is None or fraction >= 1:
+        return list(records)
+    if not 0 < fraction < 1:
+        raise ValueError(f"data.subsample must be in (0, 1], not {fraction}")
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault((r.patient_id, r.label), []).append(i)
+    rng = np.random.default_rng(seed)
+    keep: set[int] = set()
+    for key in sorted(groups):
+        idx = groups[key]
+        k = max(1, round(fraction * len(idx)))
+        keep.update(idx[j] for j in rng.permutation(len(idx))[:k])
+    return [r for i, r in enumerate(records) if i in keep]

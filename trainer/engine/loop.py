@@ -71,10 +71,12 @@ def make_accelerator(train: TrainConfig, cpu: bool = False):
 
 class EpochSampler(Sampler[int]):
     """A permutation fixed by (seed, epoch): a resumed epoch replays the same order, so skipping the batches
-    already done continues exactly where the run stopped."""
+    already done continues exactly where the run stopped. With ``weights`` (``train.balance_classes``) each epoch
+    instead draws ``n`` indices with replacement in proportion to them, also fixed by (seed, epoch)."""
 
-    def __init__(self, n: int, seed: int, shuffle: bool):
+    def __init__(self, n: int, seed: int, shuffle: bool, weights: Sequence[float] | None = None):
         self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+        self.weights = torch.as_tensor(weights, dtype=torch.double) if weights is not None else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -83,10 +85,20 @@ class EpochSampler(Sampler[int]):
         if not self.shuffle:
             return iter(range(self.n))
         g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        if self.weights is not None:
+            return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
         return iter(torch.randperm(self.n, generator=g).tolist())
 
     def __len__(self) -> int:
         return self.n
+
+
+def class_balanced_weights(targets: Sequence[int]) -> list[float]:
+    """Per-sample weights 1 / (count of its class): every class is drawn equally often in expectation."""
+    counts: dict[int, int] = {}
+    for t in targets:
+        counts[int(t)] = counts.get(int(t), 0) + 1
+    return [1.0 / counts[int(t)] for t in targets]
 
 
 class AdapterCollate:
@@ -106,13 +118,22 @@ class AdapterCollate:
 
 
 def make_loader(
-    dataset: Dataset, adapter: ModelAdapter, batch_size: int, *, train: bool, seed: int = 0, num_workers: int = 0
+    dataset: Dataset,
+    adapter: ModelAdapter,
+    batch_size: int,
+    *,
+    train: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    balance: bool = False,
 ) -> DataLoader:
+    """``balance`` (training only): draw classes equally often (``class_balanced_weights`` of the targets)."""
     n = len(dataset)
+    weights = class_balanced_weights(dataset.targets) if (balance and train) else None
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=EpochSampler(n, seed, shuffle=train),
+        sampler=EpochSampler(n, seed, shuffle=train, weights=weights),
         collate_fn=AdapterCollate(adapter),
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
@@ -334,7 +355,15 @@ class _FitRun:
         self.main = accelerator.is_main_process
         self.module = adapter.module
         self.optimizer = build_optimizer(train, [p for p in self.module.parameters() if p.requires_grad])
-        train_loader = make_loader(train_ds, adapter, train.batch_size, train=True, seed=seed, num_workers=num_workers)
+        train_loader = make_loader(
+            train_ds,
+            adapter,
+            train.batch_size,
+            train=True,
+            seed=seed,
+            num_workers=num_workers,
+            balance=train.balance_classes,
+        )
         val_loader = (
             make_loader(val_ds, adapter, train.batch_size, train=False, num_workers=num_workers)
             if val_ds is not None and len(val_ds)
