@@ -475,6 +475,12 @@ def model_choices(ctx, family: str) -> tuple[list[tuple[str, str]], str | None]:
     return choices, default
 
 
+def models_status(ctx) -> tuple:
+    """The warm-up's line and whether to keep polling it (``histoapp.models.warm``)."""
+    warmup = ctx.warmup
+    return warmup.status(), gr.Timer(active=not warmup.over)
+
+
 def unavailable_md(ctx) -> str:
     off = [e for e in ctx.registry.list() if not e.available]
     return ("Not available now: " + "; ".join(f"`{e.name}`: {e.reason}" for e in off)) if off else ""
@@ -539,6 +545,11 @@ def build(ctx) -> None:
                 run = gr.Button("Predict", variant="primary", elem_id="predict-run")
                 refresh = gr.Button("Refresh model list", size="sm")
             models_note = gr.Markdown(note)
+            if getattr(ctx, "warm", False):  # launch() loads the default models in the background: say when ready
+                status = gr.Markdown(ctx.warmup.status(), elem_id="predict-models-status")
+                poll = gr.Timer(1.0)
+                poll.tick(lambda: models_status(ctx), None, [status, poll], queue=False, show_progress="hidden")
+                ctx.blocks.load(lambda: models_status(ctx), None, [status, poll], queue=False, show_progress="hidden")
     errors = gr.Markdown(elem_id="predict-errors")
     with gr.Row(equal_height=False):
         with gr.Column(elem_id="predict-cnn-result"):
