@@ -15,18 +15,18 @@ between them, ``--rounds`` per user count, so a machine that gets busier slows t
 - ``batcher``: what ships: per-request events, the app's batcher (``HISTOAPP_PREDICT_BATCH``, default 16) and
   torch threads = cores - 1.
 
-Each app's start is timed too: process start -> page served, and page served -> first ``/predict`` answer (the
-models load in the background once the page is served). ``--before REF`` also starts the app of that git commit
-(extracted with ``git archive``; its ``/predict`` has no ``explain``, so its first prediction is a plain one) for
-the cold-start figures before and after. ``--bytecode-cache`` runs every app with compiled bytecode, primed before
+First, cold starts (``--cold-starts``, one app at a time): process start -> page served, and page served -> the
+first ``/predict`` answer (the models load in the background once the page is served), for this tree and, with
+``--before REF``, for the app of that git commit (extracted with ``git archive``), alternating. Both first
+predictions are plain ones (that older ``/predict`` has no ``explain``). ``--bytecode-cache`` runs every app with compiled bytecode, primed before
 any timing (``PYTHONPYCACHEPREFIX`` in the run's temporary folder), as an installed Space has it; without it the
 apps start as this environment runs them (with ``PYTHONDONTWRITEBYTECODE=1`` and uv's default of not compiling,
 every start compiles every module it imports). Loopback only, at most 64 users, at most 600 s per case; it stops
 by itself.
 
     nice -n 10 uv run python bench/classroom.py --before 497396a
-    nice -n 10 uv run python bench/classroom.py --before 497396a --bytecode-cache --designs batcher --users 1
-    nice -n 10 uv run python bench/classroom.py --users 1 10 30 --designs batcher --requests 3 --seconds 120
+    nice -n 10 uv run python bench/classroom.py --before 497396a --bytecode-cache --designs
+    nice -n 10 uv run python bench/classroom.py --cold-starts 0 --designs batcher --users 30 --rounds 1
 """
 
 from __future__ import annotations
@@ -177,33 +177,46 @@ def start_design(design: str, args, work: Path, patches: list[str], stack: ExitS
     return out
 
 
-def run_before(ref: str, args, work: Path, patches: list[str]) -> dict:
-    """Cold start and first (plain) prediction of the app at git ``ref``."""
-    tree = work / "before-tree"
-    tree.mkdir()
-    archive = work / "before.tar"
-    subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), ref], check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(tree, filter="data")  # a tree of our own repository's commit
-    port = free_port()
-    data = work / "before"
-    data.mkdir()
-    env = bytecode(app_env(data, GRADIO_SERVER_PORT=str(port), PYTHONPATH=str(tree)), args, work, tree)
-    with served([str(tree / "app.py")], env, port=port, cwd=tree, log=work / "before.log") as app:
-        return {
-            "ref": ref,
-            "page_s": app.page_s,
-            "first_prediction_s": first_prediction(app.url, patches[0], False, args.seconds * 3),
+def cold_starts(args, work: Path, patches: list[str]) -> dict:
+    """``--cold-starts`` starts of the app at ``--before`` and of this tree, alternating, one app at a time: process
+    start -> page served, and page served -> the first (plain: the old ``/predict`` has no ``explain``)
+    ``/predict`` answer, a new client's set-up included."""
+    trees = {"after": ROOT}
+    if args.before:
+        trees["before"] = work / "before-tree"
+        trees["before"].mkdir()
+        archive = work / "before.tar"
+        subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), args.before], check=True)
+        with tarfile.open(archive) as tar:
+            tar.extractall(trees["before"], filter="data")  # a tree of our own repository's commit
+    runs: dict[str, list[dict]] = {name: [] for name in trees}
+    for i in range(args.cold_starts):
+        for name in sorted(trees, reverse=i % 2 == 1):  # after, before; then before, after; ...
+            tree, port = trees[name], free_port()
+            data = work / f"cold-{name}-{i}"
+            data.mkdir()
+            env = bytecode(app_env(data, GRADIO_SERVER_PORT=str(port), PYTHONPATH=str(tree)), args, work, tree)
+            with served([str(tree / "app.py")], env, port=port, cwd=tree, log=work / f"{data.name}.log") as app:
+                first = first_prediction(app.url, patches[0], False, args.seconds * 3)
+            runs[name].append({"page_s": app.page_s, "first_prediction_s": first})
+            print(json.dumps({"cold_start": name, **runs[name][-1]}), flush=True)
+    return {
+        name: {
+            "ref": args.before if name == "before" else "this tree",
+            "starts": len(rs),
+            "page_s": median([r["page_s"] for r in rs]),
+            "first_prediction_s": median([r["first_prediction_s"] for r in rs]),
+            "runs": rs,
         }
+        for name, rs in runs.items()
+    }
 
 
 def markdown(r: dict) -> str:
-    rows = ["| app | page served (s) | first prediction after the page (s) |", "|---|---|---|"]
-    if r.get("before"):
-        b = r["before"]
-        rows.append(f"| before (`{b['ref']}`, plain `/predict`) | {b['page_s']:.1f} | {b['first_prediction_s']:.1f} |")
-    for d in r["designs"]:
-        rows.append(f"| {d['design']} (explained `/predict`) | {d['page_s']:.1f} | {d['first_prediction_s']:.1f} |")
+    rows = ["| app | starts | page served (s, median) | first prediction after the page (s, median) |"]
+    rows.append("|---|---|---|---|")
+    for name, c in r.get("cold_start", {}).items():
+        rows.append(f"| {name} (`{c['ref']}`) | {c['starts']} | {c['page_s']:.1f} | {c['first_prediction_s']:.1f} |")
     rows += [
         "",
         "| design | users | requests | p50 s | p95 s | answers/s | failures |",
@@ -225,13 +238,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--think", type=float, default=1.0, help="at most this many seconds before each request")
     p.add_argument("--seconds", type=float, default=120.0, help="time limit per case")
     p.add_argument("--rounds", type=int, default=2, help="cases per design and user count, alternating designs")
-    p.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
-    p.add_argument("--before", metavar="REF", help="also time the cold start of the app at this git commit")
+    p.add_argument("--designs", nargs="*", default=list(DESIGNS), choices=list(DESIGNS), help="none: cold starts only")
+    p.add_argument("--cold-starts", type=int, default=3, help="starts of each app timed first (0: none)")
+    p.add_argument("--before", metavar="REF", help="the cold starts also start the app of this git commit")
     p.add_argument("--bytecode-cache", action="store_true", help="apps start with compiled bytecode (primed first)")
     p.add_argument("--json", type=Path, help="write the figures here too")
     args = p.parse_args(argv)
-    if max(args.users) > MAX_USERS or args.seconds > 600 or args.requests > 20 or args.rounds > 5:
-        p.error(f"bounded: at most {MAX_USERS} users, 20 requests each, 600 s per case and 5 rounds")
+    if (
+        max(args.users) > MAX_USERS
+        or args.seconds > 600
+        or args.requests > 20
+        or args.rounds > 5
+        or args.cold_starts > 5
+    ):
+        p.error(f"bounded: at most {MAX_USERS} users, 20 requests each, 600 s per case, 5 rounds and 5 cold starts")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     sys.path.insert(0, str(ROOT))
     patches = examples()
@@ -249,13 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="histoapp-classroom-") as tmp:
         work = Path(tmp)
-        if args.before:
-            result["before"] = run_before(args.before, args, work, patches)
-            print(json.dumps({"before": result["before"]}), flush=True)
+        if args.cold_starts:
+            result["cold_start"] = cold_starts(args, work, patches)
         with ExitStack() as stack:  # every design's app serves at once; the cases alternate between them
             apps = [start_design(d, args, work, patches, stack) for d in args.designs]
             cases: dict[tuple[str, int], list[dict]] = {}
-            for n in args.users:
+            for n in args.users if apps else []:
                 for r in range(args.rounds):
                     for app in apps[r % len(apps) :] + apps[: r % len(apps)]:
                         case = load_case(app, n, patches, args, seed=1000 * n + r)
