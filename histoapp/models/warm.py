@@ -51,8 +51,10 @@ class Warmup:
     def _run(self) -> None:
         t0 = time.perf_counter()
         try:
-            for key in self._keys():
-                loaded = self.registry.load(key)
+            # Every model first (a plain prediction needs no more), then their first passes (an explained one
+            # imports grad-cam): the first request waits for as little as it can.
+            models = [self.registry.load(key) for key in self._keys()]
+            for loaded in models:
                 if self._warm is not None:
                     self._warm(loaded)
                 self.models.append(loaded.entry.name)
