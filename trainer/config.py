@@ -95,12 +95,40 @@ class TrainConfig:
 
 
 @dataclass
+class TrustConfig:
+    """When a model does not answer (``trainer.trust``): the OOD reference fitted at the end of training, the
+    temperature, and the bounds of the one abstention rule (``trainer/trust/abstain.py``). README lists them."""
+
+    enabled: bool = True  # fit the OOD reference and the temperature at the end of each fold
+    # OOD threshold: this quantile of the validation images' Mahalanobis scores (flags ~1 % of in-distribution
+    # images; 0.95 would flag 5 % by construction, leaving no room for the patient-to-patient shift of new slides).
+    ood_quantile: float = 0.99
+    reference_images: int = 10000  # at most this many training images (drawn with data.seed) form the reference
+    max_features: int = 512  # wider features (VGG/AlexNet's 4096) are projected on their top principal axes
+    calibrate: bool = True  # temperature scaling on the validation logits (Guo et al. 2017)
+    # Abstain when the calibrated P(malignant) lies strictly inside (uncertain_low, uncertain_high).
+    uncertain_low: float = 0.35
+    uncertain_high: float = 0.65
+    # Tissue / colour checks (trainer/trust/tissue.py): a pixel is tissue when its HSV saturation is at least
+    # tissue_saturation and it is not near-white; H&E pixels are tissue pixels of a pink-to-purple hue.
+    tissue_saturation: float = 0.08
+    min_tissue_fraction: float = 0.10
+    min_he_fraction: float = 0.50
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "trust") -> TrustConfig:
+        """A trust config from plain data (a checkpoint's ``trust.json``), checked like a whole config."""
+        return _build(cls, data, where)
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "experiment"
     output_dir: str = "runs"
     data: DataConfig = field(default_factory=DataConfig)
     models: list[ModelConfig] = field(default_factory=lambda: [ModelConfig()])
     train: TrainConfig = field(default_factory=TrainConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
     notes: str = ""
 
     # --- paths ---------------------------------------------------------------------------------------

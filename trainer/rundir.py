@@ -28,6 +28,9 @@ BEST_DIR, LAST_DIR = "best", "last"
 # least {"family", "num_classes", "model"}; the engine adds ENGINE_META (input size, classes, fold, epoch ...).
 ADAPTER_FILE = "adapter.json"
 ENGINE_META = "engine.json"
+# A checkpoint's trust files (``trainer.trust``): the OOD reference's arrays and its threshold, temperature and
+# abstention bounds. Absent in checkpoints made before them (they then show "no OOD reference").
+TRUST_FILE, TRUST_ARRAYS = "trust.json", "trust.safetensors"
 EVAL_PREFIX = "eval-"  # ``trainer evaluate`` writes <checkpoint>/../eval-<dataset>/
 
 
