@@ -110,8 +110,8 @@ class TrustConfig:
     uncertain_low: float = 0.35
     uncertain_high: float = 0.65
     # Tissue / colour checks (trainer/trust/tissue.py): a pixel is tissue when its HSV saturation is at least
-    # tissue_saturation and it is not near-white; H&E pixels are tissue pixels of a pink-to-purple hue.
-    tissue_saturation: float = 0.08
+    # tissue_saturation and it is not near-white; of the clearly stained ones, H&E pixels have a pink-to-purple hue.
+    tissue_saturation: float = 0.05
     min_tissue_fraction: float = 0.10
     min_he_fraction: float = 0.50
 

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from trainer.results import METRICS, load_results
-from trainer.rundir import ADAPTER_FILE, ENGINE_META, RunDir, checkpoint_family
+from trainer.rundir import ADAPTER_FILE, ENGINE_META, TRUST_ARRAYS, TRUST_FILE, RunDir, checkpoint_family
 
 DISCLAIMER = (
     "**Demo model — not a diagnostic device.** It shows how the app and the trainer work; it must not be "
@@ -43,6 +43,8 @@ def cast_copy(src: Path, dst: Path, dtype: str | None = "float16") -> Path:
         return dst
     to = getattr(torch, dtype)
     for f in dst.rglob("*.safetensors"):
+        if f.name == TRUST_ARRAYS:
+            continue  # the OOD reference stays float32 (its precision matrix needs the range)
         state = load_file(str(f))
         save_file(
             {k: (v.to(to) if v.is_floating_point() else v).contiguous() for k, v in state.items()},
@@ -65,8 +67,9 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, dtype: str | N
         cast_copy(src, out, dtype)
     else:
         raise FileNotFoundError(f"not a checkpoint folder (no {ADAPTER_FILE} naming the model family): {src}")
-    if (src / ENGINE_META).is_file():
-        shutil.copy2(src / ENGINE_META, out / ENGINE_META)
+    for name in (ENGINE_META, TRUST_FILE, TRUST_ARRAYS):  # training metadata and the trust reference come along
+        if (src / name).is_file() and not (out / name).is_file():
+            shutil.copy2(src / name, out / name)
     return out
 
 
@@ -110,6 +113,7 @@ def model_card(
         f"| training | {train.get('epochs')} epochs, batch {train.get('batch_size')}, {train.get('optimizer')} lr {train.get('lr')}, "
         f"{train.get('scheduler')} schedule |",
         f"| weights | fold {fold} (highest test ROC-AUC), stored as {_DTYPE_NAMES.get(dtype, dtype)} safetensors |",
+        f"| knowing when not to answer | {_trust_line(RunDir(run_dir).fold(model, magnification, fold).best)} |",
         "",
         "## Cross-validation results (measured, test folds)",
         "",
@@ -135,6 +139,12 @@ def model_card(
     if notes:
         lines += ["", notes]
     return "\n".join(lines) + "\n"
+
+
+def _trust_line(checkpoint: Path) -> str:
+    from trainer.trust.reference import TrustReference, describe
+
+    return describe(TrustReference.load(checkpoint)) + " (`trainer.trust`)"
 
 
 def export_run(

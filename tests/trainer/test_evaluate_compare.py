@@ -27,6 +27,13 @@ def test_evaluate_cli_writes_predictions_and_metrics(cv_run, tiny_data, tmp_path
     y = [int(r["label"]) for r in rows]
     pred = [int(float(r["prob_malignant"]) >= 0.5) for r in rows]
     assert res["metrics"]["accuracy"] == pytest.approx(sum(a == b for a, b in zip(y, pred, strict=True)) / 32)
+    # The share flagged OOD and the metrics on the images kept (the checkpoint has a trust reference).
+    assert "flagged OOD:" in printed and "not OOD" in printed
+    trust = res["trust"]
+    assert 0.0 <= trust["ood_share"] <= 1.0 and trust["n_in_distribution"] == round(32 * (1 - trust["ood_share"]))
+    assert res["metrics_in_distribution"]["n"] == trust["n_in_distribution"]
+    assert res["metrics_answered"]["n"] == trust["n_answered"]
+    assert {"ood_score", "ood", "abstain"} <= set(rows[0])
 
 
 def test_evaluate_cli_errors_are_one_line(tmp_path, capsys):

@@ -32,6 +32,8 @@ class ModelAdapter(ABC):
     - ``collate(samples, targets)``: list of samples + target list -> a batch (dict of tensors) on CPU.
     - ``loss(batch)``: scalar training loss (cross-entropy for CNNs, causal-LM loss on answer tokens for VLMs).
     - ``predict_proba(batch)``: (N, num_classes) probabilities that sum to 1.
+    - ``logits_and_features(batch)``: (N, num_classes) logits whose softmax is ``predict_proba``'s answer, and
+      (N, D) features from the same forward pass (the OOD check's input, ``trainer.trust``).
     """
 
     family: str = "?"
@@ -63,6 +65,10 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def predict_proba(self, batch: dict[str, Any]) -> torch.Tensor: ...
+
+    @abstractmethod
+    def logits_and_features(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass: the class logits (float32) and the penultimate features (float32) behind them."""
 
     @abstractmethod
     def save(self, directory: str | Path) -> Path:

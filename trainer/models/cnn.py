@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -106,14 +107,21 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     return read_state_dict(dest)
 
 
-def _replace_head(model: nn.Module, num_classes: int) -> str:
-    """Swap the last ``nn.Linear`` (the classifier in every torchvision classifier that has one) for a new one."""
+def last_linear(model: nn.Module) -> str:
+    """The qualified name of the last ``nn.Linear``: the classifier head of every torchvision classifier that has
+    one. Its input is the model's penultimate features (the OOD check's, ``logits_and_features``)."""
     last = None
     for qualname, mod in model.named_modules():
         if isinstance(mod, nn.Linear):
             last = qualname
     if last is None:
         raise ValueError(f"{model.__class__.__name__}: no linear classifier head to replace (unsupported architecture)")
+    return last
+
+
+def _replace_head(model: nn.Module, num_classes: int) -> str:
+    """Swap the last ``nn.Linear`` for a new one with ``num_classes`` outputs."""
+    last = last_linear(model)
     parent = model.get_submodule(last.rsplit(".", 1)[0]) if "." in last else model
     old = model.get_submodule(last)
     setattr(parent, last.rsplit(".", 1)[-1], nn.Linear(old.in_features, num_classes))
@@ -168,10 +176,10 @@ class CNNAdapter(ModelAdapter):
             pretrained=pretrained,
             weights_path=config.weights_path if _pretrained is None else None,
         )
+        self.head_name = last_linear(self._module)
         if config.mode == "linear_probe":
-            head = [q for q, m in self._module.named_modules() if isinstance(m, nn.Linear)][-1]
             for qualname, p in self._module.named_parameters():
-                p.requires_grad = qualname.startswith(head + ".")
+                p.requires_grad = qualname.startswith(self.head_name + ".")
         self.input_size: int | None = None
 
     @property
@@ -209,6 +217,28 @@ class CNNAdapter(ModelAdapter):
 
     def predict_proba(self, batch: dict[str, Any]) -> torch.Tensor:
         return torch.softmax(self.forward_module(batch["pixel_values"]).float(), dim=-1)
+
+    @property
+    def feature_description(self) -> str:
+        return f"penultimate features: the input of the classifier head `{self.head_name}`"
+
+    def logits_and_features(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits and the classifier head's input (penultimate features) of one forward pass. The head's
+        input is read by a pre-hook that only listens to this thread, so concurrent passes (the app's Grad-CAM
+        on the same cached module) are not mixed in."""
+        box: list[torch.Tensor] = []
+        me = threading.get_ident()
+
+        def tap(module, args):
+            if threading.get_ident() == me and not box:
+                box.append(args[0])
+
+        handle = self._module.get_submodule(self.head_name).register_forward_pre_hook(tap)
+        try:
+            logits = self.forward_module(batch["pixel_values"])
+        finally:
+            handle.remove()
+        return logits.float(), box[0].flatten(1).float()
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)

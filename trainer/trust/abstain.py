@@ -4,7 +4,7 @@
 A model abstains, in this order of precedence, when the image is
 1. ``too_small``: a side under ``MIN_SIDE`` (16 px, the data layer's own limit);
 2. ``no_tissue``: less than ``min_tissue_fraction`` of it is tissue (blank, glass, grayscale: ``tissue.py``);
-3. ``not_he``: less than ``min_he_fraction`` of its tissue pixels have H&E hues (a photo, random colours);
+3. ``not_he``: less than ``min_he_fraction`` of its stained pixels have H&E hues (a photo, random colours);
 4. ``ood``: its OOD score (``ood.py``) is above the threshold fitted at the end of training;
 5. ``uncertain``: the calibrated P(malignant) lies strictly inside (``uncertain_low``, ``uncertain_high``).
 Bounds come from ``TrustConfig`` (``trainer/config.py``; defaults in the README). Torch-free."""
@@ -69,10 +69,10 @@ def decide(
                 f"no tissue: {checks.tissue_fraction:.0%} of the image is tissue (blank, background or grayscale; "
                 f"at least {cfg.min_tissue_fraction:.0%} needed)",
             )
-        if checks.he_fraction < cfg.min_he_fraction:
+        if checks.he_fraction is not None and checks.he_fraction < cfg.min_he_fraction:
             return Abstention(
                 "not_he",
-                f"not an H&E patch: {checks.he_fraction:.0%} of its coloured pixels have H&E hues (pink to purple; "
+                f"not an H&E patch: {checks.he_fraction:.0%} of its stained pixels have H&E hues (pink to purple; "
                 f"at least {cfg.min_he_fraction:.0%} needed)",
             )
     if is_ood(ood_score, ood_threshold):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -257,6 +258,35 @@ class VLMAdapter(ModelAdapter):
         if self.mode == "linear_probe":
             return torch.softmax(self.forward_module(batch["inputs"], features=True).float(), dim=-1)
         return scoring.class_probabilities(self._forward, batch["inputs"], self.class_tokens, self.pad_id)
+
+    @property
+    def feature_description(self) -> str:
+        if self.mode == "linear_probe":
+            return "the linear probe's input: mean image-token and answer-position hidden states"
+        return "the language model's final hidden state at the answer position (the input of lm_head)"
+
+    def logits_and_features(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class scores and features of one pass. A linear probe: its head's logits and the pooled features that
+        feed it. Otherwise the class-word log-likelihoods (softmax = ``predict_proba``) and the language model's
+        final hidden state at the answer position (the input of ``lm_head`` there), read by a pre-hook that
+        only listens to this thread."""
+        inputs = batch["inputs"]
+        if self.mode == "linear_probe":
+            features = self._module.features(inputs)
+            return self._module.head(features).float(), features.float()
+        box: list[torch.Tensor] = []
+        me = threading.get_ident()
+
+        def tap(module, args):
+            if threading.get_ident() == me and not box:
+                box.append(args[0][:, 0])  # the first kept position: the prompt's last token
+
+        handle = self.model.get_output_embeddings().register_forward_pre_hook(tap)
+        try:
+            scores = scoring.class_log_likelihoods(self._forward, inputs, self.class_tokens, self.pad_id)
+        finally:
+            handle.remove()
+        return scores.float(), box[0].float()
 
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total); for peft models peft's own count (which counts 4-bit weights unpacked)."""
