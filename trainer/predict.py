@@ -101,7 +101,7 @@ def _device(model):
 
 
 def forward(model, images: Sequence, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """(logits (N, C), features (N, D)) of PIL RGB images, in batches of ``batch_size``."""
+    """(logits (N, C), features (N, D)) of PIL images (any mode), in batches of ``batch_size``."""
     import torch
 
     from trainer.engine.loop import to_device
@@ -112,7 +112,7 @@ def forward(model, images: Sequence, batch_size: int = 32) -> tuple[np.ndarray, 
     with torch.no_grad():
         for start in range(0, len(images), max(1, batch_size)):
             chunk = images[start : start + batch_size]
-            batch = to_device(adapter.collate([tf(im) for im in chunk], [0] * len(chunk)), device)
+            batch = to_device(adapter.collate([tf(im.convert("RGB")) for im in chunk], [0] * len(chunk)), device)
             lg, ft = adapter.logits_and_features(batch)
             logits.append(lg.float().cpu().numpy())
             features.append(ft.float().cpu().numpy())

@@ -8,12 +8,13 @@ from sqlalchemy import distinct, exists, func, select
 
 from histoapp.store.errors import StoreError
 from histoapp.store.models import Adjudication, Annotation, Image, Prediction
+from trainer.trust.abstain import uncertainty
 
 MODES = {
     "unlabelled": "not labelled by anyone yet",
     "mine": "not labelled by me yet (a second opinion)",
     "disagreement": "CNN and VLM disagree (largest gap first)",
-    "uncertain": "most uncertain first (models' mean probability nearest 0.5)",
+    "uncertain": "most uncertain first (models' mean calibrated probability nearest 0.5)",
     "conflicts": "annotators disagree, not yet adjudicated",
     "all": "every image (relabel)",
 }
@@ -85,7 +86,8 @@ def queue(
             .group_by(Prediction.image_id)
             .subquery()
         )
-        q = q.join(mean, mean.c.image_id == Image.id).order_by(func.abs(mean.c.p - 0.5), Image.id)
+        # The abstention rule's own uncertainty score (trainer.trust.abstain), on the stored calibrated P(malignant).
+        q = q.join(mean, mean.c.image_id == Image.id).order_by(uncertainty(mean.c.p, func.abs).desc(), Image.id)
     elif mode == "conflicts":
         q = q.where(Image.id.in_(conflict_ids())).order_by(Image.id)
     else:

@@ -16,10 +16,26 @@ from histoapp.ui.tabs import annotate, dashboard, predict, train
 
 
 def _prediction(pred) -> dict | None:
+    """A model's answer as JSON: label and calibrated probabilities, with the trust fields (``trainer.trust``):
+    ``ood_score`` / ``ood`` (None without an OOD reference), ``abstain`` (a reason code) and ``abstain_reason``
+    (None when the answer stands). When ``abstain`` is set, ``label`` is not an answer."""
     if pred is None:
         return None
     probs = dict(zip(pred.classes, (float(p) for p in pred.probs), strict=True))
-    return {"model": pred.model, "label": pred.label, "prob_malignant": float(pred.prob_malignant), "probs": probs}
+    optional = lambda v: None if v is None else float(v)  # noqa: E731
+    return {
+        "model": pred.model,
+        "label": pred.label,
+        "prob_malignant": float(pred.prob_malignant),
+        "prob_malignant_raw": optional(pred.prob_malignant_raw),
+        "probs": probs,
+        "ood_score": optional(pred.ood_score),
+        "ood": pred.ood,
+        "ood_threshold": optional(pred.ood_threshold),
+        "abstain": pred.abstain,
+        "abstain_reason": pred.abstain_reason,
+        "notes": list(pred.notes),
+    }
 
 
 def predict_batch(ctx, images: list[str], cnn: str | None = None, vlm: str | None = None, magnification=None):
@@ -41,7 +57,9 @@ def predict_batch(ctx, images: list[str], cnn: str | None = None, vlm: str | Non
             "error": it.error,
             "cnn": _prediction(it.cnn),
             "vlm": _prediction(it.vlm),
-            "agree": None if it.cnn is None or it.vlm is None else not it.disagree,
+            "agree": None
+            if it.cnn is None or it.vlm is None or it.cnn.image_abstained or it.vlm.image_abstained
+            else not it.disagree,
         }
         for it in items
     ]
@@ -71,7 +89,8 @@ def register(ctx) -> None:
     def predict_one(
         image: gr.FileData, cnn: str | None = None, vlm: str | None = None, magnification: str | None = None
     ) -> dict:
-        """One patch -> {name, magnification, error, cnn: {label, prob_malignant, probs}, vlm: {...}, agree}."""
+        """One patch -> {name, magnification, error, cnn: {label, prob_malignant, probs, ood_score, ood, abstain,
+        abstain_reason}, vlm: {...}, agree}."""
         return predict_batch(ctx, [image["path"]], cnn, vlm, magnification)[0]
 
     def predict_many(

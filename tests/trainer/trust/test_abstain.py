@@ -15,6 +15,8 @@ TISSUE = ImageChecks(64, 64, tissue_fraction=0.9, he_fraction=0.95)
         (ImageChecks(1, 1, 1.0, 1.0), 0.99, 1e9, "too_small"),
         (ImageChecks(64, 64, 0.01, 1.0), 0.99, 1e9, "no_tissue"),
         (ImageChecks(64, 64, 0.90, 0.10), 0.99, 1e9, "not_he"),
+        (ImageChecks(224, 224, 0.9, 0.9, repeat_fraction=0.95), 0.99, 1e9, "too_small"),  # an enlarged thumbnail
+        (ImageChecks(100, 100, 0.9, 0.9, repeat_fraction=0.5), 0.99, 5.0, None),  # a 50 px patch doubled
         (TISSUE, 0.99, 500.0, "ood"),
         (TISSUE, 0.50, 5.0, "uncertain"),
         (TISSUE, 0.97, 5.0, None),

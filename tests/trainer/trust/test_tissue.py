@@ -30,3 +30,12 @@ def test_size_is_the_original_and_a_big_image_is_checked_on_a_small_copy():
     assert (checks.width, checks.height) == (700, 460) and WORK_SIDE < 460
     assert check_image(hostile.one_pixel()).too_small
     assert "1x1 px" in check_image(hostile.one_pixel()).too_small_message()
+
+
+def test_an_enlarged_thumbnail_repeats_its_pixels_and_real_size_patches_do_not():
+    thumb = check_image(hostile.upscaled_thumbnail(12, 224))
+    assert thumb.repeat_fraction > 0.9 and thumb.source_side < 16
+    patch = check_image(render_patch(np.random.default_rng(3), 64, True, 4, "40X"))
+    assert patch.repeat_fraction < 0.3 and patch.source_side > 40
+    twice = check_image(render_patch(np.random.default_rng(3), 50, True, 4, "40X").resize((100, 100), 0))
+    assert twice.repeat_fraction > 0.4 and twice.source_side > 16  # a 50 px patch doubled is still 50 px
