@@ -34,9 +34,11 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Predict every image of ``data_root`` with the checkpoint; write ``predictions.csv`` and ``metrics.json``
-    to ``out_dir`` (default: ``<checkpoint>/../eval-<dataset folder name>``). Metrics are benign vs malignant
-    (P(malignant) sums the malignant subtypes of an 8-class model)."""
+    """Predict every image of ``data_root`` (any source ``index_dataset`` reads: BreakHis, BACH, IDC, class
+    folders, a folder with a ``manifest.csv``/``MANIFEST.csv``) with the checkpoint; write ``predictions.csv`` and
+    ``metrics.json`` to ``out_dir`` (default: ``<checkpoint>/../eval-<dataset folder name>``). Metrics are benign
+    vs malignant (P(malignant) sums the malignant subtypes of an 8-class model); problem images (unreadable,
+    ``too_small`` ...) are skipped and counted."""
     from trainer.cv import write_predictions
     from trainer.data.dataset import PatchDataset
     from trainer.data.index import index_dataset
@@ -77,6 +79,8 @@ def evaluate_checkpoint(
         "source": report.source,
         "magnification": magnification or "all",
         "n": len(recs),
+        "patients": len({r.patient_id for r in recs}),
+        "label_level": report.label_level,
         "problems": len(report.problems),
         "input_size": size,
         "trained_on": meta,
