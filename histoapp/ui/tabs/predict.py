@@ -486,7 +486,7 @@ def build(ctx) -> None:
                     cache_examples=False,
                     example_labels=[e["title"] for e in examples],
                     examples_per_page=16,
-                    label="Examples (generated patches, see assets/examples/README.md)",
+                    label="Examples (real IDC and BreakHis patches, see assets/examples/README.md)",
                 )
         with gr.Column(scale=1, min_width=300):
             cnn_dd = gr.Dropdown(cnn_choices, value=cnn_default, label="CNN", elem_id="predict-cnn")
