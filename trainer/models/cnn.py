@@ -178,13 +178,15 @@ class CNNAdapter(ModelAdapter):
     def module(self) -> nn.Module:
         return self._module
 
-    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]:
+    def transform(
+        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+    ) -> Callable[[Any], Any]:
         from trainer.data.transforms import build_transforms
 
         if input_size != self.input_size and input_size < 128:
             self._check_input_size(input_size)
         self.input_size = input_size
-        return build_transforms(input_size, train=train, stain=stain)
+        return build_transforms(input_size, train=train, stain=stain, color_jitter=color_jitter)
 
     def _check_input_size(self, size: int) -> None:
         """Small inputs shrink to nothing in some architectures (AlexNet needs >= 63 px): say so up front."""

@@ -217,7 +217,9 @@ class VLMAdapter(ModelAdapter):
         """The (peft-wrapped) transformers model."""
         return self._module.model
 
-    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]:
+    def transform(
+        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+    ) -> Callable[[Any], Any]:
         """The CNNs' augmentation (flips, rotations, jitter) and resizing, ending in a PIL image: the processor
         does the model's own resizing and normalisation."""
         from torchvision import transforms as T
@@ -226,7 +228,12 @@ class VLMAdapter(ModelAdapter):
 
         self.input_size = input_size
         kwargs = {"stain": stain} if stain else {}
-        return T.Compose([build_transforms(input_size, train=train, normalize=False, **kwargs), T.ToPILImage()])
+        return T.Compose(
+            [
+                build_transforms(input_size, train=train, normalize=False, color_jitter=color_jitter, **kwargs),
+                T.ToPILImage(),
+            ]
+        )
 
     def collate(self, samples: Sequence[Any], targets: Sequence[int]) -> dict[str, Any]:
         return {"inputs": self.encode(list(samples)), "targets": torch.as_tensor(list(targets), dtype=torch.long)}
