@@ -211,7 +211,8 @@ delete_run = partial(_act, action="delete")
 # --- layout ----------------------------------------------------------------------------------------------
 def build(ctx) -> None:
     gr.Markdown(
-        "### Train\nStart the paper's experiments (or a quick CPU demo) as separate trainer processes, follow them live, "
+        "### Train\nStart the paper's experiments (or the quick CPU demo, on the bundled real IDC patches in "
+        "`assets/data/idc-mini`) as separate trainer processes, follow them live, "
         "stop and resume them. Runs keep going when the browser closes; the same run folders as "
         f"`python -m trainer cv` (`{ctx.settings.runs_dir}`)."
     )
