@@ -53,6 +53,14 @@ class Settings:
     stop_timeout_s: float = field(default_factory=lambda: float(_env("HISTOAPP_STOP_TIMEOUT_S", "120")))
     # CPU threads per run on a CPU-only machine (None: torch's default).
     run_threads: int | None = field(default_factory=lambda: int(_env("HISTOAPP_RUN_THREADS", "0")) or None)
+    # Predictions: up to this many patches (from any number of requests) go through a model in one forward pass
+    # (histoapp.models.batcher); 1: each request runs its own passes, two at a time.
+    predict_batch: int = field(default_factory=lambda: max(1, int(_env("HISTOAPP_PREDICT_BATCH", "16"))))
+    # torch's CPU threads for the app's models. Default: all cores but one, which is left to the web server (on a
+    # 2-core CPU Space: 1). 0: torch's own default.
+    torch_threads: int = field(
+        default_factory=lambda: int(_env("HISTOAPP_TORCH_THREADS", str(max(1, (os.cpu_count() or 2) - 1))))
+    )
     # Accounts and roles (``python -m histoapp.auth``); absent: no logins, the app is open to one local user.
     users_file: Path | None = field(
         default_factory=lambda: Path(_env("HISTOAPP_USERS")).expanduser().resolve() if _env("HISTOAPP_USERS") else None

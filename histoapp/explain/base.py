@@ -37,6 +37,10 @@ class Explainer(ABC):
     def explain(self, image: Image.Image, **options) -> Explanation:
         """Probabilities and heatmap of ``image`` (RGB); ``options`` are the family's own (CAM method, target)."""
 
+    def explain_many(self, images: list[Image.Image], **options) -> list[Explanation]:
+        """``explain`` for each image; a family that can batch the pass overrides this (same results)."""
+        return [self.explain(im, **options) for im in images]
+
 
 def explainer_for(loaded) -> Explainer:
     family = loaded.adapter.family

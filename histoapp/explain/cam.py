@@ -112,6 +112,24 @@ def explain_cnn(
 ) -> CamResult:
     """Predict ``image`` (RGB PIL) with a CNN adapter and explain class ``target`` (default: the predicted class).
     ``layer``: a module name (``"layer4"``, ``"features.28"``) instead of the per-architecture choice."""
+    return explain_cnn_many(
+        adapter, [image], method=method, target=target, input_size=input_size, device=device, layer=layer
+    )[0]
+
+
+def explain_cnn_many(
+    adapter,
+    images: list[Image.Image],
+    *,
+    method: str = DEFAULT_METHOD,
+    target: int | None = None,
+    input_size: int = 224,
+    device: str | torch.device | None = None,
+    layer: str | None = None,
+) -> list[CamResult]:
+    """``explain_cnn`` for several images in one forward and one backward pass (grad-cam takes a batch; with no
+    ``target`` each image's own predicted class is explained). The maps are the single-image ones: the CAM of
+    one image depends only on its own activations and gradients."""
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -119,13 +137,14 @@ def explain_cnn(
         raise ValueError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}")
     model = adapter.module
     device = device or next(model.parameters()).device
-    x = adapter.collate([adapter.transform(False, input_size)(image)], [0])["pixel_values"].to(device)
+    tf = adapter.transform(False, input_size)
+    x = adapter.collate([tf(im) for im in images], [0] * len(images))["pixel_values"].to(device)
     if layer is not None:
         layer = model.get_submodule(layer)
         layer = layer[-1] if isinstance(layer, nn.Sequential) and len(layer) else layer
     else:
         layer = target_layer(model, getattr(adapter.config, "name", None), input_size)
-    targets = None if target is None else [ClassifierOutputTarget(int(target))]  # None: the predicted class
+    targets = None if target is None else [ClassifierOutputTarget(int(target))] * len(images)  # None: predicted
     with _lock_for(model):  # hooks live on the shared, cached module: one CAM at a time per model
         handle = layer.register_forward_hook(_leaf_hook)  # registered first, so grad-cam's hooks see the leaf
         try:
@@ -137,9 +156,12 @@ def explain_cnn(
                 logits = cam_obj.outputs  # the same pass's model output (grad-cam keeps it for this)
         finally:
             handle.remove()
-    probs = torch.softmax(logits.detach().float(), dim=-1)[0].cpu().numpy()
-    target = int(probs.argmax()) if target is None else int(target)
-    return CamResult(probs, to_image_grid(grayscale[0], *image.size), target, method)
+    probs = torch.softmax(logits.detach().float(), dim=-1).cpu().numpy()
+    out = []
+    for im, p, g in zip(images, probs, grayscale, strict=True):
+        t = int(p.argmax()) if target is None else int(target)
+        out.append(CamResult(p, to_image_grid(g, *im.size), t, method))
+    return out
 
 
 class CamExplainer(Explainer):
@@ -148,8 +170,20 @@ class CamExplainer(Explainer):
     def explain(
         self, image: Image.Image, *, method: str = DEFAULT_METHOD, target: int | None = None, layer: str | None = None
     ) -> Explanation:
+        return self.explain_many([image], method=method, target=target, layer=layer)[0]
+
+    def explain_many(
+        self,
+        images: list[Image.Image],
+        *,
+        method: str = DEFAULT_METHOD,
+        target: int | None = None,
+        layer: str | None = None,
+    ) -> list[Explanation]:
         m = self.loaded
-        res = explain_cnn(
-            m.adapter, image, method=method, target=target, input_size=m.input_size, device=m.device, layer=layer
-        )
-        return Explanation(res.probs, res.cam, res.target, f"{method} for class '{m.classes[res.target]}'")
+        return [
+            Explanation(r.probs, r.cam, r.target, f"{method} for class '{m.classes[r.target]}'")
+            for r in explain_cnn_many(
+                m.adapter, images, method=method, target=target, input_size=m.input_size, device=m.device, layer=layer
+            )
+        ]

@@ -1,6 +1,7 @@
-"""Single-patch prediction with any loaded model (CNN or VLM), its explanation, and the timings the Predict
-tab shows. Preprocessing and probabilities come from the model's own adapter (``transform``, ``collate``,
-``predict_proba``), as in training and evaluation."""
+"""Prediction with any loaded model (CNN or VLM), its explanation, and the timings the Predict tab shows: one
+patch (``classify``, ``explain``) or several in one forward pass (``classify_many``, ``explain_many``: what the
+app's batcher runs). Preprocessing and probabilities come from the model's own adapter (``transform``,
+``collate``, ``predict_proba``), as in training and evaluation."""
 
 from __future__ import annotations
 
@@ -37,17 +38,22 @@ def malignant_probability(probs: np.ndarray, classes: list[str]) -> float:
     return float(np.asarray(probs)[malignant_columns(classes)].sum())
 
 
-def _batch(adapter, image: Image.Image, size: int, device):
+def _batch(adapter, images: list[Image.Image], size: int, device):
     from trainer.engine.loop import to_device
 
-    return to_device(adapter.collate([adapter.transform(False, size)(image)], [0]), device)
+    tf = adapter.transform(False, size)
+    return to_device(adapter.collate([tf(im) for im in images], [0] * len(images)), device)
 
 
 def predict_proba(loaded, image: Image.Image) -> np.ndarray:
+    return predict_proba_many(loaded, [image])[0]
+
+
+def predict_proba_many(loaded, images: list[Image.Image]) -> np.ndarray:
+    """(N, classes) probabilities of ``images`` from one forward pass."""
     with torch.inference_mode():
-        return adapter_probs(
-            loaded.adapter.predict_proba(_batch(loaded.adapter, image, loaded.input_size, loaded.device))
-        )
+        batch = _batch(loaded.adapter, list(images), loaded.input_size, loaded.device)
+        return loaded.adapter.predict_proba(batch).detach().float().cpu().numpy()
 
 
 def adapter_probs(t: torch.Tensor) -> np.ndarray:
@@ -58,6 +64,21 @@ def classify(loaded, image: Image.Image) -> Prediction:
     """Probabilities only (no explanation), with their latency: the batch table's prediction."""
     t0 = time.perf_counter()
     return _finish(loaded, predict_proba(loaded, image), t0)
+
+
+def classify_many(loaded, images: list[Image.Image]) -> list[Prediction]:
+    """``classify`` for several patches in one forward pass; each one's latency is the batch's."""
+    t0 = time.perf_counter()
+    return [_finish(loaded, p, t0) for p in predict_proba_many(loaded, images)]
+
+
+def explain_many(loaded, images: list[Image.Image], **options) -> list[Prediction]:
+    """``explain`` for several patches, batched where the family's explainer can (``Explainer.explain_many``)."""
+    from histoapp.explain.base import explainer_for
+
+    t0 = time.perf_counter()
+    exps = explainer_for(loaded).explain_many(list(images), **options)
+    return [_finish(loaded, e.probs, t0, heatmap=e.heatmap, explanation=e.description) for e in exps]
 
 
 def explain(loaded, image: Image.Image, **options) -> Prediction:
@@ -95,9 +116,13 @@ def predict_cnn(
 def predict_vlm(loaded, image: Image.Image, *, attention: bool = True, answer: bool = True) -> Prediction:
     """Class probabilities, the label-token attention map (one pass) and the model's free-text answer."""
     pred = explain(loaded, image) if attention else classify(loaded, image)
-    if answer:
-        t1 = time.perf_counter()
-        with torch.no_grad():
-            pred.answer = str(loaded.adapter.generate_answer(image))
-        pred.extra["answer_ms"] = (time.perf_counter() - t1) * 1000.0
+    return add_answer(loaded, pred, image) if answer else pred
+
+
+def add_answer(loaded, pred: Prediction, image: Image.Image) -> Prediction:
+    """The VLM's free-text answer (greedy decoding) and its time, added to ``pred``."""
+    t1 = time.perf_counter()
+    with torch.no_grad():
+        pred.answer = str(loaded.adapter.generate_answer(image))
+    pred.extra["answer_ms"] = (time.perf_counter() - t1) * 1000.0
     return pred

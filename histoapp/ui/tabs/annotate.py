@@ -18,7 +18,7 @@ import gradio as gr
 from histoapp.auth import at_least, requires, role_of, user_of
 from histoapp.auth import mode as auth_mode
 from histoapp.store import StoreError
-from histoapp.store.queue import MODES
+from histoapp.store.modes import MODES
 from histoapp.ui import annotate_view as view
 from histoapp.ui.bind import bind
 from histoapp.ui.shortcuts import HELP, JS, REMEMBER_NAME_JS, RESTORE_NAME_JS, SUBMISSION_ID_JS

@@ -19,7 +19,7 @@ from pathlib import Path
 import gradio as gr
 
 from histoapp.auth import check_rate, requires, who
-from histoapp.ui.zerogpu import gpu
+from histoapp.ui.zerogpu import ZEROGPU, gpu
 
 ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MAX_BATCH = 200  # patches per request: bounds memory and queue time
@@ -153,26 +153,62 @@ def _registry_id(ctx) -> int:
 
 @gpu
 def _classify(reg_id: int, images: list, key: str) -> list:
-    """Probabilities (+ latency) for every patch with one model: the batch table."""
-    from histoapp.models.inference import classify
+    """Probabilities (+ latency) for every patch with one model, in one forward pass."""
+    from histoapp.models.inference import classify_many
 
-    loaded = _REGISTRIES[reg_id].load(key)
-    return [classify(loaded, im) for im in images]
+    return classify_many(_REGISTRIES[reg_id].load(key), images)
 
 
 @gpu
-def _explain_cnn(reg_id: int, image, cnn_key: str, method: str, target: str | None):
-    from histoapp.models.inference import predict_cnn
+def _explain_cnn(reg_id: int, images: list, cnn_key: str, method: str, target: str | None) -> list:
+    from histoapp.models.inference import explain_many
 
     loaded = _REGISTRIES[reg_id].load(cnn_key)
-    return predict_cnn(loaded, image, cam_method=method, target=_target_index(loaded, target))
+    return explain_many(loaded, images, method=method, target=_target_index(loaded, target))
 
 
 @gpu(duration=120)
-def _explain_vlm(reg_id: int, image, vlm_key: str):
-    from histoapp.models.inference import predict_vlm
+def _explain_vlm(reg_id: int, images: list, vlm_key: str) -> list:
+    from histoapp.models.inference import explain_many
 
-    return predict_vlm(_REGISTRIES[reg_id].load(vlm_key), image)
+    return explain_many(_REGISTRIES[reg_id].load(vlm_key), images)
+
+
+@gpu(duration=120)
+def _answer_vlm(reg_id: int, image, vlm_key: str, pred):
+    from histoapp.models.inference import add_answer
+
+    return add_answer(_REGISTRIES[reg_id].load(vlm_key), pred, image)
+
+
+def _batched(ctx, fn, key: str, images: list, *options) -> list:
+    """``fn(registry id, images, key, *options)``, with these patches batched together with other requests' for the
+    same model and options (``histoapp.models.batcher``): the caller's role and rate were checked before."""
+    rid = _registry_id(ctx)
+    if ZEROGPU:
+        return fn(rid, images, key, *options)
+    return ctx.registry.batcher.map((fn.__name__, rid, key, *options), lambda ims: fn(rid, ims, key, *options), images)
+
+
+def classify_images(ctx, key: str, images: list) -> list:
+    """Probabilities of each patch with model ``key`` (the batch table's, and the API's plain prediction)."""
+    return _batched(ctx, _classify, key, images)
+
+
+def explain_cnn_images(ctx, key: str, images: list, method: str, target: str | None = None) -> list:
+    """A CNN's probabilities and CAM (``method``, of class ``target``; default the predicted one) for each patch."""
+    return _batched(ctx, _explain_cnn, key, images, method, target)
+
+
+def explain_vlm_images(ctx, key: str, images: list) -> list:
+    """A VLM's probabilities and label-token attention map for each patch (one pass for all of them)."""
+    return _batched(ctx, _explain_vlm, key, images)
+
+
+def model_concurrency(settings) -> int:
+    """Model-running events at once (the Predict tab's and the API's, one group): enough for a full batch to
+    gather in the batcher; without batching, two (one per core)."""
+    return max(2, settings.predict_batch)
 
 
 # --- rendering ---------------------------------------------------------------------------------------
@@ -322,15 +358,15 @@ def _detail(ctx, session: Session, method: str, target: str | None, errors: list
     item = session.items[session.current]
     if item.image is None:
         return
-    rid = _registry_id(ctx)
     if session.cnn_key:
         try:
-            item.cnn = _explain_cnn(rid, item.image, session.cnn_key, method, target)
+            (item.cnn,) = explain_cnn_images(ctx, session.cnn_key, [item.image], method, target)
         except Exception as exc:  # a model failing must not take the app down; say what happened
             errors.append(f"CNN explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
     if session.vlm_key:
         try:
-            item.vlm = _explain_vlm(rid, item.image, session.vlm_key)
+            (pred,) = explain_vlm_images(ctx, session.vlm_key, [item.image])
+            item.vlm = _answer_vlm(_registry_id(ctx), item.image, session.vlm_key, pred)
         except Exception as exc:
             errors.append(f"VLM explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
 
@@ -358,7 +394,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
             if not key:
                 continue
             try:
-                preds = _classify(_registry_id(ctx), [it.image for it in readable], key)
+                preds = classify_images(ctx, key, [it.image for it in readable])
             except Exception as exc:
                 errors.append(f"{kind} prediction failed: {exc.__class__.__name__}: {exc}")
                 continue
@@ -386,7 +422,7 @@ def re_explain(ctx, session: Session, method, target, opacity):
     item = session.items[session.current] if session.items else None
     if item is not None and session.cnn_key and item.image is not None:
         try:
-            item.cnn = _explain_cnn(_registry_id(ctx), item.image, session.cnn_key, method, target)
+            (item.cnn,) = explain_cnn_images(ctx, session.cnn_key, [item.image], method, target)
         except Exception as exc:
             errors.append(f"CNN explanation failed: {exc.__class__.__name__}: {exc}")
     return render(ctx, session, opacity, errors)
@@ -437,6 +473,12 @@ def model_choices(ctx, family: str) -> tuple[list[tuple[str, str]], str | None]:
     choices = [(e.label, e.key) for e in usable]
     default = next((e.key for e in usable if e.source == "demo"), usable[0].key if usable else None)
     return choices, default
+
+
+def models_status(ctx) -> tuple:
+    """The warm-up's line and whether to keep polling it (``histoapp.models.warm``)."""
+    warmup = ctx.warmup
+    return warmup.status(), gr.Timer(active=not warmup.over)
 
 
 def unavailable_md(ctx) -> str:
@@ -503,6 +545,11 @@ def build(ctx) -> None:
                 run = gr.Button("Predict", variant="primary", elem_id="predict-run")
                 refresh = gr.Button("Refresh model list", size="sm")
             models_note = gr.Markdown(note)
+            if getattr(ctx, "warm", False):  # launch() loads the default models in the background: say when ready
+                status = gr.Markdown(ctx.warmup.status(), elem_id="predict-models-status")
+                poll = gr.Timer(1.0)
+                poll.tick(lambda: models_status(ctx), None, [status, poll], queue=False, show_progress="hidden")
+                ctx.blocks.load(lambda: models_status(ctx), None, [status, poll], queue=False, show_progress="hidden")
     errors = gr.Markdown(elem_id="predict-errors")
     with gr.Row(equal_height=False):
         with gr.Column(elem_id="predict-cnn-result"):
@@ -552,7 +599,7 @@ def build(ctx) -> None:
         pick,
         session,
     ]
-    common = dict(outputs=outputs, concurrency_limit=2, concurrency_id="models")
+    common = dict(outputs=outputs, concurrency_limit=model_concurrency(ctx.settings), concurrency_id="models")
     run_inputs = [files, mag, cnn_dd, vlm_dd, method, target, opacity]
     run.click(lambda *a: analyze(ctx, *a), run_inputs, **common)
     files.change(lambda *a: analyze(ctx, *a), run_inputs, **common)

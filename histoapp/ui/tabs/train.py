@@ -13,7 +13,6 @@ import pandas as pd
 
 from histoapp.auth import current_request, requires, role_of, user_of, who
 from histoapp.runs import LaunchRefused
-from histoapp.runs.figures import loss_figure, validation_figure
 from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
 from histoapp.runs.live import curves, format_duration
 from trainer.data.records import MAGNIFICATIONS
@@ -147,6 +146,8 @@ def status_markdown(info, prog: dict) -> str:
 
 def live_view(ctx, name: str | None) -> tuple:
     """(status markdown, loss figure, validation figure, log tail, history table) of the selected run."""
+    from histoapp.runs.figures import loss_figure, validation_figure  # plotly: on first use, not at app start
+
     ctx.runs.refresh()  # start queued runs, escalate overdue stops (also done by the manager's thread)
     table = history(ctx)
     if not name:

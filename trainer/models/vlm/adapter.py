@@ -311,23 +311,35 @@ class VLMAdapter(ModelAdapter):
         """(H, W) map in [0, 1] over ``image``: how much the answer position attends to each image token."""
         return self.explain_image(image, probabilities=False)[1]
 
-    @torch.no_grad()
     def explain_image(self, image, probabilities: bool = True) -> tuple[dict[str, float] | None, np.ndarray]:
         """(class -> probability, attention map). When every class word is one token, the label-word logits of
         the attention pass are exactly what ``predict_proba`` scores, so the app gets both from one forward
         pass instead of two; otherwise (or for a linear probe) the probabilities take their own pass."""
+        return self.explain_images([image], probabilities)[0]
+
+    @torch.no_grad()
+    def explain_images(self, images, probabilities: bool = True) -> list[tuple[dict[str, float] | None, np.ndarray]]:
+        """``explain_image`` for several images in one forward pass. The prompt is the same and the views (at
+        ``input_size``) are the same size, so no row is padded and each row's results are its single-image ones;
+        views of different sizes (no ``input_size`` set) are explained one by one."""
         from trainer.models.vlm.attention import attention_forward, project_attention
 
+        images = [_rgb(im) for im in images]
+        sizes = {self.input_size or _default_size(im) for im in images}
+        if len(sizes) > 1:
+            return [self.explain_images([im], probabilities)[0] for im in images]
         self._module.eval()
-        inputs, _ = self._image_inputs(image)
+        tf = self.transform(False, sizes.pop())
+        inputs = {k: v.to(self.device) for k, v in self.encode([tf(im) for im in images]).items()}
         out = attention_forward(self, inputs)
-        amap = project_attention(self, inputs, out.attentions, _rgb(image).size)
+        maps = [project_attention(self, inputs, out.attentions, im.size, row=i) for i, im in enumerate(images)]
         if not probabilities:
-            return None, amap
+            return [(None, m) for m in maps]
         if self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
             probs = torch.softmax(scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens), dim=-1)
-            return dict(zip(self.classes, probs[0].cpu().tolist(), strict=True)), amap
-        return self.predict_image(image), amap
+        else:
+            probs = self.predict_proba({"inputs": inputs, "targets": torch.zeros(len(images), dtype=torch.long)})
+        return [(dict(zip(self.classes, p, strict=True)), m) for p, m in zip(probs.cpu().tolist(), maps, strict=True)]
 
     # --- saving / loading ----------------------------------------------------------------------------
     def _meta(self, weights: str, **extra) -> dict:
