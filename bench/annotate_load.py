@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from serve import ROOT, app_env, free_port, median, percentile, run_users, served
+
 SERVER = """
 import sys
 from histoapp.ui.app import build_app
@@ -31,12 +28,6 @@ demo = build_app()
 demo.queue(default_concurrency_limit=2)
 demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[1]), quiet=True)
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _postgres_url() -> tuple[str, callable]:
@@ -81,56 +72,24 @@ def run_case(backend: str, n: int, seconds: float, work: Path) -> dict:
     store.import_folder(patches)
     ids = store.queue(mode="all", limit=None)
 
-    port = _free_port()
-    env = {**os.environ, "HISTOAPP_DATA": str(data), "HISTOAPP_DB": url, "HISTOAPP_RUNS": str(data / "runs")}
-    env.pop("HISTOAPP_USERS", None)
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env, cwd=ROOT)
-    try:
-        app = f"http://127.0.0.1:{port}/"
-        for _ in range(240):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.5).close()
-                break
-            except OSError:
-                time.sleep(0.5)
-        clients = [Client(app, verbose=False) for _ in range(n)]
-        acked = [[] for _ in range(n)]  # (image_id, label) per annotator, in order
-        latencies, errors = [], []
-        lock = threading.Lock()
-        start = threading.Barrier(n + 1)
+    port = free_port()
+    clients: dict[int, Client] = {}
+    acked = [[] for _ in range(n)]  # (image_id, label) per annotator, in order
+    with served(["-c", SERVER, str(port)], app_env(data, HISTOAPP_DB=url), port=port) as app:
 
-        def annotator(k: int, deadline_box: list) -> None:
-            client, i = clients[k], 0
-            start.wait()
-            while time.perf_counter() < deadline_box[0]:
-                image_id = ids[(k * 7 + i) % len(ids)]
-                label = ("benign", "malignant")[(i // len(ids) + k) % 2]  # each pass flips: every call changes
-                t0 = time.perf_counter()
-                try:
-                    client.predict(image_id=image_id, label=label, annotator=f"load{k}", api_name="/annotate_label")
-                except Exception as exc:  # counted, not hidden
-                    with lock:
-                        errors.append(repr(exc)[:200])
-                    continue
-                dt = time.perf_counter() - t0
-                with lock:
-                    latencies.append(dt)
-                acked[k].append((image_id, label))
-                i += 1
+        def connect(k: int) -> None:
+            clients[k] = Client(app.url, verbose=False)
 
-        deadline = [float("inf")]
-        threads = [threading.Thread(target=annotator, args=(k, deadline)) for k in range(n)]
-        for t in threads:
-            t.start()
-        deadline[0] = time.perf_counter() + seconds
-        t_start = time.perf_counter()
-        start.wait()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t_start
-    finally:
-        server.terminate()
-        server.wait(30)
+        def label(k: int, i: int) -> None:
+            image_id = ids[(k * 7 + i) % len(ids)]
+            value = ("benign", "malignant")[(i // len(ids) + k) % 2]  # each pass flips: every call changes
+            clients[k].predict(image_id=image_id, label=value, annotator=f"load{k}", api_name="/annotate_label")
+            acked[k].append((image_id, value))
+
+        case = run_users(n, label, seconds=seconds, setup=connect)
+    latencies, errors, elapsed = case["latencies"], case["errors"], case["elapsed_s"]
+    if errors:
+        print(f"{backend}, {n} annotators: {len(errors)} errors, e.g. {sorted(set(errors))[:3]}", file=sys.stderr)
 
     # Every acknowledged label must be in the database once: one audit entry per call, final rows as last sent.
     total = sum(len(a) for a in acked)
@@ -144,14 +103,13 @@ def run_case(backend: str, n: int, seconds: float, work: Path) -> dict:
     duplicated = max(0, len(log) - total) + len(set(rows) - set(want))
     store.close()
     cleanup()
-    lat = sorted(latencies)
     return {
         "backend": backend,
         "annotators": n,
         "labels": total,
         "labels/s": total / elapsed,
-        "p50 ms": 1000 * statistics.median(lat) if lat else float("nan"),
-        "p95 ms": 1000 * lat[int(0.95 * (len(lat) - 1))] if lat else float("nan"),
+        "p50 ms": 1000 * median(latencies),
+        "p95 ms": 1000 * percentile(latencies, 0.95),
         "errors": len(errors),
         "lost": lost,
         "duplicated": duplicated,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ASSETS = PROJECT_ROOT / "assets"
+BUNDLED_DATA = ASSETS / "data"  # real data that ships with the project (assets/data/idc-mini)
 
 
 def _paths(value: str) -> list[Path]:
@@ -35,7 +36,8 @@ class Settings:
     )
     # SQLAlchemy URL of the annotation database (SQLite by default).
     database_url: str = field(default_factory=lambda: os.environ.get("HISTOAPP_DB", ""))
-    # Folders the Train/Annotate tabs may read datasets from (the browser must not name arbitrary paths).
+    # Folders the Train/Annotate tabs may read datasets from (the browser must not name arbitrary paths);
+    # default: data_dir and ../shared/data. The bundled data (assets/data) is always added.
     allowed_roots: list[Path] = field(default_factory=lambda: _paths(os.environ.get("HISTOAPP_DATA_ROOTS", "")))
     # Largest upload accepted by the app.
     max_upload_mb: int = field(default_factory=lambda: int(_env("HISTOAPP_MAX_UPLOAD_MB", "50")))
@@ -51,6 +53,14 @@ class Settings:
     stop_timeout_s: float = field(default_factory=lambda: float(_env("HISTOAPP_STOP_TIMEOUT_S", "120")))
     # CPU threads per run on a CPU-only machine (None: torch's default).
     run_threads: int | None = field(default_factory=lambda: int(_env("HISTOAPP_RUN_THREADS", "0")) or None)
+    # Predictions: up to this many patches (from any number of requests) go through a model in one forward pass
+    # (histoapp.models.batcher); 1: each request runs its own passes, two at a time.
+    predict_batch: int = field(default_factory=lambda: max(1, int(_env("HISTOAPP_PREDICT_BATCH", "16"))))
+    # torch's CPU threads for the app's models. Default: all cores but one, which is left to the web server (on a
+    # 2-core CPU Space: 1). 0: torch's own default.
+    torch_threads: int = field(
+        default_factory=lambda: int(_env("HISTOAPP_TORCH_THREADS", str(max(1, (os.cpu_count() or 2) - 1))))
+    )
     # Accounts and roles (``python -m histoapp.auth``); absent: no logins, the app is open to one local user.
     users_file: Path | None = field(
         default_factory=lambda: Path(_env("HISTOAPP_USERS")).expanduser().resolve() if _env("HISTOAPP_USERS") else None
@@ -69,6 +79,8 @@ class Settings:
             self.database_url = f"sqlite:///{self.data_dir / 'annotations.db'}"
         if not self.allowed_roots:
             self.allowed_roots = [self.data_dir, (PROJECT_ROOT.parent / "shared" / "data").resolve()]
+        if BUNDLED_DATA not in self.allowed_roots:  # the quick demo's real IDC subset ships with the app
+            self.allowed_roots.append(BUNDLED_DATA)
 
 
 def get_settings() -> Settings:

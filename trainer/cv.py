@@ -276,7 +276,11 @@ def run_fold(
     def dataset(recs, train):
         # Stain normalisation runs once per image in the dataset (before its cache), not every epoch in the transform.
         return PatchDataset(
-            recs, adapter.transform(train, size), target=cfg.data.target, stain=stain, **cache_options(cfg)
+            recs,
+            adapter.transform(train, size, color_jitter=cfg.data.color_jitter),
+            target=cfg.data.target,
+            stain=stain,
+            **cache_options(cfg),
         )
 
     train_ds, val_ds, test_ds = dataset(train_r, True), dataset(val_r, False), dataset(test_r, False)

@@ -35,11 +35,13 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Predict every image of ``data_root`` with the checkpoint (``trainer.predict``: calibrated probabilities,
-    OOD score, abstention); write ``predictions.csv`` and ``metrics.json`` to ``out_dir`` (default:
+    """Predict every image of ``data_root`` (any source ``index_dataset`` reads: BreakHis, BACH, IDC, class
+    folders, a folder with a ``manifest.csv``/``MANIFEST.csv``) with the checkpoint (``trainer.predict``: calibrated
+    probabilities, OOD score, abstention); write ``predictions.csv`` and ``metrics.json`` to ``out_dir`` (default:
     ``<checkpoint>/../eval-<dataset folder name>``). Metrics are benign vs malignant (P(malignant) sums the
     malignant subtypes of an 8-class model), on every image and on the images kept: those not flagged OOD
-    (``metrics_in_distribution``) and those the model answers (``metrics_answered``)."""
+    (``metrics_in_distribution``) and those the model answers (``metrics_answered``); problem images (unreadable,
+    ``too_small`` ...) are skipped and counted."""
     import dataclasses
 
     from trainer.cv import write_predictions
@@ -105,6 +107,8 @@ def evaluate_checkpoint(
         "source": report.source,
         "magnification": magnification or "all",
         "n": n,
+        "patients": len({r.patient_id for r in recs}),
+        "label_level": report.label_level,
         "problems": len(report.problems) + len(failed),
         "input_size": size,
         "trained_on": meta,

@@ -9,7 +9,6 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn import metrics as skm
 
 # Order of the columns in tables; the first five are the paper's.
 METRICS: tuple[str, ...] = (
@@ -74,6 +73,8 @@ def patient_accuracy(y_true, y_pred, patient_ids: Sequence[str]) -> float:
 
 
 def _roc_auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn import metrics as skm  # here, not at the top: the app lists METRIC_NAMES without scikit-learn
+
     present = np.unique(y)
     if len(present) < 2:
         return float("nan")  # undefined with one class in the test set
@@ -95,6 +96,8 @@ def classification_metrics(y_true, probs, patient_ids: Sequence[str] | None = No
 
     Binary (C=2): precision / recall / F1 / specificity of the malignant class, prediction ``P >= threshold``.
     Multi-class: arg-max prediction, macro averages (specificity: mean one-vs-rest true-negative rate)."""
+    from sklearn import metrics as skm  # here, not at the top: the app lists METRIC_NAMES without scikit-learn
+
     y, p = _as_probs(y_true, probs)
     k = p.shape[1]
     pred = (p[:, 1] >= threshold).astype(int) if k == 2 else p.argmax(axis=1)

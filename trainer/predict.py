@@ -141,26 +141,50 @@ def predict_images(
 ) -> list[ImagePrediction]:
     """One ``ImagePrediction`` per PIL image. ``config`` overrides the checkpoint's abstention bounds;
     ``checks``: image checks already made (else made here)."""
-    from trainer.trust.assess import assess
-
     t0 = time.perf_counter()
     images = [im.convert("RGB") for im in images]
     if not images:
         return []
-    reference = getattr(model, "trust", None)
-    cfg = config or (reference.config if reference is not None else TrustConfig())
-    if checks is None:
-        checks = [check_image(im, cfg.tissue_saturation) for im in images]
     inputs = [v for im in images for v in views(im)] if tta else images
     logits, features = forward(model, inputs, batch_size * (N_VIEWS if tta else 1))
-    step = N_VIEWS if tta else 1
-    main = slice(0, None, step)  # with TTA the first view of each image is the image itself
-    judged = assess(logits[main], features[main], model.classes, reference, checks, cfg)
     spreads = None
     if tta:
-        every = assess(logits, None, model.classes, reference, None, cfg).p_malignant.reshape(len(images), step)
-        spreads = [Spread.of(row) for row in every]
+        from trainer.trust.assess import assess
+
+        every = assess(logits, None, model.classes, getattr(model, "trust", None), None, config or _config(model))
+        spreads = [Spread.of(row) for row in every.p_malignant.reshape(len(images), N_VIEWS)]
+        logits, features = logits[::N_VIEWS], features[::N_VIEWS]  # the first view of each image is the image
+    out = judge(model, images, logits, features, config=config, checks=checks, spreads=spreads)
     per_image_ms = (time.perf_counter() - t0) * 1000.0 / len(images)
+    for p in out:
+        p.latency_ms = per_image_ms
+    return out
+
+
+def _config(model) -> TrustConfig:
+    reference = getattr(model, "trust", None)
+    return reference.config if reference is not None else TrustConfig()
+
+
+def judge(
+    model,
+    images: Sequence,
+    logits: np.ndarray,
+    features: np.ndarray | None,
+    *,
+    config: TrustConfig | None = None,
+    checks: Sequence[ImageChecks] | None = None,
+    spreads: Sequence[Spread] | None = None,
+) -> list[ImagePrediction]:
+    """The predictions of ``images`` from their pass's ``logits`` and ``features`` (this module's ``forward``, or
+    an explanation's pass): calibration, OOD score, image checks and the abstention rule."""
+    from trainer.trust.assess import assess
+
+    reference = getattr(model, "trust", None)
+    cfg = config or _config(model)
+    if checks is None:
+        checks = [check_image(im, cfg.tissue_saturation) for im in images]
+    judged = assess(logits, features, model.classes, reference, checks, cfg)
     notes = [] if reference is not None and reference.ood is not None else [NO_REFERENCE]
     if reference is None:
         notes.append("uncalibrated (no temperature)")
@@ -182,7 +206,6 @@ def predict_images(
                 abstain_reason=why.message if why else None,
                 checks=checks[i],
                 tta=spreads[i] if spreads else None,
-                latency_ms=per_image_ms,
                 notes=list(notes),
             )
         )

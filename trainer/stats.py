@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy import stats as sps
 
 from trainer.data.records import LABELS, MAGNIFICATIONS, SUBTYPES, malignant_truth
 from trainer.rundir import RunDir
@@ -90,6 +89,8 @@ def delong_test(y_true: Sequence[int], scores_a: Sequence[float], scores_b: Sequ
     if var <= 1e-15:
         z, p = (0.0, 1.0) if abs(diff) < 1e-12 else (math.copysign(math.inf, diff), 0.0)
     else:
+        from scipy import stats as sps  # here, not at the top: the app imports this module at start
+
         z = diff / math.sqrt(var)
         p = float(2 * sps.norm.sf(abs(z)))
     return {
@@ -113,6 +114,8 @@ def wilcoxon_test(values_a: Sequence[float], values_b: Sequence[float]) -> dict:
     out = {"n_folds": int(len(a)), "mean_diff": float(np.mean(a - b)) if len(a) else None}
     if len(a) == 0 or np.allclose(a, b):
         return {**out, "statistic": None, "p_value": 1.0 if len(a) else None}
+    from scipy import stats as sps  # here, not at the top: the app imports this module at start
+
     res = sps.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
     return {**out, "statistic": float(res.statistic), "p_value": float(res.pvalue)}
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import calibration_curve
-from sklearn.metrics import roc_curve
 
 from trainer.data.records import LABELS, SUBTYPES, malignant_truth
 from trainer.metrics import METRIC_NAMES, METRICS
@@ -117,6 +115,8 @@ def _binary_truth(df: pd.DataFrame) -> np.ndarray:
 
 def roc_curves(preds: dict[int, pd.DataFrame], grid: int = 101) -> dict:
     """Per-fold ROC curves of P(malignant), and their mean (vertical averaging on a common FPR grid)."""
+    from sklearn.metrics import roc_curve  # on first use: scikit-learn is not imported while the app starts
+
     fpr_grid = np.linspace(0, 1, grid)
     folds, tprs = {}, []
     for k, df in preds.items():
@@ -136,6 +136,8 @@ def roc_curves(preds: dict[int, pd.DataFrame], grid: int = 101) -> dict:
 
 def calibration(preds: dict[int, pd.DataFrame], bins: int = 10) -> tuple[np.ndarray, np.ndarray] | None:
     """Reliability curve of P(malignant) pooled over folds (scikit-learn)."""
+    from sklearn.calibration import calibration_curve  # on first use, as in roc_curves
+
     if not preds:
         return None
     df = pd.concat(preds.values())

@@ -9,6 +9,7 @@ plain prediction."""
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import nn
 
 from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
 from histoapp.explain.base import Explainer, Explanation
+from trainer.models.base import first_input
 
 # The last convolutional stage of each torchvision family (the layer the Grad-CAM papers use); any other
 # architecture falls back to its last Conv2d.
@@ -48,6 +50,8 @@ class CamResult:
     cam: np.ndarray  # (H, W) in [0, 1], the size of the original image
     target: int  # class index explained
     method: str
+    logits: np.ndarray | None = None  # (num_classes,) of that pass
+    features: np.ndarray | None = None  # (D,) the classifier head's input in that pass (the OOD check's input)
 
 
 def target_layer(model: nn.Module, arch: str | None = None, input_size: int | None = None) -> nn.Module:
@@ -112,6 +116,24 @@ def explain_cnn(
 ) -> CamResult:
     """Predict ``image`` (RGB PIL) with a CNN adapter and explain class ``target`` (default: the predicted class).
     ``layer``: a module name (``"layer4"``, ``"features.28"``) instead of the per-architecture choice."""
+    return explain_cnn_many(
+        adapter, [image], method=method, target=target, input_size=input_size, device=device, layer=layer
+    )[0]
+
+
+def explain_cnn_many(
+    adapter,
+    images: list[Image.Image],
+    *,
+    method: str = DEFAULT_METHOD,
+    target: int | None = None,
+    input_size: int = 224,
+    device: str | torch.device | None = None,
+    layer: str | None = None,
+) -> list[CamResult]:
+    """``explain_cnn`` for several images in one forward and one backward pass (grad-cam takes a batch; with no
+    ``target`` each image's own predicted class is explained). The maps are the single-image ones: the CAM of
+    one image depends only on its own activations and gradients."""
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -119,27 +141,35 @@ def explain_cnn(
         raise ValueError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}")
     model = adapter.module
     device = device or next(model.parameters()).device
-    x = adapter.collate([adapter.transform(False, input_size)(image)], [0])["pixel_values"].to(device)
+    tf = adapter.transform(False, input_size)
+    x = adapter.collate([tf(im) for im in images], [0] * len(images))["pixel_values"].to(device)
     if layer is not None:
         layer = model.get_submodule(layer)
         layer = layer[-1] if isinstance(layer, nn.Sequential) and len(layer) else layer
     else:
         layer = target_layer(model, getattr(adapter.config, "name", None), input_size)
-    targets = None if target is None else [ClassifierOutputTarget(int(target))]  # None: the predicted class
+    targets = None if target is None else [ClassifierOutputTarget(int(target))] * len(images)  # None: predicted
+    head = model.get_submodule(adapter.head_name) if getattr(adapter, "head_name", None) else None
     with _lock_for(model):  # hooks live on the shared, cached module: one CAM at a time per model
         handle = layer.register_forward_hook(_leaf_hook)  # registered first, so grad-cam's hooks see the leaf
         try:
             with getattr(pytorch_grad_cam, CAM_METHODS[method])(model=model, target_layers=[layer]) as cam_obj:
                 if method == "Score-CAM":
                     cam_obj.batch_size = 32  # ScoreCAM's documented knob: masked inputs per forward pass
-                with torch.enable_grad():
+                # The head's input in grad-cam's first (unmasked) pass: the OOD check's features (trainer.trust).
+                with torch.enable_grad(), first_input(head) if head is not None else nullcontext([]) as box:
                     grayscale = cam_obj(input_tensor=x, targets=targets)
                 logits = cam_obj.outputs  # the same pass's model output (grad-cam keeps it for this)
         finally:
             handle.remove()
-    probs = torch.softmax(logits.detach().float(), dim=-1)[0].cpu().numpy()
-    target = int(probs.argmax()) if target is None else int(target)
-    return CamResult(probs, to_image_grid(grayscale[0], *image.size), target, method)
+    logits = logits.detach().float()
+    probs = torch.softmax(logits, dim=-1).cpu().numpy()
+    features = box[0].detach().flatten(1).float().cpu().numpy() if box else [None] * len(images)
+    out = []
+    for im, p, g, lg, ft in zip(images, probs, grayscale, logits.cpu().numpy(), features, strict=True):
+        t = int(p.argmax()) if target is None else int(target)
+        out.append(CamResult(p, to_image_grid(g, *im.size), t, method, lg, ft))
+    return out
 
 
 class CamExplainer(Explainer):
@@ -148,8 +178,20 @@ class CamExplainer(Explainer):
     def explain(
         self, image: Image.Image, *, method: str = DEFAULT_METHOD, target: int | None = None, layer: str | None = None
     ) -> Explanation:
+        return self.explain_many([image], method=method, target=target, layer=layer)[0]
+
+    def explain_many(
+        self,
+        images: list[Image.Image],
+        *,
+        method: str = DEFAULT_METHOD,
+        target: int | None = None,
+        layer: str | None = None,
+    ) -> list[Explanation]:
         m = self.loaded
-        res = explain_cnn(
-            m.adapter, image, method=method, target=target, input_size=m.input_size, device=m.device, layer=layer
-        )
-        return Explanation(res.probs, res.cam, res.target, f"{method} for class '{m.classes[res.target]}'")
+        return [
+            Explanation(r.probs, r.cam, r.target, f"{method} for class '{m.classes[r.target]}'", r.logits, r.features)
+            for r in explain_cnn_many(
+                m.adapter, images, method=method, target=target, input_size=m.input_size, device=m.device, layer=layer
+            )
+        ]

@@ -1,12 +1,13 @@
-"""Single-patch and batch prediction with any loaded model (CNN or VLM), its explanation, and the timings the
-Predict tab shows. Probabilities, the OOD score and the abstention come from the trainer's prediction
-(``trainer.predict.predict_images``: calibrated, with the trust checks), as in ``trainer predict`` and
-``trainer evaluate``; the explanation comes from the model family's explainer (``histoapp.explain``)."""
+"""Prediction with any loaded model (CNN or VLM), its explanation, and the timings the Predict tab shows: one
+patch (``classify``, ``explain``) or several in one forward pass (``classify_many``, ``explain_many``: what the
+app's batcher runs). Probabilities (calibrated), the OOD score and the abstention come from the trainer
+(``trainer.predict``: the same code as ``trainer predict`` and ``trainer evaluate``), computed on the logits and
+features of the pass that makes the prediction, the explanation's own pass included."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -21,8 +22,8 @@ IMAGE_REASONS = ("too_small", "no_tissue", "not_he", "ood")
 class Prediction:
     model: str
     classes: list[str]
-    probs: list[float]  # calibrated when the checkpoint has a temperature
-    label: str  # benign / malignant (an 8-class model's subtypes are summed); not an answer when abstaining
+    probs: list[float]
+    label: str  # benign / malignant (an 8-class model's subtypes are summed)
     prob_malignant: float
     latency_ms: float  # prediction (+ explanation when asked) wall time
     heatmap: np.ndarray | None = None  # (H, W) in [0, 1] at the image's size
@@ -33,9 +34,9 @@ class Prediction:
     ood_score: float | None = None
     ood: bool | None = None  # None: the checkpoint has no OOD reference
     ood_threshold: float | None = None
-    abstain: str | None = None  # trainer.trust.abstain code
+    abstain: str | None = None  # trainer.trust.abstain code; when set, ``label`` is not an answer
     abstain_reason: str | None = None  # shown instead of the label
-    tta: dict | None = None  # spread of P(malignant) over 8 flips / rotations: mean, std, min, max
+    tta: dict | None = None  # spread of P(malignant) over 8 flips / rotations: mean, std, min, max, views
     notes: list[str] = field(default_factory=list)  # e.g. "no OOD reference"
 
     @property
@@ -57,34 +58,39 @@ def malignant_probability(probs: np.ndarray, classes: list[str]) -> float:
     return float(np.asarray(probs)[malignant_columns(classes)].sum())
 
 
-def _batch(adapter, image: Image.Image, size: int, device):
+def _batch(adapter, images: list[Image.Image], size: int, device):
     from trainer.engine.loop import to_device
 
-    return to_device(adapter.collate([adapter.transform(False, size)(image)], [0]), device)
+    tf = adapter.transform(False, size)
+    return to_device(adapter.collate([tf(im) for im in images], [0] * len(images)), device)
 
 
 def predict_proba(loaded, image: Image.Image) -> np.ndarray:
-    """The model's own probabilities of one patch (a plain forward pass: the benches' baseline)."""
+    return predict_proba_many(loaded, [image])[0]
+
+
+def predict_proba_many(loaded, images: list[Image.Image]) -> np.ndarray:
+    """(N, classes) the model's own probabilities of ``images`` from one forward pass (the benches' baseline)."""
     import torch
 
     with torch.inference_mode():
-        return adapter_probs(
-            loaded.adapter.predict_proba(_batch(loaded.adapter, image, loaded.input_size, loaded.device))
-        )
+        batch = _batch(loaded.adapter, list(images), loaded.input_size, loaded.device)
+        return loaded.adapter.predict_proba(batch).detach().float().cpu().numpy()
 
 
 def adapter_probs(t) -> np.ndarray:
     return t.detach().float()[0].cpu().numpy()
 
 
-def _from_trainer(loaded, pred) -> Prediction:
+def _prediction(loaded, pred, latency_ms: float, **kw) -> Prediction:
+    """The app's ``Prediction`` of a ``trainer.predict.ImagePrediction``."""
     return Prediction(
         loaded.entry.name,
         list(pred.classes),
         list(pred.probs),
         pred.label,
         pred.prob_malignant,
-        pred.latency_ms,
+        latency_ms,
         prob_malignant_raw=pred.prob_malignant_raw,
         ood_score=pred.ood_score,
         ood=pred.ood,
@@ -93,69 +99,79 @@ def _from_trainer(loaded, pred) -> Prediction:
         abstain_reason=pred.abstain_reason,
         tta=pred.tta.to_dict() if pred.tta is not None else None,
         notes=list(pred.notes),
+        **kw,
     )
-
-
-def classify_many(loaded, images: list, *, tta: bool = False, batch_size: int = 32) -> list[Prediction]:
-    """Calibrated probabilities, OOD score and abstention for every patch, in batches: the batch table."""
-    from trainer.predict import predict_images
-
-    return [_from_trainer(loaded, p) for p in predict_images(loaded, images, batch_size=batch_size, tta=tta)]
 
 
 def classify(loaded, image: Image.Image, *, tta: bool = False) -> Prediction:
-    """One patch (no explanation), with its latency; ``tta``: also the spread over 8 flips / rotations."""
+    """Calibrated probabilities, OOD score and abstention (no explanation), with their latency; ``tta``: also the
+    spread of P(malignant) over the 8 flips / rotations (``extra["tta_ms"]``: their cost)."""
+    return classify_many(loaded, [image], tta=tta)[0]
+
+
+def classify_many(loaded, images: list[Image.Image], *, tta: bool = False) -> list[Prediction]:
+    """``classify`` for several patches in one forward pass; each one's latency is the batch's."""
+    from trainer.predict import predict_images
+
     t0 = time.perf_counter()
-    pred = classify_many(loaded, [image], tta=tta)[0]
-    pred.latency_ms = (time.perf_counter() - t0) * 1000.0
+    preds = predict_images(loaded, list(images), batch_size=max(1, len(images)), tta=tta)
+    ms = (time.perf_counter() - t0) * 1000.0
+    out = [_prediction(loaded, p, ms) for p in preds]
     if tta:
-        pred.extra["tta_ms"] = pred.latency_ms
-    return pred
+        for p in out:
+            p.extra["tta_ms"] = ms
+    return out
 
 
-def explain(loaded, image: Image.Image, *, base: Prediction | None = None, **options) -> Prediction:
-    """``base`` (the patch's prediction, made here when not given) with the model family's explanation
-    (``histoapp.explain``). ``latency_ms`` is the explanation pass's own time (its forward pass included)."""
+def explain_many(loaded, images: list[Image.Image], **options) -> list[Prediction]:
+    """``explain`` for several patches, batched where the family's explainer can (``Explainer.explain_many``).
+    The trust checks use the explanation pass's own logits and features; an explainer that gives none costs
+    one more (batched) prediction pass."""
     from histoapp.explain.base import explainer_for
+    from trainer.predict import judge
 
-    base = base if base is not None else classify(loaded, image)
     t0 = time.perf_counter()
-    exp = explainer_for(loaded).explain(image, **options)
-    return replace(
-        base,
-        latency_ms=(time.perf_counter() - t0) * 1000.0,
-        heatmap=exp.heatmap,
-        explanation=exp.description,
-        extra=dict(base.extra),
-    )
+    images = list(images)
+    exps = explainer_for(loaded).explain_many(images, **options)
+    ms = (time.perf_counter() - t0) * 1000.0
+    if all(e.logits is not None and e.features is not None for e in exps):
+        preds = judge(loaded, images, np.stack([e.logits for e in exps]), np.stack([e.features for e in exps]))
+    else:
+        from trainer.predict import predict_images
+
+        preds = predict_images(loaded, images)
+    return [
+        _prediction(loaded, p, ms, heatmap=e.heatmap, explanation=e.description)
+        for p, e in zip(preds, exps, strict=True)
+    ]
+
+
+def explain(loaded, image: Image.Image, **options) -> Prediction:
+    """Probabilities, trust checks and the model family's explanation (``histoapp.explain``), from one pass."""
+    return explain_many(loaded, [image], **options)[0]
 
 
 def predict_cnn(
-    loaded,
-    image: Image.Image,
-    *,
-    cam_method: str | None = "Grad-CAM",
-    target: int | None = None,
-    base: Prediction | None = None,
+    loaded, image: Image.Image, *, cam_method: str | None = "Grad-CAM", target: int | None = None
 ) -> Prediction:
-    """Prediction and (unless ``cam_method`` is None) its CAM."""
+    """Prediction and (unless ``cam_method`` is None) its CAM, from one forward pass."""
     if cam_method is None:
-        return base if base is not None else classify(loaded, image)
-    return explain(loaded, image, base=base, method=cam_method, target=target)
+        return classify(loaded, image)
+    return explain(loaded, image, method=cam_method, target=target)
 
 
-def predict_vlm(
-    loaded, image: Image.Image, *, attention: bool = True, answer: bool = True, base: Prediction | None = None
-) -> Prediction:
-    """Class probabilities, the label-token attention map and the model's free-text answer."""
+def predict_vlm(loaded, image: Image.Image, *, attention: bool = True, answer: bool = True) -> Prediction:
+    """Class probabilities, the label-token attention map (one pass) and the model's free-text answer."""
+    pred = explain(loaded, image) if attention else classify(loaded, image)
+    return add_answer(loaded, pred, image) if answer else pred
+
+
+def add_answer(loaded, pred: Prediction, image: Image.Image) -> Prediction:
+    """The VLM's free-text answer (greedy decoding) and its time, added to ``pred``."""
     import torch
 
-    if not attention:
-        base = base if base is not None else classify(loaded, image)
-    pred = explain(loaded, image, base=base) if attention else base
-    if answer:
-        t1 = time.perf_counter()
-        with torch.no_grad():
-            pred.answer = str(loaded.adapter.generate_answer(image))
-        pred.extra["answer_ms"] = (time.perf_counter() - t1) * 1000.0
+    t1 = time.perf_counter()
+    with torch.no_grad():
+        pred.answer = str(loaded.adapter.generate_answer(image))
+    pred.extra["answer_ms"] = (time.perf_counter() - t1) * 1000.0
     return pred

@@ -2,13 +2,16 @@
 checkpoints of finished runs (``<runs>/<run>/<model>/<mag>/fold<k>/best/``) and hub ids when the network is
 there. Checkpoint folders load through the trainer's one loading path (``trainer.models.load_checkpoint``);
 loaded models are cached in memory and placed on CUDA when present, else the CPU. Listing reads the run folders
-through ``trainer.rundir`` and imports no torch."""
+through ``trainer.rundir`` and imports no torch. The registry also holds the app's one ``Batcher`` (concurrent
+requests' forward passes run as batches) and sets torch's CPU threads on first load."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from histoapp.settings import ASSETS, Settings
@@ -84,7 +87,8 @@ class ModelRegistry:
         self.hub_models = list(hub_models if hub_models is not None else settings.hub_models)
         self._device = device
         self._cache: dict[str, LoadedModel] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the two dicts
+        self._loading: dict[str, threading.Lock] = {}  # one per key: a model is loaded once, others wait for it
         self._hub_reason: str | None | bool = False  # False: not probed yet
 
     @property
@@ -92,8 +96,16 @@ class ModelRegistry:
         if self._device is None:  # imports torch: done on first load, not at app start
             from trainer.models import default_device
 
+            set_torch_threads(self.settings.torch_threads)
             self._device = default_device()
         return self._device
+
+    @cached_property
+    def batcher(self):
+        """The app's one batcher of forward passes (``histoapp.models.batcher``)."""
+        from histoapp.models.batcher import Batcher
+
+        return Batcher(self.settings.predict_batch)
 
     # --- listing ------------------------------------------------------------------------------------
     def demo_models(self) -> list[ModelEntry]:
@@ -176,8 +188,14 @@ class ModelRegistry:
 
     # --- loading ------------------------------------------------------------------------------------
     def load(self, key: str) -> LoadedModel:
-        """The model for ``key``, loaded once and kept in memory."""
-        with self._lock:  # one load at a time: two requests for the same model must not load it twice
+        """The model for ``key``, loaded once and kept in memory. A request for a model being loaded (by the
+        warm-up or another request) waits for that load; models already loaded are not held up by it."""
+        loaded = self._cache.get(key)
+        if loaded is not None:
+            return loaded
+        with self._lock:
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:
             if key in self._cache:
                 return self._cache[key]
             entry = self.get(key)
@@ -191,7 +209,8 @@ class ModelRegistry:
                 ckpt = load_checkpoint(entry.path, device=self.device)
             _freeze(ckpt.adapter)
             loaded = LoadedModel(entry, ckpt.adapter, ckpt.meta, ckpt.classes, ckpt.input_size, self.device, ckpt.trust)
-            self._cache[key] = loaded
+            with self._lock:
+                self._cache[key] = loaded
             return loaded
 
     def _load_hub(self, entry: ModelEntry):
@@ -208,6 +227,18 @@ class ModelRegistry:
                 self._cache.clear()
             else:
                 self._cache.pop(key, None)
+
+
+def set_torch_threads(threads: int) -> None:
+    """torch's CPU threads for the app's models, set once before the first forward pass (``Settings.torch_threads``;
+    0 keeps torch's default). One inter-op thread: the app runs one forward pass at a time (``Batcher``), and on a
+    small CPU more threads than cores only make the passes, and the web server, wait for each other."""
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # already set, or its inter-op pool has started: leave it
+            torch.set_num_interop_threads(1)
 
 
 def _freeze(adapter) -> None:

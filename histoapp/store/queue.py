@@ -8,16 +8,8 @@ from sqlalchemy import distinct, exists, func, select
 
 from histoapp.store.errors import StoreError
 from histoapp.store.models import Adjudication, Annotation, Image, Prediction
+from histoapp.store.modes import MODES
 from trainer.trust.abstain import uncertainty
-
-MODES = {
-    "unlabelled": "not labelled by anyone yet",
-    "mine": "not labelled by me yet (a second opinion)",
-    "disagreement": "CNN and VLM disagree (largest gap first)",
-    "uncertain": "most uncertain first (models' mean calibrated probability nearest 0.5)",
-    "conflicts": "annotators disagree, not yet adjudicated",
-    "all": "every image (relabel)",
-}
 
 
 def _filters(q, magnification, dataset, exclude):

@@ -14,6 +14,8 @@ from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
 from histoapp.ui.tabs import annotate, dashboard, predict, train
 
+HEATMAP_MAX = 64  # longer side of a heatmap returned as JSON (the map itself is at the patch's size)
+
 
 def _prediction(pred) -> dict | None:
     """A model's answer as JSON: label and calibrated probabilities, with the trust fields (``trainer.trust``):
@@ -23,7 +25,7 @@ def _prediction(pred) -> dict | None:
         return None
     probs = dict(zip(pred.classes, (float(p) for p in pred.probs), strict=True))
     optional = lambda v: None if v is None else float(v)  # noqa: E731
-    return {
+    out = {
         "model": pred.model,
         "label": pred.label,
         "prob_malignant": float(pred.prob_malignant),
@@ -36,10 +38,28 @@ def _prediction(pred) -> dict | None:
         "abstain_reason": pred.abstain_reason,
         "notes": list(pred.notes),
     }
+    if pred.heatmap is not None:
+        out |= {"explanation": pred.explanation, "heatmap": _small(pred.heatmap)}
+    return out
 
 
-def predict_batch(ctx, images: list[str], cnn: str | None = None, vlm: str | None = None, magnification=None):
-    """Both models' probabilities for each patch (the Predict tab's batch table, without explanations)."""
+def _small(heatmap) -> list[list[float]]:
+    """The map as rows of values in [0, 1], shrunk to at most HEATMAP_MAX on its longer side (3 decimals)."""
+    import numpy as np
+    from PIL import Image
+
+    h, w = heatmap.shape
+    scale = min(1.0, HEATMAP_MAX / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize(size, Image.BILINEAR)
+    return np.clip(np.asarray(small), 0.0, 1.0).round(3).tolist()
+
+
+def predict_batch(
+    ctx, images: list[str], cnn: str | None = None, vlm: str | None = None, magnification=None, explain: bool = False
+):
+    """Both models' probabilities for each patch (the Predict tab's batch table); with ``explain``, also the CNN's
+    Grad-CAM and the VLM's attention map of each, from the same forward passes."""
     check_rate(ctx.settings)
     cnn = cnn or predict.model_choices(ctx, "cnn")[1]
     vlm = vlm or predict.model_choices(ctx, "vlm")[1]
@@ -47,7 +67,13 @@ def predict_batch(ctx, images: list[str], cnn: str | None = None, vlm: str | Non
     readable = [it for it in items if it.image is not None]
     for key, attr in ((cnn, "cnn"), (vlm, "vlm")):
         if key and readable:
-            preds = predict._classify(predict._registry_id(ctx), [it.image for it in readable], key)
+            ims = [it.image for it in readable]
+            if not explain:
+                preds = predict.classify_images(ctx, key, ims)
+            elif attr == "cnn":
+                preds = predict.explain_cnn_images(ctx, key, ims, "Grad-CAM")
+            else:
+                preds = predict.explain_vlm_images(ctx, key, ims)
             for it, pred in zip(readable, preds, strict=True):
                 setattr(it, attr, pred)
     return [
@@ -87,17 +113,26 @@ def register(ctx) -> None:
         return {family: [key for _, key in predict.model_choices(ctx, family)[0]] for family in ("cnn", "vlm")}
 
     def predict_one(
-        image: gr.FileData, cnn: str | None = None, vlm: str | None = None, magnification: str | None = None
+        image: gr.FileData,
+        cnn: str | None = None,
+        vlm: str | None = None,
+        magnification: str | None = None,
+        explain: bool = False,
     ) -> dict:
         """One patch -> {name, magnification, error, cnn: {label, prob_malignant, probs, ood_score, ood, abstain,
-        abstain_reason}, vlm: {...}, agree}."""
-        return predict_batch(ctx, [image["path"]], cnn, vlm, magnification)[0]
+        abstain_reason}, vlm: {...}, agree}; with ``explain``, each model's entry also has its ``explanation`` and
+        ``heatmap`` (rows of values in [0, 1]: the CNN's Grad-CAM, the VLM's label-token attention)."""
+        return predict_batch(ctx, [image["path"]], cnn, vlm, magnification, explain)[0]
 
     def predict_many(
-        images: list[gr.FileData], cnn: str | None = None, vlm: str | None = None, magnification: str | None = None
+        images: list[gr.FileData],
+        cnn: str | None = None,
+        vlm: str | None = None,
+        magnification: str | None = None,
+        explain: bool = False,
     ) -> list[dict]:
         """Up to MAX_BATCH patches, one result each (as ``predict``)."""
-        return predict_batch(ctx, [im["path"] for im in images], cnn, vlm, magnification)
+        return predict_batch(ctx, [im["path"] for im in images], cnn, vlm, magnification, explain)
 
     def annotate_label(
         image_id: int,
@@ -189,5 +224,7 @@ def register(ctx) -> None:
         (run_status, "run_status", "viewer"),
         (export_results, "export_results", "viewer"),
     ):
-        kw = {"concurrency_limit": 2, "concurrency_id": "models"} if name.startswith("predict") else {}
+        # The model-running endpoints share the Predict tab's group: up to a batch's worth at once (predict.py).
+        limit = predict.model_concurrency(ctx.settings)
+        kw = {"concurrency_limit": limit, "concurrency_id": "models"} if name.startswith("predict") else {}
         gr.api(requires(role, ctx)(fn), api_name=name, **kw)

@@ -28,6 +28,8 @@ class AppContext:
     # The Blocks and the Tab being built: a tab registers page-load (``blocks.load``) and tab-open events on them.
     blocks: gr.Blocks | None = None
     tab: gr.Tab | None = None
+    # launch() warms the default models once the page is served; the Predict tab then says when they are ready.
+    warm: bool = False
 
     @cached_property
     def registry(self):
@@ -35,6 +37,16 @@ class AppContext:
         from histoapp.models.registry import ModelRegistry
 
         return ModelRegistry(self.settings)
+
+    @cached_property
+    def warmup(self):
+        """Loads the Predict tab's default CNN and VLM in a background thread: ``histoapp.models.warm``."""
+        from histoapp.models.warm import Warmup
+
+        def defaults() -> list[str]:
+            return [k for k in (predict.model_choices(self, family)[1] for family in ("cnn", "vlm")) if k]
+
+        return Warmup(self.registry, defaults)
 
     @cached_property
     def store(self):
@@ -59,7 +71,12 @@ class AppContext:
 
 
 def build_app(settings: Settings | None = None) -> gr.Blocks:
-    ctx = AppContext(settings or get_settings())
+    return build(settings)[0]
+
+
+def build(settings: Settings | None = None, *, warm: bool = False) -> tuple[gr.Blocks, AppContext]:
+    """The Blocks app and its context; ``warm``: the caller starts ``ctx.warmup`` once the page is served."""
+    ctx = AppContext(settings or get_settings(), warm=warm)
     # A public demo keeps no upload longer than it must: Gradio deletes cached uploads older than the TTL.
     ttl = ctx.settings.public_upload_ttl_s
     with gr.Blocks(title=TITLE, delete_cache=(ttl, ttl) if auth.mode(ctx.settings) == "public" else None) as demo:
@@ -86,7 +103,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         for fn in demo.fns.values():
             fn.api_visibility = "private"
         api.register(ctx)
-    return demo
+    return demo, ctx
 
 
 def _tabs(settings: Settings, request) -> tuple[str, ...]:
@@ -117,13 +134,18 @@ def login_options(settings: Settings) -> dict:
 
 def launch(**kwargs) -> None:
     settings = get_settings()
-    demo = build_app(settings)
+    demo, ctx = build(settings, warm=True)
     demo.queue(default_concurrency_limit=2)
+    block = not kwargs.pop("prevent_thread_lock", False)
     demo.launch(
         **{
             "server_name": settings.server_name,
             "max_file_size": f"{settings.max_upload_mb}mb",
             **login_options(settings),
             **kwargs,
+            "prevent_thread_lock": True,
         }
     )
+    ctx.warmup.start()  # the page is served: now load the default models, so the first prediction finds them
+    if block:
+        demo.block_thread()

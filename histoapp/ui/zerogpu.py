@@ -10,6 +10,10 @@ try:  # present on Hugging Face Spaces only
 except ImportError:  # pragma: no cover - depends on the machine
     spaces = None
 
+# ZeroGPU attaches a GPU to each request (and counts it against that caller's quota): there every request runs
+# its own model calls, rather than through the app's batcher.
+ZEROGPU = spaces is not None
+
 
 def gpu(fn: Callable | None = None, *, duration: int = 60):
     """``@gpu`` / ``@gpu(duration=120)``: ``spaces.GPU`` when available, else the function unchanged."""

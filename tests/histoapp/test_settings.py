@@ -14,3 +14,15 @@ def test_defaults_and_overrides(monkeypatch, tmp_path):
     monkeypatch.setenv("HISTOAPP_MAX_UPLOAD_MB", "7")
     s = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
     assert s.hub_models == ["a/b", "c/d"] and s.run_threads == 2 and s.max_upload_mb == 7
+
+
+def test_prediction_batch_and_torch_threads(monkeypatch, tmp_path):
+    for name in ("HISTOAPP_PREDICT_BATCH", "HISTOAPP_TORCH_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    s = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
+    assert s.predict_batch == 16 and s.torch_threads == 1  # a 2-core machine: one core left to the web server
+    monkeypatch.setenv("HISTOAPP_PREDICT_BATCH", "0")  # at least 1: no batching
+    monkeypatch.setenv("HISTOAPP_TORCH_THREADS", "0")  # torch's own default
+    s = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
+    assert s.predict_batch == 1 and s.torch_threads == 0

@@ -31,6 +31,36 @@ def test_readme_example_predicts_one_patch_with_both_models(serve_app, tmp_path)
         assert abs(sum(pred["probs"].values()) - 1.0) < 1e-4
 
 
+def test_concurrent_explained_predictions_share_forward_passes(serve_app, tmp_path):
+    """Eight callers at once, CNN + Grad-CAM + VLM + attention (batched together by the app): every answer has
+    its maps, and a patch gets the same answer in whatever batch it ran as alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    url = serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data"))
+    examples = [e["path"] for e in list_examples()]
+    clients = [Client(url, verbose=False) for _ in range(8)]
+    single = clients[0].predict(handle_file(examples[0]), explain=True, api_name="/predict")
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(
+                lambda k: clients[k].predict(
+                    handle_file(examples[k % len(examples)]), explain=True, api_name="/predict"
+                ),
+                range(8),
+            )
+        )
+    for result in [single, *results]:
+        for side in ("cnn", "vlm"):
+            heat = result[side]["heatmap"]
+            assert result[side]["explanation"] and len(heat) <= 64 and len(heat[0]) <= 64
+            assert all(0.0 <= v <= 1.0 for row in heat for v in row)
+    again = results[0]  # example 0 again, in whatever batch it ran: the same answer as alone
+    assert abs(again["cnn"]["prob_malignant"] - single["cnn"]["prob_malignant"]) < 1e-4
+    assert abs(again["vlm"]["prob_malignant"] - single["vlm"]["prob_malignant"]) < 1e-4
+
+
 def test_api_lists_the_named_endpoints_and_hides_ui_callbacks(serve_app, tmp_path):
     from gradio_client import Client
 

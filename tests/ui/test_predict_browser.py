@@ -71,6 +71,39 @@ def test_unsupported_type_is_explained_and_the_upload_box_stays_usable(serve_app
     page.locator("#predict-cnn-label").get_by_text("malignant").first.wait_for(timeout=TIMEOUT)
 
 
+def test_page_says_loading_models_and_a_prediction_asked_meanwhile_waits_then_answers(page, tmp_path, monkeypatch):
+    import threading
+
+    import trainer.models
+    from histoapp.ui.app import build
+
+    release, real = threading.Event(), trainer.models.load_checkpoint
+
+    def held_load(path, **kw):  # the warm-up's loads wait until the page has been seen loading
+        release.wait(300)
+        return real(path, **kw)
+
+    monkeypatch.setattr(trainer.models, "load_checkpoint", held_load)
+    demo, ctx = build(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data"), warm=True)
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        ctx.warmup.start()  # as launch() does once the page is served
+        page.goto(demo.local_url)
+        status = page.locator("#predict-models-status")
+        status.get_by_text("loading models").wait_for(timeout=TIMEOUT)
+        example = next(e for e in list_examples() if e["label"] == "malignant")
+        _upload(page, example["path"])  # asked during the warm-up: waits for its loads
+        release.set()
+        status.get_by_text("Models ready").wait_for(timeout=TIMEOUT)
+        page.locator("#predict-cnn-label").get_by_text("malignant").first.wait_for(timeout=TIMEOUT)
+        page.locator("#predict-vlm-label").get_by_text("malignant").first.wait_for(timeout=TIMEOUT)
+        assert page.locator("#predict-errors").inner_text().strip() == ""
+    finally:
+        release.set()
+        demo.close()
+
+
 def test_a_photo_gets_the_abstention_message_instead_of_a_label(serve_app, page, tmp_path):
     """Issue 13: a landscape photo is not an H&E patch; both models say why they do not answer, their
     probability bars are dimmed and no heat map is offered as an explanation."""

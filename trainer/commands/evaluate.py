@@ -8,7 +8,7 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset (e.g. BreakHis-trained model on BACH)")
     p.add_argument("checkpoint", help="checkpoint folder: runs/<name>/<model>/<mag>/fold<k>/best (or its fold folder)")
-    p.add_argument("data", help="dataset folder")
+    p.add_argument("data", help="dataset folder (BreakHis, BACH, IDC, class folders, or a folder with a MANIFEST.csv)")
     p.add_argument("--source", default="auto", help="dataset kind for the index (default: auto)")
     p.add_argument("--magnification", help="only this magnification (BreakHis)")
     p.add_argument("--out", help="output folder (default: beside the checkpoint, eval-<dataset>)")
@@ -40,7 +40,10 @@ def cmd_evaluate(args) -> int:
         input_size=args.input_size,
     )
     trust = res["trust"]
-    print(f"{res['n']} images ({res['problems']} skipped as problems), input {res['input_size']} px")
+    print(
+        f"{res['n']} images ({res['problems']} skipped as problems), input {res['input_size']} px; "
+        f"{res['patients']} patients, source {res['source']}"
+    )
     print(f"trust: {trust['reference']}")
     ood = trust["ood_share"]
     kept_in, answered = res["metrics_in_distribution"], res["metrics_answered"]
@@ -59,5 +62,7 @@ def cmd_evaluate(args) -> int:
         print(f"  {METRIC_NAMES[k]:<15} " + " ".join(f"{'—' if _nan(v) else f'{v:.4f}':>8}" for v in cells))
     before = res["metrics"].get("ece_uncalibrated")
     print(f"  {'ECE before cal.':<15} {'—' if _nan(before) else f'{before:.4f}':>8}")
+    if res["label_level"] == "patch":
+        print("  (labels per patch: patient acc. = mean over patients of each one's share of images right)")
     print(f"predictions and metrics: {res['out_dir']}")
     return 0

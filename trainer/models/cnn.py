@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -24,7 +23,7 @@ from torch import nn
 
 from trainer.config import ModelConfig
 from trainer.env import offline
-from trainer.models.base import ADAPTER_FILE, ModelAdapter, write_adapter_meta
+from trainer.models.base import ADAPTER_FILE, ModelAdapter, first_input, write_adapter_meta
 
 WEIGHTS_FILE = "model.safetensors"
 DOWNLOAD_TIMEOUT_S = 15.0
@@ -186,13 +185,15 @@ class CNNAdapter(ModelAdapter):
     def module(self) -> nn.Module:
         return self._module
 
-    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]:
+    def transform(
+        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+    ) -> Callable[[Any], Any]:
         from trainer.data.transforms import build_transforms
 
         if input_size != self.input_size and input_size < 128:
             self._check_input_size(input_size)
         self.input_size = input_size
-        return build_transforms(input_size, train=train, stain=stain)
+        return build_transforms(input_size, train=train, stain=stain, color_jitter=color_jitter)
 
     def _check_input_size(self, size: int) -> None:
         """Small inputs shrink to nothing in some architectures (AlexNet needs >= 63 px): say so up front."""
@@ -223,21 +224,9 @@ class CNNAdapter(ModelAdapter):
         return f"penultimate features: the input of the classifier head `{self.head_name}`"
 
     def logits_and_features(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The logits and the classifier head's input (penultimate features) of one forward pass. The head's
-        input is read by a pre-hook that only listens to this thread, so concurrent passes (the app's Grad-CAM
-        on the same cached module) are not mixed in."""
-        box: list[torch.Tensor] = []
-        me = threading.get_ident()
-
-        def tap(module, args):
-            if threading.get_ident() == me and not box:
-                box.append(args[0])
-
-        handle = self._module.get_submodule(self.head_name).register_forward_pre_hook(tap)
-        try:
+        """The logits and the classifier head's input (penultimate features) of one forward pass."""
+        with first_input(self._module.get_submodule(self.head_name)) as box:
             logits = self.forward_module(batch["pixel_values"])
-        finally:
-            handle.remove()
         return logits.float(), box[0].flatten(1).float()
 
     def save(self, directory: str | Path) -> Path:

@@ -8,7 +8,6 @@ from functools import partial
 
 import gradio as gr
 
-from histoapp.analysis import figures, report
 from histoapp.analysis import results as dash
 from trainer.metrics import METRIC_NAMES
 from trainer.results import PAPER_COLUMNS
@@ -25,6 +24,8 @@ def run_list(ctx, selected: list[str] | None = None):
 
 def overview(ctx, names: list[str] | None, metric: str) -> tuple:
     """(table, bar figure, patient figure, cross-dataset table, group choices, model choices A, B, note)."""
+    from histoapp.analysis import figures  # plotly: imported when the tab first draws, not at app start
+
     names = names or []
     runs_dir = ctx.settings.runs_dir
     summary = dash.summary(runs_dir, names)
@@ -46,6 +47,8 @@ def overview(ctx, names: list[str] | None, metric: str) -> tuple:
 
 def detail(ctx, key: str | None) -> tuple:
     """(ROC, calibration, confusion) of one run / model / magnification."""
+    from histoapp.analysis import figures  # as in overview
+
     if not key:
         return figures.empty("ROC"), figures.empty("Calibration"), figures.empty("Confusion matrices")
     runs_dir = ctx.settings.runs_dir
@@ -67,6 +70,8 @@ def compare(ctx, a: str | None, b: str | None) -> str:
 
 
 def export_csv(ctx, names: list[str] | None) -> str | None:
+    from histoapp.analysis import report  # on first export, not at app start
+
     if not names:
         return None
     return str(report.write_csv(dash.summary(ctx.settings.runs_dir, names), ctx.settings.runs_dir / dash.EXPORT_DIR))
@@ -74,6 +79,8 @@ def export_csv(ctx, names: list[str] | None) -> str | None:
 
 def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: str | None, b: str | None) -> str | None:
     """The whole view as one HTML file (plotly.js inlined: it opens without a network)."""
+    from histoapp.analysis import figures, report  # on first export, not at app start
+
     if not names:
         return None
     runs_dir = ctx.settings.runs_dir

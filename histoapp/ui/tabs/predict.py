@@ -21,7 +21,7 @@ from pathlib import Path
 import gradio as gr
 
 from histoapp.auth import check_rate, requires, who
-from histoapp.ui.zerogpu import gpu
+from histoapp.ui.zerogpu import ZEROGPU, gpu
 
 ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MAX_BATCH = 200  # patches per request: bounds memory and queue time
@@ -169,35 +169,75 @@ def _registry_id(ctx) -> int:
 
 @gpu
 def _classify(reg_id: int, images: list, key: str) -> list:
-    """Calibrated probabilities, OOD score, abstention (+ latency) for every patch, batched: the batch table.
-    A one-patch upload is timed on its own, so the shown "prediction" time is that patch's."""
-    from histoapp.models.inference import classify, classify_many
+    """Probabilities (+ latency) for every patch with one model, in one forward pass."""
+    from histoapp.models.inference import classify_many
 
-    loaded = _REGISTRIES[reg_id].load(key)
-    return [classify(loaded, images[0])] if len(images) == 1 else classify_many(loaded, images)
+    return classify_many(_REGISTRIES[reg_id].load(key), images)
 
 
 @gpu
-def _classify_tta(reg_id: int, image, key: str):
-    """The shown patch again with its 8 flips / rotations: the spread of P(malignant) and its cost."""
-    from histoapp.models.inference import classify
+def _classify_tta(reg_id: int, images: list, key: str) -> list:
+    """As ``_classify``, with each patch's 8 flips / rotations: the spread of P(malignant) and its cost."""
+    from histoapp.models.inference import classify_many
 
-    return classify(_REGISTRIES[reg_id].load(key), image, tta=True)
+    return classify_many(_REGISTRIES[reg_id].load(key), images, tta=True)
 
 
 @gpu
-def _explain_cnn(reg_id: int, image, cnn_key: str, method: str, target: str | None, base=None):
-    from histoapp.models.inference import predict_cnn
+def _explain_cnn(reg_id: int, images: list, cnn_key: str, method: str, target: str | None) -> list:
+    from histoapp.models.inference import explain_many
 
     loaded = _REGISTRIES[reg_id].load(cnn_key)
-    return predict_cnn(loaded, image, cam_method=method, target=_target_index(loaded, target), base=base)
+    return explain_many(loaded, images, method=method, target=_target_index(loaded, target))
 
 
 @gpu(duration=120)
-def _explain_vlm(reg_id: int, image, vlm_key: str, base=None):
-    from histoapp.models.inference import predict_vlm
+def _explain_vlm(reg_id: int, images: list, vlm_key: str) -> list:
+    from histoapp.models.inference import explain_many
 
-    return predict_vlm(_REGISTRIES[reg_id].load(vlm_key), image, base=base)
+    return explain_many(_REGISTRIES[reg_id].load(vlm_key), images)
+
+
+@gpu(duration=120)
+def _answer_vlm(reg_id: int, image, vlm_key: str, pred):
+    from histoapp.models.inference import add_answer
+
+    return add_answer(_REGISTRIES[reg_id].load(vlm_key), pred, image)
+
+
+def _batched(ctx, fn, key: str, images: list, *options) -> list:
+    """``fn(registry id, images, key, *options)``, with these patches batched together with other requests' for the
+    same model and options (``histoapp.models.batcher``): the caller's role and rate were checked before."""
+    rid = _registry_id(ctx)
+    if ZEROGPU:
+        return fn(rid, images, key, *options)
+    return ctx.registry.batcher.map((fn.__name__, rid, key, *options), lambda ims: fn(rid, ims, key, *options), images)
+
+
+def classify_images(ctx, key: str, images: list) -> list:
+    """Probabilities of each patch with model ``key`` (the batch table's, and the API's plain prediction)."""
+    return _batched(ctx, _classify, key, images)
+
+
+def tta_images(ctx, key: str, images: list) -> list:
+    """``classify_images`` with test-time augmentation (8 views per patch, one batch)."""
+    return _batched(ctx, _classify_tta, key, images)
+
+
+def explain_cnn_images(ctx, key: str, images: list, method: str, target: str | None = None) -> list:
+    """A CNN's probabilities and CAM (``method``, of class ``target``; default the predicted one) for each patch."""
+    return _batched(ctx, _explain_cnn, key, images, method, target)
+
+
+def explain_vlm_images(ctx, key: str, images: list) -> list:
+    """A VLM's probabilities and label-token attention map for each patch (one pass for all of them)."""
+    return _batched(ctx, _explain_vlm, key, images)
+
+
+def model_concurrency(settings) -> int:
+    """Model-running events at once (the Predict tab's and the API's, one group): enough for a full batch to
+    gather in the batcher; without batching, two (one per core)."""
+    return max(2, settings.predict_batch)
 
 
 # --- rendering ---------------------------------------------------------------------------------------
@@ -410,25 +450,33 @@ def _detail(ctx, session: Session, method: str, target: str | None, errors: list
     item = session.items[session.current]
     if item.image is None:
         return
-    rid = _registry_id(ctx)
-    for key, attr, kind in ((session.cnn_key, "cnn", "CNN"), (session.vlm_key, "vlm", "VLM")):
-        if not key:
-            continue
-        base = getattr(item, attr)  # the batch prediction: calibrated, with its OOD score and abstention
-        if session.tta and (base is None or not base.tta):
-            try:
-                base = _classify_tta(rid, item.image, key)
-            except Exception as exc:
-                errors.append(
-                    f"{kind} test-time augmentation failed for `{item.name}`: {exc.__class__.__name__}: {exc}"
-                )
+    if session.cnn_key:
         try:
-            if attr == "cnn":
-                setattr(item, attr, _explain_cnn(rid, item.image, key, method, target, base))
-            else:
-                setattr(item, attr, _explain_vlm(rid, item.image, key, base))
+            (item.cnn,) = explain_cnn_images(ctx, session.cnn_key, [item.image], method, target)
         except Exception as exc:  # a model failing must not take the app down; say what happened
-            errors.append(f"{kind} explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
+            errors.append(f"CNN explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
+    if session.vlm_key:
+        try:
+            (pred,) = explain_vlm_images(ctx, session.vlm_key, [item.image])
+            item.vlm = _answer_vlm(_registry_id(ctx), item.image, session.vlm_key, pred)
+        except Exception as exc:
+            errors.append(f"VLM explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
+    if session.tta:
+        _add_tta(ctx, session, item, errors)
+
+
+def _add_tta(ctx, session: Session, item: Item, errors: list[str]) -> None:
+    """The shown patch's spread of P(malignant) over its 8 flips / rotations, and what it cost."""
+    for key, attr, kind in ((session.cnn_key, "cnn", "CNN"), (session.vlm_key, "vlm", "VLM")):
+        pred = getattr(item, attr)
+        if not key or pred is None:
+            continue
+        try:
+            (spread,) = tta_images(ctx, key, [item.image])
+        except Exception as exc:
+            errors.append(f"{kind} test-time augmentation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
+            continue
+        pred.tta, pred.extra["tta_ms"] = spread.tta, spread.extra["tta_ms"]
 
 
 def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity, tta=False):
@@ -454,7 +502,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
             if not key:
                 continue
             try:
-                preds = _classify(_registry_id(ctx), [it.image for it in readable], key)
+                preds = classify_images(ctx, key, [it.image for it in readable])
             except Exception as exc:
                 errors.append(f"{kind} prediction failed: {exc.__class__.__name__}: {exc}")
                 continue
@@ -482,7 +530,7 @@ def re_explain(ctx, session: Session, method, target, opacity):
     item = session.items[session.current] if session.items else None
     if item is not None and session.cnn_key and item.image is not None:
         try:
-            item.cnn = _explain_cnn(_registry_id(ctx), item.image, session.cnn_key, method, target, item.cnn)
+            (item.cnn,) = explain_cnn_images(ctx, session.cnn_key, [item.image], method, target)
         except Exception as exc:
             errors.append(f"CNN explanation failed: {exc.__class__.__name__}: {exc}")
     return render(ctx, session, opacity, errors)
@@ -544,6 +592,12 @@ def model_choices(ctx, family: str) -> tuple[list[tuple[str, str]], str | None]:
     return choices, default
 
 
+def models_status(ctx) -> tuple:
+    """The warm-up's line and whether to keep polling it (``histoapp.models.warm``)."""
+    warmup = ctx.warmup
+    return warmup.status(), gr.Timer(active=not warmup.over)
+
+
 def unavailable_md(ctx) -> str:
     off = [e for e in ctx.registry.list() if not e.available]
     return ("Not available now: " + "; ".join(f"`{e.name}`: {e.reason}" for e in off)) if off else ""
@@ -591,7 +645,7 @@ def build(ctx) -> None:
                     cache_examples=False,
                     example_labels=[e["title"] for e in examples],
                     examples_per_page=16,
-                    label="Examples (generated patches, see assets/examples/README.md)",
+                    label="Examples (real IDC and BreakHis patches, see assets/examples/README.md)",
                 )
         with gr.Column(scale=1, min_width=300):
             cnn_dd = gr.Dropdown(cnn_choices, value=cnn_default, label="CNN", elem_id="predict-cnn")
@@ -607,13 +661,18 @@ def build(ctx) -> None:
             tta = gr.Checkbox(
                 value=False,
                 label="Uncertainty: test-time augmentation",
-                info="P(malignant) over the 8 flips / 90-degree rotations of the shown patch: about 8x the prediction time",
+                info="P(malignant) over the 8 flips / 90-degree rotations of the shown patch: one more batch of 8",
                 elem_id="predict-tta",
             )
             with gr.Row():
                 run = gr.Button("Predict", variant="primary", elem_id="predict-run")
                 refresh = gr.Button("Refresh model list", size="sm")
             models_note = gr.Markdown(note)
+            if getattr(ctx, "warm", False):  # launch() loads the default models in the background: say when ready
+                status = gr.Markdown(ctx.warmup.status(), elem_id="predict-models-status")
+                poll = gr.Timer(1.0)
+                poll.tick(lambda: models_status(ctx), None, [status, poll], queue=False, show_progress="hidden")
+                ctx.blocks.load(lambda: models_status(ctx), None, [status, poll], queue=False, show_progress="hidden")
     errors = gr.Markdown(elem_id="predict-errors")
     gr.HTML(STYLE, container=False, padding=False)  # dims an abstaining model's probability bars
     with gr.Row(equal_height=False):
@@ -664,7 +723,7 @@ def build(ctx) -> None:
         pick,
         session,
     ]
-    common = dict(outputs=outputs, concurrency_limit=2, concurrency_id="models")
+    common = dict(outputs=outputs, concurrency_limit=model_concurrency(ctx.settings), concurrency_id="models")
     run_inputs = [files, mag, cnn_dd, vlm_dd, method, target, opacity, tta]
     run.click(lambda *a: analyze(ctx, *a), run_inputs, **common)
     files.change(lambda *a: analyze(ctx, *a), run_inputs, **common)

@@ -13,7 +13,6 @@ import pandas as pd
 
 from histoapp.auth import current_request, requires, role_of, user_of, who
 from histoapp.runs import LaunchRefused
-from histoapp.runs.figures import loss_figure, validation_figure
 from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
 from histoapp.runs.live import curves, format_duration
 from trainer.data.records import MAGNIFICATIONS
@@ -147,6 +146,8 @@ def status_markdown(info, prog: dict) -> str:
 
 def live_view(ctx, name: str | None) -> tuple:
     """(status markdown, loss figure, validation figure, log tail, history table) of the selected run."""
+    from histoapp.runs.figures import loss_figure, validation_figure  # plotly: on first use, not at app start
+
     ctx.runs.refresh()  # start queued runs, escalate overdue stops (also done by the manager's thread)
     table = history(ctx)
     if not name:
@@ -211,7 +212,8 @@ delete_run = partial(_act, action="delete")
 # --- layout ----------------------------------------------------------------------------------------------
 def build(ctx) -> None:
     gr.Markdown(
-        "### Train\nStart the paper's experiments (or a quick CPU demo) as separate trainer processes, follow them live, "
+        "### Train\nStart the paper's experiments (or the quick CPU demo, on the bundled real IDC patches in "
+        "`assets/data/idc-mini`) as separate trainer processes, follow them live, "
         "stop and resume them. Runs keep going when the browser closes; the same run folders as "
         f"`python -m trainer cv` (`{ctx.settings.runs_dir}`)."
     )

@@ -68,3 +68,20 @@ def test_target_layer_can_be_named(loaded, patch):
     res = explain_cnn(loaded.adapter, patch, input_size=loaded.input_size, layer="layer4")
     auto = explain_cnn(loaded.adapter, patch, input_size=loaded.input_size)
     assert res.cam.shape == auto.cam.shape and not np.allclose(res.cam, auto.cam)
+
+
+@pytest.mark.parametrize("method", ["Grad-CAM", "Eigen-CAM"])
+def test_a_batch_of_cams_is_each_images_own_cam(loaded, patch, synthetic_records, method):
+    # One forward and backward pass for the batch (the app's batcher): each map and prediction as if alone.
+    from histoapp.explain.cam import explain_cnn_many
+    from trainer.data.images import load_rgb
+
+    images = [patch, load_rgb(synthetic_records[0].path).resize((64, 64)), patch.rotate(90, expand=True)]
+    batch = explain_cnn_many(loaded.adapter, images, method=method, input_size=loaded.input_size)
+    for image, res in zip(images, batch, strict=True):
+        one = explain_cnn(loaded.adapter, image, method=method, input_size=loaded.input_size)
+        assert res.target == one.target and res.cam.shape == (image.height, image.width)
+        assert np.allclose(res.probs, one.probs, atol=1e-5)
+        assert np.allclose(res.cam, one.cam, atol=1e-4)
+    targeted = explain_cnn_many(loaded.adapter, images, method=method, target=0, input_size=loaded.input_size)
+    assert [r.target for r in targeted] == [0, 0, 0]

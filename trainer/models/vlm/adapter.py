@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from trainer.config import ModelConfig
-from trainer.models.base import ADAPTER_FILE, ModelAdapter, write_adapter_meta
+from trainer.models.base import ADAPTER_FILE, ModelAdapter, first_input, write_adapter_meta
 from trainer.models.vlm import scoring
 from trainer.models.vlm.families import DEFAULT_PROMPT, Family, class_words, family_for
 from trainer.models.vlm.loading import load_model, load_processor
@@ -218,7 +217,9 @@ class VLMAdapter(ModelAdapter):
         """The (peft-wrapped) transformers model."""
         return self._module.model
 
-    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]:
+    def transform(
+        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+    ) -> Callable[[Any], Any]:
         """The CNNs' augmentation (flips, rotations, jitter) and resizing, ending in a PIL image: the processor
         does the model's own resizing and normalisation."""
         from torchvision import transforms as T
@@ -227,7 +228,12 @@ class VLMAdapter(ModelAdapter):
 
         self.input_size = input_size
         kwargs = {"stain": stain} if stain else {}
-        return T.Compose([build_transforms(input_size, train=train, normalize=False, **kwargs), T.ToPILImage()])
+        return T.Compose(
+            [
+                build_transforms(input_size, train=train, normalize=False, color_jitter=color_jitter, **kwargs),
+                T.ToPILImage(),
+            ]
+        )
 
     def collate(self, samples: Sequence[Any], targets: Sequence[int]) -> dict[str, Any]:
         return {"inputs": self.encode(list(samples)), "targets": torch.as_tensor(list(targets), dtype=torch.long)}
@@ -268,25 +274,14 @@ class VLMAdapter(ModelAdapter):
     def logits_and_features(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Class scores and features of one pass. A linear probe: its head's logits and the pooled features that
         feed it. Otherwise the class-word log-likelihoods (softmax = ``predict_proba``) and the language model's
-        final hidden state at the answer position (the input of ``lm_head`` there), read by a pre-hook that
-        only listens to this thread."""
+        final hidden state at the answer position (the input of ``lm_head`` there, ``first_input``)."""
         inputs = batch["inputs"]
         if self.mode == "linear_probe":
             features = self._module.features(inputs)
             return self._module.head(features).float(), features.float()
-        box: list[torch.Tensor] = []
-        me = threading.get_ident()
-
-        def tap(module, args):
-            if threading.get_ident() == me and not box:
-                box.append(args[0][:, 0])  # the first kept position: the prompt's last token
-
-        handle = self.model.get_output_embeddings().register_forward_pre_hook(tap)
-        try:
+        with first_input(self.model.get_output_embeddings()) as box:
             scores = scoring.class_log_likelihoods(self._forward, inputs, self.class_tokens, self.pad_id)
-        finally:
-            handle.remove()
-        return scores.float(), box[0].float()
+        return scores.float(), box[0][:, 0].float()  # the first kept position: the prompt's last token
 
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total); for peft models peft's own count (which counts 4-bit weights unpacked)."""
@@ -334,23 +329,57 @@ class VLMAdapter(ModelAdapter):
         """(H, W) map in [0, 1] over ``image``: how much the answer position attends to each image token."""
         return self.explain_image(image, probabilities=False)[1]
 
-    @torch.no_grad()
     def explain_image(self, image, probabilities: bool = True) -> tuple[dict[str, float] | None, np.ndarray]:
         """(class -> probability, attention map). When every class word is one token, the label-word logits of
         the attention pass are exactly what ``predict_proba`` scores, so the app gets both from one forward
         pass instead of two; otherwise (or for a linear probe) the probabilities take their own pass."""
+        return self.explain_images([image], probabilities)[0]
+
+    @torch.no_grad()
+    def explain_images(self, images, probabilities: bool = True) -> list[tuple[dict[str, float] | None, np.ndarray]]:
+        """``explain_image`` for several images in one forward pass. The prompt is the same and the views (at
+        ``input_size``) are the same size, so no row is padded and each row's results are its single-image ones;
+        views of different sizes (no ``input_size`` set) are explained one by one."""
+        images = [_rgb(im) for im in images]
+        if len({self.input_size or _default_size(im) for im in images}) > 1:
+            return [self.explain_images([im], probabilities)[0] for im in images]
+        if not probabilities:
+            return [(None, m) for m in self._attention_maps(images)[0]]
+        out = []
+        for logits, _, amap in self.explain_scored(images):
+            probs = torch.softmax(torch.as_tensor(logits), dim=-1).tolist()
+            out.append((dict(zip(self.classes, probs, strict=True)), amap))
+        return out
+
+    @torch.no_grad()
+    def explain_scored(self, images) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(class logits, features, attention map) per image, as ``logits_and_features`` gives them (the OOD check's
+        input, ``trainer.trust``), from the attention pass itself when every class word is one token."""
+        images = [_rgb(im) for im in images]
+        if len({self.input_size or _default_size(im) for im in images}) > 1:
+            return [self.explain_scored([im])[0] for im in images]
+        maps, inputs, out, tapped = self._attention_maps(images, tap=True)
+        if tapped is not None and self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
+            logits = scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens).float()
+            features = tapped[:, -1].float()  # logits_to_keep=1: lm_head saw the answer position only
+        else:
+            logits, features = self.logits_and_features({"inputs": inputs})
+        return list(zip(logits.cpu().numpy(), features.cpu().numpy(), maps, strict=True))
+
+    def _attention_maps(self, images, tap: bool = False):
+        """(maps, inputs, model output, lm_head input or None) of one eager attention pass over ``images``."""
         from trainer.models.vlm.attention import attention_forward, project_attention
 
         self._module.eval()
-        inputs, _ = self._image_inputs(image)
-        out = attention_forward(self, inputs)
-        amap = project_attention(self, inputs, out.attentions, _rgb(image).size)
-        if not probabilities:
-            return None, amap
-        if self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
-            probs = torch.softmax(scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens), dim=-1)
-            return dict(zip(self.classes, probs[0].cpu().tolist(), strict=True)), amap
-        return self.predict_image(image), amap
+        tf = self.transform(False, self.input_size or _default_size(images[0]))
+        inputs = {k: v.to(self.device) for k, v in self.encode([tf(im) for im in images]).items()}
+        if tap:
+            with first_input(self.model.get_output_embeddings()) as box:
+                out = attention_forward(self, inputs)
+        else:
+            box, out = [], attention_forward(self, inputs)
+        maps = [project_attention(self, inputs, out.attentions, im.size, row=i) for i, im in enumerate(images)]
+        return maps, inputs, out, (box[0] if box else None)
 
     # --- saving / loading ----------------------------------------------------------------------------
     def _meta(self, weights: str, **extra) -> dict:

@@ -49,17 +49,18 @@ def attention_forward(adapter, inputs: dict):
     return out
 
 
-def project_attention(adapter, inputs: dict, attentions, image_size: tuple[int, int]) -> np.ndarray:
-    """(H, W) float32 map in [0, 1] for an image of ``image_size`` (W, H): the answer position's attention
-    over the image tokens, on the central square crop the model saw (the evaluation transform); 0 outside it."""
-    ids = inputs["input_ids"][0]
+def project_attention(adapter, inputs: dict, attentions, image_size: tuple[int, int], row: int = 0) -> np.ndarray:
+    """(H, W) float32 map in [0, 1] for the batch's ``row`` image, of ``image_size`` (W, H): the answer
+    position's attention over the image tokens, on the central square crop the model saw (the evaluation
+    transform); 0 outside it."""
+    ids = inputs["input_ids"][row]
     positions = (ids == adapter.image_token_id).nonzero().flatten()
     if len(positions) == 0:
         raise RuntimeError("no image tokens in the prompt")
     rows, cols = image_grid(adapter, inputs, len(positions))
     positions = positions[-rows * cols :]  # with image splitting (SmolVLM) the global view comes last
     # (layers, heads, key) attention of the last query position, mean over heads and layers.
-    weights = torch.stack([a[0, :, -1, :].float() for a in attentions]).mean(dim=(0, 1))[
+    weights = torch.stack([a[row, :, -1, :].float() for a in attentions]).mean(dim=(0, 1))[
         positions.to(attentions[0].device)
     ]
     grid = weights.reshape(1, 1, rows, cols)

@@ -55,3 +55,19 @@ def test_explain_image_gives_predict_image_probabilities_and_the_attention_map(
     for name in expected:
         assert probs[name] == pytest.approx(expected[name], abs=1e-4)
     assert np.array_equal(heat, adapter.attention_map(image))
+
+
+@pytest.mark.parametrize("family,mode", [(f, "lora") for f in FAMILIES] + [("idefics3", "linear_probe")])
+def test_explain_images_gives_each_image_its_single_image_explanation(make_adapter, patches, family, mode):
+    # One forward pass for the batch (the app's batcher); views at input_size are one shape, so no row is padded.
+    adapter = make_adapter(family, mode)
+    adapter.transform(False, 32)
+    images = [im.resize(size) for im, size in zip(patches[0], [(60, 44), (48, 48), (40, 56), (48, 48)], strict=True)]
+    batch = adapter.explain_images(images)
+    assert len(batch) == len(images)
+    for image, (probs, heat) in zip(images, batch, strict=True):
+        one_probs, one_heat = adapter.explain_image(image)
+        assert heat.shape == (image.height, image.width)
+        for name in one_probs:
+            assert probs[name] == pytest.approx(one_probs[name], abs=1e-4)
+        assert np.allclose(heat, one_heat, atol=1e-4)

@@ -1,0 +1,237 @@
+"""A classroom on two CPU cores (issue 16): the app served on 127.0.0.1 as ``app.py`` runs it, then 1, 10 and 30
+simulated students call the documented ``/predict`` endpoint through ``gradio_client`` with CNN + Grad-CAM + VLM
++ attention (``explain=True``), all starting together, each sending ``--requests`` patches with up to ``--think``
+seconds between them. Per case: p50 and p95 latency, throughput (answers/s over the case) and failures (errors,
+and calls not answered within ``--seconds``).
+
+Designs, in one run on the same machine (each its own served app):
+
+- ``serial``: the serving design before issue 16, on today's code: every request runs its own forward passes,
+  two at a time, with torch's default threads (``HISTOAPP_PREDICT_BATCH=1``, ``HISTOAPP_TORCH_THREADS=0``);
+- ``gradio-batch``: Gradio's batching, ``batch=True`` / ``max_batch_size`` on a bench-only endpoint calling the
+  same batched model functions (not shipped: Gradio hands a batched function only the first request, so the
+  per-request role check and public rate limit could not be applied; ``histoapp/models/batcher.py``);
+- ``batcher``: what ships: per-request events, the app's batcher (``HISTOAPP_PREDICT_BATCH``, default 16) and
+  torch threads = cores - 1.
+
+Each app's start is timed too: process start -> page served, and page served -> first ``/predict`` answer (the
+models load in the background once the page is served). ``--before REF`` also starts the app of that git commit
+(extracted with ``git archive``; its ``/predict`` has no ``explain``, so its first prediction is a plain one) for
+the cold-start figures before and after. Loopback only, at most 64 users, at most 600 s per case; it stops by
+itself.
+
+    nice -n 10 uv run python bench/classroom.py --before 497396a
+    nice -n 10 uv run python bench/classroom.py --users 1 10 30 --designs batcher --requests 3 --seconds 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from serve import MAX_USERS, ROOT, app_env, free_port, median, percentile, run_users, served
+
+DESIGNS = {  # design -> the served app's environment
+    "serial": {"HISTOAPP_PREDICT_BATCH": "1", "HISTOAPP_TORCH_THREADS": "0"},
+    "gradio-batch": {},
+    "batcher": {},
+}
+MAX_BATCH = 16
+GRADIO_BATCH_SERVER = f"""
+import sys
+import gradio as gr
+from histoapp.settings import get_settings
+from histoapp.ui import api
+from histoapp.ui.app import build
+
+demo, ctx = build(get_settings(), warm=True)
+
+
+def predict_gradio_batch(
+    image: gr.FileData, cnn: str | None = None, vlm: str | None = None, magnification: str | None = None,
+    explain: bool = False,
+) -> dict:
+    # batch=True: every argument is a list, one entry per queued request (only the first request is visible)
+    return [api.predict_batch(ctx, [im["path"] for im in image], cnn[0], vlm[0], magnification[0], explain[0])]
+
+
+with demo:
+    gr.api(predict_gradio_batch, batch=True, max_batch_size={MAX_BATCH}, concurrency_limit=1)
+demo.queue(default_concurrency_limit=2)
+demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[1]), prevent_thread_lock=True, quiet=True)
+ctx.warmup.start()
+demo.block_thread()
+"""
+
+
+def examples() -> list[str]:
+    from histoapp.ui.examples import list_examples
+
+    found = [str(e["path"]) for e in list_examples()]
+    if not found:
+        raise SystemExit("no example patches in assets/examples")
+    return found
+
+
+def first_prediction(url: str, patch: str, explain: bool, timeout_s: float) -> float:
+    """Seconds from now (the page was just served) to the first ``/predict`` answer, a client's set-up included."""
+    from gradio_client import Client, handle_file
+
+    t0 = time.perf_counter()
+    client = Client(url, verbose=False)
+    kwargs = {"explain": True} if explain else {}
+    result = client.submit(handle_file(patch), api_name="/predict", **kwargs).result(timeout=timeout_s)
+    if result.get("error") or not result.get("cnn"):
+        raise RuntimeError(f"bad first answer: {str(result)[:200]}")
+    return time.perf_counter() - t0
+
+
+def load_case(url: str, api_name: str, n: int, patches: list[str], args) -> dict:
+    from gradio_client import Client, handle_file
+
+    clients: dict[int, Client] = {}
+    rng = random.Random(n)
+    thinks = {(k, i): rng.uniform(0, args.think) for k in range(n) for i in range(args.requests)}
+    case_end = [0.0]  # set by the first call: every user starts at once
+
+    def connect(k: int) -> None:
+        clients[k] = Client(url, verbose=False)
+
+    def ask(k: int, i: int) -> None:
+        t0 = time.perf_counter()
+        case_end[0] = case_end[0] or t0 + args.seconds
+        job = clients[k].submit(handle_file(patches[(k + i) % len(patches)]), explain=True, api_name=api_name)
+        try:
+            result = job.result(timeout=max(1.0, case_end[0] - t0))
+        except TimeoutError:
+            job.cancel()
+            raise TimeoutError(f"not answered within the case's {args.seconds:.0f} s") from None
+        result = result[0] if isinstance(result, list) else result
+        if result.get("error") or not (result.get("cnn") or {}).get("heatmap"):
+            raise RuntimeError(f"bad answer: {str(result)[:120]}")
+
+    case = run_users(
+        n, ask, seconds=args.seconds, requests=args.requests, setup=connect, think=lambda k, i: thinks[(k, i)]
+    )
+    lat = case["latencies"]
+    answered = len(lat)
+    return {
+        "users": n,
+        "requests": n * args.requests,
+        "answered": answered,
+        "failures": len(case["errors"]) + max(0, n * args.requests - answered - len(case["errors"])),
+        "p50_s": median(lat),
+        "p95_s": percentile(lat, 0.95),
+        "throughput_per_s": answered / case["elapsed_s"],
+        "errors": sorted(set(case["errors"]))[:3],
+    }
+
+
+def run_design(design: str, args, work: Path, patches: list[str]) -> dict:
+    port = free_port()
+    data = work / design
+    data.mkdir(parents=True)
+    env = app_env(data, GRADIO_SERVER_PORT=str(port), **DESIGNS[design])
+    cmd = ["-c", GRADIO_BATCH_SERVER, str(port)] if design == "gradio-batch" else [str(ROOT / "app.py")]
+    out: dict = {"design": design}
+    with served(cmd, env, port=port, log=work / f"{design}.log") as app:
+        out["page_s"] = app.page_s
+        out["first_prediction_s"] = first_prediction(app.url, patches[0], True, args.seconds * 3)
+        out["cases"] = []
+        api_name = "/predict_gradio_batch" if design == "gradio-batch" else "/predict"
+        for n in args.users:
+            out["cases"].append(load_case(app.url, api_name, n, patches, args))
+            print(json.dumps({"design": design, **out["cases"][-1]}), flush=True)
+    return out
+
+
+def run_before(ref: str, args, work: Path, patches: list[str]) -> dict:
+    """Cold start and first (plain) prediction of the app at git ``ref``."""
+    tree = work / "before-tree"
+    tree.mkdir()
+    archive = work / "before.tar"
+    subprocess.run(["git", "-C", str(ROOT), "archive", "-o", str(archive), ref], check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(tree, filter="data")  # a tree of our own repository's commit
+    port = free_port()
+    data = work / "before"
+    data.mkdir()
+    env = app_env(data, GRADIO_SERVER_PORT=str(port), PYTHONPATH=str(tree))
+    with served([str(tree / "app.py")], env, port=port, cwd=tree, log=work / "before.log") as app:
+        return {
+            "ref": ref,
+            "page_s": app.page_s,
+            "first_prediction_s": first_prediction(app.url, patches[0], False, args.seconds * 3),
+        }
+
+
+def markdown(r: dict) -> str:
+    rows = ["| app | page served (s) | first prediction after the page (s) |", "|---|---|---|"]
+    if r.get("before"):
+        b = r["before"]
+        rows.append(f"| before (`{b['ref']}`, plain `/predict`) | {b['page_s']:.1f} | {b['first_prediction_s']:.1f} |")
+    for d in r["designs"]:
+        rows.append(f"| {d['design']} (explained `/predict`) | {d['page_s']:.1f} | {d['first_prediction_s']:.1f} |")
+    rows += [
+        "",
+        "| design | users | requests | p50 s | p95 s | answers/s | failures |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for d in r["designs"]:
+        for c in d["cases"]:
+            rows.append(
+                f"| {d['design']} | {c['users']} | {c['requests']} | {c['p50_s']:.2f} | {c['p95_s']:.2f} | "
+                f"{c['throughput_per_s']:.2f} | {c['failures']} |"
+            )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--users", type=int, nargs="+", default=[1, 10, 30])
+    p.add_argument("--requests", type=int, default=3, help="patches per user (default 3)")
+    p.add_argument("--think", type=float, default=1.0, help="at most this many seconds before each request")
+    p.add_argument("--seconds", type=float, default=120.0, help="time limit per case")
+    p.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
+    p.add_argument("--before", metavar="REF", help="also time the cold start of the app at this git commit")
+    p.add_argument("--json", type=Path, help="write the figures here too")
+    args = p.parse_args(argv)
+    if max(args.users) > MAX_USERS or args.seconds > 600 or args.requests > 20:
+        p.error(f"bounded: at most {MAX_USERS} users, 20 requests each and 600 s per case")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    sys.path.insert(0, str(ROOT))
+    patches = examples()
+    result: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg(),
+            "python": platform.python_version(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    with tempfile.TemporaryDirectory(prefix="histoapp-classroom-") as tmp:
+        work = Path(tmp)
+        if args.before:
+            result["before"] = run_before(args.before, args, work, patches)
+            print(json.dumps({"before": result["before"]}), flush=True)
+        result["designs"] = [run_design(d, args, work, patches) for d in args.designs]
+    result["machine"]["load_average_end"] = os.getloadavg()
+    print(json.dumps(result, indent=1))
+    print(markdown(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return 1 if any(c["failures"] for d in result["designs"] for c in d["cases"] if d["design"] == "batcher") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
