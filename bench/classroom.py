@@ -4,7 +4,8 @@ simulated students call the documented ``/predict`` endpoint through ``gradio_cl
 seconds between them. Per case: p50 and p95 latency, throughput (answers/s over the case) and failures (errors,
 and calls not answered within ``--seconds``).
 
-Designs, in one run on the same machine (each its own served app):
+Designs, in one run on the same machine (each its own served app; all serve at once and the cases alternate
+between them, ``--rounds`` per user count, so a machine that gets busier slows them alike):
 
 - ``serial``: the serving design before issue 16, on today's code: every request runs its own forward passes,
   two at a time, with torch's default threads (``HISTOAPP_PREDICT_BATCH=1``, ``HISTOAPP_TORCH_THREADS=0``);
@@ -17,10 +18,14 @@ Designs, in one run on the same machine (each its own served app):
 Each app's start is timed too: process start -> page served, and page served -> first ``/predict`` answer (the
 models load in the background once the page is served). ``--before REF`` also starts the app of that git commit
 (extracted with ``git archive``; its ``/predict`` has no ``explain``, so its first prediction is a plain one) for
-the cold-start figures before and after. Loopback only, at most 64 users, at most 600 s per case; it stops by
-itself.
+the cold-start figures before and after. ``--bytecode-cache`` runs every app with compiled bytecode, primed before
+any timing (``PYTHONPYCACHEPREFIX`` in the run's temporary folder), as an installed Space has it; without it the
+apps start as this environment runs them (with ``PYTHONDONTWRITEBYTECODE=1`` and uv's default of not compiling,
+every start compiles every module it imports). Loopback only, at most 64 users, at most 600 s per case; it stops
+by itself.
 
     nice -n 10 uv run python bench/classroom.py --before 497396a
+    nice -n 10 uv run python bench/classroom.py --before 497396a --bytecode-cache --designs batcher --users 1
     nice -n 10 uv run python bench/classroom.py --users 1 10 30 --designs batcher --requests 3 --seconds 120
 """
 
@@ -36,6 +41,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from serve import MAX_USERS, ROOT, app_env, free_port, median, percentile, run_users, served
@@ -46,6 +52,8 @@ DESIGNS = {  # design -> the served app's environment
     "batcher": {},
 }
 MAX_BATCH = 16
+# What the apps import, before and after their page is served: compiled once when --bytecode-cache is given.
+PRIME = "import histoapp.ui.app, torch, torchvision, transformers, pytorch_grad_cam, sklearn, scipy, sqlalchemy, plotly"
 GRADIO_BATCH_SERVER = f"""
 import sys
 import gradio as gr
@@ -95,21 +103,19 @@ def first_prediction(url: str, patch: str, explain: bool, timeout_s: float) -> f
     return time.perf_counter() - t0
 
 
-def load_case(url: str, api_name: str, n: int, patches: list[str], args) -> dict:
-    from gradio_client import Client, handle_file
+def load_case(app: dict, n: int, patches: list[str], args, seed: int) -> dict:
+    """``n`` of the app's clients at once, ``args.requests`` explained predictions each."""
+    from gradio_client import handle_file
 
-    clients: dict[int, Client] = {}
-    rng = random.Random(n)
+    rng = random.Random(seed)  # the same think times for every design in a round
     thinks = {(k, i): rng.uniform(0, args.think) for k in range(n) for i in range(args.requests)}
     case_end = [0.0]  # set by the first call: every user starts at once
-
-    def connect(k: int) -> None:
-        clients[k] = Client(url, verbose=False)
 
     def ask(k: int, i: int) -> None:
         t0 = time.perf_counter()
         case_end[0] = case_end[0] or t0 + args.seconds
-        job = clients[k].submit(handle_file(patches[(k + i) % len(patches)]), explain=True, api_name=api_name)
+        patch = handle_file(patches[(k + i) % len(patches)])
+        job = app["clients"][k].submit(patch, explain=True, api_name=app["api_name"])
         try:
             result = job.result(timeout=max(1.0, case_end[0] - t0))
         except TimeoutError:
@@ -119,38 +125,55 @@ def load_case(url: str, api_name: str, n: int, patches: list[str], args) -> dict
         if result.get("error") or not (result.get("cnn") or {}).get("heatmap"):
             raise RuntimeError(f"bad answer: {str(result)[:120]}")
 
-    case = run_users(
-        n, ask, seconds=args.seconds, requests=args.requests, setup=connect, think=lambda k, i: thinks[(k, i)]
-    )
-    lat = case["latencies"]
-    answered = len(lat)
+    case = run_users(n, ask, seconds=args.seconds, requests=args.requests, think=lambda k, i: thinks[(k, i)])
+    return {**case, "requests": n * args.requests}
+
+
+def summary(design: str, n: int, cases: list[dict]) -> dict:
+    lat = [x for c in cases for x in c["latencies"]]
+    errors = [e for c in cases for e in c["errors"]]
+    requests = sum(c["requests"] for c in cases)
     return {
+        "design": design,
         "users": n,
-        "requests": n * args.requests,
-        "answered": answered,
-        "failures": len(case["errors"]) + max(0, n * args.requests - answered - len(case["errors"])),
+        "requests": requests,
+        "answered": len(lat),
+        "failures": requests - len(lat),  # errors, and calls the time limit left unanswered or unmade
         "p50_s": median(lat),
         "p95_s": percentile(lat, 0.95),
-        "throughput_per_s": answered / case["elapsed_s"],
-        "errors": sorted(set(case["errors"]))[:3],
+        "throughput_per_s": len(lat) / sum(c["elapsed_s"] for c in cases),
+        "errors": sorted(set(errors))[:3],
     }
 
 
-def run_design(design: str, args, work: Path, patches: list[str]) -> dict:
+def bytecode(env: dict, args, work: Path, tree: Path = ROOT) -> dict:
+    """``env`` with the run's bytecode cache (compiled for ``tree`` first) when --bytecode-cache is given."""
+    if not args.bytecode_cache:
+        return env
+    env = {**env, "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-c", PRIME], cwd=tree, env=env, check=True, capture_output=True)
+    return env
+
+
+def start_design(design: str, args, work: Path, patches: list[str], stack: ExitStack) -> dict:
+    """Serve ``design``'s app (kept running until ``stack`` closes), time its start, connect its clients."""
+    from gradio_client import Client
+
     port = free_port()
     data = work / design
     data.mkdir(parents=True)
-    env = app_env(data, GRADIO_SERVER_PORT=str(port), **DESIGNS[design])
+    env = bytecode(app_env(data, GRADIO_SERVER_PORT=str(port), **DESIGNS[design]), args, work)
     cmd = ["-c", GRADIO_BATCH_SERVER, str(port)] if design == "gradio-batch" else [str(ROOT / "app.py")]
-    out: dict = {"design": design}
-    with served(cmd, env, port=port, log=work / f"{design}.log") as app:
-        out["page_s"] = app.page_s
-        out["first_prediction_s"] = first_prediction(app.url, patches[0], True, args.seconds * 3)
-        out["cases"] = []
-        api_name = "/predict_gradio_batch" if design == "gradio-batch" else "/predict"
-        for n in args.users:
-            out["cases"].append(load_case(app.url, api_name, n, patches, args))
-            print(json.dumps({"design": design, **out["cases"][-1]}), flush=True)
+    app = stack.enter_context(served(cmd, env, port=port, log=work / f"{design}.log"))
+    out = {
+        "design": design,
+        "page_s": app.page_s,
+        "first_prediction_s": first_prediction(app.url, patches[0], True, args.seconds * 3),
+        "api_name": "/predict_gradio_batch" if design == "gradio-batch" else "/predict",
+    }
+    print(json.dumps(out), flush=True)
+    out["clients"] = [Client(app.url, verbose=False) for _ in range(max(args.users))]  # one by one, untimed
     return out
 
 
@@ -165,7 +188,7 @@ def run_before(ref: str, args, work: Path, patches: list[str]) -> dict:
     port = free_port()
     data = work / "before"
     data.mkdir()
-    env = app_env(data, GRADIO_SERVER_PORT=str(port), PYTHONPATH=str(tree))
+    env = bytecode(app_env(data, GRADIO_SERVER_PORT=str(port), PYTHONPATH=str(tree)), args, work, tree)
     with served([str(tree / "app.py")], env, port=port, cwd=tree, log=work / "before.log") as app:
         return {
             "ref": ref,
@@ -201,12 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=3, help="patches per user (default 3)")
     p.add_argument("--think", type=float, default=1.0, help="at most this many seconds before each request")
     p.add_argument("--seconds", type=float, default=120.0, help="time limit per case")
+    p.add_argument("--rounds", type=int, default=2, help="cases per design and user count, alternating designs")
     p.add_argument("--designs", nargs="+", default=list(DESIGNS), choices=list(DESIGNS))
     p.add_argument("--before", metavar="REF", help="also time the cold start of the app at this git commit")
+    p.add_argument("--bytecode-cache", action="store_true", help="apps start with compiled bytecode (primed first)")
     p.add_argument("--json", type=Path, help="write the figures here too")
     args = p.parse_args(argv)
-    if max(args.users) > MAX_USERS or args.seconds > 600 or args.requests > 20:
-        p.error(f"bounded: at most {MAX_USERS} users, 20 requests each and 600 s per case")
+    if max(args.users) > MAX_USERS or args.seconds > 600 or args.requests > 20 or args.rounds > 5:
+        p.error(f"bounded: at most {MAX_USERS} users, 20 requests each, 600 s per case and 5 rounds")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     sys.path.insert(0, str(ROOT))
     patches = examples()
@@ -215,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg(),
             "python": platform.python_version(),
+            "bytecode": "primed cache"
+            if args.bytecode_cache
+            else ("compiled at every start" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "Python's default"),
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -224,7 +252,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.before:
             result["before"] = run_before(args.before, args, work, patches)
             print(json.dumps({"before": result["before"]}), flush=True)
-        result["designs"] = [run_design(d, args, work, patches) for d in args.designs]
+        with ExitStack() as stack:  # every design's app serves at once; the cases alternate between them
+            apps = [start_design(d, args, work, patches, stack) for d in args.designs]
+            cases: dict[tuple[str, int], list[dict]] = {}
+            for n in args.users:
+                for r in range(args.rounds):
+                    for app in apps[r % len(apps) :] + apps[: r % len(apps)]:
+                        case = load_case(app, n, patches, args, seed=1000 * n + r)
+                        cases.setdefault((app["design"], n), []).append(case)
+                        print(json.dumps(summary(app["design"], n, [case]) | {"round": r}), flush=True)
+        result["designs"] = [
+            {
+                "design": a["design"],
+                "page_s": a["page_s"],
+                "first_prediction_s": a["first_prediction_s"],
+                "cases": [summary(a["design"], n, cases[(a["design"], n)]) for n in args.users],
+            }
+            for a in apps
+        ]
     result["machine"]["load_average_end"] = os.getloadavg()
     print(json.dumps(result, indent=1))
     print(markdown(result))

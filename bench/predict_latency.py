@@ -19,16 +19,14 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from serve import ROOT, app_env, free_port, served
+
 sys.path.insert(0, str(ROOT))
 
 
@@ -117,45 +115,14 @@ def gradcam_variants(cnn, images, runs: int) -> list[dict]:
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cold_start(timeout_s: float = 180.0) -> dict:
-    """Start the app in a fresh process (as ``uv run app.py`` does) and time until it serves its page. Models
-    load on the first prediction, measured separately (``*_first_prediction_s``)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_PORT": str(port),
-        "HISTOAPP_RUNS": tempfile.mkdtemp(),
-        "HISTOAPP_DATA": tempfile.mkdtemp(),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "HF_HUB_OFFLINE": "1",
-    }
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        while time.perf_counter() - t0 < timeout_s:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app exited with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
-                    if r.status == 200:
-                        return {"cold_start_s": time.perf_counter() - t0}
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"app did not serve within {timeout_s} s")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """Start the app in a fresh process (as ``uv run app.py`` does) and time until it serves its page. The models
+    load in the background after that (``bench/classroom.py`` times the first served prediction); the in-process
+    first predictions are timed separately (``*_first_prediction_s``)."""
+    port = free_port()
+    env = app_env(Path(tempfile.mkdtemp()), GRADIO_SERVER_PORT=str(port))
+    with served([str(ROOT / "app.py")], env, port=port, timeout_s=timeout_s) as app:
+        return {"cold_start_s": app.page_s}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_USERS = 64
+BARRIER_S = 900.0  # the users' set-up must end by then
 
 
 def free_port() -> int:
@@ -103,9 +104,15 @@ def run_users(
     deadline = [float("inf")]
 
     def user(k: int) -> None:
-        if setup:
-            setup(k)
-        start.wait()
+        try:
+            if setup:
+                setup(k)
+        except Exception as exc:  # this user makes no call; the others still start
+            with lock:
+                errors.append(f"set-up: {exc.__class__.__name__}: {exc}"[:200])
+            start.wait(BARRIER_S)
+            return
+        start.wait(BARRIER_S)
         i = 0
         while (requests is None or i < requests) and time.perf_counter() < deadline[0]:
             if think:
@@ -124,7 +131,7 @@ def run_users(
     threads = [threading.Thread(target=user, args=(k,), daemon=True) for k in range(n)]
     for t in threads:
         t.start()
-    start.wait()
+    start.wait(BARRIER_S)
     t_start = time.perf_counter()
     deadline[0] = t_start + seconds
     for t in threads:

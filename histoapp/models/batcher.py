@@ -1,9 +1,11 @@
 """Dynamic batching of the models' forward passes across concurrent requests.
 
 Every prediction request (Predict tab or API) checks its caller's role and rate in its own Gradio event, then hands
-its patch to the app's one ``Batcher``. One worker thread runs the jobs: it takes the oldest job and every queued
-job of the same kind (same model, same options), up to ``max_batch``, and runs them as one batch. Nothing waits
-for a batch to fill: a lone request runs at once, and requests that arrive while a batch runs form the next one.
+its work to the app's one ``Batcher``: a patch for one model (the Predict tab), or a whole API call (read the
+uploads, run both models, answer). One worker thread runs the jobs: it takes the oldest job and every queued job
+of the same kind (same model, same options), up to ``max_batch``, and runs them as one batch; model passes that
+a batch asks for run in that same thread, in batches of at most ``max_batch``. Nothing waits for a batch to fill:
+a lone request runs at once, and requests that arrive while a batch runs form the next one.
 On a 2-core CPU this keeps one core on the models (one batch at a time, torch threads set by the registry) and one
 on the web server; a batch of 16 small patches costs a fraction of 16 single passes.
 
@@ -44,8 +46,13 @@ class Batcher:
 
     def map(self, group: Hashable, fn: Callable[[list], Sequence], items: Sequence) -> list:
         """``fn``'s results for ``items``, batched with whatever else is queued for ``group``."""
-        if self.max_batch == 1:  # no batching: the caller's thread runs its own passes
-            return [self._call(fn, [it])[0] for it in items]
+        if self.max_batch == 1 or threading.current_thread() is self._worker:
+            # No batching (the caller's thread runs its own passes), or a batch's work asking for more passes:
+            # they run here, in batches of at most max_batch.
+            items = list(items)
+            return [
+                r for i in range(0, len(items), self.max_batch) for r in self._call(fn, items[i : i + self.max_batch])
+            ]
         jobs = [_Job(group, fn, it) for it in items]
         with self._cv:
             self._jobs.extend(jobs)

@@ -7,6 +7,8 @@ client reads named fields instead of ``value_23``. The names below are stable: o
 
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 
 from histoapp.auth import check_rate, requires
@@ -14,7 +16,7 @@ from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
 from histoapp.ui.tabs import annotate, dashboard, predict, train
 
-HEATMAP_MAX = 64  # longer side of a heatmap returned as JSON (the map itself is at the patch's size)
+HEATMAP_MAX = 32  # longer side of a heatmap in the JSON (finer than the maps: 4x4 Grad-CAM, 8x8 attention on the demos)
 
 
 def _prediction(pred) -> dict | None:
@@ -59,12 +61,23 @@ def predict_batch(
     ctx, images: list[str], cnn: str | None = None, vlm: str | None = None, magnification=None, explain: bool = False
 ):
     """Both models' probabilities for each patch (the Predict tab's batch table); with ``explain``, also the CNN's
-    Grad-CAM and the VLM's attention map of each, from the same forward passes."""
+    Grad-CAM and the VLM's attention map of each, from the same forward passes. The caller's rate is checked
+    here, per call; then the call joins whatever other calls with the same models and options are waiting, and
+    the batcher's worker reads, predicts and answers them together (``predict.batch_call``)."""
     check_rate(ctx.settings)
     cnn = cnn or predict.model_choices(ctx, "cnn")[1]
     vlm = vlm or predict.model_choices(ctx, "vlm")[1]
-    items = [predict.read_upload(ctx, p, predict._mag(magnification)) for p in images[: predict.MAX_BATCH]]
-    readable = [it for it in items if it.image is not None]
+    mag = predict._mag(magnification)
+    group = ("api-predict", cnn, vlm, mag, bool(explain))
+    run = functools.partial(_predict_calls, ctx, cnn=cnn, vlm=vlm, mag=mag, explain=bool(explain))
+    return predict.batch_call(ctx, group, run, list(images[: predict.MAX_BATCH]))
+
+
+def _predict_calls(ctx, calls: list[list[str]], cnn: str | None, vlm: str | None, mag, explain: bool) -> list:
+    """The answers to several ``predict_batch`` calls (each a list of upload paths), their patches predicted
+    together: one pass per model for all of them (in batches of ``HISTOAPP_PREDICT_BATCH``)."""
+    items = [[predict.read_upload(ctx, p, mag) for p in paths] for paths in calls]
+    readable = [it for its in items for it in its if it.image is not None]
     for key, attr in ((cnn, "cnn"), (vlm, "vlm")):
         if key and readable:
             ims = [it.image for it in readable]
@@ -77,17 +90,20 @@ def predict_batch(
             for it, pred in zip(readable, preds, strict=True):
                 setattr(it, attr, pred)
     return [
-        {
-            "name": it.name,
-            "magnification": it.magnification,
-            "error": it.error,
-            "cnn": _prediction(it.cnn),
-            "vlm": _prediction(it.vlm),
-            "agree": None
-            if it.cnn is None or it.vlm is None or it.cnn.image_abstained or it.vlm.image_abstained
-            else not it.disagree,
-        }
-        for it in items
+        [
+            {
+                "name": it.name,
+                "magnification": it.magnification,
+                "error": it.error,
+                "cnn": _prediction(it.cnn),
+                "vlm": _prediction(it.vlm),
+                "agree": None
+                if it.cnn is None or it.vlm is None or it.cnn.image_abstained or it.vlm.image_abstained
+                else not it.disagree,
+            }
+            for it in its
+        ]
+        for its in items
     ]
 
 

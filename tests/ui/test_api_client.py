@@ -54,7 +54,7 @@ def test_concurrent_explained_predictions_share_forward_passes(serve_app, tmp_pa
     for result in [single, *results]:
         for side in ("cnn", "vlm"):
             heat = result[side]["heatmap"]
-            assert result[side]["explanation"] and len(heat) <= 64 and len(heat[0]) <= 64
+            assert result[side]["explanation"] and len(heat) <= 32 and len(heat[0]) <= 32
             assert all(0.0 <= v <= 1.0 for row in heat for v in row)
     again = results[0]  # example 0 again, in whatever batch it ran: the same answer as alone
     assert abs(again["cnn"]["prob_malignant"] - single["cnn"]["prob_malignant"]) < 1e-4

@@ -214,6 +214,14 @@ def _batched(ctx, fn, key: str, images: list, *options) -> list:
     return ctx.registry.batcher.map((fn.__name__, rid, key, *options), lambda ims: fn(rid, ims, key, *options), images)
 
 
+def batch_call(ctx, group, fn, item):
+    """``fn([item, ...])[0]`` with ``item`` batched together with other calls of the same ``group`` (a whole
+    request's work: the API's predictions); the caller's role and rate were checked before."""
+    if ZEROGPU:
+        return fn([item])[0]
+    return ctx.registry.batcher.run(group, fn, item)
+
+
 def classify_images(ctx, key: str, images: list) -> list:
     """Probabilities of each patch with model ``key`` (the batch table's, and the API's plain prediction)."""
     return _batched(ctx, _classify, key, images)

@@ -94,3 +94,18 @@ def test_max_batch_one_runs_in_the_callers_thread():
     assert seen == [threading.current_thread()] * 2
     with pytest.raises(RuntimeError, match="gave 0 results"):
         b.run("g", lambda items: [], 1)
+
+
+def test_a_batch_asking_for_more_passes_runs_them_in_its_own_thread_in_chunks():
+    # An API call's batch (read, both models, answer) asks for the models' passes: they must not queue behind it.
+    b, chunks = Batcher(max_batch=2), []
+
+    def passes(items):
+        chunks.append(list(items))
+        return [x + 1 for x in items]
+
+    def whole_call(calls):
+        return [b.map("pass", passes, c) for c in calls]
+
+    assert b.run("call", whole_call, [1, 2, 3]) == [2, 3, 4]
+    assert chunks == [[1, 2], [3]]
