@@ -49,7 +49,9 @@ STYLE = "<style>.abstained .confidence-set, .abstained .output-class {opacity: 0
 INTRO = (
     "### Predict & explain\nUpload one or more H&E patches (PNG, JPEG or TIFF) or pick an example. A CNN and a "
     "vision-language model classify each patch side by side; the CNN's Grad-CAM and the VLM's label-token attention "
-    "show where they looked. **Research and teaching tool — not a diagnostic device.**"
+    "show where they looked. The bundled demo models were trained by this project's trainer on real IDC "
+    "breast-cancer patches (malignant = invasive ductal carcinoma in the patch), not on BreakHis. "
+    "**Research and teaching tool — not a diagnostic device.**"
 )
 
 
