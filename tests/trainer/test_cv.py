@@ -226,9 +226,11 @@ def test_subtype_target_trains_an_eight_class_head(tmp_path, tiny_data):
     assert res["state"] == "finished"
     fdir = cfg.run_dir / "resnet18" / "40X" / "fold0"
     rows = list(csv.DictReader((fdir / "predictions.csv").read_text().splitlines()))
-    assert [c for c in rows[0] if c.startswith("prob_")] == ["prob_malignant"] + [
+    # prob_malignant_raw: P(malignant) before temperature scaling (the trust columns of predictions.csv).
+    assert [c for c in rows[0] if c.startswith("prob_") and c != "prob_malignant_raw"] == ["prob_malignant"] + [
         f"prob_{s}" for s in ("A", "F", "PT", "TA", "DC", "LC", "MC", "PC")
     ]
+    assert "prob_malignant_raw" in rows[0]
     for r in rows:
         sub = float(r["prob_DC"]) + float(r["prob_LC"]) + float(r["prob_MC"]) + float(r["prob_PC"])
         assert float(r["prob_malignant"]) == pytest.approx(sub, abs=1e-5)
