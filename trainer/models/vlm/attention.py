@@ -6,25 +6,33 @@ return attention weights)."""
 from __future__ import annotations
 
 import math
+import threading
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
 
 @contextmanager
 def eager_attention(model):
-    """Switch the transformers model to eager attention for one forward pass, then back."""
+    """Switch the transformers model to eager attention for one forward pass, then back. One pass at a time per
+    model: a second thread switching back mid-pass would leave the first without attention weights."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    before = base.config._attn_implementation
-    if before != "eager":
-        base.set_attn_implementation("eager")
-    try:
-        yield base
-    finally:
+    with _locks_guard:
+        lock = _locks.setdefault(id(base), threading.Lock())
+    with lock:
+        before = base.config._attn_implementation
         if before != "eager":
-            base.set_attn_implementation(before)
+            base.set_attn_implementation("eager")
+        try:
+            yield base
+        finally:
+            if before != "eager":
+                base.set_attn_implementation(before)
 
 
 def image_grid(adapter, inputs: dict, n_tokens: int) -> tuple[int, int]:

@@ -71,3 +71,28 @@ def test_explain_images_gives_each_image_its_single_image_explanation(make_adapt
         for name in one_probs:
             assert probs[name] == pytest.approx(one_probs[name], abs=1e-4)
         assert np.allclose(heat, one_heat, atol=1e-4)
+
+
+def test_attention_passes_from_two_threads_each_get_their_weights(make_adapter, patches):
+    # The eager switch is per model: a thread switching back mid-pass left the other without attention weights.
+    import threading
+
+    adapter = make_adapter("idefics3", "lora")
+    image = patches[0][0]
+    expected = adapter.attention_map(image)
+    errors, maps = [], []
+
+    def work():
+        for _ in range(8):
+            try:
+                maps.append(adapter.attention_map(image))
+            except Exception as exc:
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == [] and len(maps) == 16
+    assert all(np.allclose(m, expected, atol=1e-5) for m in maps)
