@@ -113,7 +113,7 @@ def cmd_calibrate(args) -> int:
     print(
         f"  validation ECE   {f(res['ece_before'])} -> {f(res['ece_after'])}  (NLL {f(res['nll_before'])} -> {f(res['nll_after'])})"
     )
-    print(f"  OOD threshold    {f(res['ood_threshold'], '.4g')} ({f(res['ood_quantile'], '.0%')} of validation scores)")
+    print(f"  OOD threshold    {f(res['ood_threshold'], '.4g')} ({f(res['ood_quantile'], '.1%')} of validation scores)")
     if res.get("test_images"):
         print(
             f"  test patients    {res['test_patients']} ({res['test_images']} images): {f(res['test_ood_share'], '.1%')} "

@@ -107,7 +107,7 @@ def describe(reference: TrustReference | None) -> str:
         return "no OOD reference, uncalibrated (a checkpoint made before the trust check)"
     parts = [f"temperature {reference.temperature:.3g}"]
     parts.append(
-        f"OOD threshold {reference.ood_threshold:.4g} ({reference.ood.quantile:.0%} of validation scores)"
+        f"OOD threshold {reference.ood_threshold:.4g} ({reference.ood.quantile:.1%} of validation scores)"
         if reference.ood is not None and reference.ood_threshold is not None
         else "no OOD reference"
     )
