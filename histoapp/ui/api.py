@@ -67,7 +67,7 @@ def predict_batch(
     check_rate(ctx.settings)
     cnn = cnn or predict.model_choices(ctx, "cnn")[1]
     vlm = vlm or predict.model_choices(ctx, "vlm")[1]
-    mag = predict._mag(magnification)
+    mag = predict.magnification_tag(magnification)
     group = ("api-predict", cnn, vlm, mag, bool(explain))
     run = functools.partial(_predict_calls, ctx, cnn=cnn, vlm=vlm, mag=mag, explain=bool(explain))
     return predict.batch_call(ctx, group, run, list(images[: predict.MAX_BATCH]))
@@ -198,7 +198,7 @@ def register(ctx) -> None:
         return {"name": report.info.name, "state": report.info.state, "warnings": report.warnings}
 
     def _run_action(name: str, action: str) -> dict:
-        message, _ = train._act(ctx, name, action)
+        message, _ = train.run_action(ctx, name, action)
         return {"name": name, "message": message, **run_status(name)}
 
     def stop_run(name: str) -> dict:

@@ -450,7 +450,7 @@ def render(ctx, session: Session, opacity: float, extra_errors: list[str] | None
 # --- handlers ----------------------------------------------------------------------------------------
 
 
-def _mag(value: str | None) -> str | None:
+def magnification_tag(value: str | None) -> str | None:
     from trainer.data.records import normalise_magnification
 
     return None if value in (None, "", "unknown") else normalise_magnification(value)
@@ -500,7 +500,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
         errors.append(f"{len(paths)} files uploaded; only the first {MAX_BATCH} are used")
         paths = paths[:MAX_BATCH]
     try:
-        mag = _mag(magnification)
+        mag = magnification_tag(magnification)
     except ValueError as exc:
         mag, _ = None, errors.append(str(exc))
     session.items = [read_upload(ctx, p, mag) for p in paths]
