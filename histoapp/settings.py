@@ -9,6 +9,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ASSETS = PROJECT_ROOT / "assets"
+BUNDLED_DATA = ASSETS / "data"  # real data that ships with the project (assets/data/idc-mini)
 
 
 def _paths(value: str) -> list[Path]:
@@ -35,7 +36,8 @@ class Settings:
     )
     # SQLAlchemy URL of the annotation database (SQLite by default).
     database_url: str = field(default_factory=lambda: os.environ.get("HISTOAPP_DB", ""))
-    # Folders the Train/Annotate tabs may read datasets from (the browser must not name arbitrary paths).
+    # Folders the Train/Annotate tabs may read datasets from (the browser must not name arbitrary paths);
+    # default: data_dir and ../shared/data. The bundled data (assets/data) is always added.
     allowed_roots: list[Path] = field(default_factory=lambda: _paths(os.environ.get("HISTOAPP_DATA_ROOTS", "")))
     # Largest upload accepted by the app.
     max_upload_mb: int = field(default_factory=lambda: int(_env("HISTOAPP_MAX_UPLOAD_MB", "50")))
@@ -77,6 +79,8 @@ class Settings:
             self.database_url = f"sqlite:///{self.data_dir / 'annotations.db'}"
         if not self.allowed_roots:
             self.allowed_roots = [self.data_dir, (PROJECT_ROOT.parent / "shared" / "data").resolve()]
+        if BUNDLED_DATA not in self.allowed_roots:  # the quick demo's real IDC subset ships with the app
+            self.allowed_roots.append(BUNDLED_DATA)
 
 
 def get_settings() -> Settings:

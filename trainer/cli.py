@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "trainer.commands.cv",
     "trainer.commands.train",
     "trainer.commands.evaluate",
+    "trainer.commands.predict",
     "trainer.commands.compare",
     "trainer.commands.export",
 ]

@@ -33,6 +33,10 @@ class DataConfig:
     input_size: int = 224
     cache: Literal["memory", "disk", "none"] = "memory"
     stain_normalization: Literal["macenko", "reinhard"] | None = None
+    # Training colour jitter (brightness/contrast/saturation +-s, hue +-s/5). H&E colour varies between slides and
+    # labs; stronger colour augmentation is a common remedy (Tellez et al., MedIA 2019), though 0.3 did worse than
+    # 0.1 on IDC here (results/idc/README.md).
+    color_jitter: float = 0.1
     num_workers: int = 2
     # Keep this share (0-1] of each patient's training and validation images, per class, drawn with `seed`
     # (CPU-sized runs on large per-patch sets such as IDC); test images are always all kept. None: all.
@@ -95,12 +99,44 @@ class TrainConfig:
 
 
 @dataclass
+class TrustConfig:
+    """When a model does not answer (``trainer.trust``): the OOD reference fitted at the end of training, the
+    temperature, and the bounds of the one abstention rule (``trainer/trust/abstain.py``). README lists them."""
+
+    enabled: bool = True  # fit the OOD reference and the temperature at the end of each fold
+    # OOD threshold: this quantile of the validation images' Mahalanobis scores. 0.95 would flag 5 % of
+    # in-distribution images by construction; with a fold's 2-3 validation patients, 0.99 flagged up to 6.5 % of
+    # held-out IDC patients' patches (their stain differs), 0.995 at most 4.3 % (results/idc/trust.md).
+    ood_quantile: float = 0.995
+    reference_images: int = 10000  # at most this many training images (drawn with data.seed) form the reference
+    max_features: int = 512  # wider features (VGG/AlexNet's 4096) are projected on their top principal axes
+    calibrate: bool = True  # temperature scaling on the validation logits (Guo et al. 2017)
+    # Abstain when the calibrated P(malignant) lies strictly inside (uncertain_low, uncertain_high).
+    uncertain_low: float = 0.35
+    uncertain_high: float = 0.65
+    # Tissue / colour checks (trainer/trust/tissue.py): a pixel is tissue when its HSV saturation is at least
+    # tissue_saturation and it is not near-white; of the clearly stained ones, H&E pixels have a pink-to-purple hue.
+    tissue_saturation: float = 0.05
+    min_tissue_fraction: float = 0.10
+    min_he_fraction: float = 0.50
+    # An image whose neighbouring pixels are at least this often exact repeats was enlarged from a thumbnail:
+    # too small when that thumbnail's side is under MIN_SIDE (16 px).
+    blocky_fraction: float = 0.50
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "trust") -> TrustConfig:
+        """A trust config from plain data (a checkpoint's ``trust.json``), checked like a whole config."""
+        return _build(cls, data, where)
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "experiment"
     output_dir: str = "runs"
     data: DataConfig = field(default_factory=DataConfig)
     models: list[ModelConfig] = field(default_factory=lambda: [ModelConfig()])
     train: TrainConfig = field(default_factory=TrainConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
     notes: str = ""
 
     # --- paths ---------------------------------------------------------------------------------------

@@ -22,10 +22,11 @@ from trainer.data.index import index_dataset
 from trainer.data.records import LABELS, SUBTYPES, Record, malignant_columns
 from trainer.data.splits import Splits, make_splits, subsample_per_patient
 from trainer.engine.events import EventLog, RunStatus, StopControl
-from trainer.engine.loop import fit, make_accelerator, make_loader, predict_loader
-from trainer.metrics import classification_metrics
+from trainer.engine.loop import fit, make_accelerator, make_loader, predict_outputs
+from trainer.metrics import classification_metrics, expected_calibration_error
 from trainer.results import load_results, write_results
 from trainer.rundir import FoldDir, RunDir, write_json_atomic
+from trainer.trust.assess import Assessment, assess
 
 __all__ = ["run_experiment", "load_results", "prepare_data", "class_names", "Stopped"]
 
@@ -256,6 +257,7 @@ def run_fold(
     """Train one (model, magnification, fold), predict its test patients, write predictions + metrics."""
     from trainer.data.dataset import PatchDataset
     from trainer.models import build_adapter
+    from trainer.trust.fit import fit_reference, reference_dataset
 
     classes = class_names(cfg.data.target)
     out = FoldDir(Path(fdir))
@@ -274,7 +276,11 @@ def run_fold(
     def dataset(recs, train):
         # Stain normalisation runs once per image in the dataset (before its cache), not every epoch in the transform.
         return PatchDataset(
-            recs, adapter.transform(train, size), target=cfg.data.target, stain=stain, **cache_options(cfg)
+            recs,
+            adapter.transform(train, size, color_jitter=cfg.data.color_jitter),
+            target=cfg.data.target,
+            stain=stain,
+            **cache_options(cfg),
         )
 
     train_ds, val_ds, test_ds = dataset(train_r, True), dataset(val_r, False), dataset(test_r, False)
@@ -316,15 +322,48 @@ def run_fold(
         accelerator.free_memory()
         raise Stopped(stop.reason)
     adapter.prepared_module = None
+    trust = None
+    if cfg.trust.enabled:
+        # The OOD reference and the temperature, fitted now on the best weights and saved beside them.
+        trust = fit_reference(
+            adapter,
+            reference_dataset(
+                train_ds, adapter.transform(False, size), cfg.trust.reference_images, cfg.data.seed + fold.fold
+            ),
+            val_ds,
+            cfg.trust,
+            batch_size=cfg.train.batch_size,
+            accelerator=accelerator,
+            num_workers=cfg.data.num_workers,
+            progress=progress,
+            desc=f"{desc} trust",
+        )
+        if accelerator.is_main_process:
+            trust.save(out.best)
     test_loader = accelerator.prepare(
         make_loader(test_ds, adapter, cfg.train.batch_size, train=False, num_workers=cfg.data.num_workers)
     )
-    probs, targets, idx = predict_loader(adapter, test_loader, accelerator, progress=progress, desc=f"{desc} test")
+    logits, features, targets, idx = predict_outputs(
+        adapter, test_loader, accelerator, progress=progress, desc=f"{desc} test"
+    )
     accelerator.free_memory()
     recs = [test_ds.records[i] for i in idx]
+    judged = assess(logits, features, classes, trust)
+    probs = judged.probs  # calibrated (the fitted temperature); = the model's own without a trust reference
     metrics = classification_metrics(targets, probs, [r.patient_id for r in recs])
+    metrics["ece_uncalibrated"] = expected_calibration_error(targets, judged.probs_raw)
+    trust_info = trust_summary(trust, judged)
     if accelerator.is_main_process:
-        write_predictions(out.predictions_file, recs, targets, probs, classes, magnification, fold.fold)
+        write_predictions(
+            out.predictions_file,
+            recs,
+            targets,
+            probs,
+            classes,
+            magnification,
+            fold.fold,
+            extra=trust_columns(judged),
+        )
         fit_info = {
             "state": result.state,
             "epochs": result.epochs,
@@ -345,6 +384,7 @@ def run_fold(
                 "n_val": len(val_ds),
                 "n_test": len(test_ds),
                 "metrics": metrics,
+                "trust": trust_info,
                 "fit": fit_info,
                 "finished": time.time(),
             },
@@ -378,9 +418,12 @@ def write_predictions(
     classes: list[str],
     magnification: str,
     fold: int,
+    extra: dict[str, list] | None = None,
 ) -> Path:
-    """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...``; ``label`` and
-    ``pred`` are class indices of the run's target; ``prob_malignant`` sums the malignant classes."""
+    """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...`` and then the
+    ``extra`` columns (``trust_columns``: uncalibrated P(malignant), OOD score and flag); ``label`` and ``pred``
+    are class indices of the run's target; ``prob_malignant`` sums the malignant classes (calibrated when the
+    checkpoint has a temperature)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     malignant = malignant_columns(classes)
     per_class = [c for c in classes if c != "malignant"]  # binary: prob_malignant is already a column
@@ -391,8 +434,10 @@ def write_predictions(
         w.writerow(
             ["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold"]
             + [f"prob_{c}" for c in per_class]
+            + list(extra or {})
         )
-        for r, y, p, yp in zip(records, targets, probs, pred, strict=True):
+        columns = list((extra or {}).values())
+        for n, (r, y, p, yp) in enumerate(zip(records, targets, probs, pred, strict=True)):
             w.writerow(
                 [
                     r.image_id,
@@ -405,9 +450,44 @@ def write_predictions(
                     fold,
                 ]
                 + [f"{v:.6f}" for v, c in zip(p, classes, strict=True) if c != "malignant"]
+                + [_cell(col[n]) for col in columns]
             )
     os.replace(tmp, path)
     return path
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def trust_columns(judged: Assessment) -> dict[str, list]:
+    """predictions.csv's trust columns: the model's own (uncalibrated) P(malignant), the OOD score and flag."""
+    n = len(judged)
+    return {
+        "prob_malignant_raw": [float(v) for v in judged.p_malignant_raw],
+        "ood_score": [float(v) for v in judged.ood_score] if judged.ood_score is not None else [None] * n,
+        "ood": list(judged.ood),
+    }
+
+
+def trust_summary(trust, judged: Assessment) -> dict:
+    """metrics.json's ``trust`` record: the temperature and validation ECE / NLL before and after it, the OOD
+    threshold, and the share of the test images it flags."""
+    if trust is None:
+        return {"reference": None}
+    flagged = [f for f in judged.ood if f is not None]
+    return {
+        **trust.summary(),
+        "test_ood_share": (sum(flagged) / len(flagged)) if flagged else None,
+        "reference_images": trust.info.get("reference_images"),
+        "validation_images": trust.info.get("validation_images"),
+    }
 
 
 def read_predictions(path: str | Path) -> list[dict]:

@@ -1,18 +1,19 @@
 """Evaluate a saved checkpoint on another dataset (e.g. a BreakHis-trained model on BACH: cross-dataset
-generalisation): predictions + metrics, written beside each other."""
+generalisation): predictions + metrics, written beside each other, with the share of images flagged OOD and the
+metrics on the images kept."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from trainer.data.records import malignant_columns
-from trainer.engine.loop import make_loader, predict_loader
 from trainer.metrics import classification_metrics
 from trainer.models import load_checkpoint as resolve_checkpoint
 from trainer.models.base import ModelAdapter
 from trainer.rundir import BEST_DIR, EVAL_PREFIX, FOLD_METRICS, PREDICTIONS_FILE, write_json_atomic
+from trainer.trust.reference import describe
 
 
 def load_checkpoint(directory: str | Path, device: str | None = None) -> tuple[ModelAdapter, dict]:
@@ -34,28 +35,50 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     progress: bool = True,
 ) -> dict:
-    """Predict every image of ``data_root`` with the checkpoint; write ``predictions.csv`` and ``metrics.json``
-    to ``out_dir`` (default: ``<checkpoint>/../eval-<dataset folder name>``). Metrics are benign vs malignant
-    (P(malignant) sums the malignant subtypes of an 8-class model)."""
+    """Predict every image of ``data_root`` (any source ``index_dataset`` reads: BreakHis, BACH, IDC, class
+    folders, a folder with a ``manifest.csv``/``MANIFEST.csv``) with the checkpoint (``trainer.predict``: calibrated
+    probabilities, OOD score, abstention); write ``predictions.csv`` and ``metrics.json`` to ``out_dir`` (default:
+    ``<checkpoint>/../eval-<dataset folder name>``). Metrics are benign vs malignant (P(malignant) sums the
+    malignant subtypes of an 8-class model), on every image and on the images kept: those not flagged OOD
+    (``metrics_in_distribution``) and those the model answers (``metrics_answered``); problem images (unreadable,
+    ``too_small`` ...) are skipped and counted."""
+    import dataclasses
+
     from trainer.cv import write_predictions
-    from trainer.data.dataset import PatchDataset
     from trainer.data.index import index_dataset
+    from trainer.metrics import expected_calibration_error
+    from trainer.predict import Input, predict_files
 
     checkpoint = Path(checkpoint)
     ckpt = resolve_checkpoint(checkpoint)
-    adapter, meta, classes = ckpt.adapter, ckpt.meta, ckpt.classes
+    meta, classes = ckpt.meta, ckpt.classes
     report = index_dataset(data_root, source, verify=True)
     records = [r for r in report.records if magnification in (None, "all") or r.magnification == magnification]
     if not records:
         raise ValueError(f"no usable images in {data_root}" + (f" at {magnification}" if magnification else ""))
     size = input_size or ckpt.input_size
-    ds = PatchDataset(records, adapter.transform(False, size), target="label", stain=meta.get("stain_normalization"))
-    loader = make_loader(ds, adapter, batch_size, train=False, num_workers=num_workers)
-    probs, _, idx = predict_loader(adapter, loader, None, progress=progress, desc="evaluate")
-    recs = [records[i] for i in idx]
-    y = np.array([r.label for r in recs])
-    p_mal = probs[:, malignant_columns(classes)].sum(axis=1)
-    metrics = classification_metrics(y, p_mal, [r.patient_id for r in recs])
+    model = dataclasses.replace(ckpt, input_size=size)
+    inputs = [Input(r.path, None, r.label) for r in records]
+    results = predict_files(model, inputs, batch_size=batch_size, workers=max(2, num_workers))
+    kept = [(r, pred) for r, (_, pred, _) in zip(records, _progress(results, len(inputs), progress), strict=True)]
+    failed = [r for r, pred in kept if pred is None]
+    kept = [(r, pred) for r, pred in kept if pred is not None]
+    recs = [r for r, _ in kept]
+    preds = [p for _, p in kept]
+    y = np.array([r.label for r in recs], dtype=int)
+    pids = [r.patient_id for r in recs]
+    probs = np.array([p.probs for p in preds], dtype=np.float64).reshape(len(preds), len(classes))
+    p_mal = np.array([p.prob_malignant for p in preds])
+    metrics = classification_metrics(y, p_mal, pids)
+    raw = np.array([p.prob_malignant_raw for p in preds])
+    metrics["ece_uncalibrated"] = expected_calibration_error(y, raw) if len(y) else None
+    flagged = np.array([bool(p.ood) for p in preds], dtype=bool)
+    answered = np.array([p.abstain is None for p in preds], dtype=bool)
+    reasons = Counter(p.abstain for p in preds if p.abstain)
+
+    def subset(mask):
+        return classification_metrics(y[mask], p_mal[mask], [pid for pid, m in zip(pids, mask, strict=True) if m])
+
     name = Path(data_root).resolve().name
     out = (
         Path(out_dir)
@@ -70,17 +93,43 @@ def evaluate_checkpoint(
         classes,
         magnification or "all",
         int(meta.get("fold", -1)),
+        extra={
+            "prob_malignant_raw": [p.prob_malignant_raw for p in preds],
+            "ood_score": [p.ood_score for p in preds],
+            "ood": [p.ood for p in preds],
+            "abstain": [p.abstain or "" for p in preds],
+        },
     )
+    n = len(recs)
     result = {
         "checkpoint": str(checkpoint),
         "data": str(data_root),
         "source": report.source,
         "magnification": magnification or "all",
-        "n": len(recs),
-        "problems": len(report.problems),
+        "n": n,
+        "patients": len({r.patient_id for r in recs}),
+        "label_level": report.label_level,
+        "problems": len(report.problems) + len(failed),
         "input_size": size,
         "trained_on": meta,
         "metrics": metrics,
+        "trust": {
+            "reference": describe(ckpt.trust),
+            **(ckpt.trust.summary() if ckpt.trust is not None else {}),
+            "ood_share": float(flagged.mean()) if n and ckpt.trust is not None and ckpt.trust.ood else None,
+            "abstain_share": float(1 - answered.mean()) if n else None,
+            "abstain_by_reason": {k: v / n for k, v in sorted(reasons.items())},
+            "n_in_distribution": int((~flagged).sum()),
+            "n_answered": int(answered.sum()),
+        },
+        "metrics_in_distribution": subset(~flagged),
+        "metrics_answered": subset(answered),
     }
     write_json_atomic(out / FOLD_METRICS, result)
     return {**result, "out_dir": str(out)}
+
+
+def _progress(items, total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total, desc="evaluate", disable=not enabled, leave=False, mininterval=1.0)

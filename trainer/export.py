@@ -13,8 +13,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from trainer.results import METRICS, load_results
-from trainer.rundir import ADAPTER_FILE, ENGINE_META, RunDir, checkpoint_family
+from trainer.rundir import ADAPTER_FILE, ENGINE_META, TRUST_ARRAYS, TRUST_FILE, RunDir, checkpoint_family
 
+# What each data source is, for a card: what the model learnt from (and so what its answers mean).
+DATASET_TEXT = {
+    "synthetic": "**generated** BreakHis-like patches (`trainer.data.synthetic`: H&E-like colours, malignant patches "
+    "with denser, larger, irregular nuclei; benign with glands). No real BreakHis images were available when it was "
+    "trained, so its answers on real patches are not meaningful.",
+    "idc": "**real H&E**: the IDC breast-cancer patches (50x50 px at 40x, cut from whole-slide images; Janowczyk & "
+    "Madabhushi, J Pathol Inform 2016, doi:10.4103/2153-3539.186902; Cruz-Roa et al., SPIE Medical Imaging 2014, "
+    "doi:10.1117/12.2043872), labelled per patch: **malignant = invasive ductal carcinoma in the patch, benign = no "
+    "IDC in the patch** (not a benign tumour: every patient had cancer). Folds group patches by patient.",
+}
 DISCLAIMER = (
     "**Demo model — not a diagnostic device.** It shows how the app and the trainer work; it must not be "
     "used for clinical decisions."
@@ -43,6 +53,8 @@ def cast_copy(src: Path, dst: Path, dtype: str | None = "float16") -> Path:
         return dst
     to = getattr(torch, dtype)
     for f in dst.rglob("*.safetensors"):
+        if f.name == TRUST_ARRAYS:
+            continue  # the OOD reference stays float32 (its precision matrix needs the range)
         state = load_file(str(f))
         save_file(
             {k: (v.to(to) if v.is_floating_point() else v).contiguous() for k, v in state.items()},
@@ -65,8 +77,9 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, dtype: str | N
         cast_copy(src, out, dtype)
     else:
         raise FileNotFoundError(f"not a checkpoint folder (no {ADAPTER_FILE} naming the model family): {src}")
-    if (src / ENGINE_META).is_file():
-        shutil.copy2(src / ENGINE_META, out / ENGINE_META)
+    for name in (ENGINE_META, TRUST_FILE, TRUST_ARRAYS):  # training metadata and the trust reference come along
+        if (src / name).is_file() and not (out / name).is_file():
+            shutil.copy2(src / name, out / name)
     return out
 
 
@@ -80,6 +93,7 @@ def model_card(
     commands: list[str],
     notes: str = "",
     dtype: str | None = "float16",
+    fold_reason: str = "highest test ROC-AUC",
 ) -> str:
     results = load_results(run_dir)
     cfg = results.get("config") or {}
@@ -87,13 +101,12 @@ def model_card(
     mcfg = next((m for m in cfg.get("models", []) if (m.get("label") or m.get("name")) == model), {})
     row = next(r for r in results["rows"] if r["model"] == model and r["magnification"] == magnification)
     source = data.get("source")
-    data_text = (
-        "**generated** BreakHis-like patches (`trainer.data.synthetic`: H&E-like colours, malignant patches with "
-        "denser, larger, irregular nuclei; benign with glands). No real BreakHis images were available when it was "
-        "trained, so its answers on real patches are not meaningful."
-        if source == "synthetic"
-        else f"`{source}` data at `{data.get('root')}`"
-    )
+    data_text = DATASET_TEXT.get(source, f"`{source}` data at `{data.get('root')}`")
+    if data.get("subsample"):
+        data_text += (
+            f" Training and validation kept {data['subsample']:g} of each patient's images of each class "
+            "(`data.subsample`); test folds were scored on every image."
+        )
     lines = [
         f"# {title}",
         "",
@@ -109,7 +122,8 @@ def model_card(
         f"{data.get('val_fraction')} of each fold's training patients, best epoch on validation loss |",
         f"| training | {train.get('epochs')} epochs, batch {train.get('batch_size')}, {train.get('optimizer')} lr {train.get('lr')}, "
         f"{train.get('scheduler')} schedule |",
-        f"| weights | fold {fold} (highest test ROC-AUC), stored as {_DTYPE_NAMES.get(dtype, dtype)} safetensors |",
+        f"| weights | fold {fold} ({fold_reason}), stored as {_DTYPE_NAMES.get(dtype, dtype)} safetensors |",
+        f"| knowing when not to answer | {_trust_line(RunDir(run_dir).fold(model, magnification, fold).best)} |",
         "",
         "## Cross-validation results (measured, test folds)",
         "",
@@ -137,6 +151,12 @@ def model_card(
     return "\n".join(lines) + "\n"
 
 
+def _trust_line(checkpoint: Path) -> str:
+    from trainer.trust.reference import TrustReference, describe
+
+    return describe(TrustReference.load(checkpoint)) + " (`trainer.trust`)"
+
+
 def export_run(
     run_dir: str | Path,
     model: str,
@@ -151,6 +171,7 @@ def export_run(
 ) -> Path:
     """A finished run's fold (default: the best on test ROC-AUC) as a compact app model with its card."""
     run_dir, out = Path(run_dir), Path(out)
+    fold_reason = "highest test ROC-AUC" if fold is None else "named with --fold"
     fold = best_fold(run_dir, model, magnification) if fold is None else fold
     src = RunDir(run_dir).fold(model, magnification, fold).best
     if not (src / ADAPTER_FILE).is_file():
@@ -161,6 +182,16 @@ def export_run(
     meta.update({"fold": fold, "exported_from": f"{run_dir.name}/{model}/{magnification}/fold{fold}"})
     meta_path.write_text(json.dumps(meta, indent=1))
     (out / "card.md").write_text(
-        model_card(run_dir, model, magnification, fold, title=title, commands=commands or [], notes=notes, dtype=dtype)
+        model_card(
+            run_dir,
+            model,
+            magnification,
+            fold,
+            title=title,
+            commands=commands or [],
+            notes=notes,
+            dtype=dtype,
+            fold_reason=fold_reason,
+        )
     )
     return out

@@ -206,4 +206,6 @@ def _dataset_words(data: dict) -> str:
     source, root = data.get("source", "?"), data.get("root") or "?"
     if source == "synthetic" or (root != "?" and is_generated(root)):
         return f"generated BreakHis-like patches (`{root}`)"
+    if source == "idc":
+        return f"real IDC patches, labelled per patch (`{root}`)"
     return f"`{source}` at `{root}`"

@@ -23,11 +23,23 @@ ERROR_FILE = "error.txt"  # the traceback of a failed run
 RESULTS_FILES = {"json": "results.json", "csv": "results.csv", "md": "results.md"}
 FOLD_METRICS = "metrics.json"  # its presence marks a finished fold (a re-run skips it)
 PREDICTIONS_FILE = "predictions.csv"
+# predictions.csv columns named prob_* that are not one class's probability (P(malignant), before calibration).
+_NOT_CLASS_COLUMNS = ("prob_benign", "prob_malignant", "prob_malignant_raw")
+
+
+def predicts_subtypes(columns) -> bool:
+    """Whether predictions.csv ``columns`` are an 8-subtype run's (``prob_<code>`` per subtype), not a binary one's."""
+    return any(c.startswith("prob_") and c not in _NOT_CLASS_COLUMNS for c in columns)
+
+
 BEST_DIR, LAST_DIR = "best", "last"
 # A checkpoint folder (``best/``, or an exported model): every family's ``save()`` writes ADAPTER_FILE, with at
 # least {"family", "num_classes", "model"}; the engine adds ENGINE_META (input size, classes, fold, epoch ...).
 ADAPTER_FILE = "adapter.json"
 ENGINE_META = "engine.json"
+# A checkpoint's trust files (``trainer.trust``): the OOD reference's arrays and its threshold, temperature and
+# abstention bounds. Absent in checkpoints made before them (they then show "no OOD reference").
+TRUST_FILE, TRUST_ARRAYS = "trust.json", "trust.safetensors"
 EVAL_PREFIX = "eval-"  # ``trainer evaluate`` writes <checkpoint>/../eval-<dataset>/
 
 

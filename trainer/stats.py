@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.data.records import LABELS, MAGNIFICATIONS, SUBTYPES, malignant_truth
-from trainer.rundir import RunDir
+from trainer.rundir import RunDir, predicts_subtypes
 
 
 # --- McNemar ---------------------------------------------------------------------------------------------
@@ -200,9 +200,7 @@ def compare_runs(
         y = np.array([int(r["label"]) for r in ra])
         correct_a = np.array([int(r["pred"]) for r in ra]) == y
         correct_b = np.array([int(r["pred"]) for r in rb]) == y
-        binary = "prob_benign" in ra[0] and not any(
-            k.startswith("prob_") and k not in ("prob_benign", "prob_malignant") for k in ra[0]
-        )
+        binary = "prob_benign" in ra[0] and not predicts_subtypes(ra[0])
         truth = _malignant_truth(ra, binary)
         row = {
             "magnification": mag,

@@ -13,7 +13,7 @@ import pandas as pd
 from trainer.data.records import LABELS, SUBTYPES, malignant_truth
 from trainer.metrics import METRIC_NAMES, METRICS
 from trainer.results import PAPER_COLUMNS, load_results
-from trainer.rundir import EVAL_PREFIX, RunDir, read_json, runs_in
+from trainer.rundir import EVAL_PREFIX, RunDir, predicts_subtypes, read_json, runs_in
 from trainer.stats import compare_runs, comparison_markdown
 
 EXPORT_DIR = ".exports"  # below runs_dir: CSV / HTML files offered for download
@@ -109,7 +109,7 @@ def fold_predictions(runs_dir: str | Path, key: str) -> dict[int, pd.DataFrame]:
 
 def _binary_truth(df: pd.DataFrame) -> np.ndarray:
     y = df["label"].to_numpy().astype(int)
-    subtype = any(c.startswith("prob_") and c not in ("prob_benign", "prob_malignant") for c in df.columns)
+    subtype = predicts_subtypes(df.columns)
     return np.array(malignant_truth(y, SUBTYPES if subtype else LABELS))
 
 

@@ -25,6 +25,10 @@ class Explanation:
     heatmap: np.ndarray  # (H, W) in [0, 1] at the image's size
     target: int | None  # the class the map explains (None: the map is not class-specific)
     description: str  # what the map shows, for the reader
+    # The same pass's class logits and penultimate features, for the trust checks (trainer.trust); None when the
+    # family's explainer does not give them (the prediction then takes its own pass).
+    logits: np.ndarray | None = None
+    features: np.ndarray | None = None
 
 
 class Explainer(ABC):

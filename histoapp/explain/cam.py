@@ -9,6 +9,7 @@ plain prediction."""
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import nn
 
 from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
 from histoapp.explain.base import Explainer, Explanation
+from trainer.models.base import first_input
 
 # The last convolutional stage of each torchvision family (the layer the Grad-CAM papers use); any other
 # architecture falls back to its last Conv2d.
@@ -48,6 +50,8 @@ class CamResult:
     cam: np.ndarray  # (H, W) in [0, 1], the size of the original image
     target: int  # class index explained
     method: str
+    logits: np.ndarray | None = None  # (num_classes,) of that pass
+    features: np.ndarray | None = None  # (D,) the classifier head's input in that pass (the OOD check's input)
 
 
 def target_layer(model: nn.Module, arch: str | None = None, input_size: int | None = None) -> nn.Module:
@@ -145,22 +149,26 @@ def explain_cnn_many(
     else:
         layer = target_layer(model, getattr(adapter.config, "name", None), input_size)
     targets = None if target is None else [ClassifierOutputTarget(int(target))] * len(images)  # None: predicted
+    head = model.get_submodule(adapter.head_name) if getattr(adapter, "head_name", None) else None
     with _lock_for(model):  # hooks live on the shared, cached module: one CAM at a time per model
         handle = layer.register_forward_hook(_leaf_hook)  # registered first, so grad-cam's hooks see the leaf
         try:
             with getattr(pytorch_grad_cam, CAM_METHODS[method])(model=model, target_layers=[layer]) as cam_obj:
                 if method == "Score-CAM":
                     cam_obj.batch_size = 32  # ScoreCAM's documented knob: masked inputs per forward pass
-                with torch.enable_grad():
+                # The head's input in grad-cam's first (unmasked) pass: the OOD check's features (trainer.trust).
+                with torch.enable_grad(), first_input(head) if head is not None else nullcontext([]) as box:
                     grayscale = cam_obj(input_tensor=x, targets=targets)
                 logits = cam_obj.outputs  # the same pass's model output (grad-cam keeps it for this)
         finally:
             handle.remove()
-    probs = torch.softmax(logits.detach().float(), dim=-1).cpu().numpy()
+    logits = logits.detach().float()
+    probs = torch.softmax(logits, dim=-1).cpu().numpy()
+    features = box[0].detach().flatten(1).float().cpu().numpy() if box else [None] * len(images)
     out = []
-    for im, p, g in zip(images, probs, grayscale, strict=True):
+    for im, p, g, lg, ft in zip(images, probs, grayscale, logits.cpu().numpy(), features, strict=True):
         t = int(p.argmax()) if target is None else int(target)
-        out.append(CamResult(p, to_image_grid(g, *im.size), t, method))
+        out.append(CamResult(p, to_image_grid(g, *im.size), t, method, lg, ft))
     return out
 
 
@@ -182,7 +190,7 @@ class CamExplainer(Explainer):
     ) -> list[Explanation]:
         m = self.loaded
         return [
-            Explanation(r.probs, r.cam, r.target, f"{method} for class '{m.classes[r.target]}'")
+            Explanation(r.probs, r.cam, r.target, f"{method} for class '{m.classes[r.target]}'", r.logits, r.features)
             for r in explain_cnn_many(
                 m.adapter, images, method=method, target=target, input_size=m.input_size, device=m.device, layer=layer
             )

@@ -47,6 +47,12 @@ def _checked(amap, image: Image.Image) -> np.ndarray:
     return np.clip(amap, 0.0, 1.0)
 
 
+def _softmax(logits) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
 class AttentionExplainer(Explainer):
     """A VLM's explanation: its label-token attention over the image tokens (not class-specific)."""
 
@@ -56,9 +62,23 @@ class AttentionExplainer(Explainer):
     def explain_many(self, images: list[Image.Image]) -> list[Explanation]:
         import torch
 
+        adapter = self.loaded.adapter
         # Gradient-free; ordinary tensors rather than inference-mode ones, as the adapter's attention pass expects.
         with torch.inference_mode(False), torch.no_grad():
-            results = explain_vlm_many(self.loaded.adapter, images)
+            if hasattr(adapter, "explain_scored"):  # logits and features of the same pass, for the trust checks
+                scored = adapter.explain_scored(images)
+                return [
+                    Explanation(
+                        _softmax(logits),
+                        _checked(amap, im),
+                        None,
+                        "label-token attention over the image tokens",
+                        logits,
+                        features,
+                    )
+                    for (logits, features, amap), im in zip(scored, images, strict=True)
+                ]
+            results = explain_vlm_many(adapter, images)
         return [
             Explanation(
                 np.array([by_class[c] for c in self.loaded.classes], dtype=np.float64),

@@ -48,6 +48,7 @@ class LoadedModel:
     classes: list[str]
     input_size: int
     device: str
+    trust: object | None = None  # trainer.trust.reference.TrustReference; None: no OOD reference, uncalibrated
 
 
 def _hub_offline() -> str | None:
@@ -207,7 +208,7 @@ class ModelRegistry:
 
                 ckpt = load_checkpoint(entry.path, device=self.device)
             _freeze(ckpt.adapter)
-            loaded = LoadedModel(entry, ckpt.adapter, ckpt.meta, ckpt.classes, ckpt.input_size, self.device)
+            loaded = LoadedModel(entry, ckpt.adapter, ckpt.meta, ckpt.classes, ckpt.input_size, self.device, ckpt.trust)
             with self._lock:
                 self._cache[key] = loaded
             return loaded

@@ -20,6 +20,7 @@ PRESETS = {
 
 # Data-source choices shown in the form -> data.source
 SOURCES = {
+    "IDC patches": "idc",  # the quick demo's bundled real subset (assets/data/idc-mini) or a full IDC copy
     "generated demo data": "synthetic",
     "BreakHis folder": "breakhis",
     "BACH": "bach",
@@ -65,7 +66,9 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str, settings: Settings) -> ExperimentConfig:
-    """The preset's YAML with paths placed in this app's folders (its name is the runs' prefix)."""
+    """The preset's YAML with paths placed in this app's folders (its name is the runs' prefix). ``name`` is the
+    form's label or the file's stem (``quick_demo``, as the API's ``launch_run`` takes it)."""
+    name = next((k for k, v in PRESETS.items() if Path(v).stem == name), name)
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
     path = CONFIGS / PRESETS[name]

@@ -9,6 +9,7 @@ from sqlalchemy import distinct, exists, func, select
 from histoapp.store.errors import StoreError
 from histoapp.store.models import Adjudication, Annotation, Image, Prediction
 from histoapp.store.modes import MODES
+from trainer.trust.abstain import uncertainty
 
 
 def _filters(q, magnification, dataset, exclude):
@@ -77,7 +78,8 @@ def queue(
             .group_by(Prediction.image_id)
             .subquery()
         )
-        q = q.join(mean, mean.c.image_id == Image.id).order_by(func.abs(mean.c.p - 0.5), Image.id)
+        # The abstention rule's own uncertainty score (trainer.trust.abstain), on the stored calibrated P(malignant).
+        q = q.join(mean, mean.c.image_id == Image.id).order_by(uncertainty(mean.c.p, func.abs).desc(), Image.id)
     elif mode == "conflicts":
         q = q.where(Image.id.in_(conflict_ids())).order_by(Image.id)
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 from PIL import Image
 
+from histoapp.auth import user_of
 from trainer.data.records import LABELS, SUBTYPE_NAMES, SUBTYPES
 
 FLAG_CHOICES = [("blur", "blur"), ("fold", "fold"), ("pen mark", "pen_mark"), ("out of focus", "out_of_focus")]
@@ -15,9 +16,9 @@ RECENT_COLUMNS = ["image", "label", "subtype", "flags", "note", "time"]
 
 
 def resolve_annotator(name: str | None, request=None) -> str:
-    """The logged-in Gradio user when the app runs with auth, else the name typed in the box."""
-    user = getattr(request, "username", None) if request is not None else None
-    return (user or name or "").strip()
+    """The logged-in user when the app runs with auth (a password or Hugging Face login, ``auth.user_of``), else
+    the name typed in the box."""
+    return (user_of(request) or name or "").strip()
 
 
 def _window(size, zoom, center) -> tuple[int, int, int, int]:

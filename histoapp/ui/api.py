@@ -20,10 +20,26 @@ HEATMAP_MAX = 32  # longer side of a heatmap in the JSON (finer than the maps: 4
 
 
 def _prediction(pred) -> dict | None:
+    """A model's answer as JSON: label and calibrated probabilities, with the trust fields (``trainer.trust``):
+    ``ood_score`` / ``ood`` (None without an OOD reference), ``abstain`` (a reason code) and ``abstain_reason``
+    (None when the answer stands). When ``abstain`` is set, ``label`` is not an answer."""
     if pred is None:
         return None
     probs = dict(zip(pred.classes, (float(p) for p in pred.probs), strict=True))
-    out = {"model": pred.model, "label": pred.label, "prob_malignant": float(pred.prob_malignant), "probs": probs}
+    optional = lambda v: None if v is None else float(v)  # noqa: E731
+    out = {
+        "model": pred.model,
+        "label": pred.label,
+        "prob_malignant": float(pred.prob_malignant),
+        "prob_malignant_raw": optional(pred.prob_malignant_raw),
+        "probs": probs,
+        "ood_score": optional(pred.ood_score),
+        "ood": pred.ood,
+        "ood_threshold": optional(pred.ood_threshold),
+        "abstain": pred.abstain,
+        "abstain_reason": pred.abstain_reason,
+        "notes": list(pred.notes),
+    }
     if pred.heatmap is not None:
         out |= {"explanation": pred.explanation, "heatmap": _small(pred.heatmap)}
     return out
@@ -51,7 +67,7 @@ def predict_batch(
     check_rate(ctx.settings)
     cnn = cnn or predict.model_choices(ctx, "cnn")[1]
     vlm = vlm or predict.model_choices(ctx, "vlm")[1]
-    mag = predict._mag(magnification)
+    mag = predict.magnification_tag(magnification)
     group = ("api-predict", cnn, vlm, mag, bool(explain))
     run = functools.partial(_predict_calls, ctx, cnn=cnn, vlm=vlm, mag=mag, explain=bool(explain))
     return predict.batch_call(ctx, group, run, list(images[: predict.MAX_BATCH]))
@@ -81,7 +97,9 @@ def _predict_calls(ctx, calls: list[list[str]], cnn: str | None, vlm: str | None
                 "error": it.error,
                 "cnn": _prediction(it.cnn),
                 "vlm": _prediction(it.vlm),
-                "agree": None if it.cnn is None or it.vlm is None else not it.disagree,
+                "agree": None
+                if it.cnn is None or it.vlm is None or it.cnn.image_abstained or it.vlm.image_abstained
+                else not it.disagree,
             }
             for it in its
         ]
@@ -117,9 +135,9 @@ def register(ctx) -> None:
         magnification: str | None = None,
         explain: bool = False,
     ) -> dict:
-        """One patch -> {name, magnification, error, cnn: {label, prob_malignant, probs}, vlm: {...}, agree}; with
-        ``explain``, each model's entry also has its ``explanation`` and ``heatmap`` (rows of values in [0, 1]:
-        the CNN's Grad-CAM, the VLM's label-token attention)."""
+        """One patch -> {name, magnification, error, cnn: {label, prob_malignant, probs, ood_score, ood, abstain,
+        abstain_reason}, vlm: {...}, agree}; with ``explain``, each model's entry also has its ``explanation`` and
+        ``heatmap`` (rows of values in [0, 1]: the CNN's Grad-CAM, the VLM's label-token attention)."""
         return predict_batch(ctx, [image["path"]], cnn, vlm, magnification, explain)[0]
 
     def predict_many(
@@ -180,7 +198,7 @@ def register(ctx) -> None:
         return {"name": report.info.name, "state": report.info.state, "warnings": report.warnings}
 
     def _run_action(name: str, action: str) -> dict:
-        message, _ = train._act(ctx, name, action)
+        message, _ = train.run_action(ctx, name, action)
         return {"name": name, "message": message, **run_status(name)}
 
     def stop_run(name: str) -> dict:

@@ -41,6 +41,8 @@ def test_two_fold_cv_writes_the_run_folder(cv_run, tiny_data):
                 "adapter.json",
                 "engine.json",
                 "model.safetensors",
+                "trust.json",
+                "trust.safetensors",
             ]
             assert not (fdir / "last").exists()  # resume state is removed once the fold is finished
             rows = list(csv.DictReader((fdir / "predictions.csv").read_text().splitlines()))
@@ -61,6 +63,12 @@ def test_two_fold_cv_writes_the_run_folder(cv_run, tiny_data):
             m = json.loads((fdir / "metrics.json").read_text())
             assert m["n_test"] == len(rows) and 0.0 <= m["metrics"]["accuracy"] <= 1.0
             assert m["fit"]["epochs"] == 2 and m["fit"]["resumed"] is False
+            # The trust reference fitted at the end of training: calibrated test probabilities, OOD scores.
+            trust = m["trust"]
+            assert trust["temperature"] > 0 and trust["ood_threshold"] > 0 and 0 <= trust["test_ood_share"] <= 1
+            assert "ece_uncalibrated" in m["metrics"] and trust["ece_before"] is not None
+            assert {"prob_malignant_raw", "ood_score", "ood"} <= set(rows[0])
+            assert {r["ood"] for r in rows} <= {"true", "false"}
         assert len(seen) == 16 * 2  # every 40X image is tested exactly once over the two folds
 
     results = json.loads((cv_run / "results.json").read_text())
@@ -218,9 +226,11 @@ def test_subtype_target_trains_an_eight_class_head(tmp_path, tiny_data):
     assert res["state"] == "finished"
     fdir = cfg.run_dir / "resnet18" / "40X" / "fold0"
     rows = list(csv.DictReader((fdir / "predictions.csv").read_text().splitlines()))
-    assert [c for c in rows[0] if c.startswith("prob_")] == ["prob_malignant"] + [
+    # prob_malignant_raw: P(malignant) before temperature scaling (the trust columns of predictions.csv).
+    assert [c for c in rows[0] if c.startswith("prob_") and c != "prob_malignant_raw"] == ["prob_malignant"] + [
         f"prob_{s}" for s in ("A", "F", "PT", "TA", "DC", "LC", "MC", "PC")
     ]
+    assert "prob_malignant_raw" in rows[0]
     for r in rows:
         sub = float(r["prob_DC"]) + float(r["prob_LC"]) + float(r["prob_MC"]) + float(r["prob_PC"])
         assert float(r["prob_malignant"]) == pytest.approx(sub, abs=1e-5)

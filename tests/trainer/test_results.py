@@ -73,6 +73,10 @@ def test_breakhis_floor_only_for_real_breakhis_and_the_dataset_is_named(tmp_path
         ({"source": "breakhis", "root": str(generated)}, "generated BreakHis-like patches"),
         ({"source": "synthetic", "root": str(generated)}, "generated BreakHis-like patches"),
         ({"source": "folder", "root": "/data/idc-mini"}, "`folder` at `/data/idc-mini`"),
+        (
+            {"source": "idc", "root": "assets/data/idc-mini"},
+            "real IDC patches, labelled per patch (`assets/data/idc-mini`)",
+        ),
     ):
         md = markdown(data)
         assert "Sanity floor on the real BreakHis" not in md

@@ -183,3 +183,36 @@ def test_skip_says_what_it_did(serve_app, page, tmp_path):
     _open_annotate(page, serve_app(settings))
     page.locator("#ann-skip").click()
     page.locator("#ann-status").get_by_text(re.compile(r"Skipped image #\d+")).wait_for()
+
+
+def test_a_name_typed_then_a_label_click_keeps_the_saved_message(serve_app, page, tmp_path, monkeypatch):
+    """Clicking a label button right after typing a name also leaves the name box, whose refresh of the queue
+    then runs next to the click. Made slow here (its result computed before the label is saved, returned
+    after): it must not wipe the "Saved image" message or put the labelled image back (open mode)."""
+    import functools
+    import threading
+    import time
+
+    from histoapp.ui.tabs import annotate
+
+    slow, returned = annotate.refilter, threading.Event()
+
+    @functools.wraps(slow)  # its signature: Gradio passes the request by it
+    def refilter(*args, **kwargs):
+        out = slow(*args, **kwargs)
+        time.sleep(1.5)
+        returned.set()
+        return out
+
+    monkeypatch.setattr(annotate, "refilter", refilter)
+    settings, store = _imported_store(tmp_path, seed=7)
+    _open_annotate(page, serve_app(settings))
+    page.locator("#ann-info").filter(has_text="Image #1").wait_for()
+    page.locator("#ann-annotator input, #ann-annotator textarea").first.fill("dr_quick")
+    page.locator("#ann-benign").click()
+    page.locator("#ann-progress").filter(has_text="dr_quick: 1 done").wait_for()
+    assert returned.wait(30)
+    page.wait_for_timeout(1000)  # its reply reaches the page
+    assert page.locator("#ann-status").inner_text().startswith("Saved image #1: benign")
+    assert "Image #2" in page.locator("#ann-info").inner_text()
+    assert [(r["image_id"], r["annotator"]) for r in store.annotations()] == [(1, "dr_quick")]

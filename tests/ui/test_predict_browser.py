@@ -102,3 +102,23 @@ def test_page_says_loading_models_and_a_prediction_asked_meanwhile_waits_then_an
     finally:
         release.set()
         demo.close()
+
+
+def test_a_photo_gets_the_abstention_message_instead_of_a_label(serve_app, page, tmp_path):
+    """Issue 13: a landscape photo is not an H&E patch; both models say why they do not answer, their
+    probability bars are dimmed and no heat map is offered as an explanation."""
+    from tests.trainer.trust.hostile import photo_scene
+
+    _open(serve_app, page, tmp_path)
+    photo = tmp_path / "holiday_photo.png"
+    photo_scene().save(photo)
+    _upload(page, str(photo))
+    for side in ("cnn", "vlm"):
+        info = page.locator(f"#predict-{side}-info")
+        info.get_by_text("No answer").first.wait_for(timeout=TIMEOUT)
+        assert "not an H&E patch" in info.inner_text() and "No heat map shown" in info.inner_text()
+        label = page.locator(f"#predict-{side}-label")
+        assert "abstained" in (label.get_attribute("class") or "")
+        assert label.locator(".output-class").count() == 0  # no headline label
+        opacity = label.locator(".confidence-set").first.evaluate("el => getComputedStyle(el).opacity")
+        assert float(opacity) < 0.5  # the bars are dimmed

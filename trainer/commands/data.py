@@ -9,13 +9,16 @@ from trainer.data.index import SOURCES, VERIFY_MODES, index_dataset
 from trainer.data.records import MAGNIFICATIONS, SUBTYPES
 from trainer.data.splits import make_splits
 
+# Problems are grouped by kind in the printed summary, with this many example files each (all are in --json).
+EXAMPLES_PER_KIND = 3
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="index datasets, make patient-level folds, generate synthetic data")
     dsub = p.add_subparsers(dest="data_command", required=True)
 
     s = dsub.add_parser("summary", help="index a dataset and print counts and problems")
-    s.add_argument("root", help="dataset folder (BreakHis, BACH, class folders) or a CSV manifest")
+    s.add_argument("root", help="dataset folder (BreakHis, BACH, IDC, class folders) or a CSV manifest")
     _source_args(s)
     s.add_argument("--json", dest="json_out", help="also write the report as JSON to this file")
     s.add_argument(
@@ -25,7 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="full: decode every image (default); header: check headers and PNG checksums only (faster); none: skip",
     )
     s.add_argument("--no-verify", dest="verify", action="store_const", const="none", help="same as --verify none")
-    s.add_argument("--max-problems", type=int, default=200, help="problems printed (all are in the JSON; default 200)")
+    s.add_argument(
+        "--examples",
+        "--max-problems",
+        dest="examples",
+        type=int,
+        default=EXAMPLES_PER_KIND,
+        help=f"example files printed per problem kind (default {EXAMPLES_PER_KIND}; every problem is in the --json report)",
+    )
     s.set_defaults(func=cmd_summary)
 
     sp = dsub.add_parser("splits", help="make patient-level stratified folds and save them as JSON")
@@ -56,18 +66,27 @@ def _source_args(p: argparse.ArgumentParser) -> None:
         "--source",
         default="auto",
         choices=SOURCES,
-        help="dataset kind (default auto: manifest.csv -> csv, BACH folders -> bach, BreakHis names -> breakhis, class folders -> folder)",
+        help="dataset kind (default auto: IDC layout -> idc, manifest.csv -> csv, BACH folders -> bach, BreakHis names -> breakhis, class folders -> folder)",
     )
     p.add_argument("--workers", type=int, default=None, help="threads reading images (default: CPUs + 2, at most 8)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
 
 
-def format_summary(report, max_problems: int | None = None) -> str:
+def format_summary(report, examples: int | None = EXAMPLES_PER_KIND) -> str:
+    """The printed summary: counts (per magnification x class, and per subtype when records have one; for
+    per-patch data one class-mix row per patient), the official BreakHis comparison, notes, and the problems
+    grouped by kind with a count and ``examples`` example files each (None: every file)."""
     c = report.counts()
+    patch = report.label_level == "patch"
+    if patch:
+        mix = report.patient_class_mix()
+        both = sum(1 for row in mix if row["benign"] and row["malignant"])
+        who = f"labels per patch; {both} hold both classes"
+    else:
+        who = f"{c['patients_by_label']['benign']} benign, {c['patients_by_label']['malignant']} malignant"
     lines = [
         f"dataset: {report.root} ({report.source})",
-        f"images: {c['images']}   patients: {c['patients']} ({c['patients_by_label']['benign']} benign, "
-        f"{c['patients_by_label']['malignant']} malignant)   "
+        f"images: {c['images']}   patients: {c['patients']} ({who})   "
         f"benign: {c['by_label']['benign']}   malignant: {c['by_label']['malignant']}",
         "",
     ]
@@ -79,14 +98,17 @@ def format_summary(report, max_problems: int | None = None) -> str:
         b = c["by_magnification_label"].get(f"{m}|benign", 0)
         k = c["by_magnification_label"].get(f"{m}|malignant", 0)
         lines.append(f"{m:<14}{b:>8}{k:>11}{b + k:>8}")
-    subtypes = sorted(
-        {key.split("|")[1] for key in c["by_magnification_subtype"]},
-        key=lambda s: (SUBTYPES.index(s) if s in SUBTYPES else 99, s),
-    )
-    lines += ["", f"{'subtype':<10}" + "".join(f"{m:>8}" for m in mags) + f"{'total':>8}"]
-    for s in subtypes:
-        row = [c["by_magnification_subtype"].get(f"{m}|{s}", 0) for m in mags]
-        lines.append(f"{s:<10}" + "".join(f"{n:>8}" for n in row) + f"{sum(row):>8}")
+    if patch:
+        lines += ["", *_class_mix_table(mix)]
+    if any(r.subtype for r in report.records):
+        subtypes = sorted(
+            {key.split("|")[1] for key in c["by_magnification_subtype"]},
+            key=lambda s: (SUBTYPES.index(s) if s in SUBTYPES else 99, s),
+        )
+        lines += ["", f"{'subtype':<10}" + "".join(f"{m:>8}" for m in mags) + f"{'total':>8}"]
+        for s in subtypes:
+            row = [c["by_magnification_subtype"].get(f"{m}|{s}", 0) for m in mags]
+            lines.append(f"{s:<10}" + "".join(f"{n:>8}" for n in row) + f"{sum(row):>8}")
     diff = report.official_comparison()
     if report.generated:
         lines += ["", "generated data (trainer.data.synthetic, not real tissue): not compared with the BreakHis counts"]
@@ -99,22 +121,51 @@ def format_summary(report, max_problems: int | None = None) -> str:
             lines += [f"  {d}" for d in diff]
     for note in report.notes:
         lines += ["", f"note: {note}"]
-    lines += [
-        "",
-        f"problems: {len(report.problems)}"
-        + (f" ({', '.join(f'{k}: {n}' for k, n in c['problems'].items())})" if report.problems else ""),
-    ]
-    shown = report.problems if max_problems is None else report.problems[:max_problems]
-    for p in shown:
-        lines.append(f"  [{p.kind}] {p.path}: {p.detail}")
-    if len(shown) < len(report.problems):
-        lines.append(f"  ... and {len(report.problems) - len(shown)} more (write them all with --json)")
+    lines += ["", *_problem_lines(report.problems, examples)]
     return "\n".join(lines)
+
+
+def _class_mix_table(mix: list[dict]) -> list[str]:
+    """Per-patch data: each patient's benign / malignant patches and malignant share, one row each."""
+    width = max([len("patient"), len("all"), *(len(r["patient_id"]) for r in mix)]) + 2
+    lines = [f"{'patient':<{width}}{'benign':>8}{'malignant':>11}{'total':>8}{'% malignant':>13}"]
+
+    def row(name: str, b: int, m: int) -> str:
+        share = f"{100 * m / (b + m):.1f}" if b + m else "-"
+        return f"{name:<{width}}{b:>8}{m:>11}{b + m:>8}{share:>13}"
+
+    lines += [row(r["patient_id"], r["benign"], r["malignant"]) for r in mix]
+    lines.append(row("all", sum(r["benign"] for r in mix), sum(r["malignant"] for r in mix)))
+    return lines
+
+
+def _problem_lines(problems, examples: int | None) -> list[str]:
+    """``problems: N``, then one group per kind (in order of first appearance): its count and a few files."""
+    if not problems:
+        return ["problems: 0"]
+    by_kind: dict[str, list] = {}
+    for p in problems:
+        by_kind.setdefault(p.kind, []).append(p)
+    lines = [
+        f"problems: {len(problems)} ({', '.join(f'{k}: {len(v)}' for k, v in by_kind.items())}); "
+        "problem files are skipped"
+    ]
+    left_out = 0
+    for kind, group in by_kind.items():
+        shown = group if examples is None else group[: max(0, examples)]
+        lines.append(f"  {kind}: {len(group)}")
+        lines += [f"    {p.path}: {p.detail}" for p in shown]
+        if len(shown) < len(group):
+            lines.append(f"    ... and {len(group) - len(shown)} more")
+            left_out += len(group) - len(shown)
+    if left_out:
+        lines.append("  every problem with its file: --json FILE (or --examples N to print more per kind)")
+    return lines
 
 
 def cmd_summary(args) -> int:
     report = index_dataset(args.root, args.source, verify=args.verify, workers=args.workers, progress=args.progress)
-    print(format_summary(report, args.max_problems))
+    print(format_summary(report, args.examples))
     if args.json_out:
         report.write_json(args.json_out)
         print(f"\nreport written to {args.json_out}")

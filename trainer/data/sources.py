@@ -233,9 +233,10 @@ def index_idc(root: str | Path, *, verify=True, workers=None, progress=False) ->
         if rows and "path" not in {k.strip().lower() for k in rows[0]}:
             raise ValueError(f"{manifest}: no path column (an IDC manifest has path,label,patient_id)")
         listed = [(root / (r.get("path") or "").strip(), (r.get("label") or "").strip()) for r in rows]
-        # Patches beside the manifest that it does not list are still part of the copy: report them.
+        # Patches beside the manifest that it does not list are still part of the copy: report them (and other
+        # stray files, as without a manifest; the usual side files such as SOURCE.md stay quiet).
         known = {p for p, _ in listed}
-        extra = [p for p in iter_image_files(root) if is_image_name(p) and p not in known]
+        extra = [p for p in iter_image_files(root) if p not in known and triage(p, report)]
         for p in extra:
             report.problems.append(Problem(str(p), "not_in_manifest", f"not listed in {manifest.name} (skipped)"))
     else:

@@ -20,12 +20,14 @@ def build_transforms(
     *,
     stain: str | None = None,
     stain_reference: str | Path | None = None,
+    color_jitter: float = 0.1,
 ) -> Callable:
     """torchvision pipeline from an RGB PIL image to a (normalised) CHW float tensor.
 
     ``stain``: None, ``"macenko"`` or ``"reinhard"`` (fitted on ``stain_reference``, default the bundled patch).
     With a cached ``PatchDataset``, passing ``stain=`` to the dataset instead normalises once per image
-    rather than every epoch (do not pass it to both)."""
+    rather than every epoch (do not pass it to both). ``color_jitter``: training brightness, contrast and
+    saturation change by up to that share, hue by a fifth of it (``data.color_jitter``)."""
     steps: list = []
     if stain:
         from trainer.data.stain import StainNormalize
@@ -37,7 +39,9 @@ def build_transforms(
             T.RandomHorizontalFlip(),
             T.RandomVerticalFlip(),
             T.RandomChoice([T.RandomRotation((a, a)) for a in (0, 90, 180, 270)]),
-            T.ColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.02),
+            T.ColorJitter(
+                brightness=color_jitter, contrast=color_jitter, saturation=color_jitter, hue=color_jitter / 5
+            ),
         ]
     else:
         steps += [T.Resize(size), T.CenterCrop(size)]

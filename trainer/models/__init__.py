@@ -1,5 +1,5 @@
 """Model families. ``build_adapter(model_config)`` returns the family's ``ModelAdapter``; ``load_checkpoint(folder)``
-resolves a saved checkpoint (adapter, classes, input size, metadata), the one loading path of ``trainer evaluate``,
+resolves a saved checkpoint (adapter, classes, input size, metadata, trust reference), the one loading path of ``trainer evaluate``,
 ``trainer export``, the app's registry and the benches.
 
 Each family registers a factory in ``FAMILIES`` (cnn: ``trainer/models/cnn.py``; vlm: ``trainer/models/vlm/``)."""
@@ -49,6 +49,9 @@ class Checkpoint:
     input_size: int
     device: str
     meta: dict = field(default_factory=dict)  # engine.json: how it was trained (fold, target, stain ...)
+    # trust.json + trust.safetensors (trainer.trust.reference): OOD reference, temperature, abstention bounds;
+    # None for a checkpoint made before them (it then shows "no OOD reference").
+    trust: object | None = None
 
     @classmethod
     def of(cls, adapter: ModelAdapter, *, meta: dict | None = None, path: Path | None = None, device: str = "cpu"):
@@ -81,6 +84,10 @@ def load_checkpoint(directory: str | Path, device: str | None = None) -> Checkpo
         cls = adapter_class(family)
     except ValueError as exc:
         raise ValueError(f"{directory}: {exc}") from None
+    from trainer.trust.reference import TrustReference
+
     device = device or default_device()
     adapter = cls.load(directory, device=device)
-    return Checkpoint.of(adapter, meta=read_json(directory / ENGINE_META), path=directory, device=device)
+    ckpt = Checkpoint.of(adapter, meta=read_json(directory / ENGINE_META), path=directory, device=device)
+    ckpt.trust = TrustReference.load(directory)
+    return ckpt

@@ -6,8 +6,10 @@ torchvision CNN or a LoRA-wrapped vision-language model. Each family implements 
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,26 @@ from trainer.config import ModelConfig
 from trainer.rundir import (
     ADAPTER_FILE,
 )  # "family" in it picks the class that ``load``s (trainer.models.load_checkpoint)
+
+
+@contextmanager
+def first_input(module: nn.Module):
+    """Within the block, the first input ``module`` receives in this thread is appended to the yielded list: how
+    ``logits_and_features`` (and the app's explanation passes) read the penultimate features of the very pass
+    that makes the prediction. Bound to the calling thread, so concurrent passes through the same cached module
+    (another request, a Grad-CAM) are not mixed in; removed on exit."""
+    box: list[torch.Tensor] = []
+    me = threading.get_ident()
+
+    def tap(_module, args):
+        if threading.get_ident() == me and not box:
+            box.append(args[0])
+
+    handle = module.register_forward_pre_hook(tap)
+    try:
+        yield box
+    finally:
+        handle.remove()
 
 
 def write_adapter_meta(directory: Path, meta: dict) -> None:
@@ -32,6 +54,8 @@ class ModelAdapter(ABC):
     - ``collate(samples, targets)``: list of samples + target list -> a batch (dict of tensors) on CPU.
     - ``loss(batch)``: scalar training loss (cross-entropy for CNNs, causal-LM loss on answer tokens for VLMs).
     - ``predict_proba(batch)``: (N, num_classes) probabilities that sum to 1.
+    - ``logits_and_features(batch)``: (N, num_classes) logits whose softmax is ``predict_proba``'s answer, and
+      (N, D) features from the same forward pass (the OOD check's input, ``trainer.trust``).
     """
 
     family: str = "?"
@@ -53,7 +77,9 @@ class ModelAdapter(ABC):
     def module(self) -> nn.Module: ...
 
     @abstractmethod
-    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]: ...
+    def transform(
+        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+    ) -> Callable[[Any], Any]: ...
 
     @abstractmethod
     def collate(self, samples: Sequence[Any], targets: Sequence[int]) -> dict[str, Any]: ...
@@ -63,6 +89,10 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def predict_proba(self, batch: dict[str, Any]) -> torch.Tensor: ...
+
+    @abstractmethod
+    def logits_and_features(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass: the class logits (float32) and the penultimate features (float32) behind them."""
 
     @abstractmethod
     def save(self, directory: str | Path) -> Path:

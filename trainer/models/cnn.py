@@ -23,7 +23,7 @@ from torch import nn
 
 from trainer.config import ModelConfig
 from trainer.env import offline
-from trainer.models.base import ADAPTER_FILE, ModelAdapter, write_adapter_meta
+from trainer.models.base import ADAPTER_FILE, ModelAdapter, first_input, write_adapter_meta
 
 WEIGHTS_FILE = "model.safetensors"
 DOWNLOAD_TIMEOUT_S = 15.0
@@ -106,14 +106,21 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     return read_state_dict(dest)
 
 
-def _replace_head(model: nn.Module, num_classes: int) -> str:
-    """Swap the last ``nn.Linear`` (the classifier in every torchvision classifier that has one) for a new one."""
+def last_linear(model: nn.Module) -> str:
+    """The qualified name of the last ``nn.Linear``: the classifier head of every torchvision classifier that has
+    one. Its input is the model's penultimate features (the OOD check's, ``logits_and_features``)."""
     last = None
     for qualname, mod in model.named_modules():
         if isinstance(mod, nn.Linear):
             last = qualname
     if last is None:
         raise ValueError(f"{model.__class__.__name__}: no linear classifier head to replace (unsupported architecture)")
+    return last
+
+
+def _replace_head(model: nn.Module, num_classes: int) -> str:
+    """Swap the last ``nn.Linear`` for a new one with ``num_classes`` outputs."""
+    last = last_linear(model)
     parent = model.get_submodule(last.rsplit(".", 1)[0]) if "." in last else model
     old = model.get_submodule(last)
     setattr(parent, last.rsplit(".", 1)[-1], nn.Linear(old.in_features, num_classes))
@@ -168,23 +175,25 @@ class CNNAdapter(ModelAdapter):
             pretrained=pretrained,
             weights_path=config.weights_path if _pretrained is None else None,
         )
+        self.head_name = last_linear(self._module)
         if config.mode == "linear_probe":
-            head = [q for q, m in self._module.named_modules() if isinstance(m, nn.Linear)][-1]
             for qualname, p in self._module.named_parameters():
-                p.requires_grad = qualname.startswith(head + ".")
+                p.requires_grad = qualname.startswith(self.head_name + ".")
         self.input_size: int | None = None
 
     @property
     def module(self) -> nn.Module:
         return self._module
 
-    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]:
+    def transform(
+        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+    ) -> Callable[[Any], Any]:
         from trainer.data.transforms import build_transforms
 
         if input_size != self.input_size and input_size < 128:
             self._check_input_size(input_size)
         self.input_size = input_size
-        return build_transforms(input_size, train=train, stain=stain)
+        return build_transforms(input_size, train=train, stain=stain, color_jitter=color_jitter)
 
     def _check_input_size(self, size: int) -> None:
         """Small inputs shrink to nothing in some architectures (AlexNet needs >= 63 px): say so up front."""
@@ -209,6 +218,16 @@ class CNNAdapter(ModelAdapter):
 
     def predict_proba(self, batch: dict[str, Any]) -> torch.Tensor:
         return torch.softmax(self.forward_module(batch["pixel_values"]).float(), dim=-1)
+
+    @property
+    def feature_description(self) -> str:
+        return f"penultimate features: the input of the classifier head `{self.head_name}`"
+
+    def logits_and_features(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The logits and the classifier head's input (penultimate features) of one forward pass."""
+        with first_input(self._module.get_submodule(self.head_name)) as box:
+            logits = self.forward_module(batch["pixel_values"])
+        return logits.float(), box[0].flatten(1).float()
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)

@@ -14,6 +14,10 @@ probing and LoRA, evaluated with 5-fold patient-level cross-validation on BreakH
 - **Annotate** — pathologists label the patches the models disagree on.
 - **Train / Dashboard** — run the study's cross-validation with the `trainer` library and compare with the paper.
 
+**The bundled demo models** (a ResNet18 and a small Idefics3 VLM) were trained by this project's trainer on real
+H&E: the IDC breast-cancer patches (23 patients; malignant = invasive ductal carcinoma in the 50x50 patch, benign =
+no IDC in it), not on BreakHis; their cards below give the data, the measured cross-validation and what they are not.
+
 **Disclaimer.** The models served here are research and teaching demos. They are **not diagnostic devices**
 and must not be used for clinical decisions.
 """

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from histoapp.auth import at_least, requires, role_of
+from histoapp.auth import at_least, requires, role_of, user_of
+from histoapp.auth import mode as auth_mode
 from histoapp.store import StoreError
 from histoapp.store.modes import MODES
 from histoapp.ui import annotate_view as view
@@ -103,6 +104,22 @@ def refilter(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur
     return show_next(
         ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False
     )
+
+
+@requires("annotator")
+def rename(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+    """The annotator box left or submitted: the queue of the name now in it.
+
+    Leaving the box is usually a click on a label (or skip, next, undo) button, whose own reply already shows
+    the view for the box's name; this refresh runs next to that click, and a reply landing after the click's
+    would wipe its "Saved image" message and could put the image just labelled back on screen. So: for a
+    logged-in user, whose labels carry the login whatever the box says, nothing changes and nothing is sent
+    back; otherwise the status is left alone, and in open mode the view's events run one at a time (``build``),
+    so this refresh sees the click's result or the click sees its."""
+    if user_of(request):
+        return tuple(gr.update() for _ in range(VIEW_OUTPUTS))
+    out = refilter(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request)
+    return (*out[:4], gr.update(), *out[5:])  # out[4]: the status message
 
 
 @requires("annotator")
@@ -400,6 +417,11 @@ def build(ctx) -> None:
 
     # --- wiring -------------------------------------------------------------------------------------
     view_outputs = [current, viewer, info, progress, status, recent]
+    # In open mode the name typed in the box is used, so leaving the box (with the click on a label button)
+    # refreshes the queue (``rename``) right next to that click: the events that change the view run one at a
+    # time, in the order they came, so neither works from the image the other is replacing. Open mode has one
+    # user; with logins the box's events change nothing, and each annotator's clicks keep their own workers.
+    in_order = {"concurrency_id": "annotate-view", "concurrency_limit": 1} if auth_mode(settings) == "open" else {}
     common = [annotator, mode, mag, dataset, skipped, blind, zoom, current]
     label_inputs = [*common, auto_next, confidence, flags, note, sub_id]
     for btn, label, subtype in [(benign, 0, None), (malignant, 1, None)] + [(b, None, code) for code, b in sub_buttons]:
@@ -410,22 +432,30 @@ def build(ctx) -> None:
             js=SUBMISSION_ID_JS,
             trigger_mode="once",
             show_progress="hidden",
+            **in_order,
         )
-    skip.click(bind(skip_image, ctx), common, [skipped, *view_outputs], show_progress="hidden")
-    nxt.click(bind(show_next, ctx), common, view_outputs, show_progress="hidden")
+    skip.click(bind(skip_image, ctx), common, [skipped, *view_outputs], show_progress="hidden", **in_order)
+    nxt.click(bind(show_next, ctx), common, view_outputs, show_progress="hidden", **in_order)
     for btn, action in ((undo, "undo"), (redo, "redo")):
-        btn.click(bind(undo_redo, ctx, action), common, view_outputs, trigger_mode="once", show_progress="hidden")
+        btn.click(
+            bind(undo_redo, ctx, action),
+            common,
+            view_outputs,
+            trigger_mode="once",
+            show_progress="hidden",
+            **in_order,
+        )
     for comp in (mode, mag, dataset):
-        comp.input(bind(refilter, ctx), common, view_outputs, show_progress="hidden")
+        comp.input(bind(refilter, ctx), common, view_outputs, show_progress="hidden", **in_order)
     # The name is remembered by the browser (localStorage), so a reload comes back to the same annotator.
     annotator.input(None, annotator, None, js=REMEMBER_NAME_JS)
-    annotator.blur(bind(refilter, ctx), common, view_outputs, show_progress="hidden")
-    annotator.submit(bind(refilter, ctx), common, view_outputs, show_progress="hidden")
+    annotator.blur(bind(rename, ctx), common, view_outputs, show_progress="hidden", **in_order)
+    annotator.submit(bind(rename, ctx), common, view_outputs, show_progress="hidden", **in_order)
     rerender_inputs = [annotator, mag, dataset, blind, zoom, center, current]
-    blind.change(bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden")
-    zoom.release(bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden")
+    blind.change(bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden", **in_order)
+    zoom.release(bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden", **in_order)
     viewer.select(bind(zoom_center, ctx), [zoom, center, current], center).then(
-        bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden"
+        bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden", **in_order
     )
 
     import_btn.click(bind(import_folder, ctx), [import_path, *common], [import_msg, dataset, *view_outputs])

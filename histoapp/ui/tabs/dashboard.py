@@ -104,6 +104,12 @@ def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: s
 
 
 # --- layout ----------------------------------------------------------------------------------------------
+TABLE_STYLE = (
+    "<style>#dash-table th, #dash-table td {white-space: nowrap; word-break: normal; overflow-wrap: normal;}"
+    " #dash-table table {font-size: 0.85em;}</style>"
+)
+
+
 def build(ctx) -> None:
     gr.Markdown(
         "### Dashboard\nTest-set metrics of finished folds (mean ± sample std over patient-level folds), the paper's "
@@ -115,7 +121,9 @@ def build(ctx) -> None:
         refresh = gr.Button("Refresh", elem_id="dash-refresh")
         metric = gr.Dropdown(METRIC_CHOICES, value="accuracy", label="Bar chart metric")
     note = gr.Markdown()
-    table = gr.Dataframe(label="Per-magnification results", interactive=False, wrap=True, elem_id="dash-table")
+    # Headers and cells stay on one line (wrapping broke narrow headers letter by letter); the table scrolls sideways.
+    gr.HTML(TABLE_STYLE, container=False, padding=False)
+    table = gr.Dataframe(label="Per-magnification results", interactive=False, wrap=False, elem_id="dash-table")
     with gr.Row():
         bars = gr.Plot(label="By magnification and model")
         patients = gr.Plot(label="Patient-level accuracy")

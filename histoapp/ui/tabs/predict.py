@@ -1,5 +1,7 @@
 """Predict & Explain tab: CNN and VLM predictions side by side with Grad-CAM / attention overlays, a batch
-table with CSV download, and disagreements sent to the annotation queue.
+table with CSV download, and disagreements sent to the annotation queue. Every prediction carries its OOD score
+and the abstention rule's verdict (``trainer.trust``): when a model abstains the tab shows the reason instead of
+a label, dims the probability bars and shows no heat map.
 
 The handlers below are plain functions of (context, inputs) so they can be tested without a browser; heavy
 modules (torch, the models) are imported on first use so the app starts fast."""
@@ -27,20 +29,29 @@ DISPLAY_MIN = 384  # shorter side of the overlays on screen
 PREDICTED = "predicted class"
 NO_MODEL = ""
 MAGS = ["unknown", "40X", "100X", "200X", "400X"]
+TRUST_COLUMNS = ("ood_score", "ood", "abstain_reason")
 TABLE_COLUMNS = [
     "file",
     "magnification",
     "cnn_label",
     "cnn_p_malignant",
+    *(f"cnn_{c}" for c in TRUST_COLUMNS),
     "vlm_label",
     "vlm_p_malignant",
+    *(f"vlm_{c}" for c in TRUST_COLUMNS),
     "agree",
     "error",
 ]
+NO_ANSWER = "no answer"  # the label cell of a model that abstains
+# Probability bars of an abstaining model are dimmed (the Label gets this class; the style is in ``build``).
+ABSTAINED_CLASS = "abstained"
+STYLE = "<style>.abstained .confidence-set, .abstained .output-class {opacity: 0.3; filter: grayscale(1);}</style>"
 INTRO = (
     "### Predict & explain\nUpload one or more H&E patches (PNG, JPEG or TIFF) or pick an example. A CNN and a "
     "vision-language model classify each patch side by side; the CNN's Grad-CAM and the VLM's label-token attention "
-    "show where they looked. **Research and teaching tool — not a diagnostic device.**"
+    "show where they looked. The bundled demo models were trained by this project's trainer on real IDC "
+    "breast-cancer patches (malignant = invasive ductal carcinoma in the patch), not on BreakHis. "
+    "**Research and teaching tool — not a diagnostic device.**"
 )
 
 
@@ -60,7 +71,13 @@ class Item:
 
     @property
     def disagree(self) -> bool:
-        return self.cnn is not None and self.vlm is not None and self.cnn.label != self.vlm.label
+        """Both models answered about a tissue patch and differ (an abstention about the image itself, such as
+        out of distribution or no tissue, leaves nothing for a pathologist to settle)."""
+        if self.cnn is None or self.vlm is None:
+            return False
+        if getattr(self.cnn, "image_abstained", False) or getattr(self.vlm, "image_abstained", False):
+            return False
+        return self.cnn.label != self.vlm.label
 
 
 @dataclass
@@ -69,6 +86,7 @@ class Session:
     current: int = 0
     cnn_key: str = NO_MODEL
     vlm_key: str = NO_MODEL
+    tta: bool = False  # the shown patch's uncertainty from 8 flips / rotations (8x the prediction time)
 
 
 # --- reading uploads ---------------------------------------------------------------------------------
@@ -160,6 +178,14 @@ def _classify(reg_id: int, images: list, key: str) -> list:
 
 
 @gpu
+def _classify_tta(reg_id: int, images: list, key: str) -> list:
+    """As ``_classify``, with each patch's 8 flips / rotations: the spread of P(malignant) and its cost."""
+    from histoapp.models.inference import classify_many
+
+    return classify_many(_REGISTRIES[reg_id].load(key), images, tta=True)
+
+
+@gpu
 def _explain_cnn(reg_id: int, images: list, cnn_key: str, method: str, target: str | None) -> list:
     from histoapp.models.inference import explain_many
 
@@ -203,6 +229,11 @@ def classify_images(ctx, key: str, images: list) -> list:
     return _batched(ctx, _classify, key, images)
 
 
+def tta_images(ctx, key: str, images: list) -> list:
+    """``classify_images`` with test-time augmentation (8 views per patch, one batch)."""
+    return _batched(ctx, _classify_tta, key, images)
+
+
 def explain_cnn_images(ctx, key: str, images: list, method: str, target: str | None = None) -> list:
     """A CNN's probabilities and CAM (``method``, of class ``target``; default the predicted one) for each patch."""
     return _batched(ctx, _explain_cnn, key, images, method, target)
@@ -232,10 +263,15 @@ def _display(image):
     )
 
 
+def _abstained(pred) -> bool:
+    return getattr(pred, "abstain", None) is not None
+
+
 def _overlay(item: Item, pred, opacity: float):
+    """The patch with the model's heat map; an abstaining model's map explains nothing, so the bare patch."""
     if item is None or item.image is None:
         return None
-    if pred is None or pred.heatmap is None:
+    if pred is None or pred.heatmap is None or _abstained(pred):
         return _display(item.image)
     from histoapp.explain.overlay import overlay
 
@@ -245,15 +281,58 @@ def _overlay(item: Item, pred, opacity: float):
 def _info(pred, plain_ms: float | None, what: str) -> str:
     if pred is None:
         return ""
-    parts = [f"**{pred.label}** — P(malignant) = {pred.prob_malignant:.3f}"]
+    if _abstained(pred):
+        head = (
+            f"⛔ **No answer** — {pred.abstain_reason}.\n\n"
+            f"P(malignant) = {pred.prob_malignant:.3f}, dimmed: it is not an answer here"
+        )
+    else:
+        head = f"**{pred.label}** — P(malignant) = {pred.prob_malignant:.3f}"
+    lines = [head]
+    trust = []
+    raw = getattr(pred, "prob_malignant_raw", None)
+    if raw is not None and abs(raw - pred.prob_malignant) >= 5e-4:
+        trust.append(f"calibrated (the model's own {raw:.3f})")
+    if getattr(pred, "ood_score", None) is not None and pred.ood_threshold is not None:
+        trust.append(f"OOD score {pred.ood_score:.4g} (threshold {pred.ood_threshold:.4g})")
+    trust += list(getattr(pred, "notes", None) or [])
+    if trust:
+        lines.append(" · ".join(trust))
+    tta = getattr(pred, "tta", None)
+    if tta:
+        lines.append(
+            f"Uncertainty over {tta['views']} flips/rotations: P(malignant) {tta['mean']:.3f} ± {tta['std']:.3f} "
+            f"(range {tta['min']:.3f}-{tta['max']:.3f})"
+        )
+    times = []
     if plain_ms is not None:
-        parts.append(f"prediction {plain_ms:.0f} ms")
+        times.append(f"prediction {plain_ms:.0f} ms")
     if pred.heatmap is not None:
-        parts.append(f"prediction + {what} {pred.latency_ms:.0f} ms")
+        times.append(f"prediction + {what} {pred.latency_ms:.0f} ms")
+    if "tta_ms" in pred.extra:
+        ratio = f", {pred.extra['tta_ms'] / plain_ms:.1f}x" if plain_ms else ""
+        times.append(f"TTA {pred.extra['tta_ms']:.0f} ms{ratio}")
     if "answer_ms" in pred.extra:
-        parts.append(f"answer {pred.extra['answer_ms']:.0f} ms")
-    text = " · ".join(parts)
+        times.append(f"answer {pred.extra['answer_ms']:.0f} ms")
+    if times:
+        lines.append(" · ".join(times))
+    text = "\n\n".join(lines)
+    if _abstained(pred) and pred.heatmap is not None:
+        return text + "\n\n*No heat map shown: a model that abstains has nothing to explain.*"
     return text + (f"\n\n*{pred.explanation}*" if pred.explanation else "")
+
+
+def _label(pred, kind: str) -> dict:
+    """The probability bars; an abstaining model's are dimmed and carry no headline label."""
+    if pred is None:
+        return gr.update(value=None, show_heading=True, elem_classes=[], label=f"{kind} prediction")
+    off = _abstained(pred)
+    return gr.update(
+        value=pred.scores,
+        show_heading=not off,
+        elem_classes=[ABSTAINED_CLASS] if off else [],
+        label=f"{kind}: no answer (probabilities dimmed)" if off else f"{kind} prediction",
+    )
 
 
 def _agreement(session: Session) -> tuple[str, dict]:
@@ -263,6 +342,10 @@ def _agreement(session: Session) -> tuple[str, dict]:
     bad = [it for it in both if it.disagree]
     if len(session.items) == 1:
         it = both[0]
+        off = [(k, p) for k, p in (("CNN", it.cnn), ("VLM", it.vlm)) if getattr(p, "image_abstained", False)]
+        if off:
+            who = " and ".join(k for k, _ in off)
+            return f"⛔ The {who} {'abstain' if len(off) > 1 else 'abstains'}: no comparison.", gr.update(visible=False)
         if not it.disagree:
             return f"✅ The CNN and the VLM agree: **{it.cnn.label}**.", gr.update(visible=False)
         text = (
@@ -278,20 +361,31 @@ def _agreement(session: Session) -> tuple[str, dict]:
     )
 
 
+def _cells(pred) -> list:
+    """label, P(malignant), ood_score, ood, abstain_reason of one model for the batch table."""
+    if pred is None:
+        return ["", None, None, "", ""]
+    ood = getattr(pred, "ood", None)
+    score = getattr(pred, "ood_score", None)
+    return [
+        NO_ANSWER if _abstained(pred) else pred.label,
+        round(pred.prob_malignant, 4),
+        None if score is None else round(float(score), 4),
+        "" if ood is None else ("yes" if ood else "no"),
+        getattr(pred, "abstain_reason", None) or "",
+    ]
+
+
 def _table_rows(session: Session) -> list[list]:
     rows = []
     for it in session.items:
+        both = it.cnn is not None and it.vlm is not None
+        compared = both and not any(getattr(p, "image_abstained", False) for p in (it.cnn, it.vlm))
         rows.append(
-            [
-                it.name,
-                it.magnification or "",
-                it.cnn.label if it.cnn else "",
-                round(it.cnn.prob_malignant, 4) if it.cnn else None,
-                it.vlm.label if it.vlm else "",
-                round(it.vlm.prob_malignant, 4) if it.vlm else None,
-                ("no" if it.disagree else "yes") if (it.cnn and it.vlm) else "",
-                it.error,
-            ]
+            [it.name, it.magnification or ""]
+            + _cells(it.cnn)
+            + _cells(it.vlm)
+            + [("no" if it.disagree else "yes") if compared else "", it.error]
         )
     return rows
 
@@ -331,11 +425,11 @@ def render(ctx, session: Session, opacity: float, extra_errors: list[str] | None
     return (
         _errors_md(session, extra_errors),
         _card_title(ctx, session.cnn_key, "CNN"),
-        cnn.scores if cnn else None,
+        _label(cnn, "CNN"),
         _info(cnn, item.cnn_plain_ms if item else None, "CAM"),
         _overlay(item, cnn, opacity) if cnn else None,
         _card_title(ctx, session.vlm_key, "VLM"),
-        vlm.scores if vlm else None,
+        _label(vlm, "VLM"),
         _info(vlm, item.vlm_plain_ms if item else None, "attention"),
         _overlay(item, vlm, opacity) if vlm else None,
         (vlm.answer or "") if vlm else "",
@@ -356,7 +450,7 @@ def render(ctx, session: Session, opacity: float, extra_errors: list[str] | None
 # --- handlers ----------------------------------------------------------------------------------------
 
 
-def _mag(value: str | None) -> str | None:
+def magnification_tag(value: str | None) -> str | None:
     from trainer.data.records import normalise_magnification
 
     return None if value in (None, "", "unknown") else normalise_magnification(value)
@@ -377,10 +471,26 @@ def _detail(ctx, session: Session, method: str, target: str | None, errors: list
             item.vlm = _answer_vlm(_registry_id(ctx), item.image, session.vlm_key, pred)
         except Exception as exc:
             errors.append(f"VLM explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
+    if session.tta:
+        _add_tta(ctx, session, item, errors)
 
 
-def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity):
-    session = Session(cnn_key=cnn_key or NO_MODEL, vlm_key=vlm_key or NO_MODEL)
+def _add_tta(ctx, session: Session, item: Item, errors: list[str]) -> None:
+    """The shown patch's spread of P(malignant) over its 8 flips / rotations, and what it cost."""
+    for key, attr, kind in ((session.cnn_key, "cnn", "CNN"), (session.vlm_key, "vlm", "VLM")):
+        pred = getattr(item, attr)
+        if not key or pred is None:
+            continue
+        try:
+            (spread,) = tta_images(ctx, key, [item.image])
+        except Exception as exc:
+            errors.append(f"{kind} test-time augmentation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
+            continue
+        pred.tta, pred.extra["tta_ms"] = spread.tta, spread.extra["tta_ms"]
+
+
+def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity, tta=False):
+    session = Session(cnn_key=cnn_key or NO_MODEL, vlm_key=vlm_key or NO_MODEL, tta=bool(tta))
     paths = _paths(files)
     errors: list[str] = []
     if not paths:
@@ -390,7 +500,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
         errors.append(f"{len(paths)} files uploaded; only the first {MAX_BATCH} are used")
         paths = paths[:MAX_BATCH]
     try:
-        mag = _mag(magnification)
+        mag = magnification_tag(magnification)
     except ValueError as exc:
         mag, _ = None, errors.append(str(exc))
     session.items = [read_upload(ctx, p, mag) for p in paths]
@@ -433,6 +543,15 @@ def re_explain(ctx, session: Session, method, target, opacity):
             (item.cnn,) = explain_cnn_images(ctx, session.cnn_key, [item.image], method, target)
         except Exception as exc:
             errors.append(f"CNN explanation failed: {exc.__class__.__name__}: {exc}")
+    return render(ctx, session, opacity, errors)
+
+
+def toggle_tta(ctx, session: Session, tta, method, target, opacity):
+    """The uncertainty checkbox: the shown patch with (or without) its 8 flips / rotations."""
+    session.tta = bool(tta)
+    errors: list[str] = []
+    if session.items and 0 <= session.current < len(session.items):
+        _detail(ctx, session, method, target, errors)
     return render(ctx, session, opacity, errors)
 
 
@@ -536,7 +655,7 @@ def build(ctx) -> None:
                     cache_examples=False,
                     example_labels=[e["title"] for e in examples],
                     examples_per_page=16,
-                    label="Examples (generated patches, see assets/examples/README.md)",
+                    label="Examples (real IDC and BreakHis patches, see assets/examples/README.md)",
                 )
         with gr.Column(scale=1, min_width=300):
             cnn_dd = gr.Dropdown(cnn_choices, value=cnn_default, label="CNN", elem_id="predict-cnn")
@@ -549,6 +668,12 @@ def build(ctx) -> None:
             )
             target = gr.Dropdown([PREDICTED, "benign", "malignant"], value=PREDICTED, label="Explain class")
             opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Overlay opacity", elem_id="predict-opacity")
+            tta = gr.Checkbox(
+                value=False,
+                label="Uncertainty: test-time augmentation",
+                info="P(malignant) over the 8 flips / 90-degree rotations of the shown patch: one more batch of 8",
+                elem_id="predict-tta",
+            )
             with gr.Row():
                 run = gr.Button("Predict", variant="primary", elem_id="predict-run")
                 refresh = gr.Button("Refresh model list", size="sm")
@@ -559,6 +684,7 @@ def build(ctx) -> None:
                 poll.tick(lambda: models_status(ctx), None, [status, poll], queue=False, show_progress="hidden")
                 ctx.blocks.load(lambda: models_status(ctx), None, [status, poll], queue=False, show_progress="hidden")
     errors = gr.Markdown(elem_id="predict-errors")
+    gr.HTML(STYLE, container=False, padding=False)  # dims an abstaining model's probability bars
     with gr.Row(equal_height=False):
         with gr.Column(elem_id="predict-cnn-result"):
             cnn_title = gr.Markdown("#### CNN")
@@ -608,13 +734,14 @@ def build(ctx) -> None:
         session,
     ]
     common = dict(outputs=outputs, concurrency_limit=model_concurrency(ctx.settings), concurrency_id="models")
-    run_inputs = [files, mag, cnn_dd, vlm_dd, method, target, opacity]
+    run_inputs = [files, mag, cnn_dd, vlm_dd, method, target, opacity, tta]
     run.click(lambda *a: analyze(ctx, *a), run_inputs, **common)
     files.change(lambda *a: analyze(ctx, *a), run_inputs, **common)
     pick.input(lambda s, n, m, t, o: show_item(ctx, s, n, m, t, o), [session, pick, method, target, opacity], **common)
     method.change(lambda s, m, t, o: re_explain(ctx, s, m, t, o), [session, method, target, opacity], **common)
     target.input(lambda s, m, t, o: re_explain(ctx, s, m, t, o), [session, method, target, opacity], **common)
     opacity.release(reblend, [session, opacity], [cnn_img, vlm_img])
+    tta.input(lambda s, t, m, g, o: toggle_tta(ctx, s, t, m, g, o), [session, tta, method, target, opacity], **common)
     cnn_dd.input(lambda k: target_choices(ctx, k), [cnn_dd], [target])
     send.click(lambda s: send_to_annotation(ctx, s), [session], [send_status])
 

@@ -174,7 +174,7 @@ def live_view(ctx, name: str | None) -> tuple:
 
 
 @requires("researcher")
-def _act(ctx, name: str | None, action: str) -> tuple[str, object]:
+def run_action(ctx, name: str | None, action: str) -> tuple[str, object]:
     if not name:
         return "Select a run first.", gr.update()
     check_owner(ctx, name)
@@ -203,16 +203,17 @@ def _act(ctx, name: str | None, action: str) -> tuple[str, object]:
     return msg, gr.update()
 
 
-stop_run = partial(_act, action="stop")
-kill_run = partial(_act, action="kill")
-resume_run = partial(_act, action="resume")
-delete_run = partial(_act, action="delete")
+stop_run = partial(run_action, action="stop")
+kill_run = partial(run_action, action="kill")
+resume_run = partial(run_action, action="resume")
+delete_run = partial(run_action, action="delete")
 
 
 # --- layout ----------------------------------------------------------------------------------------------
 def build(ctx) -> None:
     gr.Markdown(
-        "### Train\nStart the paper's experiments (or a quick CPU demo) as separate trainer processes, follow them live, "
+        "### Train\nStart the paper's experiments (or the quick CPU demo, on the bundled real IDC patches in "
+        "`assets/data/idc-mini`) as separate trainer processes, follow them live, "
         "stop and resume them. Runs keep going when the browser closes; the same run folders as "
         f"`python -m trainer cv` (`{ctx.settings.runs_dir}`)."
     )

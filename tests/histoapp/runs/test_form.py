@@ -2,6 +2,8 @@ import pytest
 
 from histoapp.runs import form
 from histoapp.runs.form import FIELDS, config_to_form, form_to_config, load_preset
+from histoapp.runs.validate import check_config
+from histoapp.settings import BUNDLED_DATA, Settings
 from tests.histoapp.runs.tiny import tiny_config
 
 
@@ -9,9 +11,24 @@ from tests.histoapp.runs.tiny import tiny_config
 def test_preset_round_trips_through_the_form(preset, run_settings):
     cfg = load_preset(preset, run_settings)
     assert cfg.output_dir == str(run_settings.runs_dir)
-    assert cfg.data.root.startswith(str(run_settings.data_dir))  # data/... moved into the app's data folder
+    # data/... moves into the app's data folder; the quick demo's bundled data stays in the project
+    home = BUNDLED_DATA if preset.startswith("quick demo") else run_settings.data_dir
+    assert cfg.data.root.startswith(str(home))
     again = form_to_config(config_to_form(cfg, run_settings), cfg, run_settings)
     assert again.to_dict() == cfg.to_dict()
+
+
+def test_quick_demo_trains_on_the_bundled_real_idc_subset(run_settings, tmp_path):
+    cfg = load_preset("quick demo (CPU, minutes)", run_settings)
+    assert cfg.data.source == "idc" and cfg.data.root == str(BUNDLED_DATA / "idc-mini")
+    assert (BUNDLED_DATA / "idc-mini" / "MANIFEST.csv").is_file()
+    assert config_to_form(cfg, run_settings)["data.source"] == "IDC patches"
+    assert load_preset("quick_demo", run_settings) == cfg  # the API's launch_run names presets by file stem
+    # The bundled data is an allowed root even when HISTOAPP_DATA_ROOTS names others.
+    for settings in (run_settings, Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d")):
+        assert BUNDLED_DATA in settings.allowed_roots
+        errors, _ = check_config(cfg, settings, cuda=False, available_families={"cnn"})
+        assert errors == []
 
 
 def test_paper_cnn_preset_has_the_papers_grid(run_settings):

@@ -39,6 +39,17 @@ def test_disagreement_and_uncertainty_orders(store, image_ids):
     assert store.queue("ann", mode="uncertain") == [d, a, c]
 
 
+def test_most_uncertain_first_is_the_abstention_rules_score(store, image_ids):
+    """The queue sorts by trainer.trust.abstain.uncertainty, the score the uncertain band bounds."""
+    from trainer.trust.abstain import uncertainty
+
+    probs = dict(zip(image_ids[:5], (0.97, 0.58, 0.30, 0.49, 0.02), strict=True))
+    for image_id, p in probs.items():
+        store.add_prediction(image_id, model="resnet34", prob_malignant=p, label=int(p >= 0.5))
+    expected = sorted(probs, key=lambda i: (-uncertainty(probs[i]), i))
+    assert store.queue("ann", mode="uncertain") == expected
+
+
 def test_conflicts_queue_and_progress(store, image_ids):
     store.annotate(image_ids[0], "ann", label=1)
     store.annotate(image_ids[0], "bob", label=0)

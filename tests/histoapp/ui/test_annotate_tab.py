@@ -43,6 +43,19 @@ def test_label_moves_on_and_undo_redo_come_back(ctx):
     )
 
 
+def test_leaving_the_name_box_sends_nothing_for_a_login_and_never_the_status(ctx):
+    """Leaving the annotator box is the first thing a click on a label button does; the refresh it fires runs
+    next to that click and must not undo its reply (the "Saved image" message, the next image)."""
+    import gradio as gr
+
+    cur = tab.show_next(ctx, *VIEW, [], False, 1, None, None)[0]
+    login = SimpleNamespace(username="ann")
+    out = tab.rename(ctx, "someone else", *VIEW[1:], [], False, 1, cur, login)
+    assert len(out) == tab.VIEW_OUTPUTS and all(o == gr.update() for o in out)  # the login is the annotator
+    typed = tab.rename(ctx, *VIEW, [], False, 1, cur, None)  # open mode: the typed name's queue
+    assert typed[0] == cur and "**ann**: 0 done" in typed[3] and typed[4] == gr.update()
+
+
 def test_skip_keeps_the_image_out_of_this_session(ctx):
     first = tab.show_next(ctx, *VIEW, [], False, 1, None, None)[0]
     skipped, nxt, *_ = tab.skip_image(ctx, *VIEW, [], False, 1, first, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -77,6 +78,8 @@ def test_resolve_annotator_prefers_the_logged_in_user():
         username = "dr_login"
 
     assert view.resolve_annotator("typed", Req()) == "dr_login"
+    hf = SimpleNamespace(username=None, session={"oauth_info": {"userinfo": {"preferred_username": "hf-path"}}})
+    assert view.resolve_annotator("typed", hf) == "hf-path"  # a Hugging Face login too
     assert view.resolve_annotator("  typed ", None) == "typed"
 
 

@@ -32,7 +32,17 @@ OUT = [
 
 @pytest.fixture
 def ctx(tmp_path, trained_run):
-    settings = Settings(runs_dir=trained_run, data_dir=tmp_path / "data")
+    """The tiny run's CNN with a trust reference whose uncertain band is empty: on tissue patches it answers
+    (whatever its confidence), so the label / heat-map paths are exercised; hostile images still abstain."""
+    import shutil
+
+    from trainer.config import TrustConfig
+    from trainer.trust.reference import TrustReference
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained_run, runs)
+    TrustReference(TrustConfig(uncertain_low=0.5, uncertain_high=0.5)).save(runs / "tiny/resnet18/all/fold0/best")
+    settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
     return SimpleNamespace(
         settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
     )
@@ -60,7 +70,9 @@ def _run(ctx, files, **kw):
 def test_one_patch_gives_label_overlay_latency_and_keeps_a_copy(ctx, patches):
     out = _run(ctx, [patches[0]])
     assert out["errors"] == ""
-    assert set(out["cnn_label"]) == {"benign", "malignant"} and abs(sum(out["cnn_label"].values()) - 1) < 1e-5
+    scores = out["cnn_label"]["value"]
+    assert set(scores) == {"benign", "malignant"} and abs(sum(scores.values()) - 1) < 1e-5
+    assert out["cnn_label"]["show_heading"] is True and out["cnn_label"]["elem_classes"] == []
     assert out["cnn_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN)  # the 64 px patch, enlarged for the screen
     assert "ms" in out["cnn_info"] and "Grad-CAM" in out["cnn_info"]
     item = out["session"].items[0]
@@ -79,11 +91,11 @@ def test_corrupt_and_unsupported_files_get_a_clear_error_and_the_rest_still_work
     out = _run(ctx, [str(bad), patches[1], str(txt)])
     assert "broken.png" in out["errors"] and "corrupt" in out["errors"]
     assert "notes.txt" in out["errors"] and "unsupported file type" in out["errors"]
-    assert out["cnn_label"] is not None  # the readable patch was still predicted
+    assert out["cnn_label"]["value"] is not None  # the readable patch was still predicted
     rows = out["table"]["value"]
     assert [r[0] for r in rows] == ["broken.png", patches[1].rsplit("/", 1)[-1], "notes.txt"]
     only_bad = _run(ctx, [str(bad)])
-    assert "corrupt" in only_bad["errors"] and only_bad["cnn_label"] is None
+    assert "corrupt" in only_bad["errors"] and only_bad["cnn_label"]["value"] is None
 
 
 def test_batch_table_and_csv(ctx, patches):
@@ -92,6 +104,7 @@ def test_batch_table_and_csv(ctx, patches):
     with open(out["csv"]["value"]) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 3 and all(0.0 <= float(r["cnn_p_malignant"]) <= 1.0 for r in rows)
+    assert {"cnn_ood_score", "cnn_ood", "cnn_abstain_reason", "vlm_ood", "vlm_abstain_reason"} <= set(rows[0])
     assert out["pick"]["visible"] is True
     # Details for another patch, and another CAM method / target class.
     nxt = dict(zip(OUT, tab.show_item(ctx, out["session"], rows[2]["file"], "Eigen-CAM", "benign", 0.5), strict=True))
@@ -156,7 +169,7 @@ def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
     out = _run(ctx, [patches[2]], vlm_key=vlm_default)
     assert out["errors"] == ""
     for side in ("cnn", "vlm"):
-        assert set(out[f"{side}_label"]) == {"benign", "malignant"}
+        assert set(out[f"{side}_label"]["value"]) == {"benign", "malignant"}
         assert out[f"{side}_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN) and "ms" in out[f"{side}_info"]
     assert isinstance(out["vlm_answer"], str) and "attention" in out["vlm_info"]
     assert ("agree" in out["agreement"]) or ("disagree" in out["agreement"])
@@ -178,6 +191,47 @@ def test_sent_patch_lands_in_the_real_store_disagreement_queue(ctx, patches, tmp
     preds = {p["kind"]: p for p in ctx.store.predictions(image_id)}
     names = ("benign", "malignant")  # the store keeps 0 / 1
     assert names[preds["cnn"]["label"]] == it.cnn.label and names[preds["vlm"]["label"]] == flip
+
+
+def test_a_photo_gets_the_reason_instead_of_a_label_dimmed_bars_and_no_heat_map(ctx, tmp_path):
+    from tests.trainer.trust.hostile import photo_scene
+
+    photo = tmp_path / "holiday.png"
+    photo_scene().save(photo)
+    out = _run(ctx, [str(photo)])
+    label = out["cnn_label"]
+    assert label["show_heading"] is False and label["elem_classes"] == [tab.ABSTAINED_CLASS]
+    assert "no answer" in label["label"] and set(label["value"]) == {"benign", "malignant"}
+    assert "No answer" in out["cnn_info"] and "not an H&E patch" in out["cnn_info"]
+    assert "Grad-CAM for class" not in out["cnn_info"] and "No heat map shown" in out["cnn_info"]
+    item = out["session"].items[0]
+    assert list(out["cnn_img"].getdata()) == list(tab._display(item.image).getdata())  # the bare photo
+    # In the batch table and its CSV: the reason, and "no answer" for the label.
+    patch = tmp_path / "patch.png"
+    _write_patch(patch)
+    many = _run(ctx, [str(photo), str(patch)])
+    photo_row, patch_row = many["table"]["value"]
+    cols = tab.TABLE_COLUMNS
+    assert photo_row[cols.index("cnn_label")] == tab.NO_ANSWER
+    assert "H&E" in photo_row[cols.index("cnn_abstain_reason")]
+    assert patch_row[cols.index("cnn_abstain_reason")] == "" and patch_row[cols.index("cnn_label")] != tab.NO_ANSWER
+
+
+def _write_patch(dest):
+    import numpy as np
+
+    from trainer.data.synthetic import render_patch
+
+    render_patch(np.random.default_rng(4), 64, True, 4, "40X").save(dest)
+
+
+def test_tta_gives_the_spread_and_its_cost(ctx, patches):
+    out = _run(ctx, [patches[0]], tta=True)
+    pred = out["session"].items[0].cnn
+    assert pred.tta["views"] == 8 and pred.tta["min"] <= pred.prob_malignant + 1e-6 <= pred.tta["max"] + 2e-6
+    assert "flips/rotations" in out["cnn_info"] and "TTA" in out["cnn_info"]
+    off = dict(zip(OUT, tab.toggle_tta(ctx, out["session"], False, "Grad-CAM", tab.PREDICTED, 0.5), strict=True))
+    assert off["session"].tta is False
 
 
 def test_magnification_is_read_from_the_file_name_unless_chosen(ctx, patches, tmp_path):

@@ -105,7 +105,7 @@ def test_missing_preset_keeps_the_form(ctx, monkeypatch):
     out = train.preset_values(ctx, "paper LoRA")
     assert "not_there.yaml" in out[1]
     out = train.preset_values(ctx, "quick demo (CPU, minutes)")
-    assert out[0]["data"]["source"] == "synthetic" and "loaded" in out[1]
+    assert out[0]["data"]["source"] == "idc" and "loaded" in out[1]
 
 
 def test_annotated_set_is_exported_from_the_real_store_and_used(ctx, tiny_data):

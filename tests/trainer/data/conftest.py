@@ -1,7 +1,9 @@
-"""Hostile-image writers and a tiny dataset for the data-layer tests (all generated, no ../shared)."""
+"""Hostile-image writers, a tiny BreakHis-like dataset and tiny IDC-layout folders for the data-layer tests (all
+generated, no ../shared)."""
 
 from __future__ import annotations
 
+import csv
 import struct
 import zlib
 from pathlib import Path
@@ -68,3 +70,52 @@ def tiny_records(tiny_root):
     from trainer.data.index import index_dataset
 
     return index_dataset(tiny_root).records
+
+
+# --- IDC layout (per-patch labels) ------------------------------------------------------------------------
+
+IDC_EDGE_SIZES = ((50, 1), (50, 12))  # (width, height) of the slide-edge tiles the real dataset has
+
+
+def idc_name(patient: str, x: int, y: int, label: int) -> str:
+    return f"{patient}_idx5_x{x}_y{y}_class{label}.png"
+
+
+def write_idc(
+    root: Path, patients: dict[str, tuple[int, int]], *, edges: bool = True, manifest: bool = False, seed: int = 0
+) -> Path:
+    """A tiny IDC-layout folder, ``root/<patient>/<0|1>/<patient>_idx5_x<X>_y<Y>_class<C>.png``: for each patient
+    ``(benign, malignant)`` 50x50 PNGs of random pixels (so no two files are duplicates), cut on a 50 px grid.
+    ``edges``: the first patient also gets a 50x1 and a 50x12 class-0 slide-edge tile (``IDC_EDGE_SIZES``).
+    ``manifest``: a ``MANIFEST.csv`` (``path,label,patient_id``) listing every file, as the shared copy has."""
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def write(patient: str, x: int, y: int, label: int, size: tuple[int, int]) -> None:
+        path = root / patient / str(label) / idc_name(patient, x, y, label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+        rows.append((path.relative_to(root).as_posix(), ("benign", "malignant")[label], patient))
+
+    for k, (patient, (n_benign, n_malignant)) in enumerate(patients.items()):
+        labels = [0] * n_benign + [1] * n_malignant
+        for i, label in enumerate(labels):
+            write(patient, 1 + 50 * (i % 20), 1 + 50 * (i // 20), label, (50, 50))
+        if edges and k == 0:
+            for j, size in enumerate(IDC_EDGE_SIZES):
+                write(patient, 1 + 50 * j, 5001, 0, size)
+    if manifest:
+        with open(root / "MANIFEST.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "label", "patient_id"])
+            w.writerows(rows)
+    return root
+
+
+# Six patients, both classes each, about 10 patches: the IDC fixture most tests share (plus 2 edge tiles).
+IDC_PATIENTS = {"8863": (6, 3), "8864": (5, 4), "8865": (7, 2), "8913": (4, 5), "8914": (6, 4), "8916": (3, 6)}
+
+
+@pytest.fixture(scope="module")
+def idc_root(tmp_path_factory):
+    return write_idc(tmp_path_factory.mktemp("idc"), IDC_PATIENTS)

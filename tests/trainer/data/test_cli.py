@@ -61,3 +61,40 @@ def test_synth_summary_splits(tmp_path, capsys):
     assert len(splits.folds) == 2 and splits.seed == 7
     tests = [set(f.test_patients) for f in splits.folds]
     assert not tests[0] & tests[1] and len(tests[0] | tests[1]) == 8
+
+
+def test_summary_of_per_patch_data_is_one_class_mix_table_and_grouped_problems(tmp_path, capsys):
+    from tests.trainer.data.conftest import IDC_PATIENTS, write_idc
+
+    root = write_idc(tmp_path / "idc", IDC_PATIENTS, manifest=True)
+    extra = root / "8863" / "0" / "notes.docx"  # another kind of problem, in the same folder
+    extra.write_text("x")
+    assert (
+        main(["data", "summary", str(root), "--no-progress", "--examples", "1", "--json", str(tmp_path / "r.json")])
+        == 0
+    )
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    n = sum(b + m for b, m in IDC_PATIENTS.values())
+    assert f"images: {n}   patients: 6 (labels per patch; 6 hold both classes)" in out
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["patient"])
+    assert lines[header].split() == ["patient", "benign", "malignant", "total", "%", "malignant"]
+    rows = [line.split() for line in lines[header + 1 : header + 1 + len(IDC_PATIENTS) + 1]]
+    for row, (pid, (b, m)) in zip(rows, IDC_PATIENTS.items(), strict=False):
+        assert row == [pid, str(b), str(m), str(b + m), f"{100 * m / (b + m):.1f}"]
+    total_b = sum(b for b, _ in IDC_PATIENTS.values())
+    assert rows[-1][:4] == ["all", str(total_b), str(n - total_b), str(n)]
+    assert "subtype" not in out  # no record has one: no subtype table
+    assert "patient_in_both_classes" not in out
+    # Problems grouped by kind: a count, at most --examples files each, and where to get them all.
+    assert "problems: 3 (not_an_image_file: 1, too_small: 2); problem files are skipped" in out
+    assert "  too_small: 2" in out and "    ... and 1 more" in out and "--json" in out
+    assert sum("image too small to classify" in line for line in lines) == 1
+    assert sum(line.startswith("    ") and str(root) in line for line in lines) == 2
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["counts"]["label_level"] == "patch" and len(report["problems"]) == 3
+
+    assert main(["data", "splits", str(root), "--out", str(tmp_path / "s.json"), "--folds", "2", "--no-progress"]) == 0
+    splits = Splits.load(tmp_path / "s.json")
+    assert splits.label_level == "patch"
+    assert sorted(p for f in splits.folds for p in f.test_patients) == sorted(IDC_PATIENTS)

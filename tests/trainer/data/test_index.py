@@ -45,7 +45,8 @@ def test_every_problem_file_is_reported_and_indexing_goes_on(messy_root, tiny_re
     assert by_path[str(extra["unparseable"])] == ["unparseable_name"]
     assert by_path[str(extra["duplicate"])] == ["duplicate_file"]
     assert by_path[str(extra["not_image"])] == ["not_an_image_file"]
-    assert by_path["14-99999"] == ["patient_in_both_classes"]
+    assert by_path["14-99999"] == ["patient_in_both_classes"]  # per-patient labels (BreakHis): a problem
+    assert report.label_level == "patient"
     kept = {Path(r.path).name for r in report.records}
     assert {Path(hostile[k]).name for k in ODD_BUT_VALID} <= kept
     assert len(report.records) == len(tiny_records) + len(ODD_BUT_VALID) + 1
@@ -148,6 +149,36 @@ def test_copy_with_a_manifest_lists_exactly_the_missing_files(tmp_path):
     assert report.official_comparison()  # and the counts differ from the official ones
     text = format_summary(report)
     assert "official BreakHis counts:" in text
+    # Printed grouped by kind, with a few examples; every file is named with examples=None and in the JSON.
+    assert f"  missing_file: {len(gone)}" in text and f"... and {len(gone) - 3} more" in text and "--json" in text
+    assert sum(f"    {p}: file not found" in text for p in gone) == 3
+    text = format_summary(report, examples=None)
     for p in gone:
-        assert f"[missing_file] {p}: file not found" in text
+        assert f"    {p}: file not found" in text
+    assert sorted(p["path"] for p in report.to_json()["problems"]) == sorted(gone)
     assert report.to_json()["counts"]["problems"] == {"missing_file": len(gone)}
+
+
+def test_patient_in_both_classes_is_a_problem_only_for_per_patient_labels():
+    from trainer.data.index import IndexReport, patient_problems
+
+    records = [Record("a.png", "p1", 0), Record("b.png", "p1", 1), Record("c.png", "p2", 1)]
+    assert [(p.path, p.kind) for p in patient_problems(records)] == [("p1", "patient_in_both_classes")]
+    assert patient_problems(records, "patient") == patient_problems(records)
+    assert patient_problems(records, "patch") == []
+    with pytest.raises(ValueError, match="label_level"):
+        IndexReport("x", "csv", label_level="slide")
+
+
+def test_images_under_the_smallest_side_are_too_small_and_skipped(tmp_path):
+    from PIL import Image
+
+    from trainer.data.images import MIN_SIDE
+
+    sizes = {"ok.png": (MIN_SIDE, MIN_SIDE), "strip.png": (50, MIN_SIDE - 1), "tall.png": (1, 50)}
+    for i, (name, size) in enumerate(sizes.items()):
+        Image.new("RGB", size, (10 * i, 20, 30)).save(tmp_path / name)
+    (tmp_path / "manifest.csv").write_text("path,label\n" + "".join(f"{n},benign\n" for n in sizes))
+    report = index_dataset(tmp_path)
+    assert [Path(r.path).name for r in report.records] == ["ok.png"]
+    assert {Path(p.path).name: p.kind for p in report.problems} == {"strip.png": "too_small", "tall.png": "too_small"}

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.trainer.data.conftest import IDC_EDGE_SIZES, IDC_PATIENTS, idc_name, write_idc
 from trainer.data.index import index_dataset
-from trainer.data.sources import detect_source, export_folder, write_manifest
+from trainer.data.sources import detect_source, export_folder, is_idc_layout, parse_idc_name, write_manifest
 
 
 def _key(r):
@@ -114,3 +115,139 @@ def test_csv_without_required_columns_is_one_clear_error(tmp_path):
 def test_official_breakhis_tree_is_breakhis_at_every_level(tiny_root):
     for sub in ("", "BreaKHis_v1", "BreaKHis_v1/histology_slides/breast", "BreaKHis_v1/histology_slides/breast/benign"):
         assert detect_source(Path(tiny_root) / sub) == "breakhis", sub
+
+
+# --- IDC (per-patch labels) --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("8863_idx5_x1001_y2051_class1.png", ("8863", 1001, 2051, 1)),
+        ("12626_idx5_x51_y1_class0.png", ("12626", 51, 1, 0)),
+        ("/data/idc/9077/1/9077_idx5_x3401_y501_class1.png", ("9077", 3401, 501, 1)),  # a path: its name counts
+        ("8863_IDX5_X1_Y2_CLASS0.PNG", ("8863", 1, 2, 0)),
+    ],
+)
+def test_idc_names_give_patient_slide_position_and_class(name, expected):
+    assert parse_idc_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "8863_idx5_x1_y2_class2.png",  # only class 0 and 1
+        "8863_idx4_x1_y2_class0.png",
+        "8863_idx5_x1_class0.png",
+        "8863_idx5_x1_y2_class0.jpg",
+        "abc_idx5_x1_y2_class0.png",
+        "SOB_B_A-14-22549AB-40-001.png",
+    ],
+)
+def test_other_names_are_not_idc(bad):
+    assert parse_idc_name(bad) is None
+
+
+def test_idc_layout_is_detected_with_and_without_its_manifest(tmp_path):
+    bare = write_idc(tmp_path / "bare", {"10253": (2, 1), "10254": (1, 2)}, edges=False)
+    assert is_idc_layout(bare) and detect_source(bare) == "idc"
+    listed = write_idc(tmp_path / "listed", {"10253": (2, 1), "10254": (1, 2)}, edges=False, manifest=True)
+    assert (listed / "MANIFEST.csv").is_file()
+    assert detect_source(listed) == "idc"  # the layout wins over the manifest beside it
+    assert index_dataset(listed).source == "idc"
+    # Digit-named folders of other files are not IDC.
+    _png(tmp_path / "other" / "123" / "0" / "a.png")
+    assert not is_idc_layout(tmp_path / "other")
+
+
+def test_idc_records_keep_patient_position_magnification_and_patch_labels(idc_root):
+    report = index_dataset(idc_root)
+    assert report.source == "idc" and report.label_level == "patch"
+    assert len(report.records) == sum(b + m for b, m in IDC_PATIENTS.values())
+    assert {r.dataset for r in report.records} == {"idc"}
+    assert {r.magnification for r in report.records} == {"40X"}
+    assert {r.subtype for r in report.records} == {None}
+    for r in report.records:
+        assert (r.patient_id, r.x, r.y, r.label) == parse_idc_name(r.path)
+        assert Path(r.path).parent.name == str(r.label) and Path(r.path).parent.parent.name == r.patient_id
+    mix = {row["patient_id"]: (row["benign"], row["malignant"]) for row in report.patient_class_mix()}
+    assert mix == IDC_PATIENTS
+    # Every patient holds both classes: with per-patch labels that is the data, not a problem.
+    assert not [p for p in report.problems if p.kind == "patient_in_both_classes"]
+    assert any("per patch" in n for n in report.notes)
+
+
+def test_idc_edge_tiles_are_too_small_skipped_and_never_fatal(idc_root):
+    report = index_dataset(idc_root)
+    small = [p for p in report.problems if p.kind == "too_small"]
+    assert [p.kind for p in report.problems] == ["too_small", "too_small"]  # nothing else is wrong
+    sizes = sorted(f"({w}x{h} px" for w, h in IDC_EDGE_SIZES)
+    assert sorted(next(s for s in sizes if s in p.detail) for p in small) == sizes
+    assert all("at least 16 px" in p.detail for p in small)
+    assert not {p.path for p in small} & {r.path for r in report.records}
+    # The header check sees the size too; with no check at all the tiles are kept (nothing decoded).
+    assert len([p for p in index_dataset(idc_root, verify="header").problems if p.kind == "too_small"]) == 2
+    assert len(index_dataset(idc_root, verify="none").records) == len(report.records) + 2
+
+
+def test_idc_manifest_says_which_files_belong(tmp_path):
+    root = write_idc(tmp_path / "idc", {"8863": (3, 2), "8864": (2, 3)}, edges=False, manifest=True)
+    listed = [line.split(",")[0] for line in (root / "MANIFEST.csv").read_text().splitlines()[1:]]
+    gone = root / listed[1]
+    gone.unlink()  # listed, but the copy lacks it
+    extra = root / "8864" / "1" / idc_name("8864", 901, 901, 1)  # in the copy, not listed
+    shutil.copy(root / listed[-1], extra)
+    extra.write_bytes(extra.read_bytes() + b"\0")  # different content: not a duplicate
+    # Name, folder and manifest label that disagree.
+    wrong_folder = root / "8863" / "1" / idc_name("8863", 951, 951, 0)
+    Image.new("RGB", (50, 50), (1, 2, 3)).save(wrong_folder)
+    wrong_label = root / "8864" / "0" / idc_name("8864", 951, 951, 0)
+    Image.new("RGB", (50, 50), (4, 5, 6)).save(wrong_label)
+    stray = root / "8863" / "0" / "notes.docx"
+    stray.write_text("x")
+    (root / "SOURCE.md").write_text("where the copy came from\n")  # a usual side file: not a problem
+    with open(root / "MANIFEST.csv", "a") as fh:
+        fh.write(f"{wrong_folder.relative_to(root).as_posix()},benign,8863\n")
+        fh.write(f"{wrong_label.relative_to(root).as_posix()},malignant,8864\n")
+
+    report = index_dataset(root)
+    assert report.source == "idc"
+    kinds = {p.path: p.kind for p in report.problems}
+    assert kinds == {
+        str(gone): "missing_file",
+        str(extra): "not_in_manifest",
+        str(stray): "not_an_image_file",
+        str(wrong_folder): "label_conflict",
+        str(wrong_label): "label_conflict",
+    }
+    details = {p.path: p.detail for p in report.problems}
+    assert "class folder 1 contradicts class0" in details[str(wrong_folder)]
+    assert "manifest label 'malignant' contradicts class0" in details[str(wrong_label)]
+    assert len(report.records) == 10 - 1
+    assert {r.path for r in report.records} == {str(root / p) for p in listed} - {str(gone)}
+
+
+def test_upper_case_manifest_in_a_plain_folder_is_a_csv_source(tmp_path, tiny_records):
+    for r in tiny_records[:4]:
+        shutil.copy(r.path, tmp_path / Path(r.path).name)
+    lines = ["path,label,patient_id"] + [f"{Path(r.path).name},{r.label},p{r.label}" for r in tiny_records[:4]]
+    (tmp_path / "MANIFEST.csv").write_text("\n".join(lines) + "\n")
+    assert detect_source(tmp_path) == "csv"
+    report = index_dataset(tmp_path)
+    assert report.source == "csv" and len(report.records) == 4 and not report.problems
+
+
+def test_csv_manifest_with_a_patient_in_both_classes_is_per_patch(tmp_path, tiny_records):
+    benign = next(r for r in tiny_records if r.label == 0)
+    malignant = next(r for r in tiny_records if r.label == 1)
+    shutil.copy(benign.path, tmp_path / "a.png")  # plain names: no BreakHis subtype read from them
+    shutil.copy(malignant.path, tmp_path / "b.png")
+    rows = ["a.png,benign,slide-1", "b.png,malignant,slide-1"]
+    (tmp_path / "manifest.csv").write_text("path,label,patient_id\n" + "\n".join(rows) + "\n")
+    report = index_dataset(tmp_path)
+    assert report.source == "csv" and report.label_level == "patch"
+    assert not report.problems  # both classes in one patient is how per-patch data is
+    assert any("per patch" in n for n in report.notes)
+    # One label per patient: per-patient data, as before.
+    (tmp_path / "manifest.csv").write_text("path,label,patient_id\n" + rows[0] + "\n" + rows[1].replace("-1", "-2"))
+    assert index_dataset(tmp_path).label_level == "patient"

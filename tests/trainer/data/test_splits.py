@@ -89,3 +89,74 @@ def test_bad_splits_file_is_a_clear_error(tmp_path):
     (tmp_path / "s.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a valid splits file"):
         Splits.load(tmp_path / "s.json")
+
+
+# --- per-patch labels (IDC-like: every patient holds both classes) -------------------------------------
+
+
+def _patch_records(n_patients=20, size=50):
+    """``n_patients`` patients of about ``size`` patches each (45-55), malignant share 15-45 % spread over them:
+    data whose patient-level folds can keep every test fold's malignant share close to the whole's."""
+    from trainer.data.records import Record
+
+    out = []
+    for k in range(n_patients):
+        n = size + (k * 7) % 11 - 5
+        m = round(n * (0.15 + 0.30 * ((k * 13) % n_patients) / (n_patients - 1)))
+        out += [Record(f"{9000 + k}_{i}.png", str(9000 + k), int(i < m), None, "40X", "idc") for i in range(n)]
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+def test_patch_level_folds_are_patient_disjoint_and_keep_the_malignant_share(seed):
+    records = _patch_records()
+    patients = {r.patient_id for r in records}
+    splits = make_splits(records, n_folds=5, seed=seed, val_fraction=0.15, label_level="patch")
+    assert splits.label_level == "patch" and len(splits.folds) == 5
+    tests = [set(f.test_patients) for f in splits.folds]
+    assert sorted(p for t in tests for p in t) == sorted(patients)  # every patient in exactly one test fold
+    whole = sum(r.label for r in records) / len(records)
+    for f in splits.folds:
+        train, val, test = map(set, (f.train_patients, f.val_patients, f.test_patients))
+        assert not (train & val or train & test or val & test)
+        assert train | val | test == patients
+        assert val  # about val_fraction of the training patients validate
+        tr, va, te = f.partition(records)
+        assert {r.patient_id for r in te} == test and {r.patient_id for r in tr} == train
+        share = sum(r.label for r in te) / len(te)
+        assert abs(share - whole) < 0.04, (f.fold, share, whole)
+        assert {r.label for r in va} == {0, 1}
+
+
+def test_patch_level_folds_are_reproducible_and_round_trip(tmp_path):
+    records = _patch_records(12)
+    a = make_splits(records, n_folds=3, seed=5, label_level="patch")
+    assert a == make_splits(records, n_folds=3, seed=5, label_level="patch")
+    assert Splits.load(a.save(tmp_path / "s.json")) == a
+
+
+def test_patch_level_folds_need_each_class_in_enough_patients():
+    from trainer.data.records import Record
+
+    records = [Record(f"{p}-{i}.png", p, int(p == "m" and i == 0)) for p in ("a", "b", "c", "m") for i in range(3)]
+    with pytest.raises(ValueError, match="at least 3 patients"):
+        make_splits(records, n_folds=3, label_level="patch")
+
+
+def test_subsample_keeps_every_patient_and_class_and_about_the_fraction():
+    from trainer.data.splits import subsample_per_patient
+
+    records = _patch_records()
+    kept = subsample_per_patient(records, 0.3, seed=4)
+    assert abs(len(kept) - 0.3 * len(records)) <= 0.02 * len(records)
+    before = Counter((r.patient_id, r.label) for r in records)
+    after = Counter((r.patient_id, r.label) for r in kept)
+    assert set(after) == set(before)  # every patient keeps both of its classes
+    for key, n in before.items():
+        assert after[key] == max(1, round(0.3 * n))
+    assert kept == [r for r in records if r in set(kept)]  # order kept
+    assert kept == subsample_per_patient(records, 0.3, seed=4)  # same seed, same patches
+    assert kept != subsample_per_patient(records, 0.3, seed=5)
+    assert subsample_per_patient(records, None, 0) == records == subsample_per_patient(records, 1.0, 0)
+    with pytest.raises(ValueError, match="subsample"):
+        subsample_per_patient(records, 0, 0)

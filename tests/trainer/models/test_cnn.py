@@ -107,3 +107,17 @@ def test_load_checkpoint_resolves_classes_input_size_and_device(tmp_path):
     assert ckpt.classes == ["a", "b"] and ckpt.input_size == 64
     with pytest.raises(FileNotFoundError, match="adapter.json"):
         load_checkpoint(tmp_path / "best" / "nothing_here", device="cpu")
+
+
+@pytest.mark.parametrize(("name", "dim"), [("resnet18", 512), ("alexnet", 4096), ("mobilenet_v3_small", 1024)])
+def test_logits_and_penultimate_features_from_one_pass(name, dim):
+    adapter = CNNAdapter(ModelConfig(name=name, pretrained=False))
+    adapter.module.eval()
+    batch = adapter.collate([torch.rand(3, 64, 64) for _ in range(3)], [0, 1, 0])
+    with torch.no_grad():
+        logits, features = adapter.logits_and_features(batch)
+        probs = adapter.predict_proba(batch)
+        head = adapter.module.get_submodule(adapter.head_name)
+        assert torch.allclose(head(features), logits, atol=1e-5)  # they are the head's input
+    assert features.shape == (3, dim) and torch.allclose(torch.softmax(logits, -1), probs, atol=1e-6)
+    assert not adapter.module.get_submodule(adapter.head_name)._forward_pre_hooks  # the tap is removed

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from trainer.config import ModelConfig
-from trainer.models.base import ADAPTER_FILE, ModelAdapter, write_adapter_meta
+from trainer.models.base import ADAPTER_FILE, ModelAdapter, first_input, write_adapter_meta
 from trainer.models.vlm import scoring
 from trainer.models.vlm.families import DEFAULT_PROMPT, Family, class_words, family_for
 from trainer.models.vlm.loading import load_model, load_processor
@@ -217,7 +217,9 @@ class VLMAdapter(ModelAdapter):
         """The (peft-wrapped) transformers model."""
         return self._module.model
 
-    def transform(self, train: bool, input_size: int, stain: str | None = None) -> Callable[[Any], Any]:
+    def transform(
+        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+    ) -> Callable[[Any], Any]:
         """The CNNs' augmentation (flips, rotations, jitter) and resizing, ending in a PIL image: the processor
         does the model's own resizing and normalisation."""
         from torchvision import transforms as T
@@ -226,7 +228,12 @@ class VLMAdapter(ModelAdapter):
 
         self.input_size = input_size
         kwargs = {"stain": stain} if stain else {}
-        return T.Compose([build_transforms(input_size, train=train, normalize=False, **kwargs), T.ToPILImage()])
+        return T.Compose(
+            [
+                build_transforms(input_size, train=train, normalize=False, color_jitter=color_jitter, **kwargs),
+                T.ToPILImage(),
+            ]
+        )
 
     def collate(self, samples: Sequence[Any], targets: Sequence[int]) -> dict[str, Any]:
         return {"inputs": self.encode(list(samples)), "targets": torch.as_tensor(list(targets), dtype=torch.long)}
@@ -257,6 +264,24 @@ class VLMAdapter(ModelAdapter):
         if self.mode == "linear_probe":
             return torch.softmax(self.forward_module(batch["inputs"], features=True).float(), dim=-1)
         return scoring.class_probabilities(self._forward, batch["inputs"], self.class_tokens, self.pad_id)
+
+    @property
+    def feature_description(self) -> str:
+        if self.mode == "linear_probe":
+            return "the linear probe's input: mean image-token and answer-position hidden states"
+        return "the language model's final hidden state at the answer position (the input of lm_head)"
+
+    def logits_and_features(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class scores and features of one pass. A linear probe: its head's logits and the pooled features that
+        feed it. Otherwise the class-word log-likelihoods (softmax = ``predict_proba``) and the language model's
+        final hidden state at the answer position (the input of ``lm_head`` there, ``first_input``)."""
+        inputs = batch["inputs"]
+        if self.mode == "linear_probe":
+            features = self._module.features(inputs)
+            return self._module.head(features).float(), features.float()
+        with first_input(self.model.get_output_embeddings()) as box:
+            scores = scoring.class_log_likelihoods(self._forward, inputs, self.class_tokens, self.pad_id)
+        return scores.float(), box[0][:, 0].float()  # the first kept position: the prompt's last token
 
     def parameter_counts(self) -> tuple[int, int]:
         """(trainable, total); for peft models peft's own count (which counts 4-bit weights unpacked)."""
@@ -315,24 +340,46 @@ class VLMAdapter(ModelAdapter):
         """``explain_image`` for several images in one forward pass. The prompt is the same and the views (at
         ``input_size``) are the same size, so no row is padded and each row's results are its single-image ones;
         views of different sizes (no ``input_size`` set) are explained one by one."""
+        images = [_rgb(im) for im in images]
+        if len({self.input_size or _default_size(im) for im in images}) > 1:
+            return [self.explain_images([im], probabilities)[0] for im in images]
+        if not probabilities:
+            return [(None, m) for m in self._attention_maps(images)[0]]
+        out = []
+        for logits, _, amap in self.explain_scored(images):
+            probs = torch.softmax(torch.as_tensor(logits), dim=-1).tolist()
+            out.append((dict(zip(self.classes, probs, strict=True)), amap))
+        return out
+
+    @torch.no_grad()
+    def explain_scored(self, images) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(class logits, features, attention map) per image, as ``logits_and_features`` gives them (the OOD check's
+        input, ``trainer.trust``), from the attention pass itself when every class word is one token."""
+        images = [_rgb(im) for im in images]
+        if len({self.input_size or _default_size(im) for im in images}) > 1:
+            return [self.explain_scored([im])[0] for im in images]
+        maps, inputs, out, tapped = self._attention_maps(images, tap=True)
+        if tapped is not None and self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
+            logits = scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens).float()
+            features = tapped[:, -1].float()  # logits_to_keep=1: lm_head saw the answer position only
+        else:
+            logits, features = self.logits_and_features({"inputs": inputs})
+        return list(zip(logits.cpu().numpy(), features.cpu().numpy(), maps, strict=True))
+
+    def _attention_maps(self, images, tap: bool = False):
+        """(maps, inputs, model output, lm_head input or None) of one eager attention pass over ``images``."""
         from trainer.models.vlm.attention import attention_forward, project_attention
 
-        images = [_rgb(im) for im in images]
-        sizes = {self.input_size or _default_size(im) for im in images}
-        if len(sizes) > 1:
-            return [self.explain_images([im], probabilities)[0] for im in images]
         self._module.eval()
-        tf = self.transform(False, sizes.pop())
+        tf = self.transform(False, self.input_size or _default_size(images[0]))
         inputs = {k: v.to(self.device) for k, v in self.encode([tf(im) for im in images]).items()}
-        out = attention_forward(self, inputs)
-        maps = [project_attention(self, inputs, out.attentions, im.size, row=i) for i, im in enumerate(images)]
-        if not probabilities:
-            return [(None, m) for m in maps]
-        if self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
-            probs = torch.softmax(scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens), dim=-1)
+        if tap:
+            with first_input(self.model.get_output_embeddings()) as box:
+                out = attention_forward(self, inputs)
         else:
-            probs = self.predict_proba({"inputs": inputs, "targets": torch.zeros(len(images), dtype=torch.long)})
-        return [(dict(zip(self.classes, p, strict=True)), m) for p, m in zip(probs.cpu().tolist(), maps, strict=True)]
+            box, out = [], attention_forward(self, inputs)
+        maps = [project_attention(self, inputs, out.attentions, im.size, row=i) for i, im in enumerate(images)]
+        return maps, inputs, out, (box[0] if box else None)
 
     # --- saving / loading ----------------------------------------------------------------------------
     def _meta(self, weights: str, **extra) -> dict:

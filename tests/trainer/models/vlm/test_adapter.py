@@ -62,6 +62,20 @@ def test_subtype_labels_span_several_tokens(make_adapter, patches):
     assert torch.allclose(probs.sum(-1), torch.ones(4), atol=1e-5)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(("mode", "classes"), [("zero_shot", 2), ("linear_probe", 2), ("lora", 2), ("zero_shot", 8)])
+def test_logits_and_features_come_from_the_scoring_pass(make_adapter, patches, family, mode, classes):
+    adapter = make_adapter(family, mode, num_classes=classes)
+    hidden = adapter.model.config.get_text_config().hidden_size
+    with torch.no_grad():
+        batch = batch_of(adapter, patches)
+        logits, features = adapter.logits_and_features(batch)
+        probs = adapter.predict_proba(batch)
+    assert logits.shape == (4, classes) and torch.allclose(torch.softmax(logits, -1), probs, atol=1e-5)
+    assert features.shape == (4, 2 * hidden if mode == "linear_probe" else hidden)
+    assert torch.isfinite(features).all() and not adapter.model.get_output_embeddings()._forward_pre_hooks
+
+
 def test_zero_shot_trains_nothing(make_adapter):
     trainable, total = make_adapter("qwen2_vl", "zero_shot").parameter_counts()
     assert trainable == 0 and total > 0
