@@ -37,6 +37,9 @@ class DataConfig:
     # labs; stronger colour augmentation is a common remedy (Tellez et al., MedIA 2019), though 0.3 did worse than
     # 0.1 on IDC here (results/idc/README.md).
     color_jitter: float = 0.1
+    # Training stain jitter in HED space (Tellez et al. 2019; trainer.data.stain.HEDJitter): each stain's amount
+    # is scaled by U(1-s, 1+s) and shifted by U(-s, s). 0: off; 0.05 is Tellez's "HED-light".
+    hed_jitter: float = 0.0
     num_workers: int = 2
     # Keep this share (0-1] of each patient's training and validation images, per class, drawn with `seed`
     # (CPU-sized runs on large per-patch sets such as IDC); test images are always all kept. None: all.
@@ -60,6 +63,10 @@ class ModelConfig:
     mode: Mode = "full"
     pretrained: bool = True  # ImageNet weights (cnn) when they can be had
     weights_path: str | None = None  # local weights file (cnn) instead of the torchvision download
+    # ResNets (cnn): 16 or 8 keeps the last stage(s) at full resolution (their first block's stride 2 -> 1), so
+    # small inputs keep a usable feature map: at 64 px, 16 gives layer4 a 4x4 map instead of 2x2 (finer features
+    # for 50 px IDC patches, and a Grad-CAM map on layer4). None: the architecture's own (32).
+    output_stride: int | None = None
     label: str | None = None  # folder / table name of this model in results (default derived from name+mode)
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     freeze_vision: bool = True

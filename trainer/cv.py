@@ -277,7 +277,7 @@ def run_fold(
         # Stain normalisation runs once per image in the dataset (before its cache), not every epoch in the transform.
         return PatchDataset(
             recs,
-            adapter.transform(train, size, color_jitter=cfg.data.color_jitter),
+            adapter.transform(train, size, color_jitter=cfg.data.color_jitter, hed_jitter=cfg.data.hed_jitter),
             target=cfg.data.target,
             stain=stain,
             **cache_options(cfg),

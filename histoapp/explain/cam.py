@@ -40,6 +40,7 @@ _TARGET_LAYERS: tuple[tuple[str, str], ...] = (
     ("googlenet", "inception5b"),
     ("inception", "Mixed_7c"),
 )
+MIN_MAP_SIDE = 4  # the coarsest CAM grid worth showing (issue 16: "a map of at least 4x4")
 _locks: dict[int, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -57,14 +58,15 @@ class CamResult:
 def target_layer(model: nn.Module, arch: str | None = None, input_size: int | None = None) -> nn.Module:
     """The layer whose activations the CAM weighs: by torchvision architecture name, else the last Conv2d.
 
-    ResNets below 128 px inputs use the last block of ``layer3`` (stride 16): ``layer4`` would give a 2x2 or
-    3x3 map, too coarse to show anything on a small patch."""
+    ResNets explain the last block of ``layer4`` when its map is at least 4x4 at ``input_size`` (224 px; 64 px
+    with ``model.output_stride=16``), else that of ``layer3``: a 2x2 map is too coarse to show anything on a
+    small patch, and explaining ``layer3`` costs a backward pass through all of ``layer4``."""
     arch = (arch or "").lower()
     for prefix, attr in _TARGET_LAYERS:
         if arch.startswith(prefix) and hasattr(model, attr):
             layer = getattr(model, attr)
             if isinstance(layer, nn.Sequential) and prefix in ("resnet", "resnext", "wide_resnet"):
-                if input_size and input_size < 128 and hasattr(model, "layer3"):
+                if input_size and _resnet_map_side(model, input_size) < MIN_MAP_SIDE and hasattr(model, "layer3"):
                     return model.layer3[-1]
                 return layer[-1]
             if isinstance(layer, nn.Sequential) and prefix in ("vgg", "alexnet"):
@@ -76,6 +78,17 @@ def target_layer(model: nn.Module, arch: str | None = None, input_size: int | No
     if not convs:
         raise ValueError(f"{model.__class__.__name__}: no convolutional layer to explain with a CAM")
     return convs[-1]
+
+
+def _resnet_map_side(model: nn.Module, input_size: int) -> int:
+    """Side of a torchvision ResNet's ``layer4`` map: the stem halves twice, then each of layers 2-4 halves
+    when its first block has a stride-2 conv (``trainer.models.cnn.set_output_stride`` turns them off)."""
+    stride = 4
+    for stage in ("layer2", "layer3", "layer4"):
+        first = getattr(model, stage)[0]
+        if any(isinstance(m, nn.Conv2d) and m.stride == (2, 2) for m in first.modules()):
+            stride *= 2
+    return -(-input_size // stride)
 
 
 def _leaf_hook(module, inputs, output):

@@ -1,4 +1,4 @@
-"""The study's preprocessing: resize, augmentation (flips, 90-degree rotations, colour jitter) for training,
+"""The study's preprocessing: resize, augmentation (flips, 90-degree rotations, colour and stain jitter) for training,
 ImageNet normalisation. Stain normalisation (torchstain, Macenko or Reinhard) is optional and applied first,
 before augmentation."""
 
@@ -21,13 +21,15 @@ def build_transforms(
     stain: str | None = None,
     stain_reference: str | Path | None = None,
     color_jitter: float = 0.1,
+    hed_jitter: float = 0.0,
 ) -> Callable:
     """torchvision pipeline from an RGB PIL image to a (normalised) CHW float tensor.
 
     ``stain``: None, ``"macenko"`` or ``"reinhard"`` (fitted on ``stain_reference``, default the bundled patch).
     With a cached ``PatchDataset``, passing ``stain=`` to the dataset instead normalises once per image
     rather than every epoch (do not pass it to both). ``color_jitter``: training brightness, contrast and
-    saturation change by up to that share, hue by a fifth of it (``data.color_jitter``)."""
+    saturation change by up to that share, hue by a fifth of it (``data.color_jitter``); ``hed_jitter``: the
+    training stain augmentation in HED space (``trainer.data.stain.HEDJitter``, ``data.hed_jitter``)."""
     steps: list = []
     if stain:
         from trainer.data.stain import StainNormalize
@@ -43,6 +45,10 @@ def build_transforms(
                 brightness=color_jitter, contrast=color_jitter, saturation=color_jitter, hue=color_jitter / 5
             ),
         ]
+        if hed_jitter:
+            from trainer.data.stain import HEDJitter
+
+            steps.append(HEDJitter(hed_jitter))
     else:
         steps += [T.Resize(size), T.CenterCrop(size)]
     steps.append(T.ToTensor())

@@ -78,7 +78,12 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def transform(
-        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+        self,
+        train: bool,
+        input_size: int,
+        stain: str | None = None,
+        color_jitter: float = 0.1,
+        hed_jitter: float = 0.0,
     ) -> Callable[[Any], Any]: ...
 
     @abstractmethod

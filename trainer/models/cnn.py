@@ -127,8 +127,30 @@ def _replace_head(model: nn.Module, num_classes: int) -> str:
     return last
 
 
+def set_output_stride(model: nn.Module, output_stride: int) -> nn.Module:
+    """Make a torchvision ResNet's total stride ``output_stride`` (32, 16 or 8) by setting the stride-2 convs of
+    the first block of ``layer4`` (16), and of ``layer3`` (8), to stride 1. No dilation (DeepLab's choice, which
+    keeps the receptive field): at the small inputs this is for, the receptive field already spans the image.
+    The weights are unchanged, so ImageNet or saved weights load as before."""
+    stages = {32: [], 16: ["layer4"], 8: ["layer3", "layer4"]}
+    if output_stride not in stages:
+        raise ValueError(f"model.output_stride must be 32, 16 or 8, not {output_stride!r}")
+    if not all(hasattr(model, f"layer{i}") for i in range(1, 5)):
+        raise ValueError(f"model.output_stride applies to ResNets only, not {model.__class__.__name__}")
+    for stage in stages[output_stride]:
+        for conv in getattr(model, stage)[0].modules():
+            if isinstance(conv, nn.Conv2d) and conv.stride == (2, 2):
+                conv.stride = (1, 1)
+    return model
+
+
 def build_cnn(
-    name: str, num_classes: int = 2, *, pretrained: bool = False, weights_path: str | None = None
+    name: str,
+    num_classes: int = 2,
+    *,
+    pretrained: bool = False,
+    weights_path: str | None = None,
+    output_stride: int | None = None,
 ) -> nn.Module:
     from torchvision import models
 
@@ -139,6 +161,8 @@ def build_cnn(
             + (f"; did you mean {', '.join(close)}?" if close else "; see torchvision.models.list_models()")
         )
     model = models.get_model(name, weights=None)
+    if output_stride:
+        set_output_stride(model, output_stride)
     if weights_path or pretrained:
         state = read_state_dict(weights_path) if weights_path else imagenet_state_dict(name)
         head = _replace_head(model, num_classes)
@@ -174,6 +198,7 @@ class CNNAdapter(ModelAdapter):
             num_classes,
             pretrained=pretrained,
             weights_path=config.weights_path if _pretrained is None else None,
+            output_stride=config.output_stride,
         )
         self.head_name = last_linear(self._module)
         if config.mode == "linear_probe":
@@ -186,14 +211,19 @@ class CNNAdapter(ModelAdapter):
         return self._module
 
     def transform(
-        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+        self,
+        train: bool,
+        input_size: int,
+        stain: str | None = None,
+        color_jitter: float = 0.1,
+        hed_jitter: float = 0.0,
     ) -> Callable[[Any], Any]:
         from trainer.data.transforms import build_transforms
 
         if input_size != self.input_size and input_size < 128:
             self._check_input_size(input_size)
         self.input_size = input_size
-        return build_transforms(input_size, train=train, stain=stain, color_jitter=color_jitter)
+        return build_transforms(input_size, train=train, stain=stain, color_jitter=color_jitter, hed_jitter=hed_jitter)
 
     def _check_input_size(self, size: int) -> None:
         """Small inputs shrink to nothing in some architectures (AlexNet needs >= 63 px): say so up front."""

@@ -5,6 +5,7 @@ from histoapp.explain.cam import CAM_METHODS, explain_cnn, target_layer
 from histoapp.explain.overlay import overlay
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
+from trainer.models.cnn import set_output_stride
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,9 @@ def test_target_layer_per_architecture():
 
     r = models.resnet18(num_classes=2)
     assert target_layer(r, "resnet18", 224) is r.layer4[-1]
-    assert target_layer(r, "resnet18", 64) is r.layer3[-1]
+    assert target_layer(r, "resnet18", 64) is r.layer3[-1]  # layer4 would be 2x2
+    os16 = set_output_stride(models.resnet18(num_classes=2), 16)
+    assert target_layer(os16, "resnet18", 64) is os16.layer4[-1]  # 4x4 at stride 16
     v = models.vgg11(num_classes=2)
     assert isinstance(target_layer(v, "vgg11"), type(v.features[-2]))
     m = models.mobilenet_v3_small(num_classes=2)

@@ -56,3 +56,27 @@ def test_unknown_method_and_missing_reference_are_clear(tmp_path):
         build_transforms(32, stain="vahadane")
     with pytest.raises(FileNotFoundError, match="reference"):
         StainNormalize("macenko", tmp_path / "none.png")
+
+
+def test_hed_jitter_varies_the_stains_within_bounds_and_is_seeded():
+    import torch
+
+    from trainer.data.stain import DEFAULT_REFERENCE, HEDJitter
+    from trainer.data.transforms import build_transforms
+
+    img = Image.open(DEFAULT_REFERENCE).convert("RGB").resize((64, 64))
+    arr = np.asarray(img, dtype=np.int16)
+    assert np.abs(np.asarray(HEDJitter(0.0)(img), dtype=np.int16) - arr).max() <= 1  # round trip is lossless
+    torch.manual_seed(0)
+    a = np.asarray(HEDJitter(0.05)(img), dtype=np.int16)
+    torch.manual_seed(0)
+    b = np.asarray(HEDJitter(0.05)(img), dtype=np.int16)
+    assert (a == b).all()  # reproducible from torch's seed, like torchvision's transforms
+    diff = np.abs(a - arr).mean()
+    assert 0.5 < diff < 30  # a visible but light change: the same tissue, other staining
+    strong = np.abs(np.asarray(HEDJitter(0.3)(img), dtype=np.int16) - arr).mean()
+    assert strong > diff
+    names = [type(t).__name__ for t in build_transforms(64, train=True, hed_jitter=0.05).transforms]
+    assert "HEDJitter" in names and "HEDJitter" not in [
+        type(t).__name__ for t in build_transforms(64, train=False, hed_jitter=0.05).transforms
+    ]

@@ -121,3 +121,34 @@ def test_logits_and_penultimate_features_from_one_pass(name, dim):
         assert torch.allclose(head(features), logits, atol=1e-5)  # they are the head's input
     assert features.shape == (3, dim) and torch.allclose(torch.softmax(logits, -1), probs, atol=1e-6)
     assert not adapter.module.get_submodule(adapter.head_name)._forward_pre_hooks  # the tap is removed
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_output_stride_keeps_a_finer_map_and_the_weights(name):
+    plain = build_cnn(name, 2).eval()
+    os16 = build_cnn(name, 2, output_stride=16).eval()
+    os16.load_state_dict(plain.state_dict())  # same parameters: only strides change
+    feats = {}
+    os16.layer4.register_forward_hook(lambda m, i, o: feats.update(os16=o.shape))
+    plain.layer4.register_forward_hook(lambda m, i, o: feats.update(plain=o.shape))
+    with torch.no_grad():
+        x = torch.randn(1, 3, 64, 64)
+        assert os16(x).shape == plain(x).shape == (1, 2)
+    assert feats["plain"][-2:] == (2, 2) and feats["os16"][-2:] == (4, 4)
+
+
+def test_output_stride_is_refused_where_it_does_not_apply():
+    with pytest.raises(ValueError, match="ResNets only"):
+        build_cnn("alexnet", 2, output_stride=16)
+    with pytest.raises(ValueError, match="32, 16 or 8"):
+        build_cnn("resnet18", 2, output_stride=12)
+
+
+def test_output_stride_survives_save_and_load(tmp_path):
+    adapter = CNNAdapter(ModelConfig(name="resnet18", pretrained=False, output_stride=16))
+    adapter.transform(False, 64)
+    loaded = CNNAdapter.load(adapter.save(tmp_path / "ckpt"))
+    assert loaded.config.output_stride == 16 and loaded.module.layer4[0].conv1.stride == (1, 1)
+    x = torch.randn(2, 3, 64, 64)
+    adapter.module.eval()
+    torch.testing.assert_close(loaded.module(x), adapter.module(x))

@@ -218,7 +218,12 @@ class VLMAdapter(ModelAdapter):
         return self._module.model
 
     def transform(
-        self, train: bool, input_size: int, stain: str | None = None, color_jitter: float = 0.1
+        self,
+        train: bool,
+        input_size: int,
+        stain: str | None = None,
+        color_jitter: float = 0.1,
+        hed_jitter: float = 0.0,
     ) -> Callable[[Any], Any]:
         """The CNNs' augmentation (flips, rotations, jitter) and resizing, ending in a PIL image: the processor
         does the model's own resizing and normalisation."""
@@ -230,7 +235,14 @@ class VLMAdapter(ModelAdapter):
         kwargs = {"stain": stain} if stain else {}
         return T.Compose(
             [
-                build_transforms(input_size, train=train, normalize=False, color_jitter=color_jitter, **kwargs),
+                build_transforms(
+                    input_size,
+                    train=train,
+                    normalize=False,
+                    color_jitter=color_jitter,
+                    hed_jitter=hed_jitter,
+                    **kwargs,
+                ),
                 T.ToPILImage(),
             ]
         )
