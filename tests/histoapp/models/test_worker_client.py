@@ -152,6 +152,7 @@ REAL = textwrap.dedent(
     demo, ctx = build(settings, warm=True, worker=worker)
     (result,) = api.predict_batch(ctx, [sys.argv[2]], explain=True)  # may arrive during the warm-up: waits
     heavy = sorted(m for m in sys.modules if m.split(".")[0] in sys.argv[3].split(","))
+    worker.wait(300)  # a prediction may answer before the warm-up's own first passes are over
     print(json.dumps({"result": result, "heavy": heavy, "state": worker.state, "pid": worker.pid}))
     worker.close()
     """
