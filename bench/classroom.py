@@ -12,16 +12,19 @@ between them, ``--rounds`` per user count, so a machine that gets busier slows t
 - ``gradio-batch``: Gradio's batching, ``batch=True`` / ``max_batch_size`` on a bench-only endpoint calling the
   same batched model functions (not shipped: Gradio hands a batched function only the first request, so the
   per-request role check and public rate limit could not be applied; ``histoapp/models/batcher.py``);
-- ``batcher``: what ships: per-request events, the app's batcher (``HISTOAPP_PREDICT_BATCH``, default 16) and
-  torch threads = cores - 1.
+- ``in-process``: the batcher with the models in the app's process (``HISTOAPP_MODEL_WORKER=0``): what shipped
+  before the model worker;
+- ``batcher``: what ships: per-request events, the app's batcher (``HISTOAPP_PREDICT_BATCH``, default 16), the
+  models in the model worker process (``histoapp.models.worker``) with torch threads = cores - 1.
 
 First, cold starts (``--cold-starts``, one app at a time): process start -> page served, and page served -> the
-first ``/predict`` answer (the models load in the background once the page is served), for this tree and, with
+first ``/predict`` answer (the model worker starts with the app; before it, the models loaded in the background
+once the page was served), for this tree and, with
 ``--before REF``, for the app of that git commit (extracted with ``git archive``), alternating. Both first
 predictions are plain ones (that older ``/predict`` has no ``explain``). ``--bytecode-cache`` runs every app with compiled bytecode, primed before
-any timing (``PYTHONPYCACHEPREFIX`` in the run's temporary folder), as an installed Space has it; without it the
-apps start as this environment runs them (with ``PYTHONDONTWRITEBYTECODE=1`` and uv's default of not compiling,
-every start compiles every module it imports). Loopback only, at most 64 users, at most 600 s per case; it stops
+any timing (``PYTHONPYCACHEPREFIX`` in the run's temporary folder), as an installed Space has it; without it
+every start compiles every module it imports, as this environment runs Python (``PYTHONDONTWRITEBYTECODE=1``
+and uv's default of not compiling): an empty ``PYTHONPYCACHEPREFIX`` makes it so whatever the environment holds. Loopback only, at most 64 users, at most 600 s per case; it stops
 by itself.
 
     nice -n 10 uv run python bench/classroom.py --before 497396a
@@ -49,6 +52,7 @@ from serve import MAX_USERS, ROOT, app_env, free_port, median, percentile, run_u
 DESIGNS = {  # design -> the served app's environment
     "serial": {"HISTOAPP_PREDICT_BATCH": "1", "HISTOAPP_TORCH_THREADS": "0"},
     "gradio-batch": {},
+    "in-process": {"HISTOAPP_MODEL_WORKER": "0"},
     "batcher": {},
 }
 MAX_BATCH = 16
@@ -56,12 +60,15 @@ MAX_BATCH = 16
 PRIME = "import histoapp.ui.app, torch, torchvision, transformers, pytorch_grad_cam, sklearn, scipy, sqlalchemy, plotly"
 GRADIO_BATCH_SERVER = f"""
 import sys
-import gradio as gr
+from histoapp.models.worker_client import start_worker
 from histoapp.settings import get_settings
+
+worker = start_worker(get_settings())  # as app.py: the models in the worker process
+import gradio as gr
 from histoapp.ui import api
 from histoapp.ui.app import build
 
-demo, ctx = build(get_settings(), warm=True)
+demo, ctx = build(get_settings(), warm=True, worker=worker)
 
 
 def predict_gradio_batch(
@@ -148,8 +155,8 @@ def summary(design: str, n: int, cases: list[dict]) -> dict:
 
 def bytecode(env: dict, args, work: Path, tree: Path = ROOT) -> dict:
     """``env`` with the run's bytecode cache (compiled for ``tree`` first) when --bytecode-cache is given."""
-    if not args.bytecode_cache:
-        return env
+    if not args.bytecode_cache:  # every start compiles: no bytecode found (an installed one included), none kept
+        return {**env, "PYTHONPYCACHEPREFIX": str(work / "no-pycache"), "PYTHONDONTWRITEBYTECODE": "1"}
     env = {**env, "PYTHONPYCACHEPREFIX": str(work / "pycache")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     subprocess.run([sys.executable, "-c", PRIME], cwd=tree, env=env, check=True, capture_output=True)
@@ -243,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before", metavar="REF", help="the cold starts also start the app of this git commit")
     p.add_argument("--bytecode-cache", action="store_true", help="apps start with compiled bytecode (primed first)")
     p.add_argument("--json", type=Path, help="write the figures here too")
+    p.add_argument("--keep", type=Path, help="work in this (new) folder and keep it: the apps' logs")
     args = p.parse_args(argv)
     if (
         max(args.users) > MAX_USERS
@@ -260,15 +268,16 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg(),
             "python": platform.python_version(),
-            "bytecode": "primed cache"
-            if args.bytecode_cache
-            else ("compiled at every start" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "Python's default"),
+            "bytecode": "primed cache" if args.bytecode_cache else "compiled at every start",
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
-    with tempfile.TemporaryDirectory(prefix="histoapp-classroom-") as tmp:
-        work = Path(tmp)
+    with ExitStack() as keep:
+        work = Path(keep.enter_context(tempfile.TemporaryDirectory(prefix="histoapp-classroom-")))
+        if args.keep:
+            args.keep.mkdir(parents=True)
+            work = args.keep
         if args.cold_starts:
             result["cold_start"] = cold_starts(args, work, patches)
         with ExitStack() as stack:  # every design's app serves at once; the cases alternate between them

@@ -61,6 +61,9 @@ class Settings:
     torch_threads: int = field(
         default_factory=lambda: int(_env("HISTOAPP_TORCH_THREADS", str(max(1, (os.cpu_count() or 2) - 1))))
     )
+    # The models run in a separate process started with the app (histoapp.models.worker), which imports torch and
+    # loads the default models while the app imports Gradio; 0: they run in the app's process.
+    model_worker: bool = field(default_factory=lambda: _env("HISTOAPP_MODEL_WORKER", "1") != "0")
     # Accounts and roles (``python -m histoapp.auth``); absent: no logins, the app is open to one local user.
     users_file: Path | None = field(
         default_factory=lambda: Path(_env("HISTOAPP_USERS")).expanduser().resolve() if _env("HISTOAPP_USERS") else None

@@ -180,6 +180,12 @@ class ModelRegistry:
         entries = self.demo_models() + self.run_models() + (self.hub_entries() if include_hub else [])
         return [e for e in entries if family is None or e.family == family]
 
+    def default_key(self, family: str) -> str | None:
+        """The family's default model: its first demo model, else its first usable one (the hub is probed only
+        when there is no demo model)."""
+        demo = next((e.key for e in self.demo_models() if e.family == family), None)
+        return demo or next((e.key for e in self.list(family) if e.available), None)
+
     def get(self, key: str) -> ModelEntry:
         for e in self.list(include_hub=key.startswith("hub:")):
             if e.key == key:

@@ -28,8 +28,20 @@ class AppContext:
     # The Blocks and the Tab being built: a tab registers page-load (``blocks.load``) and tab-open events on them.
     blocks: gr.Blocks | None = None
     tab: gr.Tab | None = None
-    # launch() warms the default models once the page is served; the Predict tab then says when they are ready.
+    # launch() warms the default models (in the model worker, or here once the page is served); the Predict tab
+    # then says when they are ready.
     warm: bool = False
+    # The model worker (histoapp.models.worker_client) that runs every model pass; None: they run in this process.
+    worker: object | None = None
+
+    @cached_property
+    def models(self):
+        """Where the model operations run (``histoapp.models.ops``): the worker, else this process."""
+        if self.worker is not None:
+            return self.worker
+        from histoapp.models.ops import LocalModels
+
+        return LocalModels(self.registry)
 
     @cached_property
     def registry(self):
@@ -40,13 +52,14 @@ class AppContext:
 
     @cached_property
     def warmup(self):
-        """Loads the Predict tab's default CNN and VLM in a background thread: ``histoapp.models.warm``."""
+        """Loads the Predict tab's default CNN and VLM: the model worker's own warm-up, else a background thread
+        (``histoapp.models.warm``)."""
+        if self.worker is not None:
+            return self.worker
+        from histoapp.models.ops import default_keys
         from histoapp.models.warm import Warmup
 
-        def defaults() -> list[str]:
-            return [k for k in (predict.model_choices(self, family)[1] for family in ("cnn", "vlm")) if k]
-
-        return Warmup(self.registry, defaults)
+        return Warmup(self.registry, lambda: default_keys(self.registry))
 
     @cached_property
     def store(self):
@@ -74,9 +87,10 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     return build(settings)[0]
 
 
-def build(settings: Settings | None = None, *, warm: bool = False) -> tuple[gr.Blocks, AppContext]:
-    """The Blocks app and its context; ``warm``: the caller starts ``ctx.warmup`` once the page is served."""
-    ctx = AppContext(settings or get_settings(), warm=warm)
+def build(settings: Settings | None = None, *, warm: bool = False, worker=None) -> tuple[gr.Blocks, AppContext]:
+    """The Blocks app and its context; ``warm``: the page shows the warm-up (the caller starts ``ctx.warmup``
+    once the page is served); ``worker``: the model worker that runs the models (else this process)."""
+    ctx = AppContext(settings or get_settings(), warm=warm, worker=worker)
     # A public demo keeps no upload longer than it must: Gradio deletes cached uploads older than the TTL.
     ttl = ctx.settings.public_upload_ttl_s
     with gr.Blocks(title=TITLE, delete_cache=(ttl, ttl) if auth.mode(ctx.settings) == "public" else None) as demo:
@@ -132,20 +146,36 @@ def login_options(settings: Settings) -> dict:
     return {"auth": lambda name, password: auth.check_password(auth.load_users(settings.users_file), name, password)}
 
 
-def launch(**kwargs) -> None:
+def launch(worker=None, **kwargs) -> None:
+    """Serve the app. ``worker``: the model worker ``app.py`` started before importing Gradio; else one is started
+    here (``histoapp.models.worker_client.start_worker``; none with ``HISTOAPP_MODEL_WORKER=0`` or on ZeroGPU,
+    where the models load in this process once the page is served)."""
+    from histoapp.models.worker_client import start_worker
+
     settings = get_settings()
-    demo, ctx = build(settings, warm=True)
+    worker = worker or start_worker(settings)
+    demo, ctx = build(settings, warm=True, worker=worker)
     demo.queue(default_concurrency_limit=2)
     block = not kwargs.pop("prevent_thread_lock", False)
-    demo.launch(
-        **{
-            "server_name": settings.server_name,
-            "max_file_size": f"{settings.max_upload_mb}mb",
-            **login_options(settings),
-            **kwargs,
-            "prevent_thread_lock": True,
-        }
-    )
-    ctx.warmup.start()  # the page is served: now load the default models, so the first prediction finds them
+    try:
+        demo.launch(
+            **{
+                "server_name": settings.server_name,
+                "max_file_size": f"{settings.max_upload_mb}mb",
+                **login_options(settings),
+                **kwargs,
+                "prevent_thread_lock": True,
+            }
+        )
+    except ValueError as exc:
+        # Gradio asks its own page once the server runs and gives up if it does not answer within 3 s, which a
+        # starved CPU (a busy machine, the model worker importing torch beside it) can cause: the server is up.
+        if "localhost is not accessible" not in str(exc) or not getattr(demo, "is_running", False):
+            raise
+        print(f"* Running on local URL:  {demo.local_url} (its first self-check was slow to answer)", flush=True)
+    ctx.warmup.start()  # in-process models: load them now the page is served (the worker already does)
     if block:
-        demo.block_thread()
+        try:
+            demo.block_thread()
+        finally:
+            ctx.models.close()

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from histoapp.settings import Settings
 from histoapp.ui.examples import list_examples
 
@@ -29,6 +31,31 @@ def test_readme_example_predicts_one_patch_with_both_models(serve_app, tmp_path)
         assert pred["label"] in ("benign", "malignant")
         assert 0.0 <= pred["prob_malignant"] <= 1.0
         assert abs(sum(pred["probs"].values()) - 1.0) < 1e-4
+
+
+@pytest.mark.slow
+def test_readme_example_through_the_model_worker_as_app_py_serves_it(tmp_path):
+    """As ``app.py``: the models in the worker process (started before the app is built), asked during its
+    warm-up; the answer waits for it, and the worker stops with the app."""
+    from histoapp.models.worker_client import ModelWorker
+    from histoapp.ui.app import build
+
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data", hub_models=[])
+    worker = ModelWorker(settings).start()
+    demo, ctx = build(settings, warm=True, worker=worker)
+    demo.queue()
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        code = _readme_example().replace("http://127.0.0.1:7860/", demo.local_url)
+        scope: dict = {}
+        exec(compile(code.replace("patch.png", str(list_examples()[0]["path"])), "README example", "exec"), scope)
+        assert {scope["result"][side]["label"] for side in ("cnn", "vlm")} <= {"benign", "malignant"}
+        assert ctx.warmup is worker
+        assert worker.wait(300) and worker.state == "ready"  # an answer may come before the warm-up's own passes end
+    finally:
+        demo.close()
+        ctx.models.close()
+    assert worker.pid is None and worker.exit_codes == []
 
 
 def test_concurrent_explained_predictions_share_forward_passes(serve_app, tmp_path):

@@ -149,17 +149,8 @@ def _keep_copy(ctx, path: str, name: str) -> Path:
 # --- running the models ------------------------------------------------------------------------------
 
 
-def _target_index(loaded, target: str | None) -> int | None:
-    if not target or target == PREDICTED:
-        return None
-    if target not in loaded.classes:
-        raise ValueError(f"this CNN has no class {target!r} (its classes: {', '.join(loaded.classes)})")
-    return loaded.classes.index(target)
-
-
 # ZeroGPU runs these in a worker process and pickles their arguments and results: they take the
-# registry's id (not the context, which holds locks) and images, and return predictions instead of
-# changing their arguments.
+# registry's id (not the context, which holds locks), an operation's name and its arguments.
 _REGISTRIES: dict[int, object] = {}
 
 
@@ -170,50 +161,33 @@ def _registry_id(ctx) -> int:
 
 
 @gpu
-def _classify(reg_id: int, images: list, key: str) -> list:
-    """Probabilities (+ latency) for every patch with one model, in one forward pass."""
-    from histoapp.models.inference import classify_many
+def _gpu_call(reg_id: int, op: str, *args):
+    from histoapp.models.ops import OPS
 
-    return classify_many(_REGISTRIES[reg_id].load(key), images)
-
-
-@gpu
-def _classify_tta(reg_id: int, images: list, key: str) -> list:
-    """As ``_classify``, with each patch's 8 flips / rotations: the spread of P(malignant) and its cost."""
-    from histoapp.models.inference import classify_many
-
-    return classify_many(_REGISTRIES[reg_id].load(key), images, tta=True)
-
-
-@gpu
-def _explain_cnn(reg_id: int, images: list, cnn_key: str, method: str, target: str | None) -> list:
-    from histoapp.models.inference import explain_many
-
-    loaded = _REGISTRIES[reg_id].load(cnn_key)
-    return explain_many(loaded, images, method=method, target=_target_index(loaded, target))
+    return OPS[op](_REGISTRIES[reg_id], *args)
 
 
 @gpu(duration=120)
-def _explain_vlm(reg_id: int, images: list, vlm_key: str) -> list:
-    from histoapp.models.inference import explain_many
+def _gpu_call_long(reg_id: int, op: str, *args):
+    from histoapp.models.ops import OPS
 
-    return explain_many(_REGISTRIES[reg_id].load(vlm_key), images)
-
-
-@gpu(duration=120)
-def _answer_vlm(reg_id: int, image, vlm_key: str, pred):
-    from histoapp.models.inference import add_answer
-
-    return add_answer(_REGISTRIES[reg_id].load(vlm_key), pred, image)
+    return OPS[op](_REGISTRIES[reg_id], *args)
 
 
-def _batched(ctx, fn, key: str, images: list, *options) -> list:
-    """``fn(registry id, images, key, *options)``, with these patches batched together with other requests' for the
-    same model and options (``histoapp.models.batcher``): the caller's role and rate were checked before."""
-    rid = _registry_id(ctx)
+def models_call(ctx, op: str, *args):
+    """A model operation (``histoapp.models.ops``): in the model worker when the app has one (``launch()``), else
+    in this process (on ZeroGPU through ``spaces.GPU``)."""
     if ZEROGPU:
-        return fn(rid, images, key, *options)
-    return ctx.registry.batcher.map((fn.__name__, rid, key, *options), lambda ims: fn(rid, ims, key, *options), images)
+        return (_gpu_call_long if op in ("explain_vlm", "answer_vlm") else _gpu_call)(_registry_id(ctx), op, *args)
+    return ctx.models.call(op, *args)
+
+
+def _batched(ctx, op: str, key: str, images: list, *options) -> list:
+    """``op(key, images, *options)``, with these patches batched together with other requests' for the same model
+    and options (``histoapp.models.batcher``): the caller's role and rate were checked before."""
+    if ZEROGPU:
+        return models_call(ctx, op, key, images, *options)
+    return ctx.registry.batcher.map((op, key, *options), lambda ims: ctx.models.call(op, key, ims, *options), images)
 
 
 def batch_call(ctx, group, fn, item):
@@ -226,22 +200,22 @@ def batch_call(ctx, group, fn, item):
 
 def classify_images(ctx, key: str, images: list) -> list:
     """Probabilities of each patch with model ``key`` (the batch table's, and the API's plain prediction)."""
-    return _batched(ctx, _classify, key, images)
+    return _batched(ctx, "classify", key, images)
 
 
 def tta_images(ctx, key: str, images: list) -> list:
     """``classify_images`` with test-time augmentation (8 views per patch, one batch)."""
-    return _batched(ctx, _classify_tta, key, images)
+    return _batched(ctx, "classify", key, images, True)
 
 
 def explain_cnn_images(ctx, key: str, images: list, method: str, target: str | None = None) -> list:
     """A CNN's probabilities and CAM (``method``, of class ``target``; default the predicted one) for each patch."""
-    return _batched(ctx, _explain_cnn, key, images, method, target)
+    return _batched(ctx, "explain_cnn", key, images, method, target)
 
 
 def explain_vlm_images(ctx, key: str, images: list) -> list:
     """A VLM's probabilities and label-token attention map for each patch (one pass for all of them)."""
-    return _batched(ctx, _explain_vlm, key, images)
+    return _batched(ctx, "explain_vlm", key, images)
 
 
 def model_concurrency(settings) -> int:
@@ -468,7 +442,7 @@ def _detail(ctx, session: Session, method: str, target: str | None, errors: list
     if session.vlm_key:
         try:
             (pred,) = explain_vlm_images(ctx, session.vlm_key, [item.image])
-            item.vlm = _answer_vlm(_registry_id(ctx), item.image, session.vlm_key, pred)
+            item.vlm = models_call(ctx, "answer_vlm", session.vlm_key, item.image, pred)
         except Exception as exc:
             errors.append(f"VLM explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
     if session.tta:
@@ -595,11 +569,8 @@ def send_to_annotation(ctx, session: Session) -> str:
 
 def model_choices(ctx, family: str) -> tuple[list[tuple[str, str]], str | None]:
     """Dropdown choices (label, key) for a family: available models first; the demo model is the default."""
-    entries = ctx.registry.list(family)
-    usable = [e for e in entries if e.available]
-    choices = [(e.label, e.key) for e in usable]
-    default = next((e.key for e in usable if e.source == "demo"), usable[0].key if usable else None)
-    return choices, default
+    usable = [e for e in ctx.registry.list(family) if e.available]
+    return [(e.label, e.key) for e in usable], ctx.registry.default_key(family)
 
 
 def models_status(ctx) -> tuple:
@@ -617,7 +588,7 @@ def target_choices(ctx, cnn_key: str | None) -> dict:
     classes = ["benign", "malignant"]
     if cnn_key:
         with contextlib.suppress(Exception):  # an unloadable model keeps the binary choices
-            classes = ctx.registry.load(cnn_key).classes
+            classes = models_call(ctx, "classes", cnn_key)
     return gr.update(choices=[PREDICTED] + list(classes), value=PREDICTED)
 
 

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from histoapp.models.ops import LocalModels
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
 from histoapp.ui.tabs import predict as tab
@@ -43,9 +44,8 @@ def ctx(tmp_path, trained_run):
     shutil.copytree(trained_run, runs)
     TrustReference(TrustConfig(uncertain_low=0.5, uncertain_high=0.5)).save(runs / "tiny/resnet18/all/fold0/best")
     settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
-    return SimpleNamespace(
-        settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
-    )
+    registry = ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
+    return SimpleNamespace(settings=settings, registry=registry, models=LocalModels(registry))
 
 
 @pytest.fixture
@@ -160,9 +160,8 @@ def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
     (runs / "tiny").symlink_to(trained_run / "tiny")
     (runs / "tinyvlm").symlink_to(vlm_run / "tinyvlm")
     settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
-    ctx = SimpleNamespace(
-        settings=settings, registry=ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
-    )
+    registry = ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
+    ctx = SimpleNamespace(settings=settings, registry=registry, models=LocalModels(registry))
     cnn_choices, cnn_default = tab.model_choices(ctx, "cnn")
     vlm_choices, vlm_default = tab.model_choices(ctx, "vlm")
     assert cnn_default == "run:tiny/resnet18/all/fold0" and vlm_default == "run:tinyvlm/tiny-lora/all/fold0"
