@@ -1,10 +1,12 @@
-"""Screenshots of the Train and Dashboard tabs (docs/train.png, docs/dashboard.png) in headless Chromium.
+"""Screenshots of the Train and Dashboard tabs (docs/train.png, docs/dashboard.png, docs/dashboard_empty.png) in
+headless Chromium.
 
     uv run python scripts/screenshot_train.py [--out docs] [--work /tmp/histoapp-shots]
 
 Generated data only (trainer.data.synthetic): a finished run (resnet18 full fine-tuning vs linear probe,
 40X and 100X, 3 patient-level folds, a few steps per fold) for the Dashboard, and the "quick demo" preset
-launched from the Train tab, photographed once its first epoch is validated, then stopped."""
+launched from the Train tab, photographed once its first epoch is validated, then stopped. Last, the Dashboard
+of an app with no runs (its empty state, listing the committed results/)."""
 
 from __future__ import annotations
 
@@ -82,6 +84,7 @@ def main() -> None:
             page.locator("#dash-table").locator("text=100X >> visible=true").first.wait_for()
             page.get_by_label("Run / model / magnification for ROC, calibration and confusion matrices").click()
             page.get_by_role("option", name="/ resnet18 / 40X").first.click()
+            page.wait_for_function("document.querySelector('#dash-confusion text.gtitle')")
             page.wait_for_timeout(3000)
             page.screenshot(path=str(out / "dashboard.png"), full_page=True)
     finally:
@@ -89,7 +92,13 @@ def main() -> None:
         for info in manager.list_runs():
             if info.active:
                 manager.stop(info.name, force=True)
-    print(f"wrote {out / 'train.png'} and {out / 'dashboard.png'}")
+    empty = Settings(runs_dir=work / "no-runs", data_dir=work / "data", allowed_roots=[work / "data"])
+    with app_page(empty) as page:
+        page.get_by_role("tab", name="Dashboard").click()
+        page.locator("#dash-empty").get_by_text("No runs with a finished fold yet").wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(out / "dashboard_empty.png"), full_page=True)
+    print(f"wrote {out / 'train.png'}, {out / 'dashboard.png'} and {out / 'dashboard_empty.png'}")
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def _cell(mean, std) -> str:
     return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
 
 
-def _model_cell(row: dict) -> str:
+def model_cell(row: dict) -> str:
     """Our model label, with the paper's row name beside it when the figures in brackets come from that row
     (a label is matched by its words, so the reader must see which of our models stands for which of the paper's)."""
     paper_name = row.get("paper_model")
@@ -160,7 +160,7 @@ def results_markdown(results: dict) -> str:
             if m in r["paper"]:
                 c += f" ({r['paper'][m]:.4f})"
             cells.append(c)
-        lines.append(f"| {_model_cell(r)} | {r['magnification']} | " + " | ".join(cells) + f" | {r['n_folds']} |")
+        lines.append(f"| {model_cell(r)} | {r['magnification']} | " + " | ".join(cells) + f" | {r['n_folds']} |")
     lines += [
         "",
         "Further metrics (mean ± std): specificity, balanced accuracy, patient-level accuracy (BreakHis patient "
@@ -171,7 +171,7 @@ def results_markdown(results: dict) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results["rows"]:
         lines.append(
-            f"| {_model_cell(r)} | {r['magnification']} | "
+            f"| {model_cell(r)} | {r['magnification']} | "
             + " | ".join(_cell(r["mean"][m], r["std"][m]) for m in EXTRA_COLUMNS)
             + " |"
         )

@@ -12,6 +12,12 @@ from histoapp.runs.figures import LAYOUT, empty
 from trainer.metrics import METRIC_NAMES
 
 
+def _title(text: str, key: str) -> dict:
+    """A title with the run / model / magnification below it, smaller: on one line with it, a half-width plot
+    cut it off."""
+    return dict(text=text, subtitle=dict(text=key))
+
+
 def bars(summary: pd.DataFrame, metric: str) -> go.Figure:
     """``metric`` by magnification, one bar group per run/model (± std), the paper's figure as a marker."""
     if summary.empty:
@@ -59,7 +65,7 @@ def roc_figure(roc: dict, title: str) -> go.Figure:
     fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name="mean", line=dict(width=3, color="black")))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dot", color="grey")))
     fig.update_layout(
-        title=f"ROC per fold and mean — {title}",
+        title=_title("ROC per fold and mean", title),
         xaxis_title="false positive rate",
         yaxis_title="true positive rate",
         **LAYOUT,
@@ -78,7 +84,7 @@ def calibration_figure(curve, title: str) -> go.Figure:
         ]
     )
     fig.update_layout(
-        title=f"Calibration (P(malignant), pooled folds) — {title}",
+        title=_title("Calibration (P(malignant), pooled folds)", title),
         xaxis_title="mean predicted probability",
         yaxis_title="fraction malignant",
         **LAYOUT,
@@ -93,17 +99,17 @@ def confusion_figure(matrices: dict[int, list[list[int]]], classes: list[str], t
     panels = [(f"fold {k}", np.array(m)) for k, m in sorted(matrices.items())] + [
         ("all folds", np.sum([np.array(m) for m in matrices.values()], axis=0))
     ]
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[0] for p in panels])
-    for i, (_, m) in enumerate(panels, start=1):
+    # Class names on the first panel's rows only (shared rows); each panel named below its columns.
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True)
+    for i, (name, m) in enumerate(panels, start=1):
         fig.add_trace(
             go.Heatmap(z=m, x=classes, y=classes, text=m, texttemplate="%{text}", colorscale="Blues", showscale=False),
             1,
             i,
         )
-        fig.update_yaxes(autorange="reversed", row=1, col=i)
-    fig.update_layout(
-        title=f"Confusion matrices (rows: true, columns: predicted) — {title}", **{**LAYOUT, "height": 320}
-    )
+        fig.update_xaxes(title_text=name, row=1, col=i)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=_title("Confusion matrices (rows: true, columns: predicted)", title), **LAYOUT)
     return fig
 
 

@@ -20,6 +20,11 @@ def write_csv(summary: pd.DataFrame, out_dir: Path) -> Path:
     return path
 
 
+def table_html(df: pd.DataFrame) -> str:
+    """One table as HTML (values escaped, — where missing): in the Dashboard tab and in the report alike."""
+    return df.to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.4f}", border=0)
+
+
 def html_report(
     title: str, tables: list[tuple[str, pd.DataFrame]], figures: list[go.Figure], notes: list[str] | None = None
 ) -> str:
@@ -34,10 +39,7 @@ def html_report(
     parts += [f"<p>{html.escape(n)}</p>" for n in notes or []]
     for heading, df in tables:
         if df is not None and not df.empty:
-            parts += [
-                f"<h2>{html.escape(heading)}</h2>",
-                df.to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.4f}"),
-            ]
+            parts += [f"<h2>{html.escape(heading)}</h2>", table_html(df)]
     for i, fig in enumerate(figures):
         # plotly.js once, inline: the file needs no network to open.
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))

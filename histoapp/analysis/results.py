@@ -1,7 +1,9 @@
 """What the Dashboard shows, read from run folders through the trainer: the per-magnification table
 (``trainer.results.load_results``, the same numbers as ``results.json``) with the paper's figures beside ours,
 per-fold predictions for ROC / calibration / confusion matrices, cross-dataset evaluations
-(``trainer evaluate``'s ``eval-*`` folders) and the significance tests of ``trainer.stats.compare_runs``."""
+(``trainer evaluate``'s ``eval-*`` folders) and the significance tests of ``trainer.stats.compare_runs``.
+Beside the runs: the results committed with the project (``results/``: ``results.json`` without fold folders),
+which have the table and the per-fold bars but no predictions."""
 
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from histoapp.settings import PROJECT_ROOT
 from trainer.data.records import LABELS, SUBTYPES, malignant_truth
 from trainer.metrics import METRIC_NAMES, METRICS
-from trainer.results import PAPER_COLUMNS, load_results
+from trainer.results import PAPER_COLUMNS, load_results, model_cell
 from trainer.rundir import EVAL_PREFIX, RunDir, predicts_subtypes, read_json, runs_in
 from trainer.stats import compare_runs, comparison_markdown
 
 EXPORT_DIR = ".exports"  # below runs_dir: CSV / HTML files offered for download
+COMMITTED_DIR = PROJECT_ROOT / "results"  # results committed with the project (results/README.md)
 
 
 def runs_with_results(runs_dir: str | Path) -> list[str]:
@@ -25,13 +29,45 @@ def runs_with_results(runs_dir: str | Path) -> list[str]:
     return [r.name for r in sorted(found, key=lambda r: -r.path.stat().st_mtime)]
 
 
+def committed_results() -> list[str]:
+    """Keys of the committed results folders: their path in the project with a trailing "/" (``results/``,
+    ``results/idc/cnn/``), which no run name has (a run is one folder below the runs folder)."""
+    files = sorted(COMMITTED_DIR.rglob(RunDir(COMMITTED_DIR).results_file("json").name))
+    return [f"{f.parent.relative_to(PROJECT_ROOT).as_posix()}/" for f in files]
+
+
+def is_committed(name: str) -> bool:
+    return name.endswith("/")
+
+
+def _committed(name: str) -> dict:
+    """A committed folder's ``results.json`` (what ``load_results`` returned when it was made)."""
+    if name not in committed_results():  # only the project's own folders, whatever the browser sends
+        raise FileNotFoundError(f"no committed results {name!r}")
+    return read_json(RunDir(PROJECT_ROOT / name).results_file("json"))
+
+
+def results_of(runs_dir: str | Path, name: str) -> dict:
+    """A run's results (``load_results``: up to date with its finished folds) or a committed folder's."""
+    return _committed(name) if is_committed(name) else load_results(Path(runs_dir) / name)
+
+
+def committed_label(name: str) -> str:
+    """What a committed results folder holds, in one line: its run name, models, magnifications and folds."""
+    res = _committed(name)
+    rows = res["rows"]
+    models = ", ".join(dict.fromkeys(r["model"] for r in rows))
+    mags = ", ".join(dict.fromkeys(r["magnification"] for r in rows))
+    folds = max((r["n_folds"] for r in rows), default=0)
+    return f"{name} — {res['name']}: {models} at {mags}, {folds} folds"
+
+
 def summary(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
     """One row per (run, model, magnification): mean and std of every metric over folds, and the paper's figure
     where it publishes one. Numbers straight from ``load_results`` (what ``results.json`` holds)."""
     rows = []
     for name in names:
-        res = load_results(Path(runs_dir) / name)
-        for r in res["rows"]:
+        for r in results_of(runs_dir, name)["rows"]:
             row = {
                 "run": name,
                 "model": r["model"],
@@ -52,31 +88,43 @@ def summary(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
 def cell(mean, std) -> str:
-    if mean is None or (isinstance(mean, float) and np.isnan(mean)):
+    """``mean ± std`` to 3 decimals: fold-to-fold spread is in the second decimal, the CSV has every digit."""
+    if _missing(mean):
         return "—"
-    return (
-        f"{mean:.4f} ± {std:.4f}"
-        if std is not None and not (isinstance(std, float) and np.isnan(std))
-        else f"{mean:.4f}"
-    )
+    return f"{mean:.3f}" if _missing(std) else f"{mean:.3f} ± {std:.3f}"
+
+
+# Shown under the table: the short headers and the brackets, in words.
+TABLE_LEGEND = (
+    "Mean ± sample std over folds; in brackets the paper's published figure, where it gives one (for the model "
+    "named in the Model column). Mag.: magnification. Patient acc.: patient-level accuracy (BreakHis patient "
+    "recognition rate). Every digit is in Export CSV."
+)
 
 
 def display_table(df: pd.DataFrame) -> pd.DataFrame:
     """The per-magnification table as shown: ``mean ± std`` per paper metric with the paper's published figure
-    beside it in brackets (where the paper gives one), and the patient-level accuracy."""
+    beside it in brackets (where the paper gives one), and the patient-level accuracy. Narrow enough for every
+    column to show whole at 1400 px: short headers (``TABLE_LEGEND``), 3 decimals, the paper's model named in
+    the Model cell as in ``results.md`` (``trainer.results.model_cell``)."""
     out = pd.DataFrame(
         {
             "Run": df["run"],
-            "Model": df["model"],
-            "Paper model": [p or "—" for p in df["paper_model"]],
-            "Magnification": df["magnification"],
+            "Model": [
+                model_cell({"model": m, "paper_model": p}) for m, p in zip(df["model"], df["paper_model"], strict=True)
+            ],
+            "Mag.": df["magnification"],
             "Folds": df["n_folds"],
         }
     )
     for m in PAPER_COLUMNS:
         out[METRIC_NAMES[m]] = [
-            cell(a, b) + ("" if p is None or pd.isna(p) else f" (paper {p:.4f})")
+            cell(a, b) + ("" if _missing(p) else f" ({p:.3f})")
             for a, b, p in zip(df[f"{m}_mean"], df[f"{m}_std"], df[f"paper_{m}"], strict=True)
         ]
     out["Patient acc."] = [
@@ -88,7 +136,7 @@ def display_table(df: pd.DataFrame) -> pd.DataFrame:
 def groups(runs_dir: str | Path, names: list[str]) -> list[str]:
     """``run / model / magnification`` keys that have predictions (for the ROC, calibration, confusion views)."""
     out = []
-    for name in names:
+    for name in (n for n in names if not is_committed(n)):  # committed results hold no predictions
         for fold in RunDir(Path(runs_dir) / name).folds():
             if not fold.predictions_file.is_file():
                 continue
@@ -170,7 +218,7 @@ def patient_table(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
     """Image-level and patient-level accuracy per fold (the BreakHis patient recognition rate)."""
     rows = []
     for name in names:
-        for r in load_results(Path(runs_dir) / name)["rows"]:
+        for r in results_of(runs_dir, name)["rows"]:
             for f in r["per_fold"]:
                 rows.append(
                     {
@@ -188,7 +236,7 @@ def patient_table(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
 def cross_dataset(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
     """Results of ``python -m trainer evaluate`` on other datasets (e.g. BACH), found as ``eval-*`` folders."""
     rows = []
-    for name in names:
+    for name in (n for n in names if not is_committed(n)):  # committed evaluations are in results/*/README.md
         run = RunDir(Path(runs_dir) / name)
         for p in run.evaluations():
             rec = read_json(p)

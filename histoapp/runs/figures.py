@@ -4,11 +4,28 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.subplots import make_subplots
 
-LAYOUT = dict(
-    template="plotly_white", height=340, margin=dict(l=50, r=20, t=40, b=40), legend=dict(orientation="h", y=-0.2)
-)
+
+def _template() -> go.layout.Template:
+    """plotly_white, with the title at the top and the legend at the bottom of the figure (yref "container"):
+    plotly then reserves room for them besides what the axes take for their tick labels and titles (automargin),
+    so a legend never covers an axis title and no label is clipped, whatever the figure's width or legend size.
+    (A legend placed relative to the plot area, as before, sat on the x-axis title.)"""
+    template = go.layout.Template(pio.templates["plotly_white"])
+    template.layout.update(
+        # pad: room for the label Gradio draws over the figure's top-left corner.
+        title=dict(yref="container", y=1, yanchor="top", pad=dict(t=30), automargin=True),
+        legend=dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left"),
+        xaxis=dict(automargin=True),
+        yaxis=dict(automargin=True),
+    )
+    return template
+
+
+# Every figure of the app. Subplot titles (annotations) would sit in the title's room: name panels by axis titles.
+LAYOUT = dict(template=_template(), height=360, margin=dict(l=10, r=10, t=10, b=10))
 
 
 def empty(title: str, note: str = "no data yet") -> go.Figure:
@@ -41,20 +58,34 @@ def loss_figure(steps: pd.DataFrame) -> go.Figure:
 
 
 def validation_figure(epochs: pd.DataFrame) -> go.Figure:
-    """Per-epoch validation loss, accuracy and AUC (and the training loss) per fold."""
+    """Per-epoch validation loss, accuracy and AUC (and the training loss) per fold: one colour and one legend
+    entry per fold, the quantity by line style (four entries per fold filled the figure with legend)."""
     if epochs.empty:
         return empty("Validation", "no finished epoch yet")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy / AUC"))
-    for series, df in epochs.groupby("series", sort=False):
-        x = df["epoch"] + 1
-        fig.add_trace(go.Scatter(x=x, y=df["train_loss"], mode="lines+markers", name=f"train loss {series}"), 1, 1)
-        fig.add_trace(go.Scatter(x=x, y=df["val_loss"], mode="lines+markers", name=f"val loss {series}"), 1, 1)
-        fig.add_trace(go.Scatter(x=x, y=df["val_accuracy"], mode="lines+markers", name=f"val acc {series}"), 1, 2)
-        fig.add_trace(
-            go.Scatter(x=x, y=df["val_auc"], mode="lines+markers", name=f"val AUC {series}", line=dict(dash="dash")),
-            1,
-            2,
-        )
+    fig = make_subplots(rows=1, cols=2)
+    lines = (  # (column, quantity, dash, subplot column)
+        ("val_loss", "val loss", "solid", 1),
+        ("train_loss", "train loss", "dot", 1),
+        ("val_accuracy", "val accuracy", "solid", 2),
+        ("val_auc", "val AUC", "dash", 2),
+    )
+    palette = pio.templates["plotly_white"].layout.colorway
+    for i, (series, df) in enumerate(epochs.groupby("series", sort=False)):
+        for j, (column, quantity, dash, col) in enumerate(lines):
+            trace = go.Scatter(
+                x=df["epoch"] + 1,
+                y=df[column],
+                mode="lines+markers",
+                name=series,
+                legendgroup=series,
+                showlegend=j == 0,
+                line=dict(dash=dash, color=palette[i % len(palette)]),
+                hovertemplate=f"{quantity} {series}: %{{y:.4f}}<extra></extra>",
+            )
+            fig.add_trace(trace, 1, col)
     fig.update_layout(title="Validation per epoch", **LAYOUT)
     fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="loss (solid: val, dotted: train)", row=1, col=1)
+    # On the right: in the gap between the panels its labels would meet the left panel's.
+    fig.update_yaxes(title_text="accuracy (solid), AUC (dashed)", side="right", row=1, col=2)
     return fig

@@ -1,14 +1,17 @@
 """Dashboard tab: per-magnification metrics of chosen runs beside the paper's numbers, bars, ROC per fold,
 calibration, confusion matrices, patient-level accuracy, significance between two runs, cross-dataset results,
-and export as CSV / self-contained HTML. Everything is read from run folders through ``histoapp.analysis.results``."""
+and export as CSV / self-contained HTML. Everything is read from run folders (and the committed ``results/``)
+through ``histoapp.analysis.results``; with no run chosen, one empty state says what to do instead."""
 
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import gradio as gr
 
 from histoapp.analysis import results as dash
+from histoapp.settings import PROJECT_ROOT
 from trainer.metrics import METRIC_NAMES
 from trainer.results import PAPER_COLUMNS
 
@@ -16,32 +19,78 @@ METRIC_CHOICES = [(METRIC_NAMES[m], m) for m in (*PAPER_COLUMNS, "patient_accura
 
 
 # --- handlers ---------------------------------------------------------------------------------------------
+def choices(ctx) -> list[str]:
+    """The Runs dropdown: run folders with finished folds (newest first), then the committed results."""
+    return dash.runs_with_results(ctx.settings.runs_dir) + dash.committed_results()
+
+
 def run_list(ctx, selected: list[str] | None = None):
-    names = dash.runs_with_results(ctx.settings.runs_dir)
-    keep = [n for n in (selected or []) if n in names] or names[:1]
-    return gr.update(choices=names, value=keep)
+    found = choices(ctx)
+    keep = [n for n in (selected or []) if n in found] or [n for n in found if not dash.is_committed(n)][:1]
+    return gr.update(choices=found, value=keep)
+
+
+def open_committed(ctx, key: str | None, selected: list[str] | None):
+    """The empty state's Open: show a committed results folder (the Runs dropdown then draws it)."""
+    return gr.update(choices=choices(ctx), value=[key] if key else selected or [])
+
+
+def empty_state(ctx) -> str:
+    """What the Dashboard shows while no run is chosen: what it is for, how to get a run, what is committed."""
+    runs_dir = ctx.settings.runs_dir
+    where = runs_dir.relative_to(PROJECT_ROOT) if runs_dir.is_relative_to(PROJECT_ROOT) else runs_dir
+    found = dash.runs_with_results(runs_dir)
+    state = (
+        f"**No run chosen**: pick one of the {len(found)} run(s) in Runs above."
+        if found
+        else f"**No runs with a finished fold yet** in `{where}/` (setting `HISTOAPP_RUNS`)."
+    )
+    committed = "".join(f"\n  - `{dash.committed_label(k)}`" for k in dash.committed_results())
+    return (
+        f"{state}\n\nThe Dashboard compares finished cross-validation runs: per-magnification accuracy, "
+        "precision, recall, F1, AUC and patient-level accuracy beside the paper's figures, ROC, calibration and "
+        "confusion matrices, significance tests between two models, and CSV / HTML exports.\n\n"
+        "- **Launch a run** on the **Train** tab (researcher role; the *quick demo* preset takes minutes on a "
+        "CPU). Its folds appear here as they finish: press Refresh.\n"
+        + (
+            "- **Or open the results committed with the project** (below; the README.md of each folder says how it was "
+            "made). They hold the tables and per-fold scores, not the per-fold predictions that ROC, calibration "
+            f"and confusion matrices need:{committed}"
+            if committed
+            else ""
+        )
+    )
 
 
 def overview(ctx, names: list[str] | None, metric: str) -> tuple:
-    """(table, bar figure, patient figure, cross-dataset table, group choices, model choices A, B, note)."""
-    from histoapp.analysis import figures  # plotly: imported when the tab first draws, not at app start
+    """(empty state, its box, the view, table, bar figure, patient figure, detail box, no-detail note, groups,
+    comparison box, model A, model B, cross-dataset table). No run chosen: the empty state alone."""
+    if not names:
+        return empty_state(ctx), gr.update(visible=True), gr.update(visible=False), *[gr.skip()] * 10
+    from histoapp.analysis import figures, report  # plotly: imported when the tab first draws, not at app start
 
-    names = names or []
     runs_dir = ctx.settings.runs_dir
     summary = dash.summary(runs_dir, names)
-    table = dash.display_table(summary)
     groups = dash.groups(runs_dir, names)
     models = dash.model_keys(runs_dir, names)
-    note = "" if names else "Choose one or more runs with finished folds."
+    cross = dash.cross_dataset(runs_dir, names)
     return (
-        table,
+        "",
+        gr.update(visible=False),
+        gr.update(visible=True),
+        report.table_html(dash.display_table(summary)),
         figures.bars(summary, metric),
         figures.patient_figure(dash.patient_table(runs_dir, names)),
-        dash.cross_dataset(runs_dir, names),
+        gr.update(visible=bool(groups)),
+        ""
+        if groups
+        else "*No ROC, calibration or confusion matrices: they need per-fold predictions (`predictions.csv`), "
+        "and committed results keep only `results.json`.*",
         gr.update(choices=groups, value=groups[0] if groups else None),
+        gr.update(visible=bool(models)),
         gr.update(choices=models, value=models[0] if models else None),
         gr.update(choices=models, value=models[1] if len(models) > 1 else (models[0] if models else None)),
-        note,
+        gr.update(value=cross, visible=not cross.empty),
     )
 
 
@@ -98,16 +147,29 @@ def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: s
             ("Cross-dataset evaluation", dash.cross_dataset(runs_dir, names)),
         ],
         figs,
-        notes,
+        [dash.TABLE_LEGEND, *notes],
     )
     return str(report.write_html(text, runs_dir / dash.EXPORT_DIR))
 
 
+def offered(path: str | None) -> tuple:
+    """(download, message) after an export button: the file and its name, or why there is none."""
+    if path is None:
+        return (
+            gr.update(value=None, visible=False),
+            "⚠ Nothing to export: choose a run in Runs (or open the committed results) first.",
+        )
+    return gr.update(value=path, visible=True), f"Wrote `{Path(path).name}`: download it below."
+
+
 # --- layout ----------------------------------------------------------------------------------------------
-TABLE_STYLE = (
-    "<style>#dash-table th, #dash-table td {white-space: nowrap; word-break: normal; overflow-wrap: normal;}"
-    " #dash-table table {font-size: 0.85em;}</style>"
-)
+# Every column shows whole at 1400 px: one line per cell (no letter-by-letter wrapping), widths from the content
+# (no ellipsis), a compact font; the short headers are spelled out in dash.TABLE_LEGEND under the table.
+TABLE_STYLE = """<style>
+#dash-table table {width: 100%; border-collapse: collapse; font-size: 0.9em; font-variant-numeric: tabular-nums;}
+#dash-table th, #dash-table td {white-space: nowrap; padding: 4px 8px; border-bottom: 1px solid
+  var(--border-color-primary); text-align: left;}
+</style>"""
 
 
 def build(ctx) -> None:
@@ -115,42 +177,92 @@ def build(ctx) -> None:
         "### Dashboard\nTest-set metrics of finished folds (mean ± sample std over patient-level folds), the paper's "
         "published figures beside ours where it gives them (— where it does not)."
     )
-    names = dash.runs_with_results(ctx.settings.runs_dir)
+    first = run_list(ctx)
     with gr.Row():
-        runs = gr.Dropdown(names, value=names[:1], multiselect=True, label="Runs", scale=4, elem_id="dash-runs")
+        runs = gr.Dropdown(
+            first["choices"],
+            value=first["value"],
+            multiselect=True,
+            label="Runs",
+            info="Run folders with a finished fold, newest first; then the results committed in results/",
+            scale=4,
+            elem_id="dash-runs",
+        )
         refresh = gr.Button("Refresh", elem_id="dash-refresh")
         metric = gr.Dropdown(METRIC_CHOICES, value="accuracy", label="Bar chart metric")
-    note = gr.Markdown()
-    # Headers and cells stay on one line (wrapping broke narrow headers letter by letter); the table scrolls sideways.
-    gr.HTML(TABLE_STYLE, container=False, padding=False)
-    table = gr.Dataframe(label="Per-magnification results", interactive=False, wrap=False, elem_id="dash-table")
+    # No run chosen: one explanation and the committed results to open, instead of empty plots.
+    with gr.Column(visible=not first["value"], elem_id="dash-empty") as empty_box:
+        empty = gr.Markdown(empty_state(ctx))
+        committed = [(dash.committed_label(k), k) for k in dash.committed_results()]
+        with gr.Row(visible=bool(committed)):
+            pick = gr.Dropdown(
+                committed,
+                value=committed[0][1] if committed else None,
+                scale=4,
+                label="Committed results",
+                elem_id="dash-committed",
+            )
+            open_btn = gr.Button("Open", elem_id="dash-open")
+    with gr.Column(visible=bool(first["value"])) as view:
+        gr.HTML(TABLE_STYLE, container=False, padding=False)
+        gr.Markdown("#### Per-magnification results")
+        table = gr.HTML(elem_id="dash-table")
+        gr.Markdown(f"<small>{dash.TABLE_LEGEND}</small>")
+        # Full width: their legends name every run / model (/ magnification), one entry each.
+        bars = gr.Plot(label="By magnification and model", elem_id="dash-bars")
+        patients = gr.Plot(label="Patient-level accuracy", elem_id="dash-patients")
+        no_detail = gr.Markdown(elem_id="dash-no-detail")
+        with gr.Column() as detail_box:
+            group = gr.Dropdown(
+                [],
+                label="Run / model / magnification for ROC, calibration and confusion matrices",
+                elem_id="dash-group",
+            )
+            with gr.Row():
+                roc = gr.Plot(label="ROC", elem_id="dash-roc")
+                calib = gr.Plot(label="Calibration", elem_id="dash-calibration")
+            confusion = gr.Plot(label="Confusion matrices", elem_id="dash-confusion")
+        with gr.Column() as compare_box:
+            gr.Markdown("#### Significance between two models (McNemar, DeLong, Wilcoxon over folds)")
+            with gr.Row():
+                model_a = gr.Dropdown([], label="Model A (run / model)")
+                model_b = gr.Dropdown([], label="Model B (run / model)")
+                compare_btn = gr.Button("Compare")
+            comparison = gr.Markdown()
+        cross = gr.Dataframe(
+            label="Cross-dataset evaluation (python -m trainer evaluate, e.g. on BACH)", interactive=False
+        )
     with gr.Row():
-        bars = gr.Plot(label="By magnification and model")
-        patients = gr.Plot(label="Patient-level accuracy")
-    group = gr.Dropdown([], label="Run / model / magnification for ROC, calibration and confusion matrices")
-    with gr.Row():
-        roc = gr.Plot(label="ROC")
-        calib = gr.Plot(label="Calibration")
-    confusion = gr.Plot(label="Confusion matrices")
-    gr.Markdown("#### Significance between two models (McNemar, DeLong, Wilcoxon over folds)")
-    with gr.Row():
-        model_a = gr.Dropdown([], label="Model A (run / model)")
-        model_b = gr.Dropdown([], label="Model B (run / model)")
-        compare_btn = gr.Button("Compare")
-    comparison = gr.Markdown()
-    cross = gr.Dataframe(label="Cross-dataset evaluation (python -m trainer evaluate, e.g. on BACH)", interactive=False)
-    with gr.Row():
-        csv_btn = gr.Button("Export CSV")
-        html_btn = gr.Button("Export HTML report")
-        download = gr.File(label="Download", interactive=False)
+        csv_btn = gr.Button("Export CSV", elem_id="dash-export-csv")
+        html_btn = gr.Button("Export HTML report", elem_id="dash-export-html")
+    export_note = gr.Markdown(elem_id="dash-export-note")
+    download = gr.File(label="Download", interactive=False, visible=False)
 
-    outs = [table, bars, patients, cross, group, model_a, model_b, note]
-    refresh.click(partial(run_list, ctx), runs, runs).then(partial(overview, ctx), [runs, metric], outs)
-    runs.change(partial(overview, ctx), [runs, metric], outs)
-    metric.change(partial(overview, ctx), [runs, metric], outs)
+    outs = [
+        empty,
+        empty_box,
+        view,
+        table,
+        bars,
+        patients,
+        detail_box,
+        no_detail,
+        group,
+        compare_box,
+        model_a,
+        model_b,
+        cross,
+    ]
+    draw = partial(overview, ctx)
+    refresh.click(partial(run_list, ctx), runs, runs).then(draw, [runs, metric], outs)
+    open_btn.click(partial(open_committed, ctx), [pick, runs], runs)
+    runs.change(draw, [runs, metric], outs)
+    metric.change(draw, [runs, metric], outs)
     group.change(partial(detail, ctx), group, [roc, calib, confusion])
     compare_btn.click(partial(compare, ctx), [model_a, model_b], comparison)
-    csv_btn.click(partial(export_csv, ctx), runs, download)
-    html_btn.click(partial(export_html, ctx), [runs, metric, group, model_a, model_b], download)
+    csv_btn.click(lambda names: offered(export_csv(ctx, names)), runs, [download, export_note])
+    html_btn.click(
+        lambda *a: offered(export_html(ctx, *a)), [runs, metric, group, model_a, model_b], [download, export_note]
+    )
     if ctx.tab is not None:  # the Tab this module is built in: refresh the run list whenever it is opened
-        ctx.tab.select(partial(run_list, ctx), runs, runs).then(partial(overview, ctx), [runs, metric], outs)
+        ctx.tab.select(partial(run_list, ctx), runs, runs).then(draw, [runs, metric], outs)

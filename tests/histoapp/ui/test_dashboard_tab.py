@@ -1,17 +1,26 @@
-"""The Dashboard shows the trainer's own results: its table equals results.json; exports; significance."""
+"""The Dashboard shows the trainer's own results: its table equals results.json; exports; significance; with no
+run chosen, one empty state; the committed results/ folders open."""
 
 import json
 import shutil
 from pathlib import Path
 
+import gradio as gr
 import pandas as pd
 import pytest
 
+from histoapp.analysis import results as dash
+from histoapp.analysis.report import table_html
 from histoapp.analysis.results import cell
+from histoapp.settings import PROJECT_ROOT
 from histoapp.ui.tabs import dashboard
 from tests.histoapp.runs.tiny import make_finished_run, make_settings
 from trainer.metrics import METRIC_NAMES, METRICS
-from trainer.results import PAPER_COLUMNS
+from trainer.results import PAPER_COLUMNS, model_cell
+
+# overview's outputs, by position (dashboard.overview's docstring)
+EMPTY, EMPTY_BOX, VIEW, TABLE, BARS, PATIENTS, DETAIL_BOX, NO_DETAIL, GROUP, COMPARE_BOX = range(10)
+CROSS = 12
 
 
 @pytest.fixture
@@ -33,19 +42,21 @@ def finished(ctx, finished_once):
 
 def test_table_equals_the_trainers_results_file(ctx, finished):
     results = json.loads((finished / "results.json").read_text())
-    assert dashboard.run_list(ctx)["choices"] == ["done"]
-    table, bars, patients, cross, group, model_a, model_b, note = dashboard.overview(ctx, ["done"], "accuracy")
+    assert dashboard.run_list(ctx) == gr.update(choices=["done", *dash.committed_results()], value=["done"])
+    out = dashboard.overview(ctx, ["done"], "accuracy")
+    table = dash.display_table(dash.summary(ctx.settings.runs_dir, ["done"]))
+    assert out[TABLE] == table_html(table) and out[VIEW]["visible"] and not out[EMPTY_BOX]["visible"]
     assert len(table) == len(results["rows"]) == 2
     for shown, row in zip(table.to_dict("records"), results["rows"], strict=True):
-        assert (shown["Model"], shown["Magnification"], shown["Folds"]) == (
-            row["model"],
+        assert (shown["Model"], shown["Mag."], shown["Folds"]) == (
+            model_cell(row),
             row["magnification"],
             row["n_folds"],
         )
         for m in PAPER_COLUMNS:
             paper = row["paper"].get(m)
             assert shown[METRIC_NAMES[m]] == cell(row["mean"][m], row["std"][m]) + (
-                f" (paper {paper:.4f})" if paper is not None else ""
+                f" ({paper:.3f})" if paper is not None else ""
             )
     # The CSV export holds the same numbers unrounded.
     exported = pd.read_csv(dashboard.export_csv(ctx, ["done"]))
@@ -53,8 +64,9 @@ def test_table_equals_the_trainers_results_file(ctx, finished):
         for m in METRICS:
             if row["mean"][m] is not None:
                 assert shown[f"{m}_mean"] == pytest.approx(row["mean"][m], abs=1e-12)
-    assert {t.name for t in bars.data} >= {"resnet18 (done)", "resnet18-linear_probe (done)"}
-    assert group["choices"] == ["done / resnet18 / 40X", "done / resnet18-linear_probe / 40X"]
+    assert {t.name for t in out[BARS].data} >= {"resnet18 (done)", "resnet18-linear_probe (done)"}
+    assert out[GROUP]["choices"] == ["done / resnet18 / 40X", "done / resnet18-linear_probe / 40X"]
+    assert out[DETAIL_BOX]["visible"] and out[COMPARE_BOX]["visible"] and out[NO_DETAIL] == ""
 
 
 def test_details_significance_and_html_report(ctx, finished):
@@ -79,7 +91,7 @@ def test_cross_dataset_results_are_listed(ctx, finished, tiny_data):
     evaluate_checkpoint(
         finished / "resnet18" / "40X" / "fold0" / "best", tiny_data, magnification="100X", progress=False
     )
-    table = dashboard.overview(ctx, ["done"], "f1")[3]
+    table = dashboard.overview(ctx, ["done"], "f1")[CROSS]["value"]
     assert len(table) == 1 and table.loc[0, "model"] == "resnet18" and table.loc[0, "dataset"] == "breakhis"
 
 
@@ -101,6 +113,36 @@ def test_the_papers_figure_sits_beside_ours():
     )
     row.update({f"paper_{k}": v for k, v in paper_figures("resnet34", "40X").items()})
     shown = display_table(pd.DataFrame([row])).iloc[0]
-    assert shown["Paper model"] == "ResNet34"
-    assert shown["Accuracy"] == f"0.9500 ± 0.0100 (paper {paper_figures('resnet34', '40X')['accuracy']:.4f})"
-    assert shown["F1"] == "0.9000 ± 0.0200" and shown["Precision"] == "—"
+    assert shown["Model"] == "ResNet34"  # the paper's name for it, as in results.md
+    assert shown["Accuracy"] == f"0.950 ± 0.010 ({paper_figures('resnet34', '40X')['accuracy']:.3f})"
+    assert shown["F1"] == "0.900 ± 0.020" and shown["Precision"] == "—"
+
+
+def test_no_run_chosen_shows_one_empty_state_and_export_says_why(ctx):
+    out = dashboard.overview(ctx, [], "accuracy")
+    assert out[EMPTY_BOX]["visible"] and not out[VIEW]["visible"]  # no empty plots: the whole view is hidden
+    assert all(o == gr.skip() for o in out[TABLE:])
+    text = out[EMPTY]
+    assert "No runs with a finished fold yet" in text and "**Train** tab" in text
+    assert all(f"`{dash.committed_label(k)}`" in text for k in dash.committed_results())
+    assert (
+        dashboard.export_csv(ctx, []) is None and dashboard.export_html(ctx, [], "accuracy", None, None, None) is None
+    )
+    download, message = dashboard.offered(None)
+    assert download["visible"] is False and "Nothing to export" in message
+
+
+def test_committed_results_open_with_their_table_and_export(ctx):
+    keys = dash.committed_results()
+    assert {"results/", "results/idc/cnn/", "results/idc/vlm/"} <= set(keys)
+    assert dashboard.open_committed(ctx, "results/idc/cnn/", [])["value"] == ["results/idc/cnn/"]
+    committed = json.loads((PROJECT_ROOT / "results/results.json").read_text())
+    out = dashboard.overview(ctx, ["results/"], "accuracy")
+    for row in committed["rows"]:  # the committed numbers, formatted as for a run
+        assert cell(row["mean"]["f1"], row["std"]["f1"]) in out[TABLE]
+    assert not out[DETAIL_BOX]["visible"] and "predictions" in out[NO_DETAIL] and not out[COMPARE_BOX]["visible"]
+    assert len(out[PATIENTS].data) == len(committed["rows"])  # per-fold patient accuracy from results.json
+    exported = pd.read_csv(dashboard.export_csv(ctx, ["results/"]))
+    assert list(exported["roc_auc_mean"]) == pytest.approx([r["mean"]["roc_auc"] for r in committed["rows"]])
+    with pytest.raises(FileNotFoundError):  # only the project's own folders, whatever a browser sends
+        dash.results_of(ctx.settings.runs_dir, "../../etc/")
