@@ -50,7 +50,7 @@ FIT_LONG = 256  # and its longer side at most this
 # The enlargements tried: Pillow's kernels, and the bicubic of OpenCV and PyTorch (Keys' cubic with a = -0.75,
 # borders replicated; Pillow's has a = -0.5). Other nearest-neighbour grids show in the pixel-repeat test.
 KERNELS = {
-    "nearest": Image.NEAREST,
+    "nearest-neighbour": Image.NEAREST,
     "bilinear": Image.BILINEAR,
     "bicubic": Image.BICUBIC,
     "lanczos": Image.LANCZOS,
@@ -173,9 +173,10 @@ def _enlarging_basis(side: int, work: int, source: int, kernel: str) -> np.ndarr
 
 
 @lru_cache(maxsize=256)
-def _enlarging_bases(size: tuple[int, int], work: tuple[int, int], kernel: str):
-    """For one image geometry and kernel: the bases of every thumbnail tried, side by side (rows: one per
-    thumbnail height; columns: one per thumbnail width), and the blocks that pair them, ``(m, rows, columns)``."""
+def _enlarging_bases(size: tuple[int, int], work: tuple[int, int]):
+    """For one image geometry: the thumbnails tried, ``(m, height, width)`` (``m`` the shorter side), and for
+    every kernel the bases of all thumbnail heights side by side and of all widths (stacked: kernel, samples,
+    bases), with the sums over each height's and each width's bases. None when no thumbnail fits."""
     (w, h), (ww, wh) = size, work
     short, long_ = min(w, h), max(w, h)
     pairs = []
@@ -189,23 +190,28 @@ def _enlarging_bases(size: tuple[int, int], work: tuple[int, int], kernel: str):
         return None
     heights = sorted({sh for _, sh, _ in pairs})
     widths = sorted({sw for _, _, sw in pairs})
-    row0 = dict(zip(heights, np.cumsum([0, *heights[:-1]]).tolist(), strict=True))
-    col0 = dict(zip(widths, np.cumsum([0, *widths[:-1]]).tolist(), strict=True))
-    blocks = [(m, slice(row0[sh], row0[sh] + sh), slice(col0[sw], col0[sw] + sw)) for m, sh, sw in pairs]
-    qh = np.concatenate([_enlarging_basis(h, wh, n, kernel) for n in heights], axis=1)
-    qw = np.concatenate([_enlarging_basis(w, ww, n, kernel) for n in widths], axis=1)
-    return qh, qw, blocks
+    qh = np.stack([np.concatenate([_enlarging_basis(h, wh, n, k) for n in heights], axis=1) for k in KERNELS])
+    qw = np.stack([np.concatenate([_enlarging_basis(w, ww, n, k) for n in widths], axis=1) for k in KERNELS])
+    # 0/1 matrices that sum the squared projection over each height's rows and each width's columns
+    sum_h = np.repeat(np.eye(len(heights), dtype=np.float32), heights, axis=1)
+    sum_w = np.repeat(np.eye(len(widths), dtype=np.float32), widths, axis=0)
+    index = (np.array([heights.index(sh) for _, sh, _ in pairs]), np.array([widths.index(sw) for _, _, sw in pairs]))
+    return np.array([m for m, _, _ in pairs]), qh.transpose(0, 2, 1).copy(), qw, sum_h, sum_w, index
 
 
 def enlargement_fit(image: Image.Image, max_residual: float = 0.001) -> tuple[int | None, str | None, float]:
     """(thumbnail side, kernel, residual): the smallest thumbnail (shorter side ``m`` under ``MIN_SIDE`` and at
-    most half the image's) that one of Pillow's smooth kernels (``KERNELS``) enlarges to within ``max_residual``
-    of ``image``, or failing that the closest one (least squares on the luminance). ``residual`` is the share of
-    the image's variance left unexplained beyond the expected 8-bit rounding noise: ~0 for such an enlargement,
-    large for real detail. ``(None, None, 1.0)`` when the image is too small to tell (a side under 2 px)."""
+    most half the image's) that one of ``KERNELS`` enlarges to within ``max_residual`` of ``image``, or failing
+    that the closest one (least squares on the luminance). ``residual`` is the share of the image's variance
+    left unexplained beyond the expected 8-bit rounding noise: ~0 for such an enlargement, large for real
+    detail. ``(None, None, 1.0)`` when the image is too small to tell (a side under 2 px)."""
     w, h = image.size
     scale = min(1.0, FIT_SIDE / min(w, h), FIT_LONG / max(w, h))
     work = (max(1, round(w * scale)), max(1, round(h * scale)))
+    bases = _enlarging_bases((w, h), work)
+    if bases is None:
+        return None, None, 1.0
+    ms, qh_t, qw, sum_h, sum_w, (hi, wi) = bases
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     lum = rgb.convert("L").convert("F")  # ITU-R 601 luminance, rounded to 8 bits
     if work != (w, h):
@@ -216,21 +222,18 @@ def enlargement_fit(image: Image.Image, max_residual: float = 0.001) -> tuple[in
     # The 8-bit rounding noise: a smooth enlargement's rounding errors are alike over wide areas, so the
     # reduction does not average them away; count them in full.
     noise = ROUNDING_VAR * x.size
-    fits: list[tuple[float, int, str]] = []
-    for kernel in KERNELS:
-        bases = _enlarging_bases((w, h), work, kernel)
-        if bases is None:
-            break
-        qh, qw, blocks = bases
-        z = np.square(qh.T @ x @ qw)  # every thumbnail height against every width: only the paired blocks count
-        for m, rows, cols in blocks:
-            explained = float(z[rows, cols].sum(dtype=np.float64))
-            fits.append((max(0.0, total - explained - noise) / total if total > noise else 0.0, m, kernel))
-    if not fits:
-        return None, None, 1.0
-    close = [f for f in fits if f[0] <= max_residual]
-    residual, m, kernel = min(close, key=lambda f: (f[1], f[0])) if close else min(fits)
-    return m, kernel, residual
+    # Each thumbnail's projection is qh_m^T x qw_m: all heights against all widths, per kernel, in two
+    # products; the energy of each (height, width) block is what that thumbnail's enlargement explains.
+    explained = (sum_h @ np.square(qh_t @ x @ qw) @ sum_w)[:, hi, wi].astype(np.float64)
+    residual = np.clip(total - explained - noise, 0.0, None) / total if total > noise else np.zeros(explained.shape)
+    close = residual <= max_residual  # (kernel, thumbnail)
+    if close.any():  # the smallest thumbnail side that fits; of its thumbnails and kernels, the closest
+        smallest = ms[close.any(axis=0)].min()
+        residual_of = np.where(close & (ms == smallest)[None, :], residual, np.inf)
+    else:
+        residual_of = residual
+    k, j = np.unravel_index(int(np.argmin(residual_of)), residual.shape)
+    return int(ms[j]), list(KERNELS)[int(k)], float(residual[k, j])
 
 
 def check_image(image: Image.Image, saturation: float = 0.05, max_fit_residual: float = 0.001) -> ImageChecks:

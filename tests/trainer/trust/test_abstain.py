@@ -19,7 +19,12 @@ TISSUE = ImageChecks(64, 64, tissue_fraction=0.9, he_fraction=0.95)
         (ImageChecks(100, 100, 0.9, 0.9, repeat_fraction=0.5), 0.99, 5.0, None),  # a 50 px patch doubled
         (ImageChecks(224, 224, 0.9, 0.9, fit_side=12, fit_kernel="bicubic", fit_residual=1e-5), 0.99, 5.0, "too_small"),
         (ImageChecks(224, 224, 0.9, 0.9, fit_side=15, fit_kernel="lanczos", fit_residual=0.05), 0.99, 5.0, None),
-        (ImageChecks(224, 224, 0.01, 0.9, fit_side=1, fit_kernel="nearest", fit_residual=0.0), 0.99, 5.0, "no_tissue"),
+        (
+            ImageChecks(224, 224, 0.01, 0.9, fit_side=1, fit_kernel="nearest-neighbour", fit_residual=0.0),
+            0.99,
+            5.0,
+            "no_tissue",
+        ),
         (TISSUE, 0.99, 500.0, "ood"),
         (TISSUE, 0.50, 5.0, "uncertain"),
         (TISSUE, 0.97, 5.0, None),
