@@ -4,7 +4,8 @@ pixel repeats and the smooth-enlargement fit), measured on real tissue (issue 13
 - real IDC patches (all, or every ``--step``-th row of the manifest) and the real BreakHis images: how many it
   flags (it must flag none), the lowest fit residuals, and the flags among the images the tissue / colour
   checks let through;
-- real 50 px IDC patches enlarged to 64 and 224 px (not too small: 50 >= 16): how many it flags;
+- real 50 px IDC patches enlarged to 64 and 224 px, and the BreakHis images enlarged 2x (not too small:
+  50 >= 16): how many it flags;
 - thumbnails of 4, 8, 12 px of real IDC patches (and 15 px, the largest too-small side) enlarged to 50, 64, 224
   and 512 px by nearest, bilinear, bicubic and Lanczos: how many it misses (it must miss none); also, for
   information, the same saved as JPEG (quality 90) and enlarged by torch's bicubic (a = -0.75, OpenCV's);
@@ -108,7 +109,7 @@ def enlargements(patches, cfg, sides, sizes, label: str, make=None, kernels=tupl
     missed, n, estimates, worst, least = Counter(), 0, Counter(), 0.0, 1.0
     for im in patches:
         for side in sides:
-            thumb = im.resize((side, side), Image.BOX) if side != min(im.size) else im
+            thumb = im.resize((side, side), Image.BOX) if side not in (None, min(im.size)) else im
             for size in sizes:
                 for kernel in kernels:
                     big = make(thumb, size, kernel)
@@ -131,6 +132,10 @@ def enlargements(patches, cfg, sides, sizes, label: str, make=None, kernels=tupl
         "smallest_fit_residual": least,
         "estimated_sides": {str(k): v for k, v in sorted(estimates.items())},  # (thumbnail side, estimate): count
     }
+
+
+def _double(im: Image.Image, _size, kernel: str) -> Image.Image:
+    return im.resize((2 * im.width, 2 * im.height), KERNELS[kernel])
 
 
 def timing(cfg, breakhis: list[Path]) -> dict:
@@ -189,6 +194,11 @@ def main(argv=None) -> int:
     out["idc"]["patients"] = len({r["patient_id"] for r in rows[:: args.step]})
     bh = sorted(p for p in Path(args.breakhis).rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif"))
     out["breakhis"] = real(bh, cfg, "real BreakHis images")
+    # a user may upload a BreakHis image enlarged (here 2x, to the original 700x460): not a thumbnail
+    bh_images = [Image.open(p).convert("RGB") for p in bh]
+    r = enlargements(bh_images, cfg, [None], [None], "real BreakHis images enlarged 2x", make=_double)
+    out["breakhis_enlarged"] = r
+    print(f"real BreakHis images enlarged 2x ({r['images']}): flagged {r['images'] - r['missed']} of {r['images']}")
     step = max(1, len(rows) // args.thumbs)
     patches = [Image.open(idc / r["path"]).convert("RGB") for r in rows[::step]]
     patches = [im for im in patches if min(im.size) >= 16][: args.thumbs]

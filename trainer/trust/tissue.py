@@ -129,17 +129,17 @@ def tissue_masks(image: Image.Image, saturation: float) -> tuple[np.ndarray, np.
 
 def repeat_fraction(image: Image.Image) -> float:
     """Share of horizontally and vertically neighbouring pixels that are exactly equal (all three channels)."""
-    image = image.convert("RGB")
+    image = image if image.mode == "RGB" else image.convert("RGB")
     w, h = image.size
     side = REPEAT_SIDE
     if w > side or h > side:
         left, top = max(0, (w - side) // 2), max(0, (h - side) // 2)
         image = image.crop((left, top, left + min(w, side), top + min(h, side)))
-    a = np.asarray(image, dtype=np.uint8)
+    a = np.asarray(image.convert("RGBX")).view(np.uint32)[..., 0]  # one number per pixel: all three channels
     if a.shape[0] < 2 or a.shape[1] < 2:
         return 0.0
-    across = (a[:, 1:] == a[:, :-1]).all(axis=-1).mean()
-    down = (a[1:] == a[:-1]).all(axis=-1).mean()
+    across = (a[:, 1:] == a[:, :-1]).mean()
+    down = (a[1:] == a[:-1]).mean()
     return float((across + down) / 2)
 
 
