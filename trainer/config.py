@@ -126,9 +126,12 @@ class TrustConfig:
     tissue_saturation: float = 0.05
     min_tissue_fraction: float = 0.10
     min_he_fraction: float = 0.50
-    # An image whose neighbouring pixels are at least this often exact repeats was enlarged from a thumbnail:
-    # too small when that thumbnail's side is under MIN_SIDE (16 px).
+    # Too small when enlarged from a thumbnail whose shorter side is under MIN_SIDE (16 px; trainer/trust/tissue.py):
+    # by pixel repetition, when its neighbouring pixels are at least this often exact repeats,
     blocky_fraction: float = 0.50
+    # or smoothly (bilinear, bicubic, Lanczos), when such an enlargement leaves at most this share of the image's
+    # variance unexplained (an enlarged thumbnail: under 0.0001; real IDC patches and BreakHis images: over 0.01).
+    max_fit_residual: float = 0.001
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "trust") -> TrustConfig:

@@ -183,7 +183,7 @@ def judge(
     reference = getattr(model, "trust", None)
     cfg = config or _config(model)
     if checks is None:
-        checks = [check_image(im, cfg.tissue_saturation) for im in images]
+        checks = [check_image(im, cfg.tissue_saturation, cfg.max_fit_residual) for im in images]
     judged = assess(logits, features, model.classes, reference, checks, cfg)
     notes = [] if reference is not None and reference.ood is not None else [NO_REFERENCE]
     if reference is None:
@@ -268,7 +268,7 @@ def _manifest_inputs(path: Path) -> list[Input]:
     return out
 
 
-def _load(inp: Input, saturation: float):
+def _load(inp: Input, cfg: TrustConfig):
     from trainer.data.images import ImageError, load_rgb
 
     if inp.error:
@@ -277,7 +277,7 @@ def _load(inp: Input, saturation: float):
         image = load_rgb(inp.path)
     except ImageError as exc:
         return None, None, exc.reason
-    return image, check_image(image, saturation), None
+    return image, check_image(image, cfg.tissue_saturation, cfg.max_fit_residual), None
 
 
 def predict_files(
@@ -296,7 +296,7 @@ def predict_files(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(inputs), max(1, batch_size)):
             chunk = inputs[start : start + batch_size]
-            loaded = list(pool.map(lambda i: _load(i, cfg.tissue_saturation), chunk))
+            loaded = list(pool.map(lambda i: _load(i, cfg), chunk))
             good = [k for k, (im, _, err) in enumerate(loaded) if err is None]
             preds = {}
             if good:

@@ -68,8 +68,15 @@ def _open_source(source: str | os.PathLike | bytes) -> tuple[Path | None, io.IOB
     return path, open(path, "rb")
 
 
-def too_small_message(size: tuple[int, int], min_side: int = MIN_SIDE) -> str:
-    return f"image too small to classify ({size[0]}x{size[1]} px; the smallest side must be at least {min_side} px)"
+def too_small_message(
+    size: tuple[int, int], min_side: int = MIN_SIDE, source: float | None = None, evidence: str = ""
+) -> str:
+    """The one text for an image too small to classify: by its own size or, with ``source`` (the thumbnail's
+    shorter side) and ``evidence``, as an enlargement of a thumbnail too small (``trainer.trust.tissue``)."""
+    what = f"{size[0]}x{size[1]} px"
+    if source is not None:
+        what += f" enlarged from a thumbnail of about {source:.0f} px" + (f": {evidence}" if evidence else "")
+    return f"image too small to classify ({what}; the smallest side must be at least {min_side} px)"
 
 
 def size_cap_message(pixels: int | None = None, max_pixels: int = MAX_PIXELS) -> str:

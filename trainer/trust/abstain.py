@@ -2,9 +2,9 @@
 ``trainer evaluate``, the cross-validation results and the app (Predict tab, API, annotation queue).
 
 A model abstains, in this order of precedence, when the image is
-1. ``too_small``: a side under ``MIN_SIDE`` (16 px, the data layer's own limit), or enlarged by repeating the
-   pixels of a source under ``MIN_SIDE`` (checked after the tissue and colour checks, which name a blank or
-   one-colour image better);
+1. ``too_small``: a side under ``MIN_SIDE`` (16 px, the data layer's own limit), or enlarged from a thumbnail
+   whose shorter side is under ``MIN_SIDE``, by pixel repetition or a smooth kernel (``tissue.py``; checked
+   after the tissue and colour checks, which name a blank or one-colour image better);
 2. ``no_tissue``: less than ``min_tissue_fraction`` of it is tissue (blank, glass, grayscale: ``tissue.py``);
 3. ``not_he``: less than ``min_he_fraction`` of its stained pixels have H&E hues (a photo, random colours);
 4. ``ood``: its OOD score (``ood.py``) is above the threshold fitted at the end of training;
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from trainer.config import TrustConfig
-from trainer.data.images import MIN_SIDE
 
 if TYPE_CHECKING:  # the rule itself needs no numpy / Pillow (the store's queue imports it)
     from trainer.trust.tissue import ImageChecks
@@ -78,12 +77,9 @@ def decide(
                 f"not an H&E patch: {checks.he_fraction:.0%} of its stained pixels have H&E hues (pink to purple; "
                 f"at least {cfg.min_he_fraction:.0%} needed)",
             )
-        if checks.repeat_fraction >= cfg.blocky_fraction and checks.source_side < MIN_SIDE:
-            return Abstention(
-                "too_small",
-                f"image too small to classify: {checks.repeat_fraction:.0%} of its neighbouring pixels are repeats, "
-                f"so it is a thumbnail of about {checks.source_side:.0f} px enlarged (at least {MIN_SIDE} px needed)",
-            )
+        enlarged = checks.enlarged_from(cfg.blocky_fraction, cfg.max_fit_residual)
+        if enlarged is not None:
+            return Abstention("too_small", checks.too_small_message(*enlarged))
     if is_ood(ood_score, ood_threshold):
         return Abstention(
             "ood",

@@ -1,6 +1,6 @@
 """Is this a tissue patch at all? Cheap image checks before any model's answer is believed: size (the data
-layer's ``MIN_SIDE``, also for a thumbnail enlarged by repeating its pixels), how much of the image is tissue,
-and whether that tissue has H&E colours.
+layer's ``MIN_SIDE``, also for an image enlarged from a thumbnail smaller than that), how much of the image is
+tissue, and whether that tissue has H&E colours.
 
 The tissue test is the one whole-slide-image toolkits use to drop background tiles: a pixel is background when
 it is grey (HSV saturation under 0.05, Slideflow's "grayspace" filter; HistoQC's and histolab's saturation /
@@ -10,16 +10,30 @@ sun, uniform random colours) mean the image is not an H&E patch. Faint pixels ar
 their hue is noise (BreakHis's pale backgrounds are faintly cyan). Measured on 3,000 real IDC patches and the 30
 real BreakHis images (``bench/README.md``, defaults in ``TrustConfig``).
 
-An image enlarged by pixel repetition (nearest-neighbour) has most neighbouring pixels exactly equal (over 93 %
-for a 16 px thumbnail enlarged to 224 px; at most 39 % in 3,000 real IDC patches, 11 % in BreakHis): its source
-side is about its side times the share of unequal neighbours. A smoothly (bicubic) enlarged thumbnail leaves no
-such trace, and is as blurry as IDC's own blurriest patches: these checks do not catch it.
+Effective resolution: an image enlarged from a thumbnail holds no detail beyond that thumbnail, whatever its
+pixel count, so it is too small when the thumbnail's shorter side is under ``MIN_SIDE``. An enlargement is a
+linear map: every pixel is a fixed combination of the thumbnail's (the trace resampling detectors look for,
+Popescu & Farid, IEEE Trans. Signal Process. 2005). ``enlargement_fit`` asks directly whether the image lies in
+the range of that map, for each thumbnail side ``m`` under ``MIN_SIDE`` (at most half the image's) and each
+common kernel (``KERNELS``: nearest, bilinear, bicubic, Lanczos, and OpenCV's / PyTorch's bicubic): a least-
+squares projection of its luminance onto the map's column space (separable, so two small products; on a copy
+box-reduced to at most ``FIT_SIDE`` px, the reduction built into the map). The share of its variance left
+unexplained, beyond the 8-bit rounding noise, is the fit residual: under 1e-4 for such an enlargement of a real
+patch (PNG), above 1e-3 for every real IDC patch with tissue and every BreakHis image (``bench/enlarged.py``;
+the bound is ``TrustConfig.max_fit_residual``). A round trip (shrink to 15 px, enlarge back, compare) is no
+such test: its own blur leaves a 12 px bicubic thumbnail up to 25 % RMS error, more than IDC's blurriest
+patches (from 10 %). Pixel repetition by other grid conventions shows instead in ``repeat_fraction``: most
+neighbouring pixels exactly equal (over 93 % for a 16 px thumbnail enlarged to 224 px; at most 51 % in the
+18,774 real IDC patches, 11 % in BreakHis), the thumbnail's side about the image's times the share of unequal
+neighbours. ``ImageChecks.enlarged_from`` is the one test of both.
 
-Numpy and Pillow only (no torch), on a copy at most ``WORK_SIDE`` px: well under a millisecond per patch."""
+Numpy and Pillow only (no torch), on copies at most ``WORK_SIDE`` / ``FIT_SIDE`` px: under a millisecond for a
+50 px patch, a few ms at 224-700 px (``bench/enlarged.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -31,6 +45,20 @@ NEAR_WHITE = 0.86  # a pixel whose darkest channel is above this (0-1) is glass 
 STAINED = 0.20  # saturation from which a pixel's hue counts in the colour test
 MIN_STAINED = 0.01  # with fewer stained pixels than this share, the colour is not judged (a pale patch)
 REPEAT_SIDE = 256  # exact pixel repeats are counted on a central crop of the original, at most this side
+FIT_SIDE = 64  # the enlargement fit runs on a luminance copy whose shorter side is at most this,
+FIT_LONG = 256  # and its longer side at most this
+# The enlargements tried: Pillow's kernels, and the bicubic of OpenCV and PyTorch (Keys' cubic with a = -0.75,
+# borders replicated; Pillow's has a = -0.5). Other nearest-neighbour grids show in the pixel-repeat test.
+KERNELS = {
+    "nearest-neighbour": Image.NEAREST,
+    "bilinear": Image.BILINEAR,
+    "bicubic": Image.BICUBIC,
+    "lanczos": Image.LANCZOS,
+    "bicubic (OpenCV, PyTorch)": None,
+}
+# Variance (grey levels^2) of the 8-bit rounding in an enlarged image's luminance: each of Pillow's two resize
+# passes rounds each channel (1/12 each, weighted by the luminance weights squared), and so does the luminance.
+ROUNDING_VAR = (2 * (0.299**2 + 0.587**2 + 0.114**2) + 1) / 12
 # H&E hues on the HSV wheel (degrees): from blue-purple (haematoxylin) through magenta and pink to red-orange
 # (eosin); green, yellow and sky-blue (about 200-215) are not H&E colours.
 HE_HUE_FROM, HE_HUE_TO = 220.0, 30.0
@@ -45,18 +73,36 @@ class ImageChecks:
     tissue_fraction: float  # share of pixels that are tissue (saturated, not near-white)
     he_fraction: float | None  # share of the stained pixels with an H&E hue; None: too few to judge (pale)
     repeat_fraction: float = 0.0  # share of neighbouring pixel pairs that are exactly equal (pixel repetition)
+    # The enlargement of a thumbnail under MIN_SIDE that best reproduces the image (``enlargement_fit``): that
+    # thumbnail's shorter side, the kernel, and the share of the image's variance it leaves unexplained.
+    fit_side: int | None = None
+    fit_kernel: str | None = None
+    fit_residual: float = 1.0
 
     @property
     def too_small(self) -> bool:
         return min(self.width, self.height) < MIN_SIDE
 
-    def too_small_message(self) -> str:
-        return too_small_message((self.width, self.height))
+    def too_small_message(self, source: float | None = None, evidence: str = "") -> str:
+        return too_small_message((self.width, self.height), source=source, evidence=evidence)
 
     @property
     def source_side(self) -> float:
         """The shorter side of the image its pixel blocks come from (its own, when pixels are not repeated)."""
         return min(self.width, self.height) * (1.0 - self.repeat_fraction)
+
+    def enlarged_from(self, blocky_fraction: float, max_fit_residual: float) -> tuple[float, str] | None:
+        """(the thumbnail's shorter side, what shows it) when the image is an enlargement of a thumbnail under
+        ``MIN_SIDE`` px, by pixel repetition or by a kernel fitted to it (``TrustConfig``'s ``blocky_fraction``
+        and ``max_fit_residual``); None otherwise. The one test of "enlarged from a thumbnail too small"."""
+        if self.fit_side is not None and self.fit_residual <= max_fit_residual:
+            return float(self.fit_side), (
+                f"a {self.fit_kernel} enlargement of such a thumbnail leaves {self.fit_residual:.2%} of the image's "
+                "variance unexplained"
+            )
+        if self.repeat_fraction >= blocky_fraction and self.source_side < MIN_SIDE:
+            return self.source_side, f"{self.repeat_fraction:.0%} of its neighbouring pixels are repeats"
+        return None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,22 +129,116 @@ def tissue_masks(image: Image.Image, saturation: float) -> tuple[np.ndarray, np.
 
 def repeat_fraction(image: Image.Image) -> float:
     """Share of horizontally and vertically neighbouring pixels that are exactly equal (all three channels)."""
-    image = image.convert("RGB")
+    image = image if image.mode == "RGB" else image.convert("RGB")
     w, h = image.size
     side = REPEAT_SIDE
     if w > side or h > side:
         left, top = max(0, (w - side) // 2), max(0, (h - side) // 2)
         image = image.crop((left, top, left + min(w, side), top + min(h, side)))
-    a = np.asarray(image, dtype=np.uint8)
+    a = np.asarray(image.convert("RGBX")).view(np.uint32)[..., 0]  # one number per pixel: all three channels
     if a.shape[0] < 2 or a.shape[1] < 2:
         return 0.0
-    across = (a[:, 1:] == a[:, :-1]).all(axis=-1).mean()
-    down = (a[1:] == a[:-1]).all(axis=-1).mean()
+    across = (a[:, 1:] == a[:, :-1]).mean()
+    down = (a[1:] == a[:-1]).mean()
     return float((across + down) / 2)
 
 
-def check_image(image: Image.Image, saturation: float = 0.05) -> ImageChecks:
-    """Size, tissue share and H&E-colour share of ``image`` (any PIL mode; converted to RGB)."""
+def _keys_cubic(side: int, source: int, a: float = -0.75) -> np.ndarray:
+    """The ``side`` x ``source`` matrix of OpenCV's and PyTorch's bicubic enlargement (Keys 1981, half-pixel
+    centres, border samples repeated)."""
+    x = (np.arange(side) + 0.5) * source / side - 0.5
+    left = np.floor(x).astype(int)
+    out = np.zeros((side, source))
+    for k in range(-1, 3):
+        d = np.abs(x - left - k)
+        near = ((a + 2) * d - (a + 3)) * d * d + 1
+        far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+        np.add.at(out, (np.arange(side), np.clip(left + k, 0, source - 1)), np.where(d <= 1, near, far))
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _enlarging_basis(side: int, work: int, source: int, kernel: str) -> np.ndarray:
+    """Orthonormal basis (``work`` x ``source``) of the 1-D signals of ``side`` samples that Pillow's ``kernel``
+    enlarges from ``source`` samples, box-reduced to ``work`` samples as the image is: the identity's rows,
+    resized by the very code that resizes images."""
+    if KERNELS[kernel] is None:
+        a = Image.fromarray(_keys_cubic(side, source).T.astype(np.float32), "F")
+    else:
+        a = Image.fromarray(np.eye(source, dtype=np.float32), "F").resize((side, source), KERNELS[kernel])
+    if work != side:
+        a = a.resize((work, source), Image.BOX)
+    q, _ = np.linalg.qr(np.asarray(a, dtype=np.float64).T)
+    return q.astype(np.float32)
+
+
+@lru_cache(maxsize=256)
+def _enlarging_bases(size: tuple[int, int], work: tuple[int, int]):
+    """For one image geometry: the thumbnails tried, ``(m, height, width)`` (``m`` the shorter side), and for
+    every kernel the bases of all thumbnail heights side by side and of all widths (stacked: kernel, samples,
+    bases), with the sums over each height's and each width's bases. None when no thumbnail fits."""
+    (w, h), (ww, wh) = size, work
+    short, long_ = min(w, h), max(w, h)
+    pairs = []
+    for m in range(1, min(MIN_SIDE, short // 2 + 1)):
+        # the thumbnail's longer side: the image's aspect kept, rounded either way
+        longs = sorted({max(1, m * long_ // short), max(1, -(-m * long_ // short))})
+        for sh, sw in [(m, n) for n in longs] if h <= w else [(n, m) for n in longs]:
+            if 2 * sh <= wh and 2 * sw <= ww:
+                pairs.append((m, sh, sw))
+    if not pairs:
+        return None
+    heights = sorted({sh for _, sh, _ in pairs})
+    widths = sorted({sw for _, _, sw in pairs})
+    qh = np.stack([np.concatenate([_enlarging_basis(h, wh, n, k) for n in heights], axis=1) for k in KERNELS])
+    qw = np.stack([np.concatenate([_enlarging_basis(w, ww, n, k) for n in widths], axis=1) for k in KERNELS])
+    # 0/1 matrices that sum the squared projection over each height's rows and each width's columns
+    sum_h = np.repeat(np.eye(len(heights), dtype=np.float32), heights, axis=1)
+    sum_w = np.repeat(np.eye(len(widths), dtype=np.float32), widths, axis=0)
+    index = (np.array([heights.index(sh) for _, sh, _ in pairs]), np.array([widths.index(sw) for _, _, sw in pairs]))
+    return np.array([m for m, _, _ in pairs]), qh.transpose(0, 2, 1).copy(), qw, sum_h, sum_w, index
+
+
+def enlargement_fit(image: Image.Image, max_residual: float = 0.001) -> tuple[int | None, str | None, float]:
+    """(thumbnail side, kernel, residual): the smallest thumbnail (shorter side ``m`` under ``MIN_SIDE`` and at
+    most half the image's) that one of ``KERNELS`` enlarges to within ``max_residual`` of ``image``, or failing
+    that the closest one (least squares on the luminance). ``residual`` is the share of the image's variance
+    left unexplained beyond the expected 8-bit rounding noise: ~0 for such an enlargement, large for real
+    detail. ``(None, None, 1.0)`` when the image is too small to tell (a side under 2 px)."""
+    w, h = image.size
+    scale = min(1.0, FIT_SIDE / min(w, h), FIT_LONG / max(w, h))
+    work = (max(1, round(w * scale)), max(1, round(h * scale)))
+    bases = _enlarging_bases((w, h), work)
+    if bases is None:
+        return None, None, 1.0
+    ms, qh_t, qw, sum_h, sum_w, (hi, wi) = bases
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    lum = rgb.convert("L").convert("F")  # ITU-R 601 luminance, rounded to 8 bits
+    if work != (w, h):
+        lum = lum.resize(work, Image.BOX)
+    x = np.asarray(lum, dtype=np.float32)
+    x = x - x.mean()
+    total = float(np.square(x, dtype=np.float64).sum())
+    # The 8-bit rounding noise: a smooth enlargement's rounding errors are alike over wide areas, so the
+    # reduction does not average them away; count them in full.
+    noise = ROUNDING_VAR * x.size
+    # Each thumbnail's projection is qh_m^T x qw_m: all heights against all widths, per kernel, in two
+    # products; the energy of each (height, width) block is what that thumbnail's enlargement explains.
+    explained = (sum_h @ np.square(qh_t @ x @ qw) @ sum_w)[:, hi, wi].astype(np.float64)
+    residual = np.clip(total - explained - noise, 0.0, None) / total if total > noise else np.zeros(explained.shape)
+    close = residual <= max_residual  # (kernel, thumbnail)
+    if close.any():  # the smallest thumbnail side that fits; of its thumbnails and kernels, the closest
+        smallest = ms[close.any(axis=0)].min()
+        residual_of = np.where(close & (ms == smallest)[None, :], residual, np.inf)
+    else:
+        residual_of = residual
+    k, j = np.unravel_index(int(np.argmin(residual_of)), residual.shape)
+    return int(ms[j]), list(KERNELS)[int(k)], float(residual[k, j])
+
+
+def check_image(image: Image.Image, saturation: float = 0.05, max_fit_residual: float = 0.001) -> ImageChecks:
+    """Size, tissue share, H&E-colour share and signs of enlargement of ``image`` (any PIL mode; converted to
+    RGB). The bounds are ``TrustConfig``'s ``tissue_saturation`` and ``max_fit_residual``."""
     width, height = image.size
     tissue, stained, he = tissue_masks(image, saturation)
     n_stained = int(stained.sum())
@@ -109,4 +249,5 @@ def check_image(image: Image.Image, saturation: float = 0.05) -> ImageChecks:
         tissue_fraction=float(tissue.mean()) if tissue.size else 0.0,
         he_fraction=float(he.sum() / n_stained) if judged else None,
         repeat_fraction=repeat_fraction(image),
+        **dict(zip(("fit_side", "fit_kernel", "fit_residual"), enlargement_fit(image, max_fit_residual), strict=True)),
     )

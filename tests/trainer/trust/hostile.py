@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw
-
-from trainer.data.synthetic import render_patch
 
 
 def one_pixel() -> Image.Image:
@@ -45,15 +45,35 @@ def photo_scene() -> Image.Image:
     return img
 
 
-def upscaled_thumbnail(side: int = 12, size: int = 224, resample=Image.NEAREST) -> Image.Image:
-    """An H&E-like patch shrunk to a ``side`` px thumbnail, then enlarged again (by pixel repetition by default,
-    as image viewers and "zoom" tools do; ``Image.BICUBIC`` for a smooth enlargement)."""
-    patch = render_patch(np.random.default_rng(2), 96, True, 4, "40X")
-    return patch.resize((side, side), Image.BOX).resize((size, size), resample)
+# A real IDC patch (50x50, IDC in the tile), bundled with the app (assets/examples/README.md)
+REAL_PATCH = Path(__file__).resolve().parents[3] / "assets" / "examples" / "idc_malignant_40X_patient8916.png"
+# How thumbnails are enlarged: pixel repetition (image viewers' "zoom") and the smooth kernels
+ENLARGE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
+
+
+def real_patch() -> Image.Image:
+    return Image.open(REAL_PATCH).convert("RGB")
+
+
+def upscaled_thumbnail(side: int = 12, size: int = 224, resample=Image.NEAREST, patch=None) -> Image.Image:
+    """A real H&E patch shrunk to a ``side`` px thumbnail, then enlarged again (by pixel repetition by default,
+    as image viewers and "zoom" tools do; ``Image.BICUBIC`` and the like for a smooth enlargement)."""
+    return (patch or real_patch()).resize((side, side), Image.BOX).resize((size, size), resample)
 
 
 def smooth_upscaled_thumbnail() -> Image.Image:
     return upscaled_thumbnail(resample=Image.BICUBIC)
+
+
+def enlarged_thumbnails(sides=(4, 8, 12), sizes=(50, 64, 224, 512), patch=None) -> dict[str, Image.Image]:
+    """Thumbnails of a real patch enlarged by every kernel of ``ENLARGE``: all too small to classify."""
+    patch = patch or real_patch()
+    return {
+        f"{side} px -> {size} px, {name}": upscaled_thumbnail(side, size, kernel, patch)
+        for side in sides
+        for size in sizes
+        for name, kernel in ENLARGE.items()
+    }
 
 
 KINDS = {
@@ -63,7 +83,5 @@ KINDS = {
     "grayscale text": text_image,
     "photo-like scene": photo_scene,
     "upscaled thumbnail": upscaled_thumbnail,
+    "smoothly upscaled thumbnail": smooth_upscaled_thumbnail,
 }
-# Known gap: a thumbnail enlarged smoothly keeps H&E colours and looks like IDC's own blurriest patches, to the
-# image checks and (on the IDC ResNet18 folds) to the OOD score: it abstains only when the model is unsure.
-SMOOTH_KINDS = {"smoothly upscaled thumbnail": smooth_upscaled_thumbnail}

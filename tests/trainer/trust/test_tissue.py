@@ -1,11 +1,20 @@
-"""The cheap image checks: size, tissue share, H&E colours, on generated patches and hostile images."""
+"""The cheap image checks: size, tissue share, H&E colours and enlarged thumbnails, on real and generated patches
+and hostile images."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.trainer.trust import hostile
+from trainer.config import TrustConfig
 from trainer.data.synthetic import render_patch
-from trainer.trust.tissue import WORK_SIDE, check_image
+from trainer.trust.abstain import decide
+from trainer.trust.tissue import WORK_SIDE, _keys_cubic, check_image
+
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
+EXAMPLES = ASSETS / "examples"
 
 
 @pytest.mark.parametrize("malignant", [False, True])
@@ -39,3 +48,75 @@ def test_an_enlarged_thumbnail_repeats_its_pixels_and_real_size_patches_do_not()
     assert patch.repeat_fraction < 0.3 and patch.source_side > 40
     twice = check_image(render_patch(np.random.default_rng(3), 50, True, 4, "40X").resize((100, 100), 0))
     assert twice.repeat_fraction > 0.4 and twice.source_side > 16  # a 50 px patch doubled is still 50 px
+
+
+def enlarged(checks):
+    cfg = TrustConfig()
+    return checks.enlarged_from(cfg.blocky_fraction, cfg.max_fit_residual)
+
+
+@pytest.mark.parametrize("side", [4, 8, 12])
+def test_a_thumbnail_enlarged_by_any_kernel_is_too_small_and_its_side_is_found(side):
+    # thumbnails of two real patches (IDC, benign and malignant), to 50, 64, 224 and 512 px by nearest, bilinear,
+    # bicubic and Lanczos: the fit names the thumbnail's side, whatever the kernel
+    for patch in (hostile.real_patch(), Image.open(EXAMPLES / "idc_benign_40X_patient8865.png").convert("RGB")):
+        for what, image in hostile.enlarged_thumbnails(sides=(side,), patch=patch).items():
+            checks = check_image(image)
+            assert enlarged(checks) is not None, (what, checks)
+            assert checks.fit_side == side and checks.fit_residual < 1e-4, (what, checks)
+            why = decide(checks, 0.99, 1.0, 100.0)
+            assert why.code == "too_small" and f"thumbnail of about {side} px" in why.message, (what, why)
+
+
+def test_real_patches_and_their_enlargements_are_not_thumbnails():
+    # real IDC patches (the bundled examples and every 20th patch of the quick demo's data), the 8 real BreakHis
+    # examples (700x460 JPEGs), and real 50 px patches enlarged to 64 and 224 px: 50 px is not too small
+    mini = sorted((ASSETS / "data" / "idc-mini").rglob("*.png"))[::20]
+    real = [Image.open(p).convert("RGB") for p in [*sorted(EXAMPLES.glob("*.*g")), *mini]]
+    real = [im for im in real if min(im.size) >= 16]
+    assert len(real) > 100
+    bound = TrustConfig().max_fit_residual
+    for image in real:
+        checks = check_image(image)
+        assert enlarged(checks) is None and checks.fit_residual > 5 * bound, (image.size, checks)
+    for image in [im for im in real if im.size == (50, 50)][:6]:
+        for size in (64, 224):
+            for kernel in hostile.ENLARGE.values():
+                checks = check_image(image.resize((size, size), kernel))
+                assert enlarged(checks) is None, (size, kernel, checks)
+
+
+def test_small_real_crops_are_not_taken_for_thumbnails():
+    # 16-32 px crops of real patches: the fit tries only thumbnails at most half the image's side
+    patch = hostile.real_patch()
+    for side in (16, 20, 24, 32):
+        checks = check_image(patch.crop((5, 5, 5 + side, 5 + side)))
+        assert enlarged(checks) is None and (checks.fit_side or 0) <= side // 2, (side, checks)
+
+
+def test_a_non_square_image_and_opencv_pytorch_bicubic():
+    # a real BreakHis image (350x230) shrunk to 18x12 and enlarged back; and PyTorch's bicubic (a = -0.75)
+    image = Image.open(EXAMPLES / "breakhis_malignant_ductal-carcinoma_40X_patient14-2523.jpg").convert("RGB")
+    assert image.size == (350, 230) and enlarged(check_image(image)) is None
+    back = check_image(image.resize((18, 12), Image.BOX).resize(image.size, Image.BICUBIC))
+    assert back.fit_side == 12 and enlarged(back) is not None
+    torch = pytest.importorskip("torch")
+    thumb = torch.from_numpy(np.asarray(hostile.real_patch().resize((10, 10), Image.BOX), dtype=np.float32))
+    big = torch.nn.functional.interpolate(thumb.permute(2, 0, 1)[None], size=(96, 96), mode="bicubic")
+    image = Image.fromarray(big[0].permute(1, 2, 0).round().clamp(0, 255).numpy().astype(np.uint8))
+    checks = check_image(image)
+    assert checks.fit_kernel == "bicubic (OpenCV, PyTorch)" and checks.fit_side == 10 and enlarged(checks)
+
+
+def test_the_opencv_pytorch_cubic_matrix_is_keys_kernel():
+    weights = _keys_cubic(8, 4)
+    assert np.allclose(weights.sum(1), 1.0)  # an enlargement keeps a flat image flat
+    assert np.allclose(_keys_cubic(4, 4), np.eye(4))  # and the identity at the same size
+
+
+def test_a_flat_image_carries_no_detail_and_the_bound_comes_from_the_config():
+    flat = check_image(Image.new("RGB", (64, 64), (200, 120, 180)))
+    assert flat.fit_side == 1 and flat.fit_residual == 0.0
+    checks = check_image(hostile.real_patch())
+    assert enlarged(checks) is None
+    assert checks.enlarged_from(0.5, max_fit_residual=checks.fit_residual) is not None
