@@ -127,10 +127,12 @@ class TrustConfig:
     min_tissue_fraction: float = 0.10
     min_he_fraction: float = 0.50
     # Too small when enlarged from a thumbnail whose shorter side is under MIN_SIDE (16 px; trainer/trust/tissue.py):
-    # by pixel repetition, when its neighbouring pixels are at least this often exact repeats,
+    # by pixel repetition, when its neighbouring pixels are at least this often exact repeats (any grid),
     blocky_fraction: float = 0.50
-    # or smoothly (bilinear, bicubic, Lanczos), when such an enlargement leaves at most this share of the image's
-    # variance unexplained (an enlarged thumbnail: under 0.0001; real IDC patches and BreakHis images: over 0.01).
+    # or by any common kernel (nearest, bilinear, bicubic, Lanczos, OpenCV's bicubic), when such an enlargement
+    # leaves at most this share of the image's variance unexplained: enlarged thumbnails of real IDC patches at
+    # most 0.0004; real IDC patches with tissue pixels from 0.0018 (a glass strip; tissue from 0.01), BreakHis
+    # from 0.14 (bench/enlarged.py, results/idc/trust.md).
     max_fit_residual: float = 0.001
 
     @classmethod

@@ -3,7 +3,7 @@
 
 A model abstains, in this order of precedence, when the image is
 1. ``too_small``: a side under ``MIN_SIDE`` (16 px, the data layer's own limit), or enlarged from a thumbnail
-   whose shorter side is under ``MIN_SIDE``, by pixel repetition or a smooth kernel (``tissue.py``; checked
+   whose shorter side is under ``MIN_SIDE``, by pixel repetition or any common kernel (``tissue.py``; checked
    after the tissue and colour checks, which name a blank or one-colour image better);
 2. ``no_tissue``: less than ``min_tissue_fraction`` of it is tissue (blank, glass, grayscale: ``tissue.py``);
 3. ``not_he``: less than ``min_he_fraction`` of its stained pixels have H&E hues (a photo, random colours);

@@ -10,25 +10,25 @@ sun, uniform random colours) mean the image is not an H&E patch. Faint pixels ar
 their hue is noise (BreakHis's pale backgrounds are faintly cyan). Measured on 3,000 real IDC patches and the 30
 real BreakHis images (``bench/README.md``, defaults in ``TrustConfig``).
 
-Effective resolution: an image enlarged from a thumbnail holds no detail beyond that thumbnail, whatever its
-pixel count, so it is too small when the thumbnail's shorter side is under ``MIN_SIDE``. An enlargement is a
-linear map: every pixel is a fixed combination of the thumbnail's (the trace resampling detectors look for,
-Popescu & Farid, IEEE Trans. Signal Process. 2005). ``enlargement_fit`` asks directly whether the image lies in
-the range of that map, for each thumbnail side ``m`` under ``MIN_SIDE`` (at most half the image's) and each
-common kernel (``KERNELS``: nearest, bilinear, bicubic, Lanczos, and OpenCV's / PyTorch's bicubic): a least-
-squares projection of its luminance onto the map's column space (separable, so two small products; on a copy
-box-reduced to at most ``FIT_SIDE`` px, the reduction built into the map). The share of its variance left
-unexplained, beyond the 8-bit rounding noise, is the fit residual: under 1e-4 for such an enlargement of a real
-patch (PNG), above 1e-3 for every real IDC patch with tissue and every BreakHis image (``bench/enlarged.py``;
-the bound is ``TrustConfig.max_fit_residual``). A round trip (shrink to 15 px, enlarge back, compare) is no
-such test: its own blur leaves a 12 px bicubic thumbnail up to 25 % RMS error, more than IDC's blurriest
-patches (from 10 %). Pixel repetition by other grid conventions shows instead in ``repeat_fraction``: most
-neighbouring pixels exactly equal (over 93 % for a 16 px thumbnail enlarged to 224 px; at most 51 % in the
-18,774 real IDC patches, 11 % in BreakHis), the thumbnail's side about the image's times the share of unequal
-neighbours. ``ImageChecks.enlarged_from`` is the one test of both.
+Effective resolution: an image enlarged from a thumbnail holds no detail beyond that thumbnail, whatever its pixel
+count, so it is too small when the thumbnail's shorter side is under ``MIN_SIDE``. An enlargement is a linear map:
+every pixel is a fixed combination of the thumbnail's (the trace resampling detectors look for, Popescu & Farid,
+IEEE Trans. Signal Process. 2005). ``enlargement_fit`` asks directly whether the image lies in the range of that
+map, for each thumbnail side ``m`` under ``MIN_SIDE`` (at most half the image's) and each common kernel
+(``KERNELS``: nearest, bilinear, bicubic, Lanczos, and OpenCV's / PyTorch's bicubic): a least-squares projection
+of its luminance onto the map's column space (separable, so two small products; on a copy box-reduced to at most
+``FIT_SIDE`` px, the reduction built into the map). The share of its variance left unexplained, beyond the 8-bit
+rounding noise, is the fit residual: at most 0.0004 for thumbnails of real IDC patches enlarged by any of them
+(PNG), from 0.0018 for real IDC patches with tissue pixels (a glass strip; tissue from 0.01) and 0.14 for BreakHis
+(``bench/enlarged.py``; the bound, ``TrustConfig.max_fit_residual``, is 0.001). A round trip (shrink to 15 px,
+enlarge back, compare) is no such test: its own blur leaves a 12 px bicubic thumbnail up to 25 % RMS error, more
+than the blurriest of 629 real IDC patches (from 10 %). Pixel repetition by other grid conventions shows instead in
+``repeat_fraction``: most neighbouring pixels exactly equal (over 93 % for a 16 px thumbnail enlarged to 224 px; at
+most 51 % in the 18,774 real IDC patches, 13 % in BreakHis), the thumbnail's side about the image's times the share
+of unequal neighbours. ``ImageChecks.enlarged_from`` is the one test of both.
 
-Numpy and Pillow only (no torch), on copies at most ``WORK_SIDE`` / ``FIT_SIDE`` px: under a millisecond for a
-50 px patch, a few ms at 224-700 px (``bench/enlarged.py``)."""
+Numpy and Pillow only (no torch), on copies at most ``WORK_SIDE`` / ``FIT_SIDE`` px: 0.5 ms for a
+50 px patch, 1.7-3.1 ms at 224-700 px, CPU time (``bench/enlarged.py``)."""
 
 from __future__ import annotations
 
@@ -159,9 +159,9 @@ def _keys_cubic(side: int, source: int, a: float = -0.75) -> np.ndarray:
 
 @lru_cache(maxsize=4096)
 def _enlarging_basis(side: int, work: int, source: int, kernel: str) -> np.ndarray:
-    """Orthonormal basis (``work`` x ``source``) of the 1-D signals of ``side`` samples that Pillow's ``kernel``
-    enlarges from ``source`` samples, box-reduced to ``work`` samples as the image is: the identity's rows,
-    resized by the very code that resizes images."""
+    """Orthonormal basis (``work`` x ``source``) of the 1-D signals of ``side`` samples that ``kernel`` enlarges
+    from ``source`` samples, box-reduced to ``work`` samples as the image is: the identity's rows, resized by the
+    very code that resizes images (Pillow's), or by ``_keys_cubic``."""
     if KERNELS[kernel] is None:
         a = Image.fromarray(_keys_cubic(side, source).T.astype(np.float32), "F")
     else:
@@ -243,11 +243,14 @@ def check_image(image: Image.Image, saturation: float = 0.05, max_fit_residual: 
     tissue, stained, he = tissue_masks(image, saturation)
     n_stained = int(stained.sum())
     judged = tissue.size and n_stained >= MIN_STAINED * tissue.size
+    fit_side, fit_kernel, fit_residual = enlargement_fit(image, max_fit_residual)
     return ImageChecks(
         width=int(width),
         height=int(height),
         tissue_fraction=float(tissue.mean()) if tissue.size else 0.0,
         he_fraction=float(he.sum() / n_stained) if judged else None,
         repeat_fraction=repeat_fraction(image),
-        **dict(zip(("fit_side", "fit_kernel", "fit_residual"), enlargement_fit(image, max_fit_residual), strict=True)),
+        fit_side=fit_side,
+        fit_kernel=fit_kernel,
+        fit_residual=fit_residual,
     )
