@@ -81,11 +81,7 @@ def setup(settings):
 
 
 def warm(registry) -> list[str]:
-    """Load the default models, then run each once (``histoapp.models.warm.prime``): their names. Every model is
-    loaded before the first passes, so a plain prediction asked meanwhile waits for the loads only."""
-    from histoapp.models.warm import prime
+    """Load the default models, then run each once (``histoapp.models.warm.load_and_prime``): their names."""
+    from histoapp.models.warm import load_and_prime
 
-    models = [registry.load(key) for key in default_keys(registry)]
-    for loaded in models:
-        prime(loaded)
-    return [loaded.entry.name for loaded in models]
+    return load_and_prime(registry, default_keys(registry))

@@ -24,6 +24,26 @@ def prime(loaded) -> None:
     explain_many(loaded, [blank])
 
 
+def load_and_prime(registry, keys: list[str], warm: Callable | None = prime) -> list[str]:
+    """Load every model of ``keys``, then run each once (``warm``): their names. Every model is loaded before the
+    first passes (an explained one imports grad-cam), so a plain prediction asked meanwhile waits for the loads
+    only. The warm-up of both designs: this thread (``Warmup``) and the model worker (``ops.warm``)."""
+    models = [registry.load(key) for key in keys]
+    for loaded in models:
+        if warm is not None:
+            warm(loaded)
+    return [loaded.entry.name for loaded in models]
+
+
+def status_line(state: str, error: str, models: list[str], seconds: float | None) -> str:
+    """The page's one line on a warm-up (``Warmup.status``, ``ModelWorker.status``)."""
+    if state not in ("ready", "failed"):
+        return "⏳ *loading models… (a prediction asked for now waits for them)*"
+    if state == "failed":
+        return f"⚠️ *Loading the default models failed ({error}); they load on the first prediction.*"
+    return f"✅ *Models ready ({', '.join(models) or 'none'}; loaded in {seconds:.1f} s).*"
+
+
 class Warmup:
     """``start()`` loads ``keys()`` (evaluated in the thread: listing may probe the hub) through ``registry``."""
 
@@ -51,13 +71,7 @@ class Warmup:
     def _run(self) -> None:
         t0 = time.perf_counter()
         try:
-            # Every model first (a plain prediction needs no more), then their first passes (an explained one
-            # imports grad-cam): the first request waits for as little as it can.
-            models = [self.registry.load(key) for key in self._keys()]
-            for loaded in models:
-                if self._warm is not None:
-                    self._warm(loaded)
-                self.models.append(loaded.entry.name)
+            self.models = load_and_prime(self.registry, self._keys(), self._warm)
             self.state = "ready"
         except Exception as exc:  # the app still works: the models then load on the first prediction
             self.error = f"{exc.__class__.__name__}: {exc}"
@@ -76,8 +90,4 @@ class Warmup:
 
     def status(self) -> str:
         """One line for the page."""
-        if not self.over:
-            return "⏳ *loading models… (a prediction asked for now waits for them)*"
-        if self.state == "failed":
-            return f"⚠️ *Loading the default models failed ({self.error}); they load on the first prediction.*"
-        return f"✅ *Models ready ({', '.join(self.models) or 'none'}; loaded in {self.seconds:.1f} s).*"
+        return status_line(self.state, self.error, self.models, self.seconds)

@@ -25,6 +25,8 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from histoapp.models.warm import status_line
+
 ROOT = Path(__file__).resolve().parents[2]  # where ``histoapp`` is importable from
 
 
@@ -199,11 +201,7 @@ class ModelWorker:
         """One line for the page."""
         if self.state == "dead":
             return f"⚠️ *No predictions: {self.error}.*"
-        if not self.over:
-            return "⏳ *loading models… (a prediction asked for now waits for them)*"
-        if self.state == "failed":
-            return f"⚠️ *Loading the default models failed ({self.error}); they load on the first prediction.*"
-        return f"✅ *Models ready ({', '.join(self.models) or 'none'}; loaded in {self.seconds:.1f} s).*"
+        return status_line(self.state, self.error, self.models, self.seconds)
 
 
 def start_worker(settings) -> ModelWorker | None:
