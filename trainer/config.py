@@ -102,6 +102,9 @@ class TrainConfig:
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"  # auto: bf16 on a GPU that has it, else no
     max_steps: int | None = None  # cap optimiser steps per fold (smoke tests, demos)
     balance_classes: bool = False  # draw training images so each class is seen equally often (imbalanced data)
+    # Validate, keep and export an exponential moving average of the weights (trainer/engine/ema.py), updated
+    # after every optimiser step with this decay (0.995: about the last 200 steps). 0: off, the raw weights.
+    ema_decay: float = 0.0
     log_every: int = 10  # steps between metrics.jsonl step events
 
 

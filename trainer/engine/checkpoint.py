@@ -22,10 +22,16 @@ SCHEDULER_FILE = "scheduler.pt"
 STATE_FILE = "trainer_state.json"
 
 
-def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    """What changes during training: parameters that require grad, and every buffer (BatchNorm statistics)."""
+def trainable_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """What changes during training, live: parameters that require grad, and every buffer (BatchNorm statistics)."""
     out = {n: p for n, p in module.named_parameters() if p.requires_grad}
     out.update(dict(module.named_buffers()))
+    return out
+
+
+def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of ``trainable_tensors``."""
+    out = trainable_tensors(module)
     # Clone: safetensors refuses tensors that share memory (tied weights); copies load back the same.
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in out.items()}
 

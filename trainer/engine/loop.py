@@ -27,11 +27,13 @@ from trainer.engine.checkpoint import (
     save_resume_state,
     trainable_state,
 )
+from trainer.engine.ema import WeightEMA
 from trainer.engine.events import EventLog, StopControl, write_json_atomic
 from trainer.models.base import ModelAdapter
 from trainer.rundir import ENGINE_META, FoldDir
 
 BEST_SNAPSHOT = "best.safetensors"  # in last/: the best-so-far weights, so a resumed fold still ends on its best epoch
+EMA_SNAPSHOT = "ema.safetensors"  # in last/: the moving average of the weights (train.ema_decay)
 
 
 @dataclass
@@ -352,8 +354,10 @@ def fit(
         if train_loss is None:  # a stop request inside the epoch
             run.checkpoint("stopped")
             return run.stopped(epoch)
-        val = run.validate()
-        run.end_epoch(epoch, train_loss, val, improved=run.keep_best(epoch, val))
+        with run.evaluated_weights():  # the moving average, when train.ema_decay: validated, kept as best
+            val = run.validate()
+            improved = run.keep_best(epoch, val)
+        run.end_epoch(epoch, train_loss, val, improved=improved)
         if train.early_stopping_patience and run.p.bad_epochs >= train.early_stopping_patience:
             state = "early_stopped"
             break
@@ -408,12 +412,15 @@ class _FitRun:
         self.check_every = 1 if accelerator.num_processes == 1 else max(1, train.log_every)
         self.p = FitProgress()
         self.best_snapshot: dict[str, torch.Tensor] | None = None
+        self.ema = WeightEMA(self.module, train.ema_decay) if train.ema_decay else None
         self.resumed = False
         last = fold.last
         if read_counters(last) is not None:
             self.p = FitProgress.from_dict(load_resume_state(last, self.module, self.optimizer, self.scheduler))
             if (last / BEST_SNAPSHOT).exists():
                 self.best_snapshot = load_file(str(last / BEST_SNAPSHOT))
+            if self.ema is not None and (last / EMA_SNAPSHOT).exists():
+                self.ema.load_state_dict(load_file(str(last / EMA_SNAPSHOT)))
             self.resumed = True
             events.emit("resume", epoch=self.p.epoch, step=self.p.global_step, batch_in_epoch=self.p.batch_in_epoch)
 
@@ -455,6 +462,8 @@ class _FitRun:
             if acc.sync_gradients:  # an optimiser step (the last micro-batch of an accumulation)
                 self.scheduler.step()
                 p.global_step += 1
+                if self.ema is not None:
+                    self.ema.update(self.module)
                 if p.global_step % max(1, self.train.log_every) == 0:
                     bar.set_postfix(loss=f"{self.log_step(epoch, window):.4f}", refresh=False)
                 if p.global_step >= self.total_steps:
@@ -492,6 +501,10 @@ class _FitRun:
         )
         window.reset()
         return mean_loss
+
+    def evaluated_weights(self):
+        """The weights an epoch is judged and kept by: the moving average (``train.ema_decay``) or the raw ones."""
+        return self.ema.applied(self.module) if self.ema is not None else nullcontext()
 
     def validate(self) -> dict:
         from trainer.metrics import binary_or_multiclass_quick
@@ -537,6 +550,8 @@ class _FitRun:
             save_resume_state(last, self.module, self.optimizer, self.scheduler, dataclasses.asdict(self.p))
             if self.best_snapshot is not None:
                 save_file(self.best_snapshot, str(last / BEST_SNAPSHOT))
+            if self.ema is not None:
+                save_file(self.ema.state_dict(), str(last / EMA_SNAPSHOT))
 
     def stop_requested(self) -> bool:
         flag = self.stop.requested
