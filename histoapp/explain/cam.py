@@ -20,6 +20,7 @@ from torch import nn
 from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
 from histoapp.explain.base import Explainer, Explanation
 from trainer.models.base import first_input
+from trainer.models.cnn import resnet_stride
 
 # The last convolutional stage of each torchvision family (the layer the Grad-CAM papers use); any other
 # architecture falls back to its last Conv2d.
@@ -81,14 +82,8 @@ def target_layer(model: nn.Module, arch: str | None = None, input_size: int | No
 
 
 def _resnet_map_side(model: nn.Module, input_size: int) -> int:
-    """Side of a torchvision ResNet's ``layer4`` map: the stem halves twice, then each of layers 2-4 halves
-    when its first block has a stride-2 conv (``trainer.models.cnn.set_output_stride`` turns them off)."""
-    stride = 4
-    for stage in ("layer2", "layer3", "layer4"):
-        first = getattr(model, stage)[0]
-        if any(isinstance(m, nn.Conv2d) and m.stride == (2, 2) for m in first.modules()):
-            stride *= 2
-    return -(-input_size // stride)
+    """Side of a torchvision ResNet's ``layer4`` map at ``input_size`` (ceil: the convs pad)."""
+    return -(-input_size // resnet_stride(model))
 
 
 def _leaf_hook(module, inputs, output):

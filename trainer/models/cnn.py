@@ -127,6 +127,16 @@ def _replace_head(model: nn.Module, num_classes: int) -> str:
     return last
 
 
+def resnet_stride(model: nn.Module) -> int:
+    """A torchvision ResNet's total stride: 4 in the stem, then 2 for each of ``layer2``-``layer4`` whose first
+    block still has a stride-2 conv (``set_output_stride`` sets them to 1)."""
+    stride = 4
+    for stage in ("layer2", "layer3", "layer4"):
+        if any(isinstance(m, nn.Conv2d) and m.stride == (2, 2) for m in getattr(model, stage)[0].modules()):
+            stride *= 2
+    return stride
+
+
 def set_output_stride(model: nn.Module, output_stride: int) -> nn.Module:
     """Make a torchvision ResNet's total stride ``output_stride`` (32, 16 or 8) by setting the stride-2 convs of
     the first block of ``layer4`` (16), and of ``layer3`` (8), to stride 1. No dilation (DeepLab's choice, which

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trainer.config import ModelConfig
-from trainer.models.cnn import CNNAdapter, WeightsUnavailableError, build_cnn
+from trainer.models.cnn import CNNAdapter, WeightsUnavailableError, build_cnn, resnet_stride
 
 
 @pytest.mark.parametrize("name", ["resnet18", "alexnet", "mobilenet_v3_small"])
@@ -135,6 +135,8 @@ def test_output_stride_keeps_a_finer_map_and_the_weights(name):
         x = torch.randn(1, 3, 64, 64)
         assert os16(x).shape == plain(x).shape == (1, 2)
     assert feats["plain"][-2:] == (2, 2) and feats["os16"][-2:] == (4, 4)
+    assert resnet_stride(plain) == 32 and resnet_stride(os16) == 16
+    assert resnet_stride(build_cnn(name, 2, output_stride=8)) == 8
 
 
 def test_output_stride_is_refused_where_it_does_not_apply():
