@@ -85,6 +85,9 @@ def test_a_batch_of_cams_is_each_images_own_cam(loaded, patch, synthetic_records
         one = explain_cnn(loaded.adapter, image, method=method, input_size=loaded.input_size)
         assert res.target == one.target and res.cam.shape == (image.height, image.width)
         assert np.allclose(res.probs, one.probs, atol=1e-5)
-        assert np.allclose(res.cam, one.cam, atol=1e-4)
+        # Batched and single convolutions round differently (oneDNN blocks a batch of 3 otherwise than 1, more so
+        # with several threads), and the map's min-max scaling amplifies it: up to 6e-4 seen in a full CI run.
+        # Another image's map in the wrong place would differ by tenths.
+        assert np.allclose(res.cam, one.cam, atol=2e-3)
     targeted = explain_cnn_many(loaded.adapter, images, method=method, target=0, input_size=loaded.input_size)
     assert [r.target for r in targeted] == [0, 0, 0]
