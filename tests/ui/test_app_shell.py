@@ -30,17 +30,18 @@ def test_app_builds_offline_with_all_tabs(tmp_path):
     assert [n for n, _ in TABS] == ["Predict", "Annotate", "Train", "Dashboard", "About"]
 
 
-def test_building_the_app_imports_no_heavy_module(tmp_path):
-    """A fresh interpreter (this one has long imported torch) builds the whole Blocks app."""
+def run_fresh(script: str, *args: str, timeout: float):
+    """Run ``script`` in a fresh, offline interpreter from the repository root (this one has long imported
+    torch); the JSON of the last line it prints."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     out = subprocess.run(
-        [sys.executable, "-c", BUILD, str(tmp_path), ",".join(HEAVY)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-c", script, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_building_the_app_imports_no_heavy_module(tmp_path):
+    """A fresh interpreter builds the whole Blocks app."""
+    assert run_fresh(BUILD, str(tmp_path), ",".join(HEAVY), timeout=300) == []

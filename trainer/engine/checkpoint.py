@@ -29,11 +29,15 @@ def trainable_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
+def cpu_copies(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached, contiguous CPU copies, as ``save_file`` wants them."""
+    # Clone: safetensors refuses tensors that share memory (tied weights); copies load back the same.
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+
+
 def trainable_state(module: nn.Module) -> dict[str, torch.Tensor]:
     """A CPU copy of ``trainable_tensors``."""
-    out = trainable_tensors(module)
-    # Clone: safetensors refuses tensors that share memory (tied weights); copies load back the same.
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in out.items()}
+    return cpu_copies(trainable_tensors(module))
 
 
 def load_trainable_state(module: nn.Module, state: dict[str, torch.Tensor]) -> None:

@@ -5,7 +5,7 @@ jumped by several points from epoch to epoch (results/idc/README.md). Validating
 average of the recent steps' weights smooths that out without an ensemble's cost at prediction time.
 
 Written here rather than ``torch.optim.swa_utils.AveragedModel``: that deep-copies the whole module (a frozen
-multi-GB VLM base with it); this keeps a shadow of only what trains (``trainable_state``: parameters that require
+multi-GB VLM base with it); this keeps a shadow of only what trains (``trainable_tensors``: parameters that require
 grad, and the buffers, so BatchNorm statistics are averaged too), and swaps it in place for validation."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from trainer.engine.checkpoint import trainable_tensors
+from trainer.engine.checkpoint import cpu_copies, trainable_tensors
 
 UPDATES_KEY = "__ema_updates__"  # the update count, stored beside the shadow tensors in last/ema.safetensors
 
@@ -63,7 +63,7 @@ class WeightEMA:
                     v.copy_(saved[k])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        out = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in self.shadow.items()}
+        out = cpu_copies(self.shadow)
         out[UPDATES_KEY] = torch.tensor([self.updates], dtype=torch.long)
         return out
 

@@ -163,26 +163,15 @@ REAL = textwrap.dedent(
 def test_real_models_in_the_worker_answer_as_in_process_and_the_app_never_imports_torch(tmp_path):
     """The demo models through the worker (a fresh interpreter: the app's side) give the same probabilities and
     maps as in this process, and the app's process has imported none of the heavy modules, predictions made."""
-    import json
 
     from histoapp.settings import Settings
     from histoapp.ui import api
     from histoapp.ui.app import build
     from histoapp.ui.examples import list_examples
-    from tests.ui.test_app_shell import HEAVY, ROOT
+    from tests.ui.test_app_shell import HEAVY, run_fresh
 
     patch = str(list_examples()[0]["path"])
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", REAL, str(tmp_path), patch, ",".join(HEAVY)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = run_fresh(REAL, str(tmp_path), patch, ",".join(HEAVY), timeout=600)
     assert got["heavy"] == [] and got["state"] == "ready"
     assert _gone(got["pid"])
     settings = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "here", hub_models=[])
