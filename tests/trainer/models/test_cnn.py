@@ -83,6 +83,21 @@ def test_checkpoint_round_trip_loads_without_pickle(tmp_path, monkeypatch):
     assert before.sum(dim=1) == pytest.approx(torch.ones(3))
 
 
+def test_convolutions_run_channels_last_and_give_the_same_answer():
+    """The adapter keeps the module and its batches channels_last (faster CPU convolutions); the logits are those
+    of the default layout, and what is saved is contiguous."""
+    adapter = CNNAdapter(ModelConfig(name="resnet18", pretrained=False), 2)
+    adapter.module.eval()
+    batch = adapter.collate(list(torch.rand(2, 3, 40, 40)), [0, 1])
+    assert batch["pixel_values"].is_contiguous(memory_format=torch.channels_last)
+    assert adapter.module.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        fast = adapter.module(batch["pixel_values"])
+        adapter.module.to(memory_format=torch.contiguous_format)
+        plain = adapter.module(batch["pixel_values"].contiguous())
+    assert torch.allclose(fast, plain, atol=1e-5)
+
+
 def test_linear_probe_trains_only_the_head():
     adapter = CNNAdapter(ModelConfig(name="resnet18", pretrained=False, mode="linear_probe"), 2)
     trainable, total = adapter.parameter_counts()
