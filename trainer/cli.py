@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "trainer.commands.evaluate",
     "trainer.commands.predict",
     "trainer.commands.compare",
+    "trainer.commands.context",
     "trainer.commands.export",
 ]
 

@@ -420,13 +420,14 @@ def write_predictions(
     fold: int,
     extra: dict[str, list] | None = None,
 ) -> Path:
-    """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...`` and then the
-    ``extra`` columns (``trust_columns``: uncalibrated P(malignant), OOD score and flag); ``label`` and ``pred``
+    """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...``, the patches'
+    slide coordinates ``x,y`` when they have them (IDC), and then the ``extra`` columns (``trust_columns``: uncalibrated P(malignant), OOD score and flag); ``label`` and ``pred``
     are class indices of the run's target; ``prob_malignant`` sums the malignant classes (calibrated when the
     checkpoint has a temperature)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     malignant = malignant_columns(classes)
     per_class = [c for c in classes if c != "malignant"]  # binary: prob_malignant is already a column
+    placed = any(r.x is not None for r in records)  # slide coordinates (IDC): trainer.context reads them
     pred = (probs[:, 1] >= 0.5).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as fh:
@@ -434,6 +435,7 @@ def write_predictions(
         w.writerow(
             ["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold"]
             + [f"prob_{c}" for c in per_class]
+            + (["x", "y"] if placed else [])
             + list(extra or {})
         )
         columns = list((extra or {}).values())
@@ -450,6 +452,7 @@ def write_predictions(
                     fold,
                 ]
                 + [f"{v:.6f}" for v, c in zip(p, classes, strict=True) if c != "malignant"]
+                + ([_cell(r.x), _cell(r.y)] if placed else [])
                 + [_cell(col[n]) for col in columns]
             )
     os.replace(tmp, path)

@@ -79,6 +79,9 @@ def evaluate_checkpoint(
     def subset(mask):
         return classification_metrics(y[mask], p_mal[mask], [pid for pid, m in zip(pids, mask, strict=True) if m])
 
+    from trainer.context import RADIUS, context_of_records
+
+    smooth = context_of_records(recs, p_mal)  # per-patch data cut from slides (IDC): each patch with its neighbours
     name = Path(data_root).resolve().name
     out = (
         Path(out_dir)
@@ -124,6 +127,8 @@ def evaluate_checkpoint(
         },
         "metrics_in_distribution": subset(~flagged),
         "metrics_answered": subset(answered),
+        # Every image, each scored with its 3x3 slide neighbourhood (trainer.context); None without coordinates.
+        "metrics_context": None if smooth is None else {"radius": RADIUS, **classification_metrics(y, smooth, pids)},
     }
     write_json_atomic(out / FOLD_METRICS, result)
     return {**result, "out_dir": str(out)}

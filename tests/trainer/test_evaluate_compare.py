@@ -161,6 +161,13 @@ def test_evaluate_on_an_idc_layout_folder(tmp_path, capsys):
     rows = list(csv.DictReader((out / "predictions.csv").read_text().splitlines()))
     assert len(rows) == n and {r["magnification"] for r in rows} == {"40X"}
     assert {r["patient_id"] for r in rows} == set(IDC_PATIENTS) and {r["pred"] for r in rows} == {"1"}
+    # The slide coordinates from the names are kept, and every patch is also scored with its neighbours.
+    from trainer.data.sources import parse_idc_name
+
+    assert all((int(r["x"]), int(r["y"])) == parse_idc_name(r["path"])[1:3] for r in rows)
+    ctx = res["metrics_context"]
+    assert ctx["radius"] == 1 and ctx["n"] == n and "with slide context" in printed
+    assert ctx["balanced_accuracy"] == pytest.approx(0.5)  # a constant model's neighbours are constant too
 
 
 def test_evaluate_on_a_plain_folder_with_an_upper_case_manifest(tmp_path, capsys):
@@ -186,3 +193,5 @@ def test_evaluate_on_a_plain_folder_with_an_upper_case_manifest(tmp_path, capsys
     assert res["source"] == "csv" and res["label_level"] == "patient"
     _check_evaluate_output(printed, res, _expected_always_malignant(patients))
     assert res["metrics"]["patient_accuracy"] == pytest.approx(0.5)  # two patients all right, two all wrong
+    assert res["metrics_context"] is None and "with slide context" not in printed  # no slide coordinates
+    assert "x" not in list(csv.DictReader((out / "predictions.csv").read_text().splitlines()))[0]

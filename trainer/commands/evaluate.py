@@ -62,6 +62,15 @@ def cmd_evaluate(args) -> int:
         print(f"  {METRIC_NAMES[k]:<15} " + " ".join(f"{'—' if _nan(v) else f'{v:.4f}':>8}" for v in cells))
     before = res["metrics"].get("ece_uncalibrated")
     print(f"  {'ECE before cal.':<15} {'—' if _nan(before) else f'{before:.4f}':>8}")
+    ctx = res.get("metrics_context")
+    if ctx:
+        side = 2 * ctx["radius"] + 1
+        print(
+            f"  with slide context (each patch with its {side}x{side} neighbours' mean, `trainer context`): "
+            + ", ".join(
+                f"{METRIC_NAMES[k]} {ctx[k]:.4f}" for k in ("roc_auc", "balanced_accuracy", "f1") if not _nan(ctx[k])
+            )
+        )
     if res["label_level"] == "patch":
         print("  (labels per patch: patient acc. = mean over patients of each one's share of images right)")
     print(f"predictions and metrics: {res['out_dir']}")
