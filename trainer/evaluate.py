@@ -34,6 +34,7 @@ def evaluate_checkpoint(
     input_size: int | None = None,
     num_workers: int = 0,
     progress: bool = True,
+    patients: list[str] | None = None,
 ) -> dict:
     """Predict every image of ``data_root`` (any source ``index_dataset`` reads: BreakHis, BACH, IDC, class
     folders, a folder with a ``manifest.csv``/``MANIFEST.csv``) with the checkpoint (``trainer.predict``: calibrated
@@ -41,7 +42,8 @@ def evaluate_checkpoint(
     ``<checkpoint>/../eval-<dataset folder name>``). Metrics are benign vs malignant (P(malignant) sums the
     malignant subtypes of an 8-class model), on every image and on the images kept: those not flagged OOD
     (``metrics_in_distribution``) and those the model answers (``metrics_answered``); problem images (unreadable,
-    ``too_small`` ...) are skipped and counted."""
+    ``too_small`` ...) are skipped and counted. ``patients``: only these patients' images (e.g. one fold's test
+    patients, from a run's ``splits.json``)."""
     import dataclasses
 
     from trainer.cv import write_predictions
@@ -54,6 +56,11 @@ def evaluate_checkpoint(
     meta, classes = ckpt.meta, ckpt.classes
     report = index_dataset(data_root, source, verify=True)
     records = [r for r in report.records if magnification in (None, "all") or r.magnification == magnification]
+    if patients:
+        unknown = sorted(set(patients) - {r.patient_id for r in report.records})
+        if unknown:
+            raise ValueError(f"{data_root}: no images of patient(s) {', '.join(unknown)}")
+        records = [r for r in records if r.patient_id in set(patients)]
     if not records:
         raise ValueError(f"no usable images in {data_root}" + (f" at {magnification}" if magnification else ""))
     size = input_size or ckpt.input_size

@@ -168,6 +168,13 @@ def test_evaluate_on_an_idc_layout_folder(tmp_path, capsys):
     ctx = res["metrics_context"]
     assert ctx["radius"] == 1 and ctx["n"] == n and "with slide context" in printed
     assert ctx["balanced_accuracy"] == pytest.approx(0.5)  # a constant model's neighbours are constant too
+    # One fold's test patients only; a patient the folder lacks is a clear error.
+    assert main(["evaluate", str(ckpt), str(data), "--out", str(tmp_path / "two"), "--patients", "8863, 8916"]) == 0
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert two["patients"] == 2 and two["n"] == sum(sum(IDC_PATIENTS[p]) for p in ("8863", "8916"))
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(ckpt), str(data), "--out", str(tmp_path / "x"), "--patients", "8863,1234"])
+    assert "no images of patient(s) 1234" in capsys.readouterr().err
 
 
 def test_evaluate_on_a_plain_folder_with_an_upper_case_manifest(tmp_path, capsys):

@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder (default: beside the checkpoint, eval-<dataset>)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--input-size", type=int, help="default: the size the model was trained at")
+    p.add_argument("--patients", help="only these patients, comma-separated (e.g. a fold's test patients)")
     p.add_argument("--threads", type=int)
     p.set_defaults(func=cmd_evaluate)
 
@@ -38,6 +39,7 @@ def cmd_evaluate(args) -> int:
         out_dir=args.out,
         batch_size=args.batch_size,
         input_size=args.input_size,
+        patients=[p.strip() for p in args.patients.split(",") if p.strip()] if args.patients else None,
     )
     trust = res["trust"]
     print(
