@@ -127,7 +127,7 @@ def context_report(folder: str | Path, radius: int = RADIUS) -> dict:
     for model, mag, fold, path in cells:
         res = context_metrics(read_predictions(path), radius)
         if res is None:
-            raise ValueError(f"{path}: the patches carry no slide coordinates (x, y or IDC names): no context")
+            raise ValueError(f"{path}: no labelled patches with slide coordinates (x, y or IDC names): no context")
         folds.append({"model": model, "magnification": mag, "fold": fold, **res})
     summary = []
     for key in dict.fromkeys((f["model"], f["magnification"]) for f in folds):
