@@ -84,7 +84,12 @@ def validation_figure(epochs: pd.DataFrame) -> go.Figure:
             )
             fig.add_trace(trace, 1, col)
     fig.update_layout(title="Validation per epoch", **LAYOUT)
-    fig.update_xaxes(title_text="epoch")
+    # Whole epochs only, half an epoch of room at each end: autorange put fractional ticks (0.6, 0.8 ...) at the
+    # panel's corner, where the first one met the y axis's lowest label.
+    last = int(epochs["epoch"].max()) + 1
+    fig.update_xaxes(
+        title_text="epoch", tickmode="linear", tick0=1, dtick=max(1, -(-last // 8)), range=[0.5, last + 0.5]
+    )
     fig.update_yaxes(title_text="loss (solid: val, dotted: train)", row=1, col=1)
     # On the right: in the gap between the panels its labels would meet the left panel's.
     fig.update_yaxes(title_text="accuracy (solid), AUC (dashed)", side="right", row=1, col=2)
