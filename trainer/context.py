@@ -146,16 +146,18 @@ def context_markdown(res: dict, metrics: Sequence[str] = ("roc_auc", "balanced_a
     head = ["model", "mag.", "fold", "patches"] + [f"{m} (patch -> {side}x{side} context)" for m in metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def pair(a, b) -> str:
-        return "—" if a is None or b is None else f"{a:.3f} -> {b:.3f}"
+    def row(cells: list[str], patch: dict, context: dict) -> str:
+        pairs = [
+            "—" if patch.get(m) is None or context.get(m) is None else f"{patch[m]:.3f} -> {context[m]:.3f}"
+            for m in metrics
+        ]
+        return "| " + " | ".join(cells + pairs) + " |"
 
     for f in res["folds"]:
-        cells = [f["model"], f["magnification"], "—" if f["fold"] < 0 else str(f["fold"]), str(f["n"])]
-        lines.append("| " + " | ".join(cells + [pair(f["patch"].get(m), f["context"].get(m)) for m in metrics]) + " |")
+        fold = "—" if f["fold"] < 0 else str(f["fold"])
+        lines.append(row([f["model"], f["magnification"], fold, str(f["n"])], f["patch"], f["context"]))
     for s in res["summary"]:
         if s["n_folds"] > 1:
             cells = [f"**{s['model']}**", s["magnification"], f"mean of {s['n_folds']}", ""]
-            lines.append(
-                "| " + " | ".join(cells + [pair(s["patch"].get(m), s["context"].get(m)) for m in metrics]) + " |"
-            )
+            lines.append(row(cells, s["patch"], s["context"]))
     return "\n".join(lines)

@@ -57,10 +57,11 @@ def evaluate_checkpoint(
     report = index_dataset(data_root, source, verify=True)
     records = [r for r in report.records if magnification in (None, "all") or r.magnification == magnification]
     if patients:
-        unknown = sorted(set(patients) - {r.patient_id for r in report.records})
+        wanted = set(patients)
+        unknown = sorted(wanted - {r.patient_id for r in report.records})
         if unknown:
             raise ValueError(f"{data_root}: no images of patient(s) {', '.join(unknown)}")
-        records = [r for r in records if r.patient_id in set(patients)]
+        records = [r for r in records if r.patient_id in wanted]
     if not records:
         raise ValueError(f"no usable images in {data_root}" + (f" at {magnification}" if magnification else ""))
     size = input_size or ckpt.input_size
