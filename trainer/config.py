@@ -44,6 +44,9 @@ class DataConfig:
     # Keep this share (0-1] of each patient's training and validation images, per class, drawn with `seed`
     # (CPU-sized runs on large per-patch sets such as IDC); test images are always all kept. None: all.
     subsample: float | None = None
+    # Keep this share (0-1] of each fold's training patients, whole, drawn with `seed` + fold; validation and test
+    # patients are untouched (a learning curve over patients, results/idc/README.md). None: all.
+    train_patients: float | None = None
 
 
 @dataclass

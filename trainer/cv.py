@@ -20,7 +20,7 @@ import numpy as np
 from trainer.config import ExperimentConfig, ModelConfig
 from trainer.data.index import index_dataset
 from trainer.data.records import LABELS, SUBTYPES, Record, malignant_columns
-from trainer.data.splits import Splits, make_splits, subsample_per_patient
+from trainer.data.splits import Splits, make_splits, subsample_patients, subsample_per_patient
 from trainer.engine.events import EventLog, RunStatus, StopControl
 from trainer.engine.loop import fit, make_accelerator, make_loader, predict_outputs
 from trainer.metrics import classification_metrics, expected_calibration_error
@@ -262,7 +262,8 @@ def run_fold(
     classes = class_names(cfg.data.target)
     out = FoldDir(Path(fdir))
     train_r, val_r, test_r = fold.partition(_records_at(records, magnification))
-    # data.subsample thins training and validation only: the test fold is always scored on every image.
+    # data.train_patients / data.subsample thin training (and validation: subsample) only: every test image is scored.
+    train_r = subsample_patients(train_r, cfg.data.train_patients, cfg.data.seed + fold.fold)
     train_r = subsample_per_patient(train_r, cfg.data.subsample, cfg.data.seed + fold.fold)
     val_r = subsample_per_patient(val_r, cfg.data.subsample, cfg.data.seed + fold.fold)
     if not train_r or not test_r:

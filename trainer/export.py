@@ -107,6 +107,11 @@ def model_card(
             f" Training and validation kept {data['subsample']:g} of each patient's images of each class "
             "(`data.subsample`); test folds were scored on every image."
         )
+    if data.get("train_patients"):
+        data_text += (
+            f" Each fold trained on {data['train_patients']:g} of its training patients, whole"
+            " (`data.train_patients`)."
+        )
     lines = [
         f"# {title}",
         "",

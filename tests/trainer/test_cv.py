@@ -261,3 +261,16 @@ def test_sigterm_ends_the_run_cleanly_at_the_next_step(tmp_path, tiny_data, monk
     state = json.loads((cfg.run_dir / "resnet18" / "40X" / "fold0" / "last" / "trainer_state.json").read_text())
     assert (state["epoch"], state["global_step"], state["state"]) == (0, 1, "stopped")  # saved mid-epoch, resumable
     assert read_events(cfg.run_dir / "metrics.jsonl")[-1]["event"] == "run_end"
+
+
+def test_train_patients_thins_training_patients_only(tmp_path, tiny_data):
+    counts = {}
+    for share in (None, 0.5):
+        cfg = ExperimentConfig.from_dict(tiny_config(tmp_path / str(share), tiny_data, epochs=1)).with_overrides(
+            ["data.folds_to_run=[0]"] + ([f"data.train_patients={share}"] if share else [])
+        )
+        assert run_experiment(cfg, progress=False)["state"] == "finished"
+        m = json.loads((cfg.run_dir / "resnet18" / "40X" / "fold0" / "metrics.json").read_text())
+        counts[share] = (m["n_train"], m["n_val"], m["n_test"])
+    assert 0 < counts[0.5][0] < counts[None][0]  # fewer training images (whole patients dropped)
+    assert counts[0.5][1:] == counts[None][1:]  # validation and test untouched

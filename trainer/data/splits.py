@@ -204,3 +204,28 @@ def subsample_per_patient(records: Sequence[Record], fraction: float | None, see
         k = max(1, round(fraction * len(idx)))
         keep.update(idx[j] for j in rng.permutation(len(idx))[:k])
     return [r for i, r in enumerate(records) if i in keep]
+
+
+def subsample_patients(records: Sequence[Record], fraction: float | None, seed: int) -> list[Record]:
+    """Keep ``fraction`` of the patients, whole (every image of each), drawn with ``seed`` (``data.train_patients``:
+    a learning curve over training patients). At least two patients, and every class the records hold stays (the
+    draw goes on past ``fraction`` until a patient holding each class is in). Order is kept."""
+    if fraction is None or fraction >= 1:
+        return list(records)
+    if not 0 < fraction < 1:
+        raise ValueError(f"data.train_patients must be in (0, 1], not {fraction}")
+    classes: dict[str, set[int]] = {}
+    for r in records:
+        classes.setdefault(r.patient_id, set()).add(r.label)
+    patients = sorted(classes)
+    k = max(2, round(fraction * len(patients)))
+    missing = {r.label for r in records}
+    keep: set[str] = set()
+    for i in np.random.default_rng(seed).permutation(len(patients)):
+        p = patients[i]
+        if len(keep) < k or classes[p] & missing:
+            keep.add(p)
+            missing -= classes[p]
+        if len(keep) >= k and not missing:
+            break
+    return [r for r in records if r.patient_id in keep]

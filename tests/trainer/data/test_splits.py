@@ -160,3 +160,25 @@ def test_subsample_keeps_every_patient_and_class_and_about_the_fraction():
     assert subsample_per_patient(records, None, 0) == records == subsample_per_patient(records, 1.0, 0)
     with pytest.raises(ValueError, match="subsample"):
         subsample_per_patient(records, 0, 0)
+
+
+def test_train_patients_keeps_whole_patients_every_class_and_the_share():
+    from trainer.data.splits import subsample_patients
+
+    records = _patch_records()
+    patients = sorted({r.patient_id for r in records})
+    kept = subsample_patients(records, 0.5, seed=1)
+    kept_patients = {r.patient_id for r in kept}
+    assert len(kept_patients) == round(0.5 * len(patients))
+    assert kept == [r for r in records if r.patient_id in kept_patients]  # whole patients, order kept
+    assert kept == subsample_patients(records, 0.5, seed=1)
+    assert subsample_patients(records, None, 0) == records == subsample_patients(records, 1.0, 0)
+    with pytest.raises(ValueError, match="train_patients"):
+        subsample_patients(records, 0, 0)
+    from trainer.data.records import Record
+
+    # one patient alone holds class 1: every draw keeps it, however small the share
+    one = [Record(f"{p}-{i}.png", p, int(p == "m")) for p in ("a", "b", "c", "d", "e", "m") for i in range(2)]
+    for seed in range(10):
+        got = subsample_patients(one, 0.2, seed)
+        assert {r.label for r in got} == {0, 1} and len({r.patient_id for r in got}) >= 2
