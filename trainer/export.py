@@ -109,8 +109,7 @@ def model_card(
         )
     if data.get("train_patients"):
         data_text += (
-            f" Each fold trained on {data['train_patients']:g} of its training patients, whole"
-            " (`data.train_patients`)."
+            f" Each fold trained on {data['train_patients']:g} of its training patients, whole (`data.train_patients`)."
         )
     lines = [
         f"# {title}",
