@@ -423,8 +423,8 @@ def write_predictions(
 ) -> Path:
     """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...``, the patches'
     slide coordinates ``x,y`` when they have them (IDC), and then the ``extra`` columns (``trust_columns``:
-    uncalibrated P(malignant), OOD score and flag); ``label`` and ``pred`` are class indices of the run's target; ``prob_malignant`` sums the malignant classes (calibrated when the
-    checkpoint has a temperature)."""
+    uncalibrated P(malignant), OOD score and flag); ``label`` and ``pred`` are class indices of the run's target;
+    ``prob_malignant`` sums the malignant classes (calibrated when the checkpoint has a temperature)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     malignant = malignant_columns(classes)
     per_class = [c for c in classes if c != "malignant"]  # binary: prob_malignant is already a column

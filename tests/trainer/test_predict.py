@@ -91,30 +91,3 @@ def test_abstention_bounds_can_be_set(checkpoint, folder, capsys):
     assert _lines(capsys)[0]["abstain"] != "no_tissue"
     with pytest.raises(SystemExit):
         main([*args, "--set", "no_such_bound=1"])
-
-
-DEMO = Path(__file__).resolve().parents[2] / "assets"
-DEMO_MODELS = sorted(p.parent.name for p in (DEMO / "models").glob("*/engine.json"))
-
-
-@pytest.mark.parametrize("name", DEMO_MODELS or [pytest.param("none", marks=pytest.mark.skip(reason="no demo models"))])
-def test_batched_prediction_gives_the_one_at_a_time_results(name):
-    """Issue 16: a folder predicted in batches gives each image what predicting it alone gives (the shipped demo
-    models on the bundled real example patches, every trust check included)."""
-    import numpy as np
-
-    from trainer.data.images import load_rgb
-    from trainer.models import load_checkpoint
-    from trainer.predict import predict_images
-
-    ckpt = load_checkpoint(DEMO / "models" / name, device="cpu")
-    paths = sorted(p for p in (DEMO / "examples").iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    images = [load_rgb(p) for p in paths]  # real IDC patches and BreakHis images of several sizes
-    assert len(images) >= 4
-    batched = predict_images(ckpt, images, batch_size=len(images))
-    for im, b in zip(images, batched, strict=True):
-        (one,) = predict_images(ckpt, [im], batch_size=1)
-        assert np.allclose(b.probs, one.probs, atol=1e-5) and b.label == one.label and b.abstain == one.abstain
-        assert (b.ood_score is None) == (one.ood_score is None)
-        if one.ood_score is not None:  # a distance in feature space: batched convolutions' rounding moves it ~3e-4
-            assert b.ood == one.ood and b.ood_score == pytest.approx(one.ood_score, rel=2e-3)

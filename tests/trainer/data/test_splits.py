@@ -163,6 +163,7 @@ def test_subsample_keeps_every_patient_and_class_and_about_the_fraction():
 
 
 def test_train_patients_keeps_whole_patients_every_class_and_the_share():
+    from trainer.data.records import Record
     from trainer.data.splits import subsample_patients
 
     records = _patch_records()
@@ -175,8 +176,6 @@ def test_train_patients_keeps_whole_patients_every_class_and_the_share():
     assert subsample_patients(records, None, 0) == records == subsample_patients(records, 1.0, 0)
     with pytest.raises(ValueError, match="train_patients"):
         subsample_patients(records, 0, 0)
-    from trainer.data.records import Record
-
     # one patient alone holds class 1: every draw keeps it, however small the share
     one = [Record(f"{p}-{i}.png", p, int(p == "m")) for p in ("a", "b", "c", "d", "e", "m") for i in range(2)]
     for seed in range(10):
