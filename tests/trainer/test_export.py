@@ -46,3 +46,20 @@ def test_cli_exports_a_checkpoint_or_a_runs_best_fold(tmp_path, cv_run, capsys):
     assert "name one with --model" in capsys.readouterr().err
     main(["export", str(cv_run), str(tmp_path / "app"), "--model", "mobilenet_v3_small", "--magnification", "40X"])
     assert (tmp_path / "app" / "card.md").is_file()
+
+
+def test_card_says_how_training_was_thinned(tmp_path, cv_run):
+    import shutil
+
+    import yaml
+
+    from trainer.export import model_card
+
+    run = shutil.copytree(cv_run, tmp_path / "run")
+    card = model_card(run, "resnet18", "40X", 0, title="t", commands=[])
+    assert "data.subsample" not in card and "data.train_patients" not in card
+    cfg = RunDir(run).config()
+    cfg["data"].update(subsample=0.5, train_patients=0.33)
+    RunDir(run).config_file.write_text(yaml.safe_dump(cfg))
+    card = model_card(run, "resnet18", "40X", 0, title="t", commands=[])
+    assert "kept 0.5 of each patient's images" in card and "trained on 0.33 of its training patients" in card
