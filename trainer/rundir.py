@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ STATUS_FILE = "status.json"
 EVENTS_FILE = "metrics.jsonl"
 LOG_FILE = "log.txt"
 LAUNCH_FILE = "launch.json"
+JOB_SCRIPT = "job.sh"  # the SLURM batch script of the run's latest submission (histoapp.runs.slurm)
 STOP_FILE = "STOP"
 DATA_REPORT_FILE = "data_report.json"  # the dataset's problems, skipped (trainer.data.index)
 ERROR_FILE = "error.txt"  # the traceback of a failed run
@@ -118,12 +120,19 @@ def pid_alive(pid) -> bool:
         return True  # no /proc (not Linux): os.kill said it exists
 
 
+def this_host() -> str:
+    """The name ``status.json`` records beside the pid: a pid means something only on its own machine."""
+    return socket.gethostname()
+
+
 def read_status(run_dir: str | Path) -> dict | None:
-    """The run's status, with ``state`` corrected to ``failed`` when it claims ``running`` but its process is gone."""
+    """The run's status, with ``state`` corrected to ``failed`` when it claims ``running`` but its process is gone.
+    A run on another machine (a cluster node: ``host`` differs) is not judged by its pid here: its scheduler is."""
     status = read_json(Path(run_dir) / STATUS_FILE)
     if status is None:
         return None
-    if status.get("state") == "running" and not pid_alive(status.get("pid")):
+    local = status.get("host") in (None, this_host())
+    if status.get("state") == "running" and local and not pid_alive(status.get("pid")):
         status = {
             **status,
             "state": "failed",
@@ -227,6 +236,10 @@ class RunDir:
     @property
     def launch_file(self) -> Path:
         return self.path / LAUNCH_FILE
+
+    @property
+    def job_script(self) -> Path:
+        return self.path / JOB_SCRIPT
 
     @property
     def stop_file(self) -> Path:

@@ -56,6 +56,10 @@ FIELDS = [
     "overrides",
 ]
 
+# What a scheduler is asked for (the SLURM backend's form fields, after FIELDS; not part of the config, so the
+# same config trains anywhere): checked by the backend's ``resources()``.
+JOB_FIELDS = ["job.partition", "job.gpus", "job.time"]
+
 
 class PresetMissing(FileNotFoundError):
     pass

@@ -11,7 +11,7 @@ import functools
 
 import gradio as gr
 
-from histoapp.auth import check_rate, requires
+from histoapp.auth import check_rate, requires, who
 from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
 from histoapp.ui.tabs import annotate, dashboard, predict, train
@@ -191,7 +191,7 @@ def register(ctx) -> None:
             raise gr.Error(message)
         if name:
             values[train.FIELDS.index("name")] = name
-        report = ctx.launcher.launch(base, values)
+        report = ctx.launcher.launch(base, values, user=who(ctx.settings))
         if not report.ok:
             raise gr.Error("; ".join(report.errors))
         train.record_run_action(ctx, "launch", report.info.name)

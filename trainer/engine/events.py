@@ -18,6 +18,7 @@ from trainer.rundir import (
     clean_json,
     read_events,
     read_status,
+    this_host,
     write_json_atomic,
 )
 
@@ -62,7 +63,7 @@ class EventLog:
 
 
 class RunStatus:
-    """``status.json``: ``{"state", "pid", "started", "updated", "message"}``."""
+    """``status.json``: ``{"state", "pid", "host", "started", "updated", "message"}``."""
 
     def __init__(self, run_dir: str | Path, enabled: bool = True):
         self.path = Path(run_dir) / STATUS_FILE
@@ -76,6 +77,7 @@ class RunStatus:
                 {
                     "state": state,
                     "pid": os.getpid(),
+                    "host": this_host(),
                     "started": self.started,
                     "updated": _now(),
                     "message": message,

@@ -1,6 +1,6 @@
-"""Train tab: a form bound to the trainer's ExperimentConfig, presets, launch as a separate process
-(``ctx.launcher``, ``histoapp.runs.launch``; ``ctx.runs``, ``histoapp.runs.RunManager``), a live view refreshed by a
-timer, stop / resume / delete, history.
+"""Train tab: a form bound to the trainer's ExperimentConfig, presets, launch as a separate process or a SLURM
+job (``ctx.launcher``, ``histoapp.runs.launch``; ``ctx.runs``, ``histoapp.runs.backend.RunBackend``), a live view
+refreshed by a timer, stop / resume / delete, history.
 
 The handlers are plain functions of ``ctx`` so tests call them without a browser."""
 
@@ -19,7 +19,7 @@ from trainer.data.records import MAGNIFICATIONS
 from trainer.rundir import RunDir
 
 DEFAULT_PRESET = "quick demo (CPU, minutes)"
-HISTORY_COLUMNS = ["run", "state", "models", "magnifications", "folds done", "launched", "message"]
+HISTORY_COLUMNS = ["run", "state", "models", "magnifications", "folds done", "launched", "by", "message"]
 
 
 # --- handlers ---------------------------------------------------------------------------------------------
@@ -75,12 +75,15 @@ def check_owner(ctx, name: str) -> None:
 @requires("researcher")
 def launch(ctx, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
-    report = ctx.launcher.launch(base, values)
+    report = ctx.launcher.launch(base, values, user=who(ctx.settings))
     if not report.ok:
         return "Not launched:\n\n" + "\n\n".join(_lines(report.errors, [])), gr.update()
     info = report.info
     record_run_action(ctx, "launch", info.name)
-    msg = f"🚀 **{info.name}**: {info.state} (pid {info.pid or '—'}). Log: `{RunDir(info.path).log_file}`"
+    where = f"pid {info.pid or '—'}"
+    if info.job:  # the scheduler's word, e.g. "SLURM job 12 pending (Resources)"
+        where = info.message.splitlines()[0] if info.message else f"SLURM job {info.job}"
+    msg = f"🚀 **{info.name}**: {info.state} ({where}). Log: `{RunDir(info.path).log_file}`"
     return "\n\n".join([msg] + _lines([], report.warnings)), run_choices(ctx, info.name)
 
 
@@ -104,6 +107,7 @@ def history(ctx) -> pd.DataFrame:
                 "magnifications": ", ".join(data.get("magnifications") or []),
                 "folds done": done,
                 "launched": pd.Timestamp(i.launched, unit="s").strftime("%Y-%m-%d %H:%M") if i.launched else "",
+                "by": i.by or "",
                 "message": (i.message or "").splitlines()[0] if i.message else "",
             }
         )
@@ -121,6 +125,9 @@ def status_markdown(info, prog: dict) -> str:
         "failed": "❌",
     }.get(info.state, "•")
     lines = [f"### {icon} {info.name} — {info.state}"]
+    origin = ([f"submitted by **{info.by}**"] if info.by else []) + ([f"SLURM job {info.job}"] if info.job else [])
+    if origin:
+        lines.append(" · ".join(origin))
     if prog["folds_total"]:
         pct = f"{100 * prog['fraction']:.0f}%" if prog["fraction"] is not None else "—"
         lines.append(
@@ -276,6 +283,13 @@ def build(ctx) -> None:
         "", label="More settings: one config key=value per line (e.g. train.optimizer=sgd)", lines=2
     )
     fields = [comps[k] for k in FIELDS]
+    # The scheduler's request (SLURM backend only): sent after the config fields, blank fields take the settings'.
+    with gr.Row(visible=ctx.settings.run_backend == "slurm"):
+        job = [
+            gr.Textbox(ctx.settings.slurm_partition, label="SLURM partition (blank: the cluster's default)"),
+            gr.Number(ctx.settings.slurm_gpus, label="GPUs per run", precision=0, minimum=0),
+            gr.Textbox(ctx.settings.slurm_time, label="Time limit (D-HH:MM:SS)"),
+        ]
     with gr.Row():
         check_btn = gr.Button("Check")
         launch_btn = gr.Button("Launch", variant="primary", elem_id="train-launch")
@@ -305,8 +319,8 @@ def build(ctx) -> None:
     live_outputs = [status, loss_plot, val_plot, log, hist]
     comps["model.family"].change(family_fields, comps["model.family"], [lora_row, comps["model.pretrained"]])
     preset.change(partial(preset_values, ctx), preset, [base, message, *fields])
-    check_btn.click(partial(check_form, ctx), [base, *fields], message)
-    launch_btn.click(partial(launch, ctx), [base, *fields], [message, run]).then(
+    check_btn.click(partial(check_form, ctx), [base, *fields, *job], message)
+    launch_btn.click(partial(launch, ctx), [base, *fields, *job], [message, run]).then(
         partial(live_view, ctx), run, live_outputs
     )
     for btn, fn in ((stop_btn, stop_run), (kill_btn, kill_run), (resume_btn, resume_run), (delete_btn, delete_run)):
