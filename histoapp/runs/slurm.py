@@ -327,7 +327,7 @@ class SlurmRunManager(RunManager):
                     self._start(info.path)
                 elif launch["state"] == "launched" and info.state == "stopping":
                     self._escalate(info, launch, now)
-                elif launch["state"] == "launched" and not info.active and info.state != "queued":
+                elif launch["state"] == "launched" and info.state not in (*ACTIVE, "queued", "unknown"):
                     job = self._job(launch)
                     verdict = not launch.get("scheduler") and job is not None and job.ended
                     if verdict or launch.get("ended_state") != info.state:

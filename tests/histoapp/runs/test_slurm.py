@@ -208,3 +208,53 @@ def test_the_job_script_launches_accelerate_over_several_gpus(run_settings):
     assert "#SBATCH --gres=gpu:2" in script and "#SBATCH --account=lab42" in script
     assert script.index("#SBATCH --time=60") < script.index("#SBATCH --qos=long")  # the settings' lines last
     assert "accelerate.commands.launch --multi_gpu --num_processes 2 -m trainer cv" in script.splitlines()[-1]
+
+
+def test_a_scheduler_that_does_not_answer_judges_nothing_and_starts_no_second_job(run_settings):
+    """squeue failing (controller down): the run shows as unknown with the reason, not failed, and can be neither
+    resumed (its job may still run) nor deleted until the scheduler answers."""
+    from histoapp.runs import process
+    from histoapp.runs.slurm import Slurm, SlurmError, SlurmRunManager
+
+    class Down(Slurm):
+        def queue(self):
+            raise SlurmError("slurm_load_jobs error: Unable to contact slurm controller (connect failure)")
+
+        def submit(self, script):
+            raise AssertionError("no job may be submitted")
+
+    runs = SlurmRunManager(run_settings, slurm=Down(), background=False)
+    run_dir = run_settings.runs_dir / "r"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("name: r\n")
+    process.write_launch(run_dir, {"state": "launched", "backend": "slurm", "job_id": "9", "launched": 1.0})
+    info = runs.info("r")
+    assert info.state == "unknown" and "Unable to contact slurm controller" in info.message
+    runs.refresh()
+    for action in (runs.resume, runs.delete):
+        with pytest.raises(LaunchRefused, match="SLURM does not answer"):
+            action("r")
+    assert run_dir.is_dir() and process.read_launch(run_dir)["job_id"] == "9"
+
+
+def _row(block):
+    import gradio as gr
+
+    while not isinstance(block, gr.Row):  # Gradio wraps form fields in a Form of their own
+        block = block.parent
+    return block
+
+
+def test_the_train_form_asks_for_partition_gpus_and_time_only_on_slurm(run_settings):
+    from histoapp.ui.app import build_app
+
+    labels = ("SLURM partition (blank: the cluster's default)", "GPUs per run", "Time limit (D-HH:MM:SS)")
+    for backend in ("local", "slurm"):
+        run_settings.run_backend, run_settings.slurm_time = backend, "12:00:00"
+        demo = build_app(run_settings)
+        fields = [b for b in demo.blocks.values() if getattr(b, "label", None) in labels]
+        assert [f.label for f in fields] == list(labels)
+        assert {_row(f).visible for f in fields} == {backend == "slurm"} and fields[2].value == "12:00:00"
+        # Check and Launch send them after the config's fields.
+        ids = [f._id for f in fields]
+        assert len([d for d in demo.fns.values() if [b._id for b in d.inputs[-3:]] == ids]) == 2
