@@ -57,6 +57,10 @@ def _ts(iso: str | None) -> float | None:
 
 
 class RunManager:
+    BACKEND = "local"  # HISTOAPP_RUN_BACKEND (histoapp.runs.backend.open_runs)
+    # An earlier attempt, as a resume keeps it in launch.json's history (the first key marks that there was one).
+    ATTEMPT_KEYS = ("pid", "launched", "ended_state")
+
     def __init__(
         self,
         settings: Settings,
@@ -82,10 +86,6 @@ class RunManager:
         self._background = background
         self._events: dict[Path, tuple] = {}
         self._ensure_thread()  # queued runs left by a previous app start as soon as a slot is free
-
-    BACKEND = "local"  # HISTOAPP_RUN_BACKEND (histoapp.runs.backend.open_runs)
-    # An earlier attempt, as a resume keeps it in launch.json's history (the first key marks that there was one).
-    ATTEMPT_KEYS = ("pid", "launched", "ended_state")
 
     # --- launching -----------------------------------------------------------------------------------
     def resources(self, values: dict) -> dict | None:

@@ -261,14 +261,16 @@ class SlurmRunManager(RunManager):
     def _start(self, run_dir: Path) -> None:
         run = RunDir(run_dir)
         launch = process.read_launch(run_dir) or {}
-        resources = launch.get("resources") or self.resources({})
-        write_text_atomic(run.job_script, job_script(run, resources, self.settings, user=launch.get("submitted_by")))
-        record = {**launch, "backend": self.BACKEND, "resources": resources, "launched": time.time()}
+        record = {**launch, "backend": self.BACKEND, "launched": time.time(), "job_id": None}
         record |= {"stop_requested": None, "forced": None, "scheduler": None, "ended_state": None}
         try:
+            # A run queued without resources (before the switch to SLURM) takes the settings' defaults.
+            record["resources"] = launch.get("resources") or self.resources({})
+            script = job_script(run, record["resources"], self.settings, user=launch.get("submitted_by"))
+            write_text_atomic(run.job_script, script)
             job_id = self.slurm.submit(run.job_script)
-        except SlurmError as exc:
-            process.write_launch(run_dir, {**record, "state": "submit_failed", "job_id": None, "error": str(exc)})
+        except (ValueError, SlurmError) as exc:
+            process.write_launch(run_dir, {**record, "state": "submit_failed", "error": str(exc)})
             return
         process.write_launch(run_dir, {**record, "state": "launched", "job_id": job_id})
 
