@@ -138,6 +138,14 @@ def checkpoint_family(directory: str | Path) -> str | None:
     return meta.get("family") if isinstance(meta, dict) else None
 
 
+def _folder_name(value, what: str) -> str:
+    """``value`` as one plain folder name (no ``..``, separator, NUL or leading dot), else ``ValueError``."""
+    text = str(value or "")
+    if not text or text.startswith(".") or any(c in text for c in "/\\\0"):
+        raise ValueError(f"no {what} named {text!r}: a {what} name is one folder name in the runs folder")
+    return text
+
+
 # --- the layout ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FoldDir:
@@ -270,7 +278,10 @@ class RunDir:
         self, model: str | None = None, magnification: str | None = None, *, finished: bool | None = None
     ) -> list[FoldDir]:
         """The fold folders (sorted), optionally of one model / magnification, finished (``metrics.json``) or not."""
-        pattern = f"{model or '*'}/{magnification or '*'}/fold*"
+        # Names from a client (the Dashboard's keys) stay plain folder names, never a way out of the run.
+        model = _folder_name(model, "model") if model else "*"
+        magnification = _folder_name(magnification, "magnification") if magnification else "*"
+        pattern = f"{model}/{magnification}/fold*"
         out = []
         for p in sorted(self.path.glob(pattern)):
             if not p.is_dir() or not p.name.removeprefix("fold").isdigit():
@@ -291,6 +302,13 @@ class RunDir:
     def evaluations(self) -> list[Path]:
         """``metrics.json`` files of ``trainer evaluate`` runs on other datasets (``eval-*`` folders below)."""
         return sorted(self.path.glob(f"**/{EVAL_PREFIX}*/{FOLD_METRICS}"))
+
+
+def run_in(runs_dir: str | Path, name: str) -> RunDir:
+    """The run folder ``name`` directly below ``runs_dir``. A name is one plain folder name: one that would leave
+    the runs folder (``..``, a path, an absolute path) or name a hidden folder is refused with ``ValueError``, so
+    no caller (an API client sends any string) reads or deletes outside it."""
+    return RunDir(Path(runs_dir) / _folder_name(name, "run"))
 
 
 def runs_in(runs_dir: str | Path) -> list[RunDir]:
