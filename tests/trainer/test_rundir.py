@@ -46,17 +46,6 @@ def test_live_files_tolerate_torn_writes(tmp_path):
     assert read_status(tmp_path)["state"] == "failed"  # claims running, but no such process
 
 
-def test_a_running_status_from_another_host_is_left_to_its_scheduler(tmp_path):
-    """A cluster job's pid means nothing on the app's machine: only a status written here is judged by its pid."""
-    from trainer.rundir import this_host
-
-    dead = 2**22 + 12345
-    write_json_atomic(tmp_path / "status.json", {"state": "running", "pid": dead, "host": "gpu-node-07"})
-    assert read_status(tmp_path)["state"] == "running"
-    write_json_atomic(tmp_path / "status.json", {"state": "running", "pid": dead, "host": this_host()})
-    assert read_status(tmp_path)["state"] == "failed"
-
-
 def test_imports_no_training_stack():
     code = "import sys, trainer.rundir; print(sorted(m for m in ('torch', 'numpy', 'sklearn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

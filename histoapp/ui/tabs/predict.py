@@ -129,7 +129,10 @@ def read_upload(ctx, path: str, magnification: str | None) -> Item:
     except ImageError as exc:
         item.error = exc.reason
         return item
-    item.path = str(_keep_copy(ctx, path, item.name))
+    try:
+        item.path = str(_keep_copy(ctx, path, item.name))
+    except OSError:  # a read-only or full data folder: predict from the upload itself
+        item.path = path
     return item
 
 
