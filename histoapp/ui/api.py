@@ -11,7 +11,8 @@ import functools
 
 import gradio as gr
 
-from histoapp.auth import check_rate, requires
+from histoapp.auth import requires
+from histoapp.public import check_rate
 from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
 from histoapp.ui.tabs import annotate, dashboard, predict, train
@@ -76,7 +77,7 @@ def predict_batch(
 def _predict_calls(ctx, calls: list[list[str]], cnn: str | None, vlm: str | None, mag, explain: bool) -> list:
     """The answers to several ``predict_batch`` calls (each a list of upload paths), their patches predicted
     together: one pass per model for all of them (in batches of ``HISTOAPP_PREDICT_BATCH``)."""
-    items = [[predict.read_upload(ctx, p, mag) for p in paths] for paths in calls]
+    items = [predict.read_uploads(ctx, paths, mag) for paths in calls]
     readable = [it for its in items for it in its if it.image is not None]
     for key, attr in ((cnn, "cnn"), (vlm, "vlm")):
         if key and readable:
