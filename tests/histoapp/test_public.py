@@ -175,3 +175,19 @@ def test_public_uploads_leave_no_copy_and_downloads_expire(tmp_path):
     # Outside public mode downloads are kept a day.
     assert visitor_files.ttl_s(lab) == visitor_files.PRIVATE_TTL_S
     assert visitor_files.cache_policy(settings) == (30, 60)
+
+
+def test_every_predict_handler_that_runs_the_models_counts_against_the_rate(tmp_path):
+    """Direct calls to the tab's other model-running events (by fn_index) draw from the same budget."""
+    from histoapp.ui.tabs import predict
+
+    settings = _public(tmp_path, public_predictions_per_min=3)
+    ctx = _ctx(settings)
+    LocalContext.request.set(_request("203.0.113.7", "s"))
+    predict.re_explain(ctx, predict.Session(), "Grad-CAM", predict.PREDICTED, 0.5)
+    predict.show_item(ctx, predict.Session(), "x.png", "Grad-CAM", predict.PREDICTED, 0.5)
+    predict.toggle_tta(ctx, predict.Session(), True, "Grad-CAM", predict.PREDICTED, 0.5)
+    for handler in (predict.re_explain, predict.show_item):
+        with pytest.raises(gr.Error, match="3 predictions a minute"):
+            args = ("x.png",) if handler is predict.show_item else ()
+            handler(ctx, predict.Session(), *args, "Grad-CAM", predict.PREDICTED, 0.5)

@@ -144,6 +144,10 @@ def test_login_is_throttled_over_http_with_a_reason(tmp_path):
             assert r.status_code == 400 and "Incorrect credentials" in r.text
         r = httpx.post(f"{url}/login", data={"username": "alice", "password": "right-password"}, timeout=30)
         assert r.status_code == 400 and "Too many failed logins" in r.json()["detail"]
+        # The address waits too (the middleware told the check who is asking): another name from it is refused.
+        r = httpx.post(f"{url}/login", data={"username": "carol", "password": "anything-at-all"}, timeout=30)
+        assert "Too many failed logins" in r.json()["detail"]
+        assert set(login._guard._failures) == {"user:alice", "ip:127.0.0.1"}
         assert login.FREE_FAILURES <= 5 and "15 minutes" in httpx.get(f"{url}/config", timeout=30).text
 
 

@@ -522,6 +522,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
 
 
 def show_item(ctx, session: Session, name, method, target, opacity):
+    check_rate(ctx.settings)  # each of these handlers runs the models again: they count like a prediction
     errors: list[str] = []
     for i, it in enumerate(session.items):
         if it.name == name and it.image is not None:
@@ -533,6 +534,7 @@ def show_item(ctx, session: Session, name, method, target, opacity):
 
 def re_explain(ctx, session: Session, method, target, opacity):
     """A new CAM method or target class: the CNN side of the shown patch only."""
+    check_rate(ctx.settings)
     errors: list[str] = []
     item = session.items[session.current] if session.items else None
     if item is not None and session.cnn_key and item.image is not None:
@@ -545,6 +547,7 @@ def re_explain(ctx, session: Session, method, target, opacity):
 
 def toggle_tta(ctx, session: Session, tta, method, target, opacity):
     """The uncertainty checkbox: the shown patch with (or without) its 8 flips / rotations."""
+    check_rate(ctx.settings)
     session.tta = bool(tta)
     errors: list[str] = []
     if session.items and 0 <= session.current < len(session.items):
