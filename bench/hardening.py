@@ -275,12 +275,8 @@ def part_login(args, tmp: Path) -> dict:
     out = {}
     for variant in ("before", "now"):
         port = free_port()
-        env = app_env(
-            tmp / f"login-{variant}",
-            HISTOAPP_USERS=str(users),
-            GRADIO_SERVER_PORT=str(port),
-            HISTOAPP_TRUSTED_PROXIES="127.0.0.1",
-        )
+        env = app_env(tmp / f"login-{variant}", GRADIO_SERVER_PORT=str(port), HISTOAPP_TRUSTED_PROXIES="127.0.0.1")
+        env["HISTOAPP_USERS"] = str(users)  # app_env drops it (open mode)
         with served(["-c", LOGIN_SERVER, variant], env, port=port, log=tmp / f"login-{variant}.log") as app:
             out[variant] = {}
             for load, guessers in (("idle", 0), ("4 guessers", 4)):
