@@ -109,6 +109,10 @@ class TrainConfig:
     # after every optimiser step with this decay (0.995: about the last 200 steps). 0: off, the raw weights.
     ema_decay: float = 0.0
     log_every: int = 10  # steps between metrics.jsonl step events
+    # Save the resume state (last/) every this many optimiser steps inside an epoch too, so a killed fold resumes
+    # from there instead of its last epoch's end (0: at epoch ends only). Each save writes the trainable weights
+    # and the optimiser state (about 3x the weights with AdamW).
+    checkpoint_every: int = 200
 
 
 @dataclass

@@ -25,7 +25,7 @@ from trainer.engine.events import EventLog, RunStatus, StopControl
 from trainer.engine.loop import fit, make_accelerator, make_loader, predict_outputs
 from trainer.metrics import classification_metrics, expected_calibration_error
 from trainer.results import load_results, write_results
-from trainer.rundir import FoldDir, RunDir, write_json_atomic
+from trainer.rundir import FoldDir, RunDir, next_attempt, write_json_atomic
 from trainer.trust.assess import Assessment, assess
 
 __all__ = ["run_experiment", "load_results", "prepare_data", "class_names", "Stopped"]
@@ -37,6 +37,7 @@ _RERUN_FREE_KEYS = {
     "data.cache",
     "data.magnifications",
     "train.log_every",
+    "train.checkpoint_every",
     "notes",
     "models",
     "output_dir",
@@ -167,8 +168,11 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
     _check_rerun(run_dir, cfg)
     accelerator = make_accelerator(cfg.train, cpu=cpu)
     main = accelerator.is_main_process
-    status = RunStatus(run_dir, enabled=main)
-    events = EventLog(run.events_file, enabled=main)
+    # Every event and the status carry this start's attempt id: curves show the latest attempt at each fold
+    # (trainer.rundir.current_events), not a killed attempt's steps beside the resumed ones.
+    attempt = next_attempt(run.events())
+    status = RunStatus(run_dir, enabled=main, attempt=attempt)
+    events = EventLog(run.events_file, enabled=main, attempt=attempt)
     stop = StopControl(run_dir)
     if main:
         stop.clear_file()  # a STOP left by the previous (stopped) run must not end this one

@@ -5,10 +5,13 @@ numpy-free), so the app can list runs without importing the training stack."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import socket
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 CONFIG_FILE = "config.yaml"
@@ -118,6 +121,14 @@ def pid_alive(pid) -> bool:
         return True  # no /proc (not Linux): os.kill said it exists
 
 
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
 def read_status(run_dir: str | Path) -> dict | None:
     """The run's status, with ``state`` corrected to ``failed`` when it claims ``running`` but its process is gone."""
     status = read_json(Path(run_dir) / STATUS_FILE)
@@ -132,10 +143,91 @@ def read_status(run_dir: str | Path) -> dict | None:
     return status
 
 
+def reconcile_status(run_dir: str | Path, alive=pid_alive) -> dict | None:
+    """The run's status, and ``status.json`` itself corrected to ``failed`` when it says ``running`` but its process
+    (``pid`` on this host, asked with ``alive(pid)``) is gone: a SIGKILL or a crash leaves no final status. A run
+    on another host (``host``) is left to whatever can see it: a scheduler backend passes its own ``alive``."""
+    path = Path(run_dir) / STATUS_FILE
+    status = read_json(path)
+    if status is None or status.get("state") != "running":
+        return status
+    if status.get("host", this_host()) != this_host() and alive is pid_alive:
+        return status
+    if alive(status.get("pid")):
+        return status
+    fixed = {
+        **status,
+        "state": "failed",
+        "updated": now_iso(),
+        "message": f"process {status.get('pid')} ended without a final status (killed or crashed)"
+        + (f"; last: {status['message']}" if status.get("message") else ""),
+    }
+    if read_json(path) == status:  # not replaced meanwhile by a new attempt's own status
+        with contextlib.suppress(OSError):  # a read-only runs folder: still report it corrected
+            write_json_atomic(path, fixed)
+    return fixed
+
+
+# --- attempts: each start of the runner on a run folder (a resume after a stop, a kill) ------------------------
+def event_attempts(events: list[dict]) -> list[int]:
+    """Each event's attempt: its ``attempt`` field; events written before attempt ids count by their
+    ``run_start`` events (the first start is attempt 1)."""
+    out, legacy = [], 0
+    for e in events:
+        if e.get("event") == "run_start" and "attempt" not in e:
+            legacy += 1
+        out.append(int(e["attempt"]) if "attempt" in e else legacy)
+    return out
+
+
+def next_attempt(events: list[dict]) -> int:
+    """The id of a new attempt at a run whose ``metrics.jsonl`` holds ``events``."""
+    return max(event_attempts(events), default=0) + 1
+
+
+def _series(e: dict) -> tuple:
+    return e.get("model"), e.get("magnification"), e.get("fold")
+
+
+def current_events(events: list[dict]) -> list[dict]:
+    """The events as the latest attempt at each fold sees them, for curves: when a later attempt trained a fold
+    again, it replaces an earlier attempt's ``step`` / ``epoch`` events of that fold from where it began (its
+    ``resume`` step and epoch, or the start); the killed attempt's steps past its last checkpoint are gone."""
+    attempts = event_attempts(events)
+    starts: dict[tuple, dict[int, tuple[int, int]]] = {}  # fold -> attempt -> (step, epoch) it began at
+    for e, a in zip(events, attempts, strict=True):
+        if e.get("event") == "fold_start":
+            starts.setdefault(_series(e), {})[a] = (0, 0)
+        elif e.get("event") == "resume":
+            starts.setdefault(_series(e), {})[a] = (int(e.get("step") or 0), int(e.get("epoch") or 0))
+
+    def superseded(e: dict, a: int) -> bool:
+        later = [v for b, v in starts.get(_series(e), {}).items() if b > a]
+        if not later:
+            return False
+        if e["event"] == "step":
+            return (e.get("step") or 0) > min(step for step, _ in later)
+        return (e.get("epoch") or 0) >= min(epoch for _, epoch in later)
+
+    return [
+        e
+        for e, a in zip(events, attempts, strict=True)
+        if e.get("event") not in ("step", "epoch") or not superseded(e, a)
+    ]
+
+
 def checkpoint_family(directory: str | Path) -> str | None:
     """The model family a checkpoint folder names, without loading it (nor importing a model stack)."""
     meta = read_json(Path(directory) / ADAPTER_FILE)
     return meta.get("family") if isinstance(meta, dict) else None
+
+
+def _folder_name(value, what: str) -> str:
+    """``value`` as one plain folder name (no ``..``, separator, NUL or leading dot), else ``ValueError``."""
+    text = str(value or "")
+    if not text or text.startswith(".") or any(c in text for c in "/\\\0"):
+        raise ValueError(f"no {what} named {text!r}: a {what} name is one folder name in the runs folder")
+    return text
 
 
 # --- the layout ----------------------------------------------------------------------------------------------
@@ -254,7 +346,8 @@ class RunDir:
         return read_yaml(self.config_file)
 
     def status(self) -> dict | None:
-        return read_status(self.path)
+        """``status.json``, reconciled (``reconcile_status``): a dead process's "running" is rewritten as failed."""
+        return reconcile_status(self.path)
 
     def events(self) -> list[dict]:
         return read_events(self.events_file)
@@ -270,7 +363,10 @@ class RunDir:
         self, model: str | None = None, magnification: str | None = None, *, finished: bool | None = None
     ) -> list[FoldDir]:
         """The fold folders (sorted), optionally of one model / magnification, finished (``metrics.json``) or not."""
-        pattern = f"{model or '*'}/{magnification or '*'}/fold*"
+        # Names from a client (the Dashboard's keys) stay plain folder names, never a way out of the run.
+        model = _folder_name(model, "model") if model else "*"
+        magnification = _folder_name(magnification, "magnification") if magnification else "*"
+        pattern = f"{model}/{magnification}/fold*"
         out = []
         for p in sorted(self.path.glob(pattern)):
             if not p.is_dir() or not p.name.removeprefix("fold").isdigit():
@@ -291,6 +387,13 @@ class RunDir:
     def evaluations(self) -> list[Path]:
         """``metrics.json`` files of ``trainer evaluate`` runs on other datasets (``eval-*`` folders below)."""
         return sorted(self.path.glob(f"**/{EVAL_PREFIX}*/{FOLD_METRICS}"))
+
+
+def run_in(runs_dir: str | Path, name: str) -> RunDir:
+    """The run folder ``name`` directly below ``runs_dir``. A name is one plain folder name: one that would leave
+    the runs folder (``..``, a path, an absolute path) or name a hidden folder is refused with ``ValueError``, so
+    no caller (an API client sends any string) reads or deletes outside it."""
+    return RunDir(Path(runs_dir) / _folder_name(name, "run"))
 
 
 def runs_in(runs_dir: str | Path) -> list[RunDir]:

@@ -16,7 +16,7 @@ from histoapp.settings import PROJECT_ROOT
 from trainer.data.records import LABELS, SUBTYPES, malignant_truth
 from trainer.metrics import METRIC_NAMES, METRICS
 from trainer.results import PAPER_COLUMNS, load_results, model_cell
-from trainer.rundir import EVAL_PREFIX, RunDir, predicts_subtypes, read_json, runs_in
+from trainer.rundir import EVAL_PREFIX, RunDir, predicts_subtypes, read_json, run_in, runs_in
 from trainer.stats import compare_runs, comparison_markdown
 
 COMMITTED_DIR = PROJECT_ROOT / "results"  # results committed with the project (results/README.md)
@@ -48,7 +48,7 @@ def _committed(name: str) -> dict:
 
 def results_of(runs_dir: str | Path, name: str) -> dict:
     """A run's results (``load_results``: up to date with its finished folds) or a committed folder's."""
-    return _committed(name) if is_committed(name) else load_results(Path(runs_dir) / name)
+    return _committed(name) if is_committed(name) else load_results(run_in(runs_dir, name).path)
 
 
 def committed_label(name: str) -> str:
@@ -136,7 +136,7 @@ def groups(runs_dir: str | Path, names: list[str]) -> list[str]:
     """``run / model / magnification`` keys that have predictions (for the ROC, calibration, confusion views)."""
     out = []
     for name in (n for n in names if not is_committed(n)):  # committed results hold no predictions
-        for fold in RunDir(Path(runs_dir) / name).folds():
+        for fold in run_in(runs_dir, name).folds():
             if not fold.predictions_file.is_file():
                 continue
             key = f"{name} / {fold.model} / {fold.magnification}"
@@ -149,7 +149,7 @@ def fold_predictions(runs_dir: str | Path, key: str) -> dict[int, pd.DataFrame]:
     name, model, mag = [s.strip() for s in key.split(" / ")]
     return {
         f.fold: pd.read_csv(f.predictions_file)
-        for f in RunDir(Path(runs_dir) / name).folds(model, mag)
+        for f in run_in(runs_dir, name).folds(model, mag)
         if f.predictions_file.is_file()
     }
 
@@ -199,7 +199,7 @@ def confusion(runs_dir: str | Path, key: str) -> dict[int, list[list[int]]]:
     """Each fold's test confusion matrix, as the trainer computed it (``metrics.json``)."""
     name, model, mag = [s.strip() for s in key.split(" / ")]
     out = {}
-    for fold in RunDir(Path(runs_dir) / name).folds(model, mag, finished=True):
+    for fold in run_in(runs_dir, name).folds(model, mag, finished=True):
         rec = fold.metrics()
         if rec and rec["metrics"].get("confusion_matrix") is not None:
             out[int(rec["fold"])] = rec["metrics"]["confusion_matrix"]
@@ -209,7 +209,7 @@ def confusion(runs_dir: str | Path, key: str) -> dict[int, list[list[int]]]:
 def class_names(runs_dir: str | Path, key: str) -> list[str]:
     from trainer.cv import class_names as names
 
-    cfg = load_results(Path(runs_dir) / key.split(" / ")[0])["config"]
+    cfg = load_results(run_in(runs_dir, key.split(" / ")[0]).path)["config"]
     return names((cfg.get("data") or {}).get("target", "label"))
 
 
@@ -236,7 +236,7 @@ def cross_dataset(runs_dir: str | Path, names: list[str]) -> pd.DataFrame:
     """Results of ``python -m trainer evaluate`` on other datasets (e.g. BACH), found as ``eval-*`` folders."""
     rows = []
     for name in (n for n in names if not is_committed(n)):  # committed evaluations are in results/*/README.md
-        run = RunDir(Path(runs_dir) / name)
+        run = run_in(runs_dir, name)
         for p in run.evaluations():
             rec = read_json(p)
             if rec is None:
@@ -281,5 +281,5 @@ def model_keys(runs_dir: str | Path, names: list[str]) -> list[str]:
 def significance(runs_dir: str | Path, a: str, b: str) -> tuple[dict, str]:
     """``trainer.stats.compare_runs`` between model A of one run and model B of another (or the same) run."""
     (ra, ma), (rb, mb) = [s.split(" / ") for s in (a, b)]
-    result = compare_runs(Path(runs_dir) / ra, Path(runs_dir) / rb, model_a=ma, model_b=mb)
+    result = compare_runs(run_in(runs_dir, ra).path, run_in(runs_dir, rb).path, model_a=ma, model_b=mb)
     return result, comparison_markdown(result)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainer.rundir import RunDir
+from trainer.rundir import RunDir, current_events
 
 STEP_COLUMNS = [
     "series",
@@ -43,8 +43,9 @@ def _series(e: dict) -> str:
 
 def curves(run_dir: str | Path, events: list[dict] | None = None) -> dict[str, pd.DataFrame]:
     """``{"steps": loss / lr / images/s / memory per logged step, "epochs": train and validation per epoch}``,
-    one ``series`` per (model, magnification, fold)."""
-    events = RunDir(run_dir).events() if events is None else events
+    one ``series`` per (model, magnification, fold), each step and epoch once: the latest attempt's where a run
+    was resumed (``current_events``: a killed attempt's steps past its checkpoint were trained again)."""
+    events = current_events(RunDir(run_dir).events() if events is None else events)
     steps = [
         {"series": _series(e), **{k: e.get(k) for k in STEP_COLUMNS[1:]}} for e in events if e.get("event") == "step"
     ]

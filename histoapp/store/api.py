@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from histoapp.store import agreement, exports, imports, queue
 from histoapp.store.engine import make_engine, migrate, writer
 from histoapp.store.errors import StoreError
+from histoapp.store.fields import check_id, check_name, check_note, check_text
 from histoapp.store.models import Adjudication, Annotation, AuditEntry, Image, Prediction, Submission, row_dict, utcnow
 from trainer.data.images import ImageError, load_rgb, probe
 from trainer.data.records import SUBTYPE_LABEL, normalise_magnification
@@ -28,7 +30,6 @@ QUALITY_FLAGS = ("blur", "fold", "pen_mark", "out_of_focus")
 # Annotation-like tables an actor can undo/redo changes to.
 UNDOABLE = {"annotations": Annotation, "adjudications": Adjudication}
 _VLM_HINTS = ("vlm", "qwen", "smol", "idefics", "llava", "paligemma")
-MAX_NAME = 64
 
 
 def _from_json(model, data: dict) -> dict:
@@ -44,15 +45,6 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def check_name(name: str | None, what: str = "annotator") -> str:
-    name = (name or "").strip()
-    if not name:
-        raise StoreError(f"enter an {what} name first")
-    if len(name) > MAX_NAME:
-        raise StoreError(f"{what} name longer than {MAX_NAME} characters")
-    return name
 
 
 def model_kind(model: str) -> str:
@@ -101,6 +93,13 @@ class Store:
         """One write transaction: committed on success, rolled back on any error."""
         with Session(self._writer, expire_on_commit=False) as s, s.begin():
             yield s
+
+    def check_writable(self) -> None:
+        """Raise the database's own error unless it takes a write: a probe row, rolled back (start-up check)."""
+        with Session(self._writer) as s:
+            s.add(Submission(key=f"write-check-{uuid.uuid4().hex[:16]}", created_at=utcnow()))
+            s.flush()
+            s.rollback()
 
     @staticmethod
     def _audit(
@@ -197,9 +196,11 @@ class Store:
                     digest,
                     dict(
                         path=str(path.resolve()),
-                        dataset=str(it.get("dataset") or "upload"),
+                        dataset=check_text(it.get("dataset") or "upload", "dataset name", 64),
                         magnification=mag,
-                        patient_id=it.get("patient_id"),
+                        patient_id=None
+                        if it.get("patient_id") is None
+                        else check_text(it["patient_id"], "patient id", 128),
                         source_label=src_label,
                         source_subtype=src_sub,
                     ),
@@ -259,8 +260,9 @@ class Store:
         return image_id
 
     def image(self, image_id: int) -> dict:
+        image_id = check_id(image_id)
         with self.read() as s:
-            img = s.get(Image, int(image_id))
+            img = s.get(Image, image_id)
             if img is None:
                 raise StoreError(f"no image with id {image_id}")
             return row_dict(img)
@@ -283,6 +285,7 @@ class Store:
     ) -> int:
         """Attach (or replace) ``model``'s prediction for an image. ``kind``: "cnn"/"vlm" (guessed from the
         model name when not given) for the CNN/VLM disagreement queue."""
+        image_id, model = check_id(image_id), check_text(model, "model name", 200)
         p = float(prob_malignant)
         if not 0.0 <= p <= 1.0:
             raise StoreError(f"prob_malignant must be in [0, 1], not {prob_malignant}")
@@ -291,7 +294,7 @@ class Store:
         if kind not in ("cnn", "vlm"):
             raise StoreError(f"prediction kind must be cnn or vlm, not {kind!r}")
         with self.write() as s:
-            if s.get(Image, int(image_id)) is None:
+            if s.get(Image, image_id) is None:
                 raise StoreError(f"no image with id {image_id}")
             row = s.scalar(select(Prediction).where(Prediction.image_id == image_id, Prediction.model == model))
             before = row_dict(row) if row else None
@@ -313,6 +316,7 @@ class Store:
             return row.id
 
     def predictions(self, image_id: int) -> list[dict]:
+        image_id = check_id(image_id)
         with self.read() as s:
             return [
                 row_dict(p)
@@ -341,7 +345,7 @@ class Store:
         lab, sub = label_and_subtype(label, subtype)
         if confidence is not None and not 0.0 <= float(confidence) <= 1.0:
             raise StoreError(f"confidence must be in [0, 1], not {confidence}")
-        if submission_id is not None and not (0 < len(str(submission_id)) <= 64):
+        if submission_id is not None and not check_text(submission_id, "submission id", 64):
             raise StoreError("submission id must be 1-64 characters")
         fields = dict(
             label=lab,
@@ -351,10 +355,10 @@ class Store:
             fold=bool(fold),
             pen_mark=bool(pen_mark),
             out_of_focus=bool(out_of_focus),
-            note=str(note or ""),
+            note=check_note(note),
         )
         try:
-            return self._annotate(int(image_id), annotator, fields, submission_id)
+            return self._annotate(check_id(image_id), annotator, fields, submission_id)
         except IntegrityError:
             # Another server process committed the same submission first (databases without BEGIN IMMEDIATE).
             if submission_id and (done := self._submitted(submission_id)) is not None:
@@ -411,7 +415,7 @@ class Store:
             return {**row_dict(row), "applied": applied, "duplicate": False}
 
     def delete_annotation(self, image_id: int, annotator: str) -> bool:
-        annotator = check_name(annotator)
+        annotator, image_id = check_name(annotator), check_id(image_id)
         with self.write() as s:
             row = s.scalar(select(Annotation).where(Annotation.image_id == image_id, Annotation.annotator == annotator))
             if row is None:
@@ -425,7 +429,7 @@ class Store:
     def annotations(self, *, image_id: int | None = None, annotator: str | None = None) -> list[dict]:
         q = select(Annotation).order_by(Annotation.id)
         if image_id is not None:
-            q = q.where(Annotation.image_id == image_id)
+            q = q.where(Annotation.image_id == check_id(image_id))
         if annotator is not None:
             q = q.where(Annotation.annotator == annotator)
         with self.read() as s:
@@ -443,25 +447,34 @@ class Store:
         with self.read() as s:
             return [{**row_dict(a), "path": p} for a, p in s.execute(q)]
 
-    def adjudicate(self, image_id: int, adjudicator: str, *, label=None, subtype=None, note: str = "") -> dict:
-        adjudicator = check_name(adjudicator, "adjudicator")
+    def adjudicate(
+        self, image_id: int, adjudicator: str, *, label=None, subtype=None, note: str = "", admin: bool = False
+    ) -> dict:
+        """Set an image's final label. The adjudicator must be a third person: one who labelled the image is
+        refused, unless ``admin`` (the caller checked the role), and the audit entry then says so
+        (``after["own_vote_override"]``)."""
+        adjudicator, image_id = check_name(adjudicator, "adjudicator"), check_id(image_id)
         lab, sub = label_and_subtype(label, subtype)
+        note = check_note(note)
         with self.write() as s:
-            if s.get(Image, int(image_id)) is None:
+            if s.get(Image, image_id) is None:
                 raise StoreError(f"no image with id {image_id}")
+            voted = s.scalar(
+                select(Annotation.id).where(Annotation.image_id == image_id, Annotation.annotator == adjudicator)
+            )
+            if voted is not None and not admin:
+                raise StoreError(
+                    f"{adjudicator} labelled image #{image_id}: a conflict is settled by someone who did not vote "
+                    "on it (or an admin)"
+                )
             row = s.scalar(select(Adjudication).where(Adjudication.image_id == image_id))
             before = row_dict(row) if row else None
             if row is None:
                 row = Adjudication(image_id=image_id)
                 s.add(row)
-            row.adjudicator, row.label, row.subtype, row.note, row.created_at = (
-                adjudicator,
-                lab,
-                sub,
-                str(note or ""),
-                utcnow(),
-            )
+            row.adjudicator, row.label, row.subtype, row.note, row.created_at = adjudicator, lab, sub, note, utcnow()
             s.flush()
+            after = row_dict(row)
             self._audit(
                 s,
                 adjudicator,
@@ -470,9 +483,10 @@ class Store:
                 row_id=row.id,
                 image_id=image_id,
                 before=before,
-                after=row_dict(row),
+                # Undo/redo restore only the table's columns, so the extra key stays a record, not a value.
+                after={**after, "own_vote_override": True} if voted is not None else after,
             )
-            return row_dict(row)
+            return after
 
     # --- undo / redo (from the audit log) -----------------------------------------------------------
     @staticmethod

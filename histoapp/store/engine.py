@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10
 # The PostgreSQL advisory lock every write transaction holds (any constant unique to this app).
 PG_WRITE_LOCK = 0x48495354  # "HIST"
 
@@ -55,7 +56,8 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their folder created and the settings above."""
     u = make_url(url)
     if u.get_backend_name() == "postgresql":
-        engine = create_engine(url, pool_pre_ping=True)
+        # An unreachable server fails in seconds with its reason instead of hanging the request (libpq waits forever).
+        engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
         _postgres_events(engine)
         return engine
     if u.get_backend_name() != "sqlite":

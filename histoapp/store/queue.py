@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import distinct, exists, func, select
 
 from histoapp.store.errors import StoreError
+from histoapp.store.fields import check_id
 from histoapp.store.models import Adjudication, Annotation, Image, Prediction
 from histoapp.store.modes import MODES
 from trainer.trust.abstain import uncertainty
@@ -18,7 +19,7 @@ def _filters(q, magnification, dataset, exclude):
     if dataset:
         q = q.where(Image.dataset == dataset)
     if exclude:
-        q = q.where(Image.id.notin_([int(i) for i in exclude]))
+        q = q.where(Image.id.notin_([check_id(i) for i in exclude]))
     return q
 
 

@@ -8,11 +8,13 @@ client reads named fields instead of ``value_23``. The names below are stable: o
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import gradio as gr
 
 from histoapp.auth import requires
 from histoapp.public import check_rate
+from histoapp.runs import LaunchRefused
 from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
 from histoapp.ui.tabs import annotate, dashboard, predict, train
@@ -71,7 +73,16 @@ def predict_batch(
     mag = predict.magnification_tag(magnification)
     group = ("api-predict", cnn, vlm, mag, bool(explain))
     run = functools.partial(_predict_calls, ctx, cnn=cnn, vlm=vlm, mag=mag, explain=bool(explain))
-    return predict.batch_call(ctx, group, run, list(images[: predict.MAX_BATCH]))
+    images = list(images)
+    answers = predict.batch_call(ctx, group, run, images[: predict.MAX_BATCH])
+    # One answer per patch sent: those past the cap are not predicted, and each says so (a client zips answers
+    # with its inputs, so none may go missing silently).
+    over = f"not predicted: at most {predict.MAX_BATCH} patches per call; send the rest in another call"
+    return answers + [_unanswered(path, over) for path in images[predict.MAX_BATCH :]]
+
+
+def _unanswered(path: str, reason: str) -> dict:
+    return {"name": Path(path).name, "magnification": None, "error": reason, "cnn": None, "vlm": None, "agree": None}
 
 
 def _predict_calls(ctx, calls: list[list[str]], cnn: str | None, vlm: str | None, mag, explain: bool) -> list:
@@ -148,7 +159,8 @@ def register(ctx) -> None:
         magnification: str | None = None,
         explain: bool = False,
     ) -> list[dict]:
-        """Up to MAX_BATCH patches, one result each (as ``predict``)."""
+        """Patches, one result each (as ``predict``); past MAX_BATCH (200) a patch's result is only its
+        ``error``, saying it was not predicted."""
         return predict_batch(ctx, [im["path"] for im in images], cnn, vlm, magnification, explain)
 
     def annotate_label(
@@ -199,7 +211,10 @@ def register(ctx) -> None:
         return {"name": report.info.name, "state": report.info.state, "warnings": report.warnings}
 
     def _run_action(name: str, action: str) -> dict:
-        message, _ = train.run_action(ctx, name, action)
+        try:
+            message = train.apply_run_action(ctx, name, action)
+        except LaunchRefused as exc:  # the run is untouched: say why instead of reporting a state
+            raise gr.Error(f"{action} refused: {exc}") from None
         return {"name": name, "message": message, **run_status(name)}
 
     def stop_run(name: str) -> dict:

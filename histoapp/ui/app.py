@@ -12,9 +12,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from histoapp import auth, login, public, visitor_files
+from histoapp import auth, health, login, public, visitor_files
 from histoapp.settings import Settings, get_settings
-from histoapp.ui import api
+from histoapp.ui import api, failures
 from histoapp.ui.tabs import about, annotate, dashboard, predict, train
 
 TITLE = "histoapp — breast-cancer histopathology: CNNs vs vision-language models"
@@ -88,15 +88,21 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     return build(settings)[0]
 
 
-def build(settings: Settings | None = None, *, warm: bool = False, worker=None) -> tuple[gr.Blocks, AppContext]:
+def build(
+    settings: Settings | None = None, *, warm: bool = False, worker=None, problems: list[str] = ()
+) -> tuple[gr.Blocks, AppContext]:
     """The Blocks app and its context; ``warm``: the page shows the warm-up (the caller starts ``ctx.warmup``
-    once the page is served); ``worker``: the model worker that runs the models (else this process)."""
+    once the page is served); ``worker``: the model worker that runs the models (else this process);
+    ``problems``: what the start-up check found the app cannot write (``histoapp.health.problems``), shown on
+    the page."""
     ctx = AppContext(settings or get_settings(), warm=warm, worker=worker)
     # Gradio's cached uploads and downloads expire (public mode: after its upload TTL; elsewhere a day).
     with gr.Blocks(title=TITLE, delete_cache=visitor_files.cache_policy(ctx.settings)) as demo:
         ctx.blocks = demo
         gr.Markdown(f"# {TITLE}\nResearch and teaching tool — not a diagnostic device.")
         who = gr.Markdown(mode_note(ctx.settings, None), elem_id="who")
+        if problems:
+            gr.Markdown(problems_note(problems), elem_id="problems")
         if auth.mode(ctx.settings) == "users" and not auth.password_logins(ctx.settings):
             gr.LoginButton()  # Hugging Face accounts (a Space with ``hf_oauth: true``); roles from the users file
         tabs = []
@@ -121,6 +127,7 @@ def build(settings: Settings | None = None, *, warm: bool = False, worker=None) 
         for fn in demo.fns.values():
             fn.api_visibility = "private"
         api.register(ctx)
+        failures.explain_all(demo, ctx.settings)
     return demo, ctx
 
 
@@ -140,6 +147,15 @@ def mode_note(settings: Settings, request) -> str:
         )
     user = auth.user_of(request)
     return f"Logged in as **{user}** ({auth.role_of(settings, request) or 'no role'})." if user else ""
+
+
+def problems_note(problems: list[str]) -> str:
+    """The start-up check's findings: Predict still works; what needs the failing place says why when used."""
+    lines = "\n".join(f"- {p}" for p in problems)
+    return (
+        "⚠️ **Running read-only: predictions work; what needs the places below (annotating, training, exports) "
+        f"fails with the reason until they are fixed and the app restarted.**\n{lines}"
+    )
 
 
 def login_options(settings: Settings) -> dict:
@@ -172,7 +188,10 @@ def launch(worker=None, **kwargs) -> None:
 
     settings = get_settings()
     worker = worker or start_worker(settings)
-    demo, ctx = build(settings, warm=True, worker=worker)
+    problems = health.problems(settings)
+    for line in problems:
+        print(f"* Start-up check: {line}", flush=True)
+    demo, ctx = build(settings, warm=True, worker=worker, problems=problems)
     demo.queue(**public.queue_options(settings))
     block = not kwargs.pop("prevent_thread_lock", False)
     try:

@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from trainer.rundir import (
@@ -16,8 +15,10 @@ from trainer.rundir import (
     STATUS_FILE,
     STOP_FILE,
     clean_json,
+    now_iso,
     read_events,
     read_status,
+    this_host,
     write_json_atomic,
 )
 
@@ -34,10 +35,6 @@ __all__ = [
     "read_status",
     "write_json_atomic",
 ]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class EventLog:
@@ -62,12 +59,13 @@ class EventLog:
 
 
 class RunStatus:
-    """``status.json``: ``{"state", "pid", "started", "updated", "message"}``."""
+    """``status.json``: ``{"state", "pid", "host", "attempt", "started", "updated", "message"}``."""
 
-    def __init__(self, run_dir: str | Path, enabled: bool = True):
+    def __init__(self, run_dir: str | Path, enabled: bool = True, attempt: int | None = None):
         self.path = Path(run_dir) / STATUS_FILE
         self.enabled = enabled
-        self.started = _now()
+        self.attempt = attempt
+        self.started = now_iso()
 
     def set(self, state: str, message: str = "", **extra) -> None:
         if self.enabled:
@@ -76,8 +74,10 @@ class RunStatus:
                 {
                     "state": state,
                     "pid": os.getpid(),
+                    "host": this_host(),  # the pid means something only there (trainer.rundir.reconcile_status)
+                    "attempt": self.attempt,
                     "started": self.started,
-                    "updated": _now(),
+                    "updated": now_iso(),
                     "message": message,
                     **extra,
                 },

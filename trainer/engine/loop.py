@@ -468,6 +468,13 @@ class _FitRun:
                     bar.set_postfix(loss=f"{self.log_step(epoch, window):.4f}", refresh=False)
                 if p.global_step >= self.total_steps:
                     break
+                every = self.train.checkpoint_every
+                if every and p.global_step % every == 0 and p.batch_in_epoch < len(self.train_loader):
+                    # Mid-epoch resume state: a kill from here on loses at most ``every`` steps. Every process
+                    # reaches the same step, so the collective save inside stays in step.
+                    p.train_time_s += time.perf_counter() - t0
+                    self.checkpoint("running")
+                    t0 = time.perf_counter()
             if p.batch_in_epoch % self.check_every == 0 and self.stop_requested():
                 stopped = True
                 break

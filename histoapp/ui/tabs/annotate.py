@@ -275,10 +275,12 @@ def adjudicate(ctx, image_id, label, sub, note_v, name_box, request: gr.Request)
         if image_id is None:
             raise StoreError("pick a conflict first")
         name = view.resolve_annotator(name_box, request)
-        ctx.store.adjudicate(int(image_id), name, label=label, subtype=sub or None, note=note_v or "")
+        # Only a logged-in admin may settle a conflict they voted on (open mode's rights are everyone's).
+        admin = auth_mode(ctx.settings) == "users" and role_of(ctx.settings, request) == "admin"
+        saved = ctx.store.adjudicate(image_id, name, label=label, subtype=sub or None, note=note_v or "", admin=admin)
     except StoreError as exc:
         return f"⚠️ Not saved: {exc}", gr.update()
-    return f"Final label saved for image #{int(image_id)}.", view.conflicts_table(ctx.store)
+    return f"Final label saved for image #{saved['image_id']}.", view.conflicts_table(ctx.store)
 
 
 @requires("annotator")
@@ -382,7 +384,8 @@ def build(ctx) -> None:
     with gr.Accordion("Adjudication", open=False):
         gr.Markdown(
             "Images whose annotators disagree. Pick one (click its row), then save the final label; the "
-            "export uses it. Your annotator name is recorded as the adjudicator."
+            "export uses it. Your annotator name is recorded as the adjudicator: someone who did not label the image "
+            "(an admin may settle one they labelled; the audit log records it)."
         )
         conflicts_btn = gr.Button("Refresh conflicts", size="sm")
         conflicts = gr.Dataframe(interactive=False, elem_id="ann-conflicts")

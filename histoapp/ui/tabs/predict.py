@@ -151,8 +151,11 @@ def read_upload(ctx, path: str, magnification: str | None, pixels: int | None = 
                 f"{cap:,} were left for this image"
             )
         return item
-    if pixels is None:
-        item.path = str(_keep_copy(ctx, path, item.name))
+    if pixels is None:  # a public demo keeps no copy
+        try:
+            item.path = str(_keep_copy(ctx, path, item.name))
+        except OSError:  # a read-only or full data folder: predict from the upload itself
+            item.path = path
     return item
 
 

@@ -174,33 +174,40 @@ def live_view(ctx, name: str | None) -> tuple:
 
 
 @requires("researcher")
+def apply_run_action(ctx, name: str, action: str) -> str:
+    """Stop, kill, resume or delete a run and log who did; returns the message. A refusal raises (``LaunchRefused``
+    with the reason, or ``gr.Error`` for someone else's run), so no caller reports a change that did not happen."""
+    check_owner(ctx, name)
+    if action == "stop":
+        info = ctx.runs.stop(name)
+        msg = (
+            f"⏹️ Stop requested for **{name}** ({info.state}); it ends at the next step and keeps a checkpoint "
+            f"(forced after {int(ctx.runs.stop_timeout_s)} s)."
+        )
+    elif action == "kill":
+        info = ctx.runs.stop(name, force=True)
+        msg = f"⛔ **{name}** killed ({info.state})."
+    elif action == "resume":
+        info = ctx.runs.resume(name)
+        msg = f"▶️ **{name}** resumed ({info.state}); finished folds are skipped."
+    elif action == "delete":
+        ctx.runs.delete(name)
+        msg = f"🗑️ **{name}** deleted."
+    else:
+        raise ValueError(action)
+    record_run_action(ctx, action, name)
+    return msg
+
+
+@requires("researcher")
 def run_action(ctx, name: str | None, action: str) -> tuple[str, object]:
     if not name:
         return "Select a run first.", gr.update()
-    check_owner(ctx, name)
     try:
-        if action == "stop":
-            info = ctx.runs.stop(name)
-            msg = (
-                f"⏹️ Stop requested for **{name}** ({info.state}); it ends at the next step and keeps a checkpoint "
-                f"(forced after {int(ctx.runs.stop_timeout_s)} s)."
-            )
-        elif action == "kill":
-            info = ctx.runs.stop(name, force=True)
-            msg = f"⛔ **{name}** killed ({info.state})."
-        elif action == "resume":
-            info = ctx.runs.resume(name)
-            msg = f"▶️ **{name}** resumed ({info.state}); finished folds are skipped."
-        elif action == "delete":
-            ctx.runs.delete(name)
-            record_run_action(ctx, action, name)
-            return f"🗑️ **{name}** deleted.", run_choices(ctx)
-        else:
-            raise ValueError(action)
+        msg = apply_run_action(ctx, name, action)
     except LaunchRefused as exc:
         return f"❌ {exc}", gr.update()
-    record_run_action(ctx, action, name)
-    return msg, gr.update()
+    return msg, run_choices(ctx) if action == "delete" else gr.update()
 
 
 stop_run = partial(run_action, action="stop")
