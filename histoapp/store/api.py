@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 from histoapp.store import agreement, audit, exports, images, imports, labels, queue
 from histoapp.store.engine import make_engine, migrate, writer
 from histoapp.store.fields import check_name
-from histoapp.store.labels import QUALITY_FLAGS
 from histoapp.store.models import Submission, utcnow
 
-__all__ = ["QUALITY_FLAGS", "Store", "open_store"]
+__all__ = ["Store", "open_store"]
 
 
 class Store:

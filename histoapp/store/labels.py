@@ -15,7 +15,6 @@ from histoapp.store.models import Adjudication, Annotation, Image, Prediction, S
 from trainer.data.records import SUBTYPE_LABEL
 from trainer.data.sources import parse_label, parse_subtype
 
-QUALITY_FLAGS = ("blur", "fold", "pen_mark", "out_of_focus")
 _VLM_HINTS = ("vlm", "qwen", "smol", "idefics", "llava", "paligemma")
 
 
