@@ -12,9 +12,6 @@ import getpass
 import json
 import os
 import sys
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,13 +80,19 @@ def remove_user(path: Path, name: str) -> bool:
     return True
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("no such user: this hash is never matched")
+
+
 def check_password(users: dict[str, dict], name: str, password: str) -> bool:
-    """Gradio's ``auth`` callable: the name exists and the password matches its hash."""
+    """The name exists and the password matches its hash. An unknown name (or an OAuth account, which has no
+    password) is checked against a dummy hash all the same, so the answer takes as long and tells no one which
+    names exist. ``histoapp.login`` calls this off the event loop, throttled."""
     user = users.get(name)
-    if not user or not user.get("hash"):
-        return False
+    known = bool(user and user.get("hash"))
     try:
-        return _hasher.verify(user["hash"], password)
+        return _hasher.verify(user["hash"] if known else _dummy_hash(), password) and known
     except (VerificationError, InvalidHashError):
         return False
 
@@ -183,34 +186,6 @@ def requires(role: str, ctx=None) -> Callable[[Callable], Callable]:
         return guarded
 
     return decorate
-
-
-# --- public demo: a per-session prediction rate ----------------------------------------------------------
-_calls: dict[str, deque] = defaultdict(deque)
-_calls_lock = threading.Lock()
-
-
-def check_rate(settings: Settings) -> None:
-    """In public mode, refuse a prediction beyond ``public_predictions_per_min`` in the last minute from this
-    session (Gradio's session hash; an API client without one counts by its address)."""
-    if mode(settings) != "public":
-        return
-    request = current_request()
-    key = getattr(request, "session_hash", None) or getattr(getattr(request, "client", None), "host", None) or "?"
-    now = time.monotonic()
-    with _calls_lock:
-        window = _calls[key]
-        while window and now - window[0] > 60:
-            window.popleft()
-        if len(window) >= settings.public_predictions_per_min:
-            import gradio as gr
-
-            wait = int(60 - (now - window[0])) + 1
-            raise gr.Error(
-                f"Public demo limit: {settings.public_predictions_per_min} predictions a minute per session; "
-                f"try again in {wait} s."
-            )
-        window.append(now)
 
 
 # --- CLI -----------------------------------------------------------------------------------------------------

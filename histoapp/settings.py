@@ -21,6 +21,18 @@ def _env(name: str, default: str = "") -> str:
 
 
 RUN_BACKENDS = ("local", "slurm")
+
+
+def _proxies() -> list[str]:
+    """``HISTOAPP_TRUSTED_PROXIES``; on a Hugging Face Space (``SPACE_ID`` set) its own front proxies, which reach
+    the app from private addresses, are trusted by default."""
+    value = _env("HISTOAPP_TRUSTED_PROXIES", ",".join(SPACE_PROXIES) if _env("SPACE_ID") else "")
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+# A Space's requests arrive through Hugging Face's proxies, from private (or loopback) addresses.
+SPACE_PROXIES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "::1/128")
+
 # Base VLMs offered zero-shot when the hub can be reached.
 DEFAULT_HUB_MODELS = ("HuggingFaceTB/SmolVLM-256M-Instruct", "Qwen/Qwen2-VL-2B-Instruct")
 
@@ -91,6 +103,18 @@ class Settings:
         default_factory=lambda: [s.strip() for s in _env("HISTOAPP_SLURM_EXTRA").split(";") if s.strip()]
     )
     slurm_python: str = field(default_factory=lambda: _env("HISTOAPP_SLURM_PYTHON"))
+    # Public demo: pixels decoded per request, all its images together (a 35 KB PNG can hold 36 Mpx: the work is in
+    # the pixels, not the bytes). JPEGs over it are decoded at 1/2, 1/4 or 1/8 scale; other images are refused.
+    public_pixels: int = field(default_factory=lambda: int(_env("HISTOAPP_PUBLIC_PIXELS", "8000000")))
+    # Public demo: events waiting in the queue, all visitors together; more are refused at once ("queue is full").
+    public_queue: int = field(default_factory=lambda: int(_env("HISTOAPP_PUBLIC_QUEUE", "32")))
+    # Proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the client: the public rate
+    # limit and the login throttle key on the client's address, which a client cannot choose.
+    trusted_proxies: list[str] = field(default_factory=_proxies)
+    # Browser sessions whose state the server keeps (Gradio's default: 10,000); the least recently used go first.
+    max_sessions: int = field(default_factory=lambda: int(_env("HISTOAPP_MAX_SESSIONS", "500")))
+    # A session's Predict results (its decoded patches) are dropped this long after they were made.
+    session_ttl_s: int = field(default_factory=lambda: int(_env("HISTOAPP_SESSION_TTL_S", "3600")))
     # Interface the app listens on (app.py; 0.0.0.0 in a container or Space).
     server_name: str = field(default_factory=lambda: _env("GRADIO_SERVER_NAME", "127.0.0.1"))
 

@@ -19,7 +19,6 @@ from trainer.results import PAPER_COLUMNS, load_results, model_cell
 from trainer.rundir import EVAL_PREFIX, RunDir, predicts_subtypes, read_json, run_in, runs_in
 from trainer.stats import compare_runs, comparison_markdown
 
-EXPORT_DIR = ".exports"  # below runs_dir: CSV / HTML files offered for download
 COMMITTED_DIR = PROJECT_ROOT / "results"  # results committed with the project (results/README.md)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from histoapp.store.errors import StoreError
+from histoapp.store.fields import QUALITY_FLAGS
 from histoapp.store.models import Adjudication, Annotation, AuditEntry, Image, Prediction, row_dict, utcnow
 from trainer.data.index import iter_image_files
 from trainer.data.records import LABELS, Record
@@ -33,10 +34,7 @@ CSV_COLUMNS = (
     "label",
     "subtype",
     "confidence",
-    "blur",
-    "fold",
-    "pen_mark",
-    "out_of_focus",
+    *QUALITY_FLAGS,
     "note",
     "created_at",
     "updated_at",
@@ -82,10 +80,7 @@ def export_csv(store, path) -> Path:
                     LABELS[a.label],
                     a.subtype or "",
                     "" if a.confidence is None else a.confidence,
-                    int(a.blur),
-                    int(a.fold),
-                    int(a.pen_mark),
-                    int(a.out_of_focus),
+                    *(int(getattr(a, flag)) for flag in QUALITY_FLAGS),
                     a.note,
                     a.created_at.isoformat(),
                     a.updated_at.isoformat(),

@@ -1,5 +1,5 @@
 """The checks every value a user types or a client sends passes before the store writes it: names, free text
-(notes), ids. One owner for the limits, so SQLite and PostgreSQL refuse the same values with the same message
+(notes), ids; and the quality flags an annotation may carry. One owner for the limits, so SQLite and PostgreSQL refuse the same values with the same message
 (PostgreSQL refuses NUL characters and 32-bit overflows itself, SQLite would store or overflow them)."""
 
 from __future__ import annotations
@@ -8,6 +8,9 @@ import re
 
 from histoapp.store.errors import StoreError
 
+# An annotation's quality flags: its boolean columns (models.Annotation) -> the words the Annotate tab shows. Here,
+# free of SQLAlchemy, so the UI imports the one list while the app starts.
+QUALITY_FLAGS = {"blur": "blur", "fold": "fold", "pen_mark": "pen mark", "out_of_focus": "out of focus"}
 MAX_NAME = 64  # annotator / adjudicator / actor names (the columns' width)
 MAX_NOTE = 2_000  # a note on an annotation or adjudication: a few sentences, not a file
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL

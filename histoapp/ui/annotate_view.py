@@ -8,9 +8,10 @@ import pandas as pd
 from PIL import Image
 
 from histoapp.auth import user_of
+from histoapp.store.fields import QUALITY_FLAGS
 from trainer.data.records import LABELS, SUBTYPE_NAMES, SUBTYPES
 
-FLAG_CHOICES = [("blur", "blur"), ("fold", "fold"), ("pen mark", "pen_mark"), ("out of focus", "out_of_focus")]
+FLAG_CHOICES = [(shown, flag) for flag, shown in QUALITY_FLAGS.items()]  # Gradio's (label, value) pairs
 DISPLAY_MIN = 768  # px on the long side in the viewer
 RECENT_COLUMNS = ["image", "label", "subtype", "flags", "note", "time"]
 

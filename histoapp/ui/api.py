@@ -12,7 +12,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from histoapp.auth import check_rate, requires, who
+from histoapp.auth import requires, who
+from histoapp.public import check_rate
 from histoapp.runs import LaunchRefused
 from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
@@ -87,7 +88,7 @@ def _unanswered(path: str, reason: str) -> dict:
 def _predict_calls(ctx, calls: list[list[str]], cnn: str | None, vlm: str | None, mag, explain: bool) -> list:
     """The answers to several ``predict_batch`` calls (each a list of upload paths), their patches predicted
     together: one pass per model for all of them (in batches of ``HISTOAPP_PREDICT_BATCH``)."""
-    items = [[predict.read_upload(ctx, p, mag) for p in paths] for paths in calls]
+    items = [predict.read_uploads(ctx, paths, mag) for paths in calls]
     readable = [it for its in items for it in its if it.image is not None]
     for key, attr in ((cnn, "cnn"), (vlm, "vlm")):
         if key and readable:

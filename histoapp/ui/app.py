@@ -10,8 +10,9 @@ from functools import cached_property
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
-from histoapp import auth, health
+from histoapp import auth, health, login, public, visitor_files
 from histoapp.settings import Settings, get_settings
 from histoapp.ui import api, failures
 from histoapp.ui.tabs import about, annotate, dashboard, predict, train
@@ -95,9 +96,8 @@ def build(
     ``problems``: what the start-up check found the app cannot write (``histoapp.health.problems``), shown on
     the page."""
     ctx = AppContext(settings or get_settings(), warm=warm, worker=worker)
-    # A public demo keeps no upload longer than it must: Gradio deletes cached uploads older than the TTL.
-    ttl = ctx.settings.public_upload_ttl_s
-    with gr.Blocks(title=TITLE, delete_cache=(ttl, ttl) if auth.mode(ctx.settings) == "public" else None) as demo:
+    # Gradio's cached uploads and downloads expire (public mode: after its upload TTL; elsewhere a day).
+    with gr.Blocks(title=TITLE, delete_cache=visitor_files.cache_policy(ctx.settings)) as demo:
         ctx.blocks = demo
         gr.Markdown(f"# {TITLE}\nResearch and teaching tool — not a diagnostic device.")
         who = gr.Markdown(mode_note(ctx.settings, None), elem_id="who")
@@ -106,8 +106,12 @@ def build(
         if auth.mode(ctx.settings) == "users" and not auth.password_logins(ctx.settings):
             gr.LoginButton()  # Hugging Face accounts (a Space with ``hf_oauth: true``); roles from the users file
         tabs = []
+        # A public demo builds only the viewer's tabs: the others' forms would show its server paths in /config.
+        built = [
+            (n, m) for n, m in TABS if auth.mode(ctx.settings) != "public" or n.lower() in _tabs(ctx.settings, None)
+        ]
         with gr.Tabs():
-            for name, module in TABS:
+            for name, module in built:
                 with gr.Tab(name, id=name.lower(), visible=name.lower() in _tabs(ctx.settings, None)) as ctx.tab:
                     module.build(ctx)
                 tabs.append(ctx.tab)
@@ -116,7 +120,7 @@ def build(
         # Each page load shows the tabs of its user's role (the handlers check the role again on every call).
         def per_user(request: gr.Request):
             shown = _tabs(ctx.settings, request)
-            return (mode_note(ctx.settings, request), *[gr.Tab(visible=n.lower() in shown) for n, _ in TABS])
+            return (mode_note(ctx.settings, request), *[gr.Tab(visible=n.lower() in shown) for n, _ in built])
 
         demo.load(per_user, None, [who, *tabs], api_visibility="private")
         # The tabs' handlers are UI plumbing: none is an API endpoint. The API is ``histoapp.ui.api``.
@@ -156,10 +160,24 @@ def problems_note(problems: list[str]) -> str:
 
 def login_options(settings: Settings) -> dict:
     """``demo.launch`` arguments for logins: Gradio's password form checked against the users file (read per
-    login, so ``python -m histoapp.auth add`` takes effect without a restart); none in open or public mode."""
+    login, so ``python -m histoapp.auth add`` takes effect without a restart), throttled and off the event loop
+    (``histoapp.login``); none in open or public mode."""
     if auth.mode(settings) != "users" or not auth.password_logins(settings):
         return {}
-    return {"auth": lambda name, password: auth.check_password(auth.load_users(settings.users_file), name, password)}
+    return {"auth": login.auth_callable(settings), "auth_message": login.AUTH_MESSAGE}
+
+
+def launch_options(settings: Settings) -> dict:
+    """Every ``demo.launch`` argument that bounds what visitors cost: logins, the sessions kept in memory, the
+    middleware that tells the login who is asking, and the sweep of expired downloads."""
+    return {
+        **login_options(settings),
+        "state_session_capacity": settings.max_sessions,
+        "app_kwargs": {
+            "middleware": [Middleware(login.PeerMiddleware)],
+            "lifespan": visitor_files.lifespan(settings),
+        },
+    }
 
 
 def launch(worker=None, **kwargs) -> None:
@@ -174,14 +192,14 @@ def launch(worker=None, **kwargs) -> None:
     for line in problems:
         print(f"* Start-up check: {line}", flush=True)
     demo, ctx = build(settings, warm=True, worker=worker, problems=problems)
-    demo.queue(default_concurrency_limit=2)
+    demo.queue(**public.queue_options(settings))
     block = not kwargs.pop("prevent_thread_lock", False)
     try:
         demo.launch(
             **{
                 "server_name": settings.server_name,
                 "max_file_size": f"{settings.max_upload_mb}mb",
-                **login_options(settings),
+                **launch_options(settings),
                 **kwargs,
                 "prevent_thread_lock": True,
             }

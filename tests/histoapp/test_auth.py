@@ -130,19 +130,6 @@ def test_hugging_face_accounts_log_in_by_oauth_with_a_role(tmp_path):
     assert auth.role_of(settings, oauth) == "annotator"
 
 
-def test_public_mode_rate_limits_predictions_per_session(tmp_path):
-    settings = Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d", public=True, public_predictions_per_min=3)
-    LocalContext.request.set(SimpleNamespace(username=None, session_hash="s1"))
-    for _ in range(3):
-        auth.check_rate(settings)
-    with pytest.raises(gr.Error, match="3 predictions a minute"):
-        auth.check_rate(settings)
-    LocalContext.request.set(SimpleNamespace(username=None, session_hash="s2"))
-    auth.check_rate(settings)  # another session has its own budget
-    open_ = Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d", public_predictions_per_min=0)
-    auth.check_rate(open_)  # no limit outside public mode
-
-
 def test_a_researcher_changes_only_the_runs_they_launched(users_settings, tmp_path):
     from histoapp.store import open_store
     from histoapp.ui.tabs import train

@@ -109,13 +109,31 @@ def _errors(path, fn):
         raise ImageError(path, f"unreadable or corrupt image ({type(exc).__name__}: {exc})") from None
 
 
+def _draft_within(img: Image.Image, max_pixels: int) -> None:
+    """Make a JPEG decode at the largest of 1/1, 1/2, 1/4, 1/8 scale that fits ``max_pixels`` (libjpeg scales
+    while decoding: the full-size pixels are never made). Other formats are left as they are."""
+    if img.format != "JPEG":
+        return
+    w, h = img.size
+    for k in (1, 2, 4, 8):
+        if -(-w // k) * -(-h // k) <= max_pixels:
+            if k > 1:
+                img.draft(img.mode, (w // k, h // k))
+            return
+
+
 def load_rgb(
-    source: str | os.PathLike | bytes, *, max_pixels: int = MAX_PIXELS, name: str | os.PathLike | None = None
+    source: str | os.PathLike | bytes,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    name: str | os.PathLike | None = None,
+    reduce: bool = False,
 ) -> Image.Image:
     """Open a file path or raw bytes and return a fully decoded RGB ``PIL.Image``.
 
     Handles EXIF orientation, grayscale, palette, RGBA, CMYK and 16-bit images; refuses empty, truncated,
-    non-image and oversized files with an ``ImageError`` naming the file (``name`` names raw bytes).
+    non-image and oversized files with an ``ImageError`` naming the file (``name`` names raw bytes). With
+    ``reduce``, a JPEG over ``max_pixels`` is decoded at 1/2, 1/4 or 1/8 scale to fit instead of being refused.
     """
 
     def run():
@@ -125,6 +143,8 @@ def load_rgb(
             # No warnings.catch_warnings() here: it is not thread-safe and the index decodes in threads. The
             # explicit size check below refuses every image Pillow would warn about, before decoding.
             img = Image.open(fh)
+            if reduce and img.size[0] * img.size[1] > max_pixels:
+                _draft_within(img, max_pixels)
             _check_size(label, img, max_pixels)
             img.load()
             return _to_rgb(img)

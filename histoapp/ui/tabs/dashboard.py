@@ -10,8 +10,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from histoapp import auth
 from histoapp.analysis import results as dash
 from histoapp.settings import PROJECT_ROOT
+from histoapp.visitor_files import downloads_dir
 from trainer.metrics import METRIC_NAMES
 from trainer.results import PAPER_COLUMNS
 
@@ -39,11 +41,12 @@ def empty_state(ctx) -> str:
     """What the Dashboard shows while no run is chosen: what it is for, how to get a run, what is committed."""
     runs_dir = ctx.settings.runs_dir
     where = runs_dir.relative_to(PROJECT_ROOT) if runs_dir.is_relative_to(PROJECT_ROOT) else runs_dir
+    where = "the runs folder" if auth.mode(ctx.settings) == "public" else f"`{where}/`"  # no server path to visitors
     found = dash.runs_with_results(runs_dir)
     state = (
         f"**No run chosen**: pick one of the {len(found)} run(s) in Runs above."
         if found
-        else f"**No runs with a finished fold yet** in `{where}/` (setting `HISTOAPP_RUNS`)."
+        else f"**No runs with a finished fold yet** in {where} (setting `HISTOAPP_RUNS`)."
     )
     committed = "".join(f"\n  - `{dash.committed_label(k)}`" for k in dash.committed_results())
     return (
@@ -123,7 +126,7 @@ def export_csv(ctx, names: list[str] | None) -> str | None:
 
     if not names:
         return None
-    return str(report.write_csv(dash.summary(ctx.settings.runs_dir, names), ctx.settings.runs_dir / dash.EXPORT_DIR))
+    return str(report.write_csv(dash.summary(ctx.settings.runs_dir, names), downloads_dir(ctx.settings)))
 
 
 def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: str | None, b: str | None) -> str | None:
@@ -149,7 +152,7 @@ def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: s
         figs,
         [dash.TABLE_LEGEND, *notes],
     )
-    return str(report.write_html(text, runs_dir / dash.EXPORT_DIR))
+    return str(report.write_html(text, downloads_dir(ctx.settings)))
 
 
 def offered(path: str | None) -> tuple:

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from histoapp.auth import check_rate, requires, who
+from histoapp.auth import requires, who
+from histoapp.public import check_rate, pixel_budget
 from histoapp.ui.zerogpu import ZEROGPU, gpu
+from histoapp.visitor_files import downloads_dir
 
 ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MAX_BATCH = 200  # patches per request: bounds memory and queue time
@@ -104,11 +106,25 @@ def _display_name(path: str) -> str:
     return Path(path).name
 
 
-def read_upload(ctx, path: str, magnification: str | None) -> Item:
-    """Decode one upload defensively (``trainer.data.images.load_rgb``) and keep a copy under data_dir/uploads.
-    Without a chosen ``magnification``, the one the file name states (``..._400X_...``, BreakHis names) is used."""
+def read_uploads(ctx, paths: list[str], magnification: str | None) -> list[Item]:
+    """``read_upload`` of each path, within one request's pixel budget in public mode (``histoapp.public``): what
+    the earlier images decoded is taken from what the later ones may."""
+    budget = pixel_budget(ctx.settings)
+    items = []
+    for path in paths:
+        items.append(read_upload(ctx, path, magnification, budget))
+        if budget is not None and items[-1].image is not None:
+            budget -= items[-1].image.width * items[-1].image.height
+    return items
+
+
+def read_upload(ctx, path: str, magnification: str | None, pixels: int | None = None) -> Item:
+    """Decode one upload defensively (``trainer.data.images.load_rgb``) and, outside public mode, keep a copy under
+    data_dir/uploads (for the annotation queue; a public demo keeps no upload). Without a chosen ``magnification``,
+    the one the file name states (``..._400X_...``, BreakHis names) is used. ``pixels``: at most this many decoded
+    (a JPEG over it is decoded at a reduced scale; another image is refused)."""
     from trainer.data.breakhis import magnification_in_name
-    from trainer.data.images import ImageError, load_rgb
+    from trainer.data.images import MAX_PIXELS, ImageError, load_rgb
 
     name = _display_name(path)
     item = Item(name, magnification=magnification or magnification_in_name(name))
@@ -124,15 +140,22 @@ def read_upload(ctx, path: str, magnification: str | None) -> Item:
     if size > limit:
         item.error = f"file too large ({size / 2**20:.1f} MB > {ctx.settings.max_upload_mb} MB)"
         return item
+    cap = MAX_PIXELS if pixels is None else max(0, min(MAX_PIXELS, pixels))
     try:
-        item.image = load_rgb(path, name=item.name)
+        item.image = load_rgb(path, name=item.name, max_pixels=cap, reduce=pixels is not None)
     except ImageError as exc:
         item.error = exc.reason
+        if cap < MAX_PIXELS and exc.reason.startswith("image too large"):
+            item.error += (
+                f" — the public demo decodes at most {ctx.settings.public_pixels:,} pixels per request, "
+                f"{cap:,} were left for this image"
+            )
         return item
-    try:
-        item.path = str(_keep_copy(ctx, path, item.name))
-    except OSError:  # a read-only or full data folder: predict from the upload itself
-        item.path = path
+    if pixels is None:  # a public demo keeps no copy
+        try:
+            item.path = str(_keep_copy(ctx, path, item.name))
+        except OSError:  # a read-only or full data folder: predict from the upload itself
+            item.path = path
     return item
 
 
@@ -368,7 +391,7 @@ def _table_rows(session: Session) -> list[list]:
 
 
 def _write_csv(ctx, session: Session) -> str:
-    out = Path(tempfile.mkdtemp(prefix="histoapp-predict-")) / "predictions.csv"
+    out = Path(tempfile.mkdtemp(prefix="predict-", dir=downloads_dir(ctx.settings))) / "predictions.csv"
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(TABLE_COLUMNS + ["cnn_model", "vlm_model"])
@@ -480,7 +503,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
         mag = magnification_tag(magnification)
     except ValueError as exc:
         mag, _ = None, errors.append(str(exc))
-    session.items = [read_upload(ctx, p, mag) for p in paths]
+    session.items = read_uploads(ctx, paths, mag)
     if not (cnn_key or vlm_key):
         errors.append("no model selected: pick a CNN and/or a VLM")
     readable = [it for it in session.items if it.image is not None]
@@ -502,6 +525,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
 
 
 def show_item(ctx, session: Session, name, method, target, opacity):
+    check_rate(ctx.settings)  # each of these handlers runs the models again: they count like a prediction
     errors: list[str] = []
     for i, it in enumerate(session.items):
         if it.name == name and it.image is not None:
@@ -513,6 +537,7 @@ def show_item(ctx, session: Session, name, method, target, opacity):
 
 def re_explain(ctx, session: Session, method, target, opacity):
     """A new CAM method or target class: the CNN side of the shown patch only."""
+    check_rate(ctx.settings)
     errors: list[str] = []
     item = session.items[session.current] if session.items else None
     if item is not None and session.cnn_key and item.image is not None:
@@ -525,6 +550,7 @@ def re_explain(ctx, session: Session, method, target, opacity):
 
 def toggle_tta(ctx, session: Session, tta, method, target, opacity):
     """The uncertainty checkbox: the shown patch with (or without) its 8 flips / rotations."""
+    check_rate(ctx.settings)
     session.tta = bool(tta)
     errors: list[str] = []
     if session.items and 0 <= session.current < len(session.items):
@@ -610,7 +636,7 @@ def build(ctx) -> None:
     except Exception as exc:  # a broken runs folder must not take the tab down
         cnn_choices, cnn_default, vlm_choices, vlm_default = [], None, [], None
         note = f"⚠️ Model list failed: {exc}"
-    session = gr.State(Session())
+    session = gr.State(Session(), time_to_live=ctx.settings.session_ttl_s)  # it holds the decoded patches
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             files = gr.File(
