@@ -180,3 +180,12 @@ def test_cv_trains_on_two_roots(two_roots, tmp_path):
     splits = json.loads(run.splits_file.read_text())
     assert sorted(p for f in splits["folds"] for p in f["test_patients"]) == sorted([*IDC_PATIENTS, *MORE_PATIENTS])
     assert ExperimentConfig.from_yaml(run.config_file).data.root == [str(r) for r in two_roots]
+    # trainer evaluate on both folders: every usable image of the union scored once.
+    from trainer.cli import main
+
+    out = tmp_path / "eval"
+    best = run.fold("resnet18", "40X", 0).best
+    assert main(["evaluate", str(best), *map(str, two_roots), "--out", str(out), "--threads", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == len(index_roots(list(two_roots)).records) and metrics["patients"] == 10
+    assert metrics["data"] == " + ".join(map(str, two_roots))
