@@ -136,7 +136,7 @@ def results_markdown(results: dict) -> str:
     lines = [f"# {results['name']}: cross-validation results", ""]
     lines.append(
         f"Folds finished: {done}" + (f" of {exp}" if exp else "") + f" (run state: {state}). "
-        f"Data: `{data.get('source', '?')}` at `{data.get('root', '?')}`, target `{data.get('target', '?')}`, "
+        f"Data: `{data.get('source', '?')}` at `{' + '.join(_roots(data)) or '?'}`, target `{data.get('target', '?')}`, "
         f"{data.get('folds', '?')}-fold patient-level CV, input {data.get('input_size', '?')} px; "
         f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}"
         + (f", max {train['max_steps']} steps per fold" if train.get("max_steps") else "")
