@@ -106,15 +106,15 @@ def load_or_make_splits(
     groups = patient_groups(records, cfg.data.patient_grouping)
     if cfg.data.splits_file:
         splits = Splits.load(cfg.data.splits_file)
+        splits.check_groups(groups)  # shared folds made under data.patient_grouping: slide may separate a group
         splits.save(target)
-    elif target.exists():
+    elif target.exists():  # the run's own folds, kept as they are so a resumed run's folds stay its own
         splits = Splits.load(target)
     else:
         splits = make_splits(
             records, cfg.data.folds, cfg.data.seed, cfg.data.val_fraction, label_level=label_level, groups=groups
         )
         splits.save(target)
-    splits.check_groups(groups)
     known = set(splits.patient_labels) or {
         p for f in splits.folds for p in f.train_patients + f.val_patients + f.test_patients
     }
