@@ -54,6 +54,10 @@ class DataConfig:
     # <YY>-<number> (14-22549AB, 14-22549CD, 14-22549G) may be one person, so they stay in one fold (cautious);
     # "slide": every slide id is its own patient (the official count's 82).
     patient_grouping: Literal["group", "slide"] = "group"
+    # Make the folds over the patients that have images at data.magnifications only (the rest are left out). In a
+    # partial copy (../shared/data/breakhis: 22 of its 33 slides have 100X images), folds made over every
+    # magnification's patients can give a 100X test fold almost no benign image. Ignored when "all" is listed.
+    split_on_magnifications: bool = False
 
     def __post_init__(self) -> None:
         # One root is always a plain string (configs, forms and run folders written before lists were allowed).

@@ -88,6 +88,8 @@ def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[li
     records = report.records
     if data.target == "subtype":
         records = [r for r in records if r.subtype_index >= 0]
+    if data.split_on_magnifications and "all" not in data.magnifications:
+        records = [r for r in records if r.magnification in data.magnifications]
     if not records:
         raise ValueError(f"no usable images found in {' + '.join(roots)} (source {data.source!r})")
     return records, report.label_level

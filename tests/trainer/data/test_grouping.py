@@ -166,3 +166,31 @@ def _keeps(splits: Splits, groups: dict) -> bool:
         return True
     except ValueError:
         return False
+
+
+def test_folds_over_the_patients_at_one_magnification(tmp_path):
+    """data.split_on_magnifications: patients without an image at the run's magnification are left out of the
+    folds, so no 100X test fold is made of patients that have only 40X images."""
+    from trainer.cv import load_or_make_splits, prepare_data
+
+    rng = np.random.default_rng(1)
+    for k in range(12):  # slides 0-5 benign, 6-11 malignant; slides 0-2 and 6-8 have 40X images only
+        sub = "A" if k < 6 else "DC"
+        mags = ("40X",) if k % 6 < 3 else ("40X", "100X")
+        for mag in mags:
+            rel = canonical_relpath(BreakHisName(SUBTYPE_LABEL[sub], sub, "14", str(100 + k), mag, 1))
+            out = tmp_path / "bh" / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(out)
+    data = {"source": "breakhis", "root": str(tmp_path / "bh"), "magnifications": ["100X"], "folds": 3}
+    at_100x = {f"14-{100 + k}" for k in range(12) if k % 6 >= 3}
+    for flag, want in ((True, at_100x), (False, {f"14-{100 + k}" for k in range(12)})):
+        cfg = ExperimentConfig.from_dict({"output_dir": str(tmp_path), "name": f"m{flag}", "data": data})
+        cfg = cfg.with_overrides([f"data.split_on_magnifications={str(flag).lower()}"])
+        records, level = prepare_data(cfg)
+        splits = load_or_make_splits(cfg, records, tmp_path / cfg.name, level)
+        assert {p for f in splits.folds for p in f.test_patients} == want
+        if flag:  # each test fold holds a benign and a malignant patient with 100X images
+            assert all({r.label for r in records if r.patient_id in f.test_patients} == {0, 1} for f in splits.folds)
+    all_listed = cfg.with_overrides(["data.split_on_magnifications=true", "data.magnifications=[100X, all]"])
+    assert len(prepare_data(all_listed)[0]) == 18  # "all" keeps every image
