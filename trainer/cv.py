@@ -90,6 +90,11 @@ def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[li
         records = [r for r in records if r.subtype_index >= 0]
     if data.split_on_magnifications and "all" not in data.magnifications:
         records = [r for r in records if r.magnification in data.magnifications]
+        print(
+            f"data: folds over the {len({r.patient_id for r in records})} patient ids with images at "
+            f"{', '.join(data.magnifications)} ({len(records)} images; data.split_on_magnifications)",
+            flush=True,
+        )
     if not records:
         raise ValueError(f"no usable images found in {' + '.join(roots)} (source {data.source!r})")
     return records, report.label_level
