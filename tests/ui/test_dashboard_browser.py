@@ -2,6 +2,8 @@
 the per-magnification table shows every column whole on one line; no plot of the Dashboard or the Train tab has a
 legend over an axis title, a cut label or a cut title. Layout is checked by element geometry (tests/ui/geometry.py)."""
 
+from pathlib import Path
+
 import pytest
 
 from histoapp.settings import Settings
@@ -109,3 +111,59 @@ def test_train_plots_share_the_layout(serve_app, page, finished):
     _drawn(page, plots)
     assert page.locator("#train-loss-plot .xtitle").text_content() == "optimiser step"
     assert _layout_problems(page, plots) == {}
+
+
+def _download(page, button: str) -> str:
+    page.locator(button).click()
+    page.locator("#dash-export-note").get_by_text("Wrote").wait_for()
+    link = page.locator("#dash-download a").first
+    link.wait_for()
+    with page.expect_download() as dl:
+        link.click()
+    return dl.value.path()
+
+
+def test_every_result_says_its_data_source_in_the_table_the_chart_and_the_exports(serve_app, page, tmp_path):
+    """The committed results/ come from generated BreakHis-like patches, results/idc/ from real IDC tissue: each
+    row says which (the table, the patient chart's colours and legend, the CSV and the HTML report), and the
+    generated rows carry a warning beside the paper's figures. All six committed folders at once: the patient
+    chart names each series (run, model, magnification) on its own row, one colour per data source."""
+    import pandas as pd
+
+    from histoapp.analysis.results import committed_results
+
+    _open(page, serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")), "Dashboard")
+    page.locator("#dash-committed input").click()
+    page.get_by_role("option", name="results/ —").click()
+    page.locator("#dash-open").click()
+    page.locator("#dash-table").get_by_text("400X").first.wait_for()
+    for key in (k for k in committed_results() if k != "results/"):
+        page.locator("#dash-runs input").click()
+        page.locator("#dash-runs input").fill(key)  # the list filtered to it: no scrolling through the options
+        page.get_by_role("option", name=key, exact=True).click()
+        page.keyboard.press("Escape")
+        page.locator("#dash-table").get_by_text(key, exact=True).first.wait_for()
+
+    rows = [r.split("\t")[:2] for r in page.locator("#dash-table tbody tr").all_inner_texts()]
+    assert rows and all(
+        data == ("generated BreakHis-like" if run == "results/" else "real IDC") for run, data in rows
+    ), rows
+    warning = page.locator("#dash-data-warning").inner_text()
+    assert "Generated data: results/ trained and tested on patches generated" in warning and "idc" not in warning
+
+    _drawn(page, ["#dash-patients"])
+    assert _layout_problems(page, ["#dash-patients"]) == {}
+    legend = page.locator("#dash-patients .legendtext").all_text_contents()
+    assert legend == ["generated BreakHis-like", "real IDC", "one fold"]
+    colours = page.evaluate(
+        "[...document.querySelectorAll('#dash-patients g.trace.bars')].map("
+        "t => [...new Set([...t.querySelectorAll('path')].map(p => p.style.fill))])"
+    )
+    assert [len(c) for c in colours] == [1, 1] and colours[0] != colours[1]  # one colour per source, two sources
+    assert page.locator("#dash-patients .ytick").count() == len(rows)  # each series named on its own row
+
+    csv = pd.read_csv(_download(page, "#dash-export-csv"))
+    assert {(r, d) for r, d in zip(csv["run"], csv["data"], strict=True)} == {(run, data) for run, data in rows}
+    report = Path(_download(page, "#dash-export-html")).read_text()
+    assert "<th>Data</th>" in report and "Generated data: results/" in report
+    assert report.count("<td>generated BreakHis-like</td>") == sum(run == "results/" for run, _ in rows)

@@ -5,6 +5,7 @@ through ``histoapp.analysis.results``; with no run chosen, one empty state says 
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def overview(ctx, names: list[str] | None, metric: str) -> tuple:
     comparison box, model A, model B, cross-dataset table). No run chosen: the empty state alone."""
     if not names:
         return empty_state(ctx), gr.update(visible=True), gr.update(visible=False), *[gr.skip()] * 10
-    from histoapp.analysis import figures, report  # plotly: imported when the tab first draws, not at app start
+    from histoapp.analysis import figures  # plotly: imported when the tab first draws, not at app start
 
     runs_dir = ctx.settings.runs_dir
     summary = dash.summary(runs_dir, names)
@@ -78,7 +79,7 @@ def overview(ctx, names: list[str] | None, metric: str) -> tuple:
         "",
         gr.update(visible=False),
         gr.update(visible=True),
-        report.table_html(dash.display_table(summary)),
+        table_view(summary),
         figures.bars(summary, metric),
         figures.patient_figure(dash.patient_table(runs_dir, names)),
         gr.update(visible=bool(groups)),
@@ -92,6 +93,17 @@ def overview(ctx, names: list[str] | None, metric: str) -> tuple:
         gr.update(choices=models, value=models[1] if len(models) > 1 else (models[0] if models else None)),
         gr.update(value=cross, visible=not cross.empty),
     )
+
+
+def table_view(summary) -> str:
+    """The table as the tab shows it, under the warning that some of its rows come from generated data."""
+    import html
+
+    from histoapp.analysis import report
+
+    warning = dash.data_warning(summary)
+    note = f"<p id='dash-data-warning'><strong>{html.escape(warning)}</strong></p>" if warning else ""
+    return note + report.table_html(dash.display_table(summary))
 
 
 def detail(ctx, key: str | None) -> tuple:
@@ -137,9 +149,11 @@ def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: s
     figs = [figures.bars(summary, metric), figures.patient_figure(dash.patient_table(runs_dir, names))]
     if key:
         figs += list(detail(ctx, key))
-    notes = []
+    sections = []
     if a and b:
-        notes.append(compare(ctx, a, b))
+        # The pair chosen in the tab; one that cannot be compared (both sides the same model) is left out.
+        with contextlib.suppress(ValueError, FileNotFoundError):
+            sections.append((f"Significance: {a} vs {b}", dash.significance(runs_dir, a, b)[1]))
     text = report.html_report(
         f"histoapp dashboard: {', '.join(names)}",
         [
@@ -147,7 +161,8 @@ def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: s
             ("Cross-dataset evaluation", dash.cross_dataset(runs_dir, names)),
         ],
         figs,
-        [dash.TABLE_LEGEND, *notes],
+        [n for n in (dash.data_warning(summary), dash.TABLE_LEGEND) if n],
+        sections,
     )
     return str(report.write_html(text, runs_dir / dash.EXPORT_DIR))
 
@@ -236,7 +251,7 @@ def build(ctx) -> None:
         csv_btn = gr.Button("Export CSV", elem_id="dash-export-csv")
         html_btn = gr.Button("Export HTML report", elem_id="dash-export-html")
     export_note = gr.Markdown(elem_id="dash-export-note")
-    download = gr.File(label="Download", interactive=False, visible=False)
+    download = gr.File(label="Download", interactive=False, visible=False, elem_id="dash-download")
 
     outs = [
         empty,
