@@ -51,8 +51,8 @@ def empty_state(ctx) -> str:
         f"{state}\n\nThe Dashboard compares finished cross-validation runs: per-magnification accuracy, "
         "precision, recall, F1, AUC and patient-level accuracy beside the paper's figures, ROC, calibration and "
         "confusion matrices, significance tests between two models, and CSV / HTML exports.\n\n"
-        "- **Launch a run** on the **Train** tab (researcher role; the *quick demo* preset takes minutes on a "
-        "CPU). Its folds appear here as they finish: press Refresh.\n"
+        "- **Launch a run** on the **Train** tab (researcher role; the *small demo* preset takes 5 minutes on an "
+        "idle CPU, up to an hour on a busy one). Its folds appear here as they finish: press Refresh.\n"
         + (
             "- **Or open the results committed with the project** (below; the README.md of each folder says how it was "
             "made). They hold the tables and per-fold scores, not the per-fold predictions that ROC, calibration "

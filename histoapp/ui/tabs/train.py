@@ -18,7 +18,7 @@ from histoapp.runs.live import curves, format_duration, format_eta
 from trainer.data.records import MAGNIFICATIONS
 from trainer.rundir import RunDir
 
-DEFAULT_PRESET = "quick demo (CPU, minutes)"
+DEFAULT_PRESET = "small demo (CPU: 5 min alone, up to 1 h busy)"
 SCROLL_LOG_JS = (
     "() => { const t = document.querySelector('#train-log textarea'); if (t) t.scrollTop = t.scrollHeight; }"
 )
