@@ -123,10 +123,7 @@ def display_table(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             # A run that did not finish its grid says so beside its name (its means cover fewer folds).
-            "Run": [
-                r if s == "finished" else f"{r} ({s.split(':')[0]})"
-                for r, s in zip(df["run"], df["run_state"], strict=True)
-            ],
+            "Run": [r if s == "finished" else f"{r} ({s})" for r, s in zip(df["run"], df["run_state"], strict=True)],
             "Data": df["data"],
             "Model": [
                 model_cell({"model": m, "paper_model": p}) for m, p in zip(df["model"], df["paper_model"], strict=True)

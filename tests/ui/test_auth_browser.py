@@ -80,6 +80,7 @@ def test_annotator_labels_carry_the_login_name(serve_app, page, tmp_path):
     store = open_store(settings.database_url)
     store.import_folder(patches)
     url = _serve(serve_app, settings)
+    page.set_default_timeout(120_000)  # a shared 2-core machine can take long to serve the first page
     _login(page, url, "ann")
     assert _visible_tabs(page) == {"Predict", "Annotate", "Dashboard", "About"}
     page.get_by_role("tab", name="Annotate").click()

@@ -12,7 +12,7 @@ def test_preset_round_trips_through_the_form(preset, run_settings):
     cfg = load_preset(preset, run_settings)
     assert cfg.output_dir == str(run_settings.runs_dir)
     # data/... moves into the app's data folder; the quick demo's bundled data stays in the project
-    home = BUNDLED_DATA if preset.startswith("quick demo") else run_settings.data_dir
+    home = BUNDLED_DATA if preset.startswith("small demo") else run_settings.data_dir
     assert cfg.data.root.startswith(str(home))
     again = form_to_config(config_to_form(cfg, run_settings), cfg, run_settings)
     assert again.to_dict() == cfg.to_dict()

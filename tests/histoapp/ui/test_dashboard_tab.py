@@ -111,6 +111,9 @@ def test_the_papers_figure_sits_beside_ours():
     row = {c: None for c in summary("/nonexistent", []).columns}
     row.update(
         run="r",
+        run_state="stopped / partial",
+        data="real BreakHis",
+        data_kind="real",
         model="resnet34",
         paper_model="ResNet34",
         magnification="40X",
@@ -123,6 +126,7 @@ def test_the_papers_figure_sits_beside_ours():
     row.update({f"paper_{k}": v for k, v in paper_figures("resnet34", "40X").items()})
     shown = display_table(pd.DataFrame([row])).iloc[0]
     assert shown["Model"] == "ResNet34"  # the paper's name for it, as in results.md
+    assert shown["Run"] == "r (stopped / partial)" and shown["Data"] == "real BreakHis"
     assert shown["Accuracy"] == f"0.950 ± 0.010 ({paper_figures('resnet34', '40X')['accuracy']:.3f})"
     assert shown["F1"] == "0.900 ± 0.020" and shown["Precision"] == "—"
 
