@@ -162,9 +162,9 @@ def test_every_result_says_its_data_source_in_the_table_the_chart_and_the_export
     assert report.count("<td>generated BreakHis-like</td>") == 8 and report.count("<td>real IDC</td>") == 1
 
 
-# Each bar trace's fill colours (one list per trace).
+# Each bar trace's fill colours (one list per trace; its bars, not its error bars).
 BAR_COLOURS = """(s) => [...document.querySelectorAll(s + ' g.trace.bars')].map(
-  t => [...new Set([...t.querySelectorAll('path')].map(p => getComputedStyle(p).fill))])"""
+  t => [...new Set([...t.querySelectorAll('g.point path')].map(p => getComputedStyle(p).fill))])"""
 
 
 def test_many_runs_keep_the_patient_chart_readable(page):
