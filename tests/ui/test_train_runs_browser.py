@@ -70,7 +70,8 @@ def test_delete_asks_first_and_cancel_keeps_the_run(serve_app, page, settings):
     _train_tab(page, serve_app(settings))
     page.locator("#train-status").get_by_text("keep-me — finished").wait_for()
 
-    page.locator("#train-delete").click()
+    delete = page.get_by_role("button", name="Delete", exact=True)
+    delete.click()
     box = page.locator("#train-delete-box")
     box.get_by_text("Delete keep-me for good?").wait_for()
     assert re.search(r"with \d+ of \d+ fold\(s\) finished", box.inner_text())
@@ -79,7 +80,7 @@ def test_delete_asks_first_and_cancel_keeps_the_run(serve_app, page, settings):
     page.locator("#train-message").get_by_text("Nothing deleted.").wait_for()
     assert run.is_dir() and not box.is_visible()
 
-    page.locator("#train-delete").click()
+    delete.click()
     page.locator("#train-delete-confirm").click()
     page.locator("#train-message").get_by_text("keep-me deleted").wait_for()
     assert not run.exists()
