@@ -15,7 +15,7 @@ from trainer.config import ExperimentConfig
 
 CONFIGS = PROJECT_ROOT / "trainer" / "configs"
 PRESETS = {
-    "quick demo (CPU, minutes)": "quick_demo.yaml",
+    "small demo (CPU: 5 min alone, up to 1 h busy)": "quick_demo.yaml",
     "paper CNN": "paper_cnn.yaml",
     "paper LoRA": "paper_lora.yaml",
 }

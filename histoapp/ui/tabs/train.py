@@ -14,11 +14,14 @@ import pandas as pd
 from histoapp.auth import current_request, requires, role_of, user_of, who
 from histoapp.runs import LaunchRefused
 from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
-from histoapp.runs.live import curves, format_duration
+from histoapp.runs.live import curves, format_duration, format_eta
 from trainer.data.records import MAGNIFICATIONS
 from trainer.rundir import RunDir
 
-DEFAULT_PRESET = "quick demo (CPU, minutes)"
+DEFAULT_PRESET = "small demo (CPU: 5 min alone, up to 1 h busy)"
+SCROLL_LOG_JS = (
+    "() => { const t = document.querySelector('#train-log textarea'); if (t) t.scrollTop = t.scrollHeight; }"
+)
 HISTORY_COLUMNS = ["run", "state", "models", "magnifications", "folds done", "launched", "by", "message"]
 
 
@@ -88,8 +91,33 @@ def launch(ctx, base: dict, *values) -> tuple[str, object]:
 
 
 def run_choices(ctx, value: str | None = None):
-    names = [i.name for i in ctx.runs.list_runs()]
-    return gr.update(choices=names, value=value if value in names else (names[0] if names else None))
+    """The Run dropdown as the runs folder has it now: ``value`` kept when it is still there, else the run that
+    is active (running, starting, stopping, queued), else the newest. Called on page load too, so a reload or a
+    second visitor sees the run going on (the dropdown drawn when the app started knows none launched since)."""
+    infos = ctx.runs.list_runs()
+    names = [i.name for i in infos]
+    if value not in names:
+        value = next((i.name for i in infos if i.active or i.state == "queued"), names[0] if names else None)
+    return gr.update(choices=names, value=value)
+
+
+@requires("researcher")
+def ask_delete(ctx, name: str | None) -> tuple[str, object, object]:
+    """Delete's first click: (message, the confirmation box, its text). Nothing is deleted until it is confirmed;
+    the box says what would be lost."""
+    if not name:
+        return "Select a run first.", gr.update(visible=False), ""
+    check_owner(ctx, name)
+    info = ctx.runs.info(name)
+    if info.active:
+        return f"❌ {name} is {info.state}: stop it before deleting it", gr.update(visible=False), ""
+    prog = ctx.runs.progress(name)
+    done = f"{prog['folds_done']} of {prog['folds_total']}" if prog["folds_total"] else str(prog["folds_done"])
+    text = (
+        f"**Delete {name} for good?** It is {info.state}, with {done} fold(s) finished; its folder, checkpoints "
+        "and logs are removed and cannot be brought back."
+    )
+    return "", gr.update(visible=True), text
 
 
 def history(ctx) -> pd.DataFrame:
@@ -139,7 +167,7 @@ def status_markdown(info, prog: dict) -> str:
             )
         )
     if info.active:
-        lines.append(f"**ETA** {format_duration(prog['eta_s'])} · elapsed {format_duration(prog['elapsed_s'])}")
+        lines.append(f"**ETA** {format_eta(prog['eta_s'])} · elapsed {format_duration(prog['elapsed_s'])}")
     if prog["images_per_s"] is not None:
         lines.append(
             f"**Speed** {prog['images_per_s']:.1f} images/s · **memory** {prog['mem_mb'] or 0:.0f} MB "
@@ -309,12 +337,17 @@ def build(ctx) -> None:
         stop_btn = gr.Button("Stop", elem_id="train-stop")
         kill_btn = gr.Button("Force stop")
         resume_btn = gr.Button("Resume", elem_id="train-resume")
-        delete_btn = gr.Button("Delete", variant="stop")
+        delete_btn = gr.Button("Delete", variant="stop", elem_id="train-delete")
     status = gr.Markdown(elem_id="train-status")
     with gr.Row():
         loss_plot = gr.Plot(label="Training loss", elem_id="train-loss-plot")
         val_plot = gr.Plot(label="Validation", elem_id="train-val-plot")
-    log = gr.Textbox(label="Log (tail)", lines=12, max_lines=12, elem_id="train-log")
+    with gr.Column(visible=False, elem_id="train-delete-box") as delete_box:
+        delete_text = gr.Markdown(elem_id="train-delete-text")
+        with gr.Row():
+            confirm_btn = gr.Button("Delete for good", variant="stop", elem_id="train-delete-confirm")
+            cancel_btn = gr.Button("Keep it", elem_id="train-delete-cancel")
+    log = gr.Textbox(label="Log (newest lines)", lines=12, max_lines=12, elem_id="train-log")
     hist = gr.Dataframe(
         headers=HISTORY_COLUMNS,
         label="Run history (select a row to view it)",
@@ -330,9 +363,23 @@ def build(ctx) -> None:
     launch_btn.click(partial(launch, ctx), [base, *fields, *job], [message, run]).then(
         partial(live_view, ctx), run, live_outputs
     )
-    for btn, fn in ((stop_btn, stop_run), (kill_btn, kill_run), (resume_btn, resume_run), (delete_btn, delete_run)):
+    for btn, fn in ((stop_btn, stop_run), (kill_btn, kill_run), (resume_btn, resume_run)):
         btn.click(partial(fn, ctx), run, [message, run]).then(partial(live_view, ctx), run, live_outputs)
+    # Delete asks first; the run is deleted only by the confirmation's button.
+    delete_btn.click(partial(ask_delete, ctx), run, [message, delete_box, delete_text])
+    confirm_btn.click(lambda: gr.update(visible=False), None, delete_box).then(
+        partial(delete_run, ctx), run, [message, run]
+    ).then(partial(live_view, ctx), run, live_outputs)
+    cancel_btn.click(lambda: (gr.update(visible=False), "Nothing deleted."), None, [delete_box, message])
+    run.change(lambda: gr.update(visible=False), None, delete_box)  # a question about another run does not stay
     run.change(partial(live_view, ctx), run, live_outputs)
+    # The log box shows its newest lines: scrolled to the end whenever it changes.
+    log.change(None, None, None, js=SCROLL_LOG_JS)
+    # A reload or another visitor: the runs as they are now, the active one selected (see run_choices).
+    if ctx.blocks is not None:
+        ctx.blocks.load(partial(run_choices, ctx), None, run, show_progress="hidden")
+    if ctx.tab is not None:
+        ctx.tab.select(partial(run_choices, ctx), run, run, show_progress="hidden")
     timer.tick(partial(live_view, ctx), run, live_outputs, show_progress="hidden")
 
     def pick(evt: gr.SelectData, table):
