@@ -621,7 +621,9 @@ def build(ctx) -> None:
             examples = list_examples()
             if examples:
                 gr.Examples(
-                    [[e["path"], e["magnification"]] for e in examples],
+                    # The File box takes several files: an example's value is a list of one (a bare path fails
+                    # Gradio's ListFiles check and every output shows "Error").
+                    [[[e["path"]], e["magnification"]] for e in examples],
                     inputs=[files, mag],
                     cache_examples=False,
                     example_labels=[e["title"] for e in examples],
