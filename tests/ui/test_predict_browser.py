@@ -1,6 +1,8 @@
 """The Predict tab in a real browser (headless Debian Chromium): the bundled demo models on a bundled example,
 and a corrupt upload answered with a clear error while the app keeps serving."""
 
+from pathlib import Path
+
 import pytest
 
 from histoapp.settings import Settings
@@ -122,3 +124,48 @@ def test_a_photo_gets_the_abstention_message_instead_of_a_label(serve_app, page,
         assert label.locator(".output-class").count() == 0  # no headline label
         opacity = label.locator(".confidence-set").first.evaluate("el => getComputedStyle(el).opacity")
         assert float(opacity) < 0.5  # the bars are dimmed
+
+
+def _results(page) -> str:
+    return page.locator("#predict-cnn-info").inner_text() + page.locator("#predict-vlm-info").inner_text()
+
+
+def test_every_bundled_example_click_is_answered(serve_app, page, tmp_path):
+    """Issue 23: clicking an example failed on every output ("Error": Gradio's ListFiles check refused a bare
+    path for the multi-file box). Each example in turn: both models answer (or abstain with a reason), no error
+    badge anywhere, the file box holds that example."""
+    _open(serve_app, page, tmp_path)
+    examples = list_examples()
+    buttons = page.locator("button.gallery-item")
+    buttons.first.wait_for()
+    assert buttons.count() == len(examples)
+    for i, example in enumerate(examples):
+        if i:  # clear the previous result, so the next one is this example's
+            page.locator("#predict-files button[aria-label='Clear']").first.click()
+            page.wait_for_function("() => !document.querySelector('#predict-cnn-info').innerText.trim()")
+        buttons.nth(i).click()
+        page.wait_for_function(
+            "() => ['cnn', 'vlm'].every((s) => /P\\(malignant\\)/.test(document.querySelector(`#predict-${s}-info`).innerText))",
+            timeout=TIMEOUT,
+        )
+        name = Path(example["path"]).stem
+        assert name in page.locator("#predict-files").inner_text(), name
+        assert page.get_by_text("Error", exact=True).count() == 0, name
+        assert page.locator("#predict-errors").inner_text().strip() == "", name
+
+
+@pytest.mark.parametrize("kind", ["translucent noise (RGBA, alpha 128)", "palette noise"])
+def test_transparent_or_palette_noise_is_refused(serve_app, page, tmp_path, kind):
+    """Issue 23: random noise saved as RGBA with alpha 128 got "benign 93 % / 91 %" and "agree: benign"; the same
+    noise as a random palette got "malignant". Both models refuse it, with the reason, and nothing agrees."""
+    from tests.trainer.trust.hostile import KINDS
+
+    _open(serve_app, page, tmp_path)
+    path = tmp_path / "noise.png"
+    KINDS[kind]().save(path)
+    _upload(page, str(path))
+    for side in ("cnn", "vlm"):
+        info = page.locator(f"#predict-{side}-info")
+        info.get_by_text("No answer").first.wait_for(timeout=TIMEOUT)
+        assert "pixel noise" in info.inner_text()
+    assert "agree" not in page.locator("#predict-agreement").inner_text()
