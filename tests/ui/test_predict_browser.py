@@ -169,3 +169,74 @@ def test_transparent_or_palette_noise_is_refused(serve_app, page, tmp_path, kind
         info.get_by_text("No answer").first.wait_for(timeout=TIMEOUT)
         assert "pixel noise" in info.inner_text()
     assert "agree" not in page.locator("#predict-agreement").inner_text()
+
+
+def _example(word: str) -> str:
+    return next(e["path"] for e in list_examples() if word in e["path"])
+
+
+def _answered(page):
+    page.wait_for_function(
+        "() => ['cnn', 'vlm'].every((s) => /P\\(malignant\\)/.test(document.querySelector(`#predict-${s}-info`).innerText))",
+        timeout=TIMEOUT,
+    )
+
+
+def test_no_agree_says_or_answer_text_for_a_model_that_abstains(serve_app, page, tmp_path):
+    """Issue 23: both demo models abstain (uncertain) on the bundled fibroadenoma at 100X, yet the page read
+    "agree: benign" and the VLM's free text "benign"; in a batch, "agree on all N patches" counted abstentions."""
+    _open(serve_app, page, tmp_path)
+    _upload(page, _example("fibroadenoma_100X"))
+    _answered(page)
+    for side in ("cnn", "vlm"):
+        assert "No answer" in page.locator(f"#predict-{side}-info").inner_text()
+    agreement = page.locator("#predict-agreement").inner_text()
+    assert "No comparison" in agreement and "agree" not in agreement and "benign" not in agreement
+    assert page.locator("#predict-vlm-answer textarea").input_value() == ""
+    assert "the VLM abstains" in page.locator("#predict-vlm-answer").inner_text()
+
+    page.locator("#predict-files button[aria-label='Clear']").first.click()
+    page.locator("#predict-files input[type=file]").set_input_files([e["path"] for e in list_examples()])
+    table = page.locator("#predict-table")
+    table.locator("tbody tr").first.wait_for(timeout=TIMEOUT)
+    page.locator("#predict-agreement").get_by_text("both answered").wait_for(timeout=TIMEOUT)
+    agreement = page.locator("#predict-agreement").inner_text()
+    assert "with an abstention: not compared" in agreement, agreement
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    rows = [[c.strip() for c in r.locator("td").all_inner_texts()] for r in table.locator("tbody tr").all()]
+    assert len(rows) >= 10  # a virtual table: the rows in view
+    cnn, vlm, agree, notes = (headers.index(h) for h in ("CNN", "VLM", "Agree", "Notes"))
+    abstained = [r for r in rows if "no answer" in (r[cnn], r[vlm])]
+    assert abstained and len(abstained) < len(rows)
+    for row in abstained:  # no agreement either way, and the note says which model gave no answer and why
+        assert row[agree] == "" and ("CNN:" in row[notes] or "VLM:" in row[notes]), row
+    for row in rows:
+        assert row[cnn] in ("benign", "malignant", "no answer") and row[vlm] in ("benign", "malignant", "no answer")
+
+
+def test_each_result_says_what_the_model_was_trained_on_and_warns_outside_it(serve_app, page, tmp_path):
+    """Issue 23: a BreakHis ductal carcinoma at 100X got "benign" from both IDC-trained models with no warning.
+    Each side names its training data, warns of the other magnification and scale, and says that only the
+    central square of the 350x230 image was seen."""
+    _open(serve_app, page, tmp_path)
+    _upload(page, _example("ductal-carcinoma_100X"))
+    _answered(page)
+    for side in ("cnn", "vlm"):
+        info = page.locator(f"#predict-{side}-info").inner_text()
+        assert "Trained on: IDC patches of 50x50 px at 40X" in info, info
+        assert "tagged 100X; the model was trained at 40X only" in info, info
+        assert "350x230 px, the training images 50x50 px" in info and "4.6x smaller" in info, info
+        assert "Only the central 230x230 px square" in info, info
+
+
+def test_public_visitors_get_no_queue_button_and_no_server_notes(serve_app, page, tmp_path):
+    """Issue 23: public visitors saw "Send to annotation queue" (a click: a red Error) and the note that the hub
+    models cannot be downloaded on this server. A disagreement is still shown to them."""
+    url = serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data", public=True))
+    page.goto(url)
+    page.get_by_role("tab", name="Predict").wait_for()
+    _upload(page, _example("malignant_40X_patient8916"))  # the demo CNN says malignant, the VLM benign
+    page.locator("#predict-agreement").get_by_text("disagree").wait_for(timeout=TIMEOUT)
+    assert not page.locator("#predict-send").is_visible()
+    assert page.get_by_text("Not available now").count() == 0
+    assert page.get_by_text("Error", exact=True).count() == 0
