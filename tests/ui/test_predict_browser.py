@@ -1,6 +1,7 @@
 """The Predict tab in a real browser (headless Debian Chromium): the bundled demo models on a bundled example,
 and a corrupt upload answered with a clear error while the app keeps serving."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -198,12 +199,14 @@ def test_no_agree_says_or_answer_text_for_a_model_that_abstains(serve_app, page,
     page.locator("#predict-files button[aria-label='Clear']").first.click()
     page.locator("#predict-files input[type=file]").set_input_files([e["path"] for e in list_examples()])
     table = page.locator("#predict-table")
-    table.locator("tbody tr").first.wait_for(timeout=TIMEOUT)
     page.locator("#predict-agreement").get_by_text("both answered").wait_for(timeout=TIMEOUT)
+    table.locator(".virtual-row").first.wait_for(timeout=TIMEOUT)  # Gradio's Dataframe: one div per row
     agreement = page.locator("#predict-agreement").inner_text()
     assert "with an abstention: not compared" in agreement, agreement
     headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
-    rows = [[c.strip() for c in r.locator("td").all_inner_texts()] for r in table.locator("tbody tr").all()]
+    rows = [
+        r.evaluate("(r) => [...r.children].map((c) => c.innerText.trim())") for r in table.locator(".virtual-row").all()
+    ]
     assert len(rows) >= 10  # a virtual table: the rows in view
     cnn, vlm, agree, notes = (headers.index(h) for h in ("CNN", "VLM", "Agree", "Notes"))
     abstained = [r for r in rows if "no answer" in (r[cnn], r[vlm])]
@@ -239,4 +242,17 @@ def test_public_visitors_get_no_queue_button_and_no_server_notes(serve_app, page
     page.locator("#predict-agreement").get_by_text("disagree").wait_for(timeout=TIMEOUT)
     assert not page.locator("#predict-send").is_visible()
     assert page.get_by_text("Not available now").count() == 0
+    assert page.get_by_text("Error", exact=True).count() == 0
+
+
+def test_a_public_visitor_over_the_rate_limit_gets_a_message_and_the_page_keeps_working(serve_app, page, tmp_path):
+    """Issue 23: a refusal (here the public demo's rate limit) is said in the errors line; no other component
+    turns into a red Error."""
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data", public=True)
+    page.goto(serve_app(dataclasses.replace(settings, public_predictions_per_min=1)))
+    _upload(page, _example("benign_40X_patient8865"))
+    _answered(page)
+    page.locator("#predict-files button[aria-label='Clear']").first.click()
+    _upload(page, _example("malignant_40X_patient9083"))
+    page.locator("#predict-errors").get_by_text("Public demo limit").wait_for(timeout=TIMEOUT)
     assert page.get_by_text("Error", exact=True).count() == 0

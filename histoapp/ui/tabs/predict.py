@@ -81,6 +81,11 @@ class Item:
         """Both models answered and their labels differ."""
         return self.compared and self.cnn.label != self.vlm.label
 
+    @property
+    def agree_cell(self) -> str:
+        """The batch table's and CSV's agreement: yes / no, empty unless both models answered."""
+        return ("no" if self.disagree else "yes") if self.compared else ""
+
 
 @dataclass
 class Session:
@@ -408,12 +413,7 @@ def _cells(pred) -> list:
 def _table_rows(session: Session) -> list[list]:
     rows = []
     for it in session.items:
-        rows.append(
-            [it.name, it.magnification or ""]
-            + _cells(it.cnn)
-            + _cells(it.vlm)
-            + [("no" if it.disagree else "yes") if it.compared else "", it.error]
-        )
+        rows.append([it.name, it.magnification or ""] + _cells(it.cnn) + _cells(it.vlm) + [it.agree_cell, it.error])
     return rows
 
 
@@ -432,8 +432,7 @@ def _view_rows(session: Session) -> list[list]:
         cells = []
         for pred in (it.cnn, it.vlm):
             cells += ["", None] if pred is None else [_cells(pred)[0], round(pred.prob_malignant, 3)]
-        agree = ("no" if it.disagree else "yes") if it.compared else ""
-        rows.append([it.name, it.magnification or "unknown", *cells, agree, "; ".join(notes)])
+        rows.append([it.name, it.magnification or "unknown", *cells, it.agree_cell, "; ".join(notes)])
     return rows
 
 
@@ -551,7 +550,10 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
     errors: list[str] = []
     if not paths:
         return render(ctx, session, opacity)
-    check_rate(ctx.settings)
+    try:
+        check_rate(ctx.settings)
+    except gr.Error as exc:  # said in the errors line: a refusal leaves the page's other components working
+        return render(ctx, session, opacity, [exc.message])
     if len(paths) > MAX_BATCH:
         errors.append(f"{len(paths)} files uploaded; only the first {MAX_BATCH} are used")
         paths = paths[:MAX_BATCH]
