@@ -342,7 +342,7 @@ def _info(pred, plain_ms: float | None, what: str, domain: str = "", size: tuple
     if _abstained(pred) and pred.heatmap is not None:
         return text + "\n\n*No heat map shown: a model that abstains has nothing to explain.*"
     seen = crop_note(size) if size and pred.heatmap is not None else ""
-    explained = " ".join(t for t in (pred.explanation, seen) if t)
+    explained = ". ".join(t for t in (pred.explanation, seen) if t)
     return text + (f"\n\n*{explained}*" if explained else "")
 
 
