@@ -261,6 +261,25 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
     return {**load_results(run_dir), "state": state}
 
 
+def training_images(records, sample: int = 32) -> dict:
+    """What the training images were, kept in the checkpoint so the app can say when an image lies outside them
+    (``histoapp.models.domain``): their dataset(s) and the median size of up to ``sample`` of them (headers only)."""
+    from statistics import median
+
+    from trainer.data.images import ImageError, probe
+
+    sizes = []
+    for r in records[:: max(1, len(records) // sample)][:sample]:
+        try:
+            sizes.append(probe(r.path))
+        except (ImageError, OSError):
+            continue
+    out = {"dataset": "+".join(sorted({r.dataset for r in records}))}
+    if sizes:
+        out["image_size"] = [int(median(w for w, _ in sizes)), int(median(h for _, h in sizes))]
+    return out
+
+
 def _records_at(records: list[Record], magnification: str) -> list[Record]:
     return list(records) if magnification == "all" else [r for r in records if r.magnification == magnification]
 
@@ -328,6 +347,7 @@ def run_fold(
         "classes": classes,
         "experiment": cfg.name,
         "stain_normalization": stain,
+        **training_images(train_r),
     }
     result = fit(
         adapter,

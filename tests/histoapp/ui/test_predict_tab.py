@@ -120,7 +120,7 @@ def test_disagreements_go_to_the_annotation_store(ctx, patches):
     # A VLM that says the opposite (the real one is exercised in the browser test).
     it.vlm = SimpleNamespace(label="benign" if it.cnn.label == "malignant" else "malignant", prob_malignant=0.5)
     session.vlm_key = "demo:fake-vlm"
-    text, send = tab._agreement(session)
+    text, send = tab._agreement(ctx, session)
     assert "disagree" in text and send["visible"] is True
 
     calls = []
@@ -255,11 +255,51 @@ def test_example_buttons_are_named_apart_from_their_file_names(tmp_path):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "README.md").write_text("not an example")
     found = {e["title"]: e for e in list_examples(tmp_path)}
-    assert set(found) == {
-        "breakhis · benign · adenosis · 40X · patient14-22549AB",
-        "idc · malignant · patient8863 · x1001 · y1051",
+    assert set(found) == {"benign · adenosis · 40X · patient14-22549AB", "malignant · patient8863 · x1001 · y1051"}
+    assert found["benign · adenosis · 40X · patient14-22549AB"]["magnification"] == "40X"
+    assert found["malignant · patient8863 · x1001 · y1051"]["label"] == "malignant"
+    assert [e["dataset"] for e in list_examples(tmp_path)] == ["idc", "breakhis"]  # grouped, IDC first
+
+
+def test_shipped_example_titles_are_whole_distinct_and_grouped_by_dataset():
+    """Issue 23: titles were cut by Gradio ("... patient14-25...") and IDC and BreakHis examples interleaved."""
+    from histoapp.ui.examples import TITLE_MAX, list_examples
+
+    examples = list_examples()
+    titles = [e["title"] for e in examples]
+    assert titles and len(set(titles)) == len(titles) and max(map(len, titles)) <= TITLE_MAX
+    datasets = [e["dataset"] for e in examples]
+    assert datasets == sorted(datasets, key=["idc", "breakhis"].index)
+
+
+def _said(label, p, abstain=None):
+    return SimpleNamespace(label=label, prob_malignant=p, abstain=abstain, abstain_reason=abstain, answer=label)
+
+
+def test_no_agreement_or_answer_words_for_a_model_that_abstains(ctx):
+    """Issue 23: both models abstaining still read "agree: benign"; an abstaining CNN "CNN says malignant"; a
+    batch "agree on all 12 patches" with 4 abstentions; the VLM's free text "benign" while it abstained."""
+    one = tab.Session(items=[tab.Item("a.png", cnn=_said("malignant", 0.51, "uncertain"), vlm=_said("benign", 0.2))])
+    text, send = tab._agreement(ctx, one)
+    assert "No comparison" in text and "CNN abstains" in text and send["visible"] is False
+    assert not any(w in text for w in ("agree", "says", "malignant", "benign"))
+    both = tab.Session(
+        items=[tab.Item("b.png", cnn=_said("benign", 0.4, "uncertain"), vlm=_said("benign", 0.4, "ood"))]
+    )
+    text, _ = tab._agreement(ctx, both)
+    assert "CNN and the VLM abstain" in text and "agree" not in text and "benign" not in text
+    assert tab._answer(both.items[0].vlm) == {
+        "value": "",
+        "label": "VLM answer (free text): none, the VLM abstains",
+        "__type__": "update",
     }
-    assert found["breakhis · benign · adenosis · 40X · patient14-22549AB"]["magnification"] == "40X"
-    assert found["idc · malignant · patient8863 · x1001 · y1051"]["label"] == "malignant"
-    titles = [e["title"] for e in list_examples()]
-    assert titles and len(set(titles)) == len(titles)
+
+    batch = tab.Session(
+        items=[tab.Item(f"{i}.png", cnn=_said("benign", 0.1), vlm=_said("benign", 0.1)) for i in range(2)]
+        + [tab.Item("x.png", cnn=_said("malignant", 0.6, "uncertain"), vlm=_said("benign", 0.1))]
+    )
+    text, _ = tab._agreement(ctx, batch)
+    assert "agree on all 2 patches both answered" in text and "1 patch(es) with an abstention" in text
+    rows = tab._table_rows(batch)
+    assert rows[2][2] == tab.NO_ANSWER and rows[2][-2] == ""  # no label, no agree cell
+    assert [r[-2] for r in rows[:2]] == ["yes", "yes"]
