@@ -46,4 +46,25 @@ def sleep(state, seconds: float) -> float:
     return seconds
 
 
-OPS = {f.__name__: f for f in (predict, pid, crash, fail, sleep)}
+class ThreadSettings(dict):
+    """Fake settings that also name torch's CPU threads, as ``histoapp.settings.Settings`` does."""
+
+    torch_threads = 1
+
+
+def blas_threads(state) -> dict:
+    """The worker's BLAS / OpenMP thread variables, and (where threadpoolctl is installed) the threads numpy's BLAS
+    actually runs."""
+    from histoapp.models.worker_client import BLAS_THREAD_VARIABLES
+
+    out = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
+    try:
+        import numpy  # noqa: F401  (loads its BLAS)
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return out
+    out["blas"] = sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+    return out
+
+
+OPS = {f.__name__: f for f in (predict, pid, crash, fail, sleep, blas_threads)}

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from histoapp.models.worker_client import ModelWorker, WorkerError
+from histoapp.models.worker_client import BLAS_THREAD_VARIABLES, ModelWorker, WorkerError
 
 FAKE = "tests.histoapp.models.fake_ops"
 
@@ -105,6 +105,29 @@ def test_a_worker_that_keeps_dying_is_not_restarted_and_says_so(worker):
     with pytest.raises(WorkerError, match="not restarted"):
         w.call("pid")  # at once: nothing hangs
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_numpys_blas_in_the_worker_runs_torchs_threads_unless_the_environment_sets_them(monkeypatch):
+    # OpenBLAS's default (one thread per core) spins against torch's pass and the web server on a small CPU.
+    from tests.histoapp.models.fake_ops import ThreadSettings
+
+    for name in BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    w = ModelWorker(ThreadSettings(), ops=FAKE).start()
+    try:
+        got = w.call("blas_threads")
+    finally:
+        w.close()
+    assert {name: got[name] for name in BLAS_THREAD_VARIABLES} == dict.fromkeys(BLAS_THREAD_VARIABLES, "1")
+    assert got.get("blas", [1]) == [1]
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # the operator's choice wins
+    w = ModelWorker(ThreadSettings(), ops=FAKE).start()
+    try:
+        got = w.call("blas_threads")
+    finally:
+        w.close()
+    assert got["OPENBLAS_NUM_THREADS"] == "2" and got["OMP_NUM_THREADS"] == "1"
+    assert got.get("blas", [2]) == [2]
 
 
 APP = textwrap.dedent(
