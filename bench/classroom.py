@@ -15,7 +15,9 @@ between them, ``--rounds`` per user count, so a machine that gets busier slows t
 - ``in-process``: the batcher with the models in the app's process (``HISTOAPP_MODEL_WORKER=0``): what shipped
   before the model worker;
 - ``batcher``: what ships: per-request events, the app's batcher (``HISTOAPP_PREDICT_BATCH``, default 16), the
-  models in the model worker process (``histoapp.models.worker``) with torch threads = cores - 1.
+  models in the model worker process (``histoapp.models.worker``) with torch threads = cores - 1, and as many
+  BLAS / OpenMP threads (numpy's products in the trust checks);
+- ``blas-per-core``: ``batcher`` with the BLAS / OpenMP threads at their defaults, one per core (before issue 30).
 
 First, cold starts (``--cold-starts``, one app at a time): process start -> page served, and page served -> the
 first ``/predict`` answer (the model worker starts with the app; before it, the models loaded in the background
@@ -30,6 +32,7 @@ by itself.
     nice -n 10 uv run python bench/classroom.py --before 497396a
     nice -n 10 uv run python bench/classroom.py --before 497396a --bytecode-cache --designs
     nice -n 10 uv run python bench/classroom.py --cold-starts 0 --designs batcher --users 30 --rounds 1
+    nice -n 10 uv run python bench/classroom.py --cold-starts 0 --designs batcher blas-per-core --users 30 --rounds 2
 """
 
 from __future__ import annotations
@@ -49,11 +52,16 @@ from pathlib import Path
 
 from serve import MAX_USERS, ROOT, app_env, free_port, median, percentile, run_users, served
 
+sys.path.insert(0, str(ROOT))
+from histoapp.models.worker_client import BLAS_THREAD_VARIABLES  # noqa: E402  (torch-free)
+
 DESIGNS = {  # design -> the served app's environment
     "serial": {"HISTOAPP_PREDICT_BATCH": "1", "HISTOAPP_TORCH_THREADS": "0"},
     "gradio-batch": {},
     "in-process": {"HISTOAPP_MODEL_WORKER": "0"},
     "batcher": {},
+    # The batcher before issue 30: numpy's BLAS / OpenMP in the model worker at their defaults (one per core).
+    "blas-per-core": dict.fromkeys(BLAS_THREAD_VARIABLES, str(os.cpu_count() or 1)),
 }
 MAX_BATCH = 16
 # What the apps import, before and after their page is served: compiled once when --bytecode-cache is given.

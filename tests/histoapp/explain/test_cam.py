@@ -91,3 +91,33 @@ def test_a_batch_of_cams_is_each_images_own_cam(loaded, patch, synthetic_records
         assert np.allclose(res.cam, one.cam, atol=2e-3)
     targeted = explain_cnn_many(loaded.adapter, images, method=method, target=0, input_size=loaded.input_size)
     assert [r.target for r in targeted] == [0, 0, 0]
+
+
+def _library_map(loaded, image, method: str, **knobs) -> np.ndarray:
+    """The map of the grad-cam package used as its README shows (a model whose weights take gradients, no graph cut
+    at the target layer, the CAM's own settings), on the app's input, mapped onto the image as the app does."""
+    import copy
+
+    import pytorch_grad_cam
+    import torch
+
+    from histoapp.explain.cam import to_image_grid
+
+    model = copy.deepcopy(loaded.adapter.module).requires_grad_(True)  # the registry's copy is frozen
+    x = loaded.adapter.collate([loaded.adapter.transform(False, loaded.input_size)(image)], [0])["pixel_values"]
+    layer = target_layer(model, getattr(loaded.adapter.config, "name", None), loaded.input_size)
+    with getattr(pytorch_grad_cam, CAM_METHODS[method])(model=model, target_layers=[layer]) as cam:
+        for name, value in knobs.items():
+            setattr(cam, name, value)
+        with torch.enable_grad():
+            grid = cam(input_tensor=x, targets=None)[0]
+    return to_image_grid(grid, *image.size)
+
+
+@pytest.mark.parametrize("method", list(CAM_METHODS))
+def test_the_apps_map_is_the_librarys(loaded, patch, method):
+    # The app cuts the backward pass at the target layer and runs Score-CAM's masked inputs in batches: the map
+    # must be the one the library gives on its own (Score-CAM: one masked input per pass, batch_size=1).
+    ours = explain_cnn(loaded.adapter, patch, method=method, input_size=loaded.input_size)
+    theirs = _library_map(loaded, patch, method, **({"batch_size": 1} if method == "Score-CAM" else {}))
+    assert np.allclose(ours.cam, theirs, atol=1e-5)
