@@ -758,7 +758,9 @@ def build(ctx) -> None:
                 list(CAM_METHODS),
                 value=DEFAULT_METHOD,
                 label="CNN explanation (grad-cam)",
-                info="Score-CAM runs one forward pass per feature channel: seconds on a CPU",
+                # What each costs beside a plain prediction, demo CNN on a 2-core CPU (bench/README.md, issue 30).
+                info="Cost per patch vs a plain prediction: Grad-CAM, Grad-CAM++ ~1.5x; Eigen-CAM ~1x; Score-CAM "
+                "~70x (one pass per feature channel, 256 here: about a second on a CPU)",
             )
             target = gr.Dropdown([PREDICTED, "benign", "malignant"], value=PREDICTED, label="Explain class")
             opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Overlay opacity", elem_id="predict-opacity")
