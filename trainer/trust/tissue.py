@@ -37,6 +37,9 @@ Numpy and Pillow only (no torch), on copies at most ``WORK_SIDE`` / ``FIT_SIDE``
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -262,10 +265,33 @@ def enlargement_fit(image: Image.Image, max_residual: float = 0.001) -> tuple[in
     return int(ms[j]), list(KERNELS)[int(k)], float(residual[k, j])
 
 
+# The checks of the last images checked, by their pixels: the app judges each patch once per model (the CNN's and
+# the VLM's answers), and hashing the pixels costs a few percent of checking them.
+_RECENT: OrderedDict[tuple, ImageChecks] = OrderedDict()
+_RECENT_SIZE = 64  # more than a batch of the app's (HISTOAPP_PREDICT_BATCH, 16)
+_recent_lock = threading.Lock()
+
+
 def check_image(image: Image.Image, saturation: float = 0.05, max_fit_residual: float = 0.001) -> ImageChecks:
     """Size, tissue share, H&E-colour share, pixel noise and signs of enlargement of ``image`` (any PIL mode;
-    made RGB as for the model, ``trainer.data.images.to_rgb``). The bounds are ``TrustConfig``'s ``tissue_saturation`` and ``max_fit_residual``."""
+    made RGB as for the model, ``trainer.data.images.to_rgb``). The bounds are ``TrustConfig``'s ``tissue_saturation``
+    and ``max_fit_residual``. An image with the same pixels as one of the last ``_RECENT_SIZE`` checked gets
+    that one's checks (``ImageChecks`` is immutable)."""
     image = to_rgb(image)  # transparency composited as for the model (``trainer.predict``)
+    key = (image.size, hashlib.blake2b(image.tobytes(), digest_size=16).digest(), saturation, max_fit_residual)
+    with _recent_lock:
+        if key in _RECENT:
+            _RECENT.move_to_end(key)
+            return _RECENT[key]
+    checks = _check(image, saturation, max_fit_residual)
+    with _recent_lock:
+        _RECENT[key] = checks
+        while len(_RECENT) > _RECENT_SIZE:
+            _RECENT.popitem(last=False)
+    return checks
+
+
+def _check(image: Image.Image, saturation: float, max_fit_residual: float) -> ImageChecks:
     width, height = image.size
     tissue, stained, he = tissue_masks(image, saturation)
     n_stained = int(stained.sum())

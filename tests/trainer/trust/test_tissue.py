@@ -152,3 +152,21 @@ def test_the_checks_see_transparency_composited_as_the_model_does():
     assert check_image(patch).tissue_fraction < 0.01
     assert check_image(patch.convert("RGB")).tissue_fraction > 0.5  # the pixels under the alpha
     assert np.array_equal(np.asarray(to_rgb(patch)), np.full((256, 256, 3), 255, np.uint8))
+
+
+def test_an_image_checked_again_gets_the_same_checks_without_checking_it_again(monkeypatch):
+    # The app judges each patch once per model (CNN and VLM): the second time is a look-up by the pixels.
+    from trainer.trust import tissue
+
+    malignant = render_patch(np.random.default_rng(7), 64, True, 5, "40X")
+    calls = []
+    real = tissue._check
+    monkeypatch.setattr(tissue, "_check", lambda *a: calls.append(a) or real(*a))
+    first = tissue.check_image(malignant.copy(), 0.05, 0.001)
+    assert tissue.check_image(malignant.copy(), 0.05, 0.001) == first and len(calls) == 1
+    assert tissue.check_image(malignant.convert("RGBA"), 0.05, 0.001) == first and len(calls) == 1  # same pixels
+    other = malignant.copy()
+    other.putpixel((0, 0), (0, 0, 0))
+    tissue.check_image(other, 0.05, 0.001)
+    tissue.check_image(malignant, 0.1, 0.001)  # another bound: checked again
+    assert len(calls) == 3
