@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -21,7 +22,9 @@ Mode = Literal["full", "linear_probe", "lora", "qlora", "zero_shot"]
 @dataclass
 class DataConfig:
     source: Literal["breakhis", "bach", "folder", "csv", "idc", "synthetic", "auto"] = "breakhis"
-    root: str = ""  # dataset root (for "synthetic": where the generated data is written)
+    # Dataset root (for "synthetic": where the generated data is written), or a list of roots indexed as one
+    # dataset (``trainer.data.roots``: e.g. idc/ + idc-more/; the same patient id in two roots is one patient).
+    root: str | list[str] = ""
     # Each entry is one experiment of the grid: "40X", "100X", "200X", "400X", or "all" (magnifications pooled).
     magnifications: list[str] = field(default_factory=lambda: ["40X", "100X", "200X", "400X"])
     target: Literal["label", "subtype"] = "label"  # binary benign/malignant, or the 8 subtypes
@@ -47,6 +50,24 @@ class DataConfig:
     # Keep this share (0-1] of each fold's training patients, whole, drawn with `seed` + fold; validation and test
     # patients are untouched (a learning curve over patients, results/idc/README.md). None: all.
     train_patients: float | None = None
+    # Who is one patient for the folds (trainer.data.grouping). "group": BreakHis slide ids that share
+    # <YY>-<number> (14-22549AB, 14-22549CD, 14-22549G) may be one person, so they stay in one fold (cautious);
+    # "slide": every slide id is its own patient (the official count's 82).
+    patient_grouping: Literal["group", "slide"] = "group"
+    # Make the folds over the patients that have images at data.magnifications only (the rest are left out). In a
+    # partial copy (../shared/data/breakhis: 22 of its 33 slides have 100X images), folds made over every
+    # magnification's patients can give a 100X test fold almost no benign image. Ignored when "all" is listed.
+    split_on_magnifications: bool = False
+
+    def __post_init__(self) -> None:
+        # One root is always a plain string (configs, forms and run folders written before lists were allowed).
+        if isinstance(self.root, list) and len(self.root) <= 1:
+            self.root = self.root[0] if self.root else ""
+
+    @property
+    def roots(self) -> list[str]:
+        """The dataset roots, in order (one for a single root; none when unset)."""
+        return list(self.root) if isinstance(self.root, list) else ([self.root] if self.root else [])
 
 
 @dataclass
@@ -66,6 +87,10 @@ class ModelConfig:
     mode: Mode = "full"
     pretrained: bool = True  # ImageNet weights (cnn) when they can be had
     weights_path: str | None = None  # local weights file (cnn) instead of the torchvision download
+    # A checkpoint folder (a run's .../fold<k>/best, its fold folder, or an exported model) whose weights start this
+    # CNN (transfer, e.g. from IDC-trained weights), read by trainer.models.load_checkpoint (no pickle); the
+    # architecture must match, the head is kept when its classes fit. Replaces pretrained / weights_path.
+    init_from: str | None = None
     # ResNets (cnn): 16 or 8 keeps the last stage(s) at full resolution (their first block's stride 2 -> 1), so
     # small inputs keep a usable feature map: at 64 px, 16 gives layer4 a 4x4 map instead of 2x2 (finer features
     # for 50 px IDC patches, and a Grad-CAM map on layer4). None: the architecture's own (32).
@@ -246,11 +271,16 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         (item,) = get_args(tp)
         return [_build(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     args = get_args(tp)
-    if args and type(None) in args:  # Optional[...]
-        if value is None:
+    if origin in (Union, types.UnionType):  # Optional[X], or X | Y (the first type that takes the value)
+        if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _build(inner[0], value, where)
+        for arm in inner[:-1]:
+            try:
+                return _build(arm, value, where)
+            except ValueError:
+                pass
+        return _build(inner[-1], value, where)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from trainer.config import ExperimentConfig, ModelConfig
-from trainer.data.index import index_dataset
+from trainer.data.grouping import grouping_note, patient_groups
 from trainer.data.records import LABELS, SUBTYPES, Record, malignant_columns
+from trainer.data.roots import index_roots
 from trainer.data.splits import Splits, make_splits, subsample_patients, subsample_per_patient
 from trainer.engine.events import EventLog, RunStatus, StopControl
 from trainer.engine.loop import fit, make_accelerator, make_loader, predict_outputs
@@ -55,22 +56,31 @@ def class_names(target: str) -> list[str]:
 
 
 def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[list[Record], str]:
-    """Index the dataset (generating it first for ``source: synthetic``); problems are reported and skipped.
-    Returns the records and the dataset's label level (``records.LABEL_LEVELS``: per patient or per patch)."""
+    """Index the dataset (several roots as one, ``trainer.data.roots``; generating it first for ``source:
+    synthetic``); problems are reported and skipped. Returns the records and the dataset's label level
+    (``records.LABEL_LEVELS``: per patient or per patch)."""
     data = cfg.data
-    if not data.root:
+    roots = data.roots
+    if not roots:
         raise ValueError("data.root is empty: give the dataset folder (`--data-root PATH` or `--set data.root=PATH`)")
-    root = Path(data.root)
-    if data.source == "synthetic" and not _has_images(root):
-        from trainer.data.synthetic import generate
+    if data.source == "synthetic":
+        if len(roots) > 1:
+            raise ValueError("data.source synthetic generates one dataset: give one data.root")
+        if not _has_images(Path(roots[0])):
+            from trainer.data.synthetic import generate
 
-        print(f"generating synthetic BreakHis-like data in {root} ...", flush=True)
-        generate(root, **SYNTHETIC)
+            print(f"generating synthetic BreakHis-like data in {roots[0]} ...", flush=True)
+            generate(roots[0], **SYNTHETIC)
     source = "breakhis" if data.source == "synthetic" else data.source
-    report = index_dataset(root, source, verify=True)
+    report = index_roots(roots, source, verify=True)
+    note = grouping_note(report.records, data.patient_grouping)
+    if note:
+        report.notes.append(note)
     report_file = RunDir(run_dir).data_report_file if run_dir is not None else None
     if report_file is not None:
         report.write_json(report_file)
+    for line in report.notes:
+        print(f"data: {line}", flush=True)
     if report.problems:
         print(
             f"data: {len(report.problems)} problem(s) skipped, listed in {report_file or 'the index report'}",
@@ -79,8 +89,15 @@ def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[li
     records = report.records
     if data.target == "subtype":
         records = [r for r in records if r.subtype_index >= 0]
+    if data.split_on_magnifications and "all" not in data.magnifications:
+        records = [r for r in records if r.magnification in data.magnifications]
+        print(
+            f"data: folds over the {len({r.patient_id for r in records})} patient ids with images at "
+            f"{', '.join(data.magnifications)} ({len(records)} images; data.split_on_magnifications)",
+            flush=True,
+        )
     if not records:
-        raise ValueError(f"no usable images found in {root} (source {data.source!r})")
+        raise ValueError(f"no usable images found in {' + '.join(roots)} (source {data.source!r})")
     return records, report.label_level
 
 
@@ -94,13 +111,17 @@ def load_or_make_splits(
     """Folds come from ``data.splits_file`` (shared by every model of a comparison), else the run folder's
     own ``splits.json`` (a re-run), else are made now and saved."""
     target = RunDir(run_dir).splits_file
+    groups = patient_groups(records, cfg.data.patient_grouping)
     if cfg.data.splits_file:
         splits = Splits.load(cfg.data.splits_file)
+        splits.check_groups(groups)  # shared folds made under data.patient_grouping: slide may separate a group
         splits.save(target)
-    elif target.exists():
+    elif target.exists():  # the run's own folds, kept as they are so a resumed run's folds stay its own
         splits = Splits.load(target)
     else:
-        splits = make_splits(records, cfg.data.folds, cfg.data.seed, cfg.data.val_fraction, label_level=label_level)
+        splits = make_splits(
+            records, cfg.data.folds, cfg.data.seed, cfg.data.val_fraction, label_level=label_level, groups=groups
+        )
         splits.save(target)
     known = set(splits.patient_labels) or {
         p for f in splits.folds for p in f.train_patients + f.val_patients + f.test_patients

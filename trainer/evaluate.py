@@ -25,7 +25,7 @@ def load_checkpoint(directory: str | Path, device: str | None = None) -> tuple[M
 
 def evaluate_checkpoint(
     checkpoint: str | Path,
-    data_root: str | Path,
+    data_root: str | Path | list[str | Path],
     *,
     source: str = "auto",
     magnification: str | None = None,
@@ -43,27 +43,30 @@ def evaluate_checkpoint(
     malignant subtypes of an 8-class model), on every image and on the images kept: those not flagged OOD
     (``metrics_in_distribution``) and those the model answers (``metrics_answered``); problem images (unreadable,
     ``too_small`` ...) are skipped and counted. ``patients``: only these patients' images (e.g. one fold's test
-    patients, from a run's ``splits.json``)."""
+    patients, from a run's ``splits.json``). Several ``data_root`` folders are indexed as one dataset
+    (``trainer.data.roots``)."""
     import dataclasses
 
     from trainer.cv import write_predictions
-    from trainer.data.index import index_dataset
+    from trainer.data.roots import index_roots
     from trainer.metrics import expected_calibration_error
     from trainer.predict import Input, predict_files
 
     checkpoint = Path(checkpoint)
     ckpt = resolve_checkpoint(checkpoint)
     meta, classes = ckpt.meta, ckpt.classes
-    report = index_dataset(data_root, source, verify=True)
+    roots = [data_root] if isinstance(data_root, (str, Path)) else list(data_root)
+    where = " + ".join(map(str, roots))
+    report = index_roots(roots, source, verify=True)
     records = [r for r in report.records if magnification in (None, "all") or r.magnification == magnification]
     if patients:
         wanted = set(patients)
         unknown = sorted(wanted - {r.patient_id for r in report.records})
         if unknown:
-            raise ValueError(f"{data_root}: no images of patient(s) {', '.join(unknown)}")
+            raise ValueError(f"{where}: no images of patient(s) {', '.join(unknown)}")
         records = [r for r in records if r.patient_id in wanted]
     if not records:
-        raise ValueError(f"no usable images in {data_root}" + (f" at {magnification}" if magnification else ""))
+        raise ValueError(f"no usable images in {where}" + (f" at {magnification}" if magnification else ""))
     size = input_size or ckpt.input_size
     model = dataclasses.replace(ckpt, input_size=size)
     inputs = [Input(r.path, None, r.label) for r in records]
@@ -90,7 +93,7 @@ def evaluate_checkpoint(
     from trainer.context import RADIUS, context_of_records
 
     smooth = context_of_records(recs, p_mal)  # per-patch data cut from slides (IDC): each patch with its neighbours
-    name = Path(data_root).resolve().name
+    name = "+".join(Path(r).resolve().name for r in roots)
     out = (
         Path(out_dir)
         if out_dir
@@ -114,7 +117,7 @@ def evaluate_checkpoint(
     n = len(recs)
     result = {
         "checkpoint": str(checkpoint),
-        "data": str(data_root),
+        "data": where,
         "source": report.source,
         "magnification": magnification or "all",
         "n": n,

@@ -111,6 +111,9 @@ def model_card(
         data_text += (
             f" Each fold trained on {data['train_patients']:g} of its training patients, whole (`data.train_patients`)."
         )
+    if isinstance(data.get("root"), list):
+        data_text += f" Folders, indexed as one dataset: {', '.join(f'`{r}`' for r in data['root'])}."
+    init = f"; initialised from `{mcfg['init_from']}`" if mcfg.get("init_from") else ""
     lines = [
         f"# {title}",
         "",
@@ -119,7 +122,7 @@ def model_card(
         "| | |",
         "|---|---|",
         f"| architecture | `{mcfg.get('name', model)}` ({mcfg.get('family', '?')}, mode {mcfg.get('mode', 'full')}, "
-        f"pretrained: {str(mcfg.get('pretrained', '?')).lower()}) |",
+        f"pretrained: {str(mcfg.get('pretrained', '?')).lower()}{init}) |",
         f"| data | {data_text} |",
         f"| magnification | {magnification} · input {data.get('input_size')} px · target `{data.get('target')}` |",
         f"| protocol | {data.get('folds')}-fold patient-level cross-validation (seed {data.get('seed')}), validation share "

@@ -136,7 +136,7 @@ def results_markdown(results: dict) -> str:
     lines = [f"# {results['name']}: cross-validation results", ""]
     lines.append(
         f"Folds finished: {done}" + (f" of {exp}" if exp else "") + f" (run state: {state}). "
-        f"Data: `{data.get('source', '?')}` at `{data.get('root', '?')}`, target `{data.get('target', '?')}`, "
+        f"Data: `{data.get('source', '?')}` at `{' + '.join(_roots(data)) or '?'}`, target `{data.get('target', '?')}`, "
         f"{data.get('folds', '?')}-fold patient-level CV, input {data.get('input_size', '?')} px; "
         f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}"
         + (f", max {train['max_steps']} steps per fold" if train.get("max_steps") else "")
@@ -193,18 +193,24 @@ def results_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _roots(data: dict) -> list[str]:
+    root = data.get("root") or []
+    return [root] if isinstance(root, str) else list(root)
+
+
 def _real_breakhis(data: dict) -> bool:
     from trainer.data.synthetic import is_generated
 
-    return data.get("source") == "breakhis" and not (data.get("root") and is_generated(data["root"]))
+    return data.get("source") == "breakhis" and not any(is_generated(r) for r in _roots(data))
 
 
 def _dataset_words(data: dict) -> str:
     """Which dataset a run used, in words (for the floor line)."""
     from trainer.data.synthetic import is_generated
 
-    source, root = data.get("source", "?"), data.get("root") or "?"
-    if source == "synthetic" or (root != "?" and is_generated(root)):
+    source, roots = data.get("source", "?"), _roots(data)
+    root = " + ".join(roots) or "?"
+    if source == "synthetic" or any(is_generated(r) for r in roots):
         return f"generated BreakHis-like patches (`{root}`)"
     if source == "idc":
         return f"real IDC patches, labelled per patch (`{root}`)"

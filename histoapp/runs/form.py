@@ -5,6 +5,8 @@ and any key can be set with ``key=value`` lines (``ExperimentConfig.with_overrid
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from pathlib import Path
 
@@ -96,18 +98,27 @@ def place(cfg: ExperimentConfig, settings: Settings, *, name: str | None = None)
     data["output_dir"] = str(settings.runs_dir)
     if name:
         data["name"] = name
-    root = data["data"]["root"]
-    if root and not Path(root).is_absolute():
-        parts = Path(root).parts
-        data["data"]["root"] = str(
-            settings.data_dir.joinpath(*parts[1:]) if parts[0] == "data" else PROJECT_ROOT / root
-        )
+    placed = [
+        str(settings.data_dir.joinpath(*Path(r).parts[1:]) if Path(r).parts[0] == "data" else PROJECT_ROOT / r)
+        if not Path(r).is_absolute()
+        else r
+        for r in cfg.data.roots
+    ]
+    data["data"]["root"] = placed if len(placed) > 1 else "".join(placed)
     return ExperimentConfig.from_dict(data)
+
+
+def split_roots(text) -> str | list[str]:
+    """The form's data folder field: one folder, or several (one per line, or ``os.pathsep``-separated, as in
+    ``HISTOAPP_DATA_ROOTS``) trained on as one dataset (``trainer.data.roots``)."""
+    roots = [r.strip() for r in re.split(rf"[\n{re.escape(os.pathsep)}]", str(text or "")) if r.strip()]
+    return roots if len(roots) > 1 else "".join(roots)
 
 
 def source_choice(cfg: ExperimentConfig, settings: Settings) -> str:
     annotated = settings.data_dir / ANNOTATED_DIR
-    if cfg.data.root and (Path(cfg.data.root) == annotated or annotated in Path(cfg.data.root).parents):
+    root = Path(cfg.data.roots[0]) if cfg.data.roots else None
+    if root and (root == annotated or annotated in root.parents):
         return "annotated set"  # the form's placeholder, or a run's own export below it
     return next(k for k, v in SOURCES.items() if v == cfg.data.source and k != "annotated set")
 
@@ -124,7 +135,7 @@ def config_to_form(cfg: ExperimentConfig, settings: Settings) -> dict:
         "model.lora.alpha": m.lora.alpha,
         "model.lora.dropout": m.lora.dropout,
         "data.source": source_choice(cfg, settings),
-        "data.root": cfg.data.root,
+        "data.root": os.pathsep.join(cfg.data.roots),
         "data.magnifications": list(cfg.data.magnifications),
         "data.target": cfg.data.target,
         "data.folds": cfg.data.folds,
@@ -213,9 +224,7 @@ def form_to_config(values: dict, base: ExperimentConfig, settings: Settings) -> 
     choice = values["data.source"]
     if choice not in SOURCES:
         raise ValueError(f"unknown data source {choice!r}")
-    root = (
-        str(settings.data_dir / ANNOTATED_DIR) if choice == "annotated set" else str(values["data.root"] or "").strip()
-    )
+    root = str(settings.data_dir / ANNOTATED_DIR) if choice == "annotated set" else split_roots(values["data.root"])
     # A blank name is stamped now, so launching again (after a reload too) never reuses an old run's name.
     data["name"] = str(values["name"] or "").strip() or fresh_run_name(base.name, settings.runs_dir)
     data["output_dir"] = str(settings.runs_dir)

@@ -122,20 +122,24 @@ def check_config(
 
 
 def check_data_root(cfg: ExperimentConfig, settings: Settings, *, must_exist: bool = True) -> list[str]:
-    d = cfg.data
-    if not d.root:
+    """Every data folder (several are trained on as one dataset) must be allowed and, unless made at launch, exist."""
+    if not cfg.data.roots:
         return ["no data folder given"]
-    root = Path(d.root).expanduser()
+    return [e for r in cfg.data.roots for e in _check_root(r, cfg.data.source, settings, must_exist)]
+
+
+def _check_root(given: str, source: str, settings: Settings, must_exist: bool) -> list[str]:
+    root = Path(given).expanduser()
     if not root.is_absolute():
-        return [f"data folder {d.root!r}: give an absolute path"]
+        return [f"data folder {given!r}: give an absolute path"]
     if not within(root, settings.allowed_roots):
         return [
             f"data folder {root} is outside the allowed data roots ({', '.join(map(str, settings.allowed_roots))}; "
             f"set HISTOAPP_DATA_ROOTS to allow more)"
         ]
-    if d.source == "synthetic" or not must_exist:
+    if source == "synthetic" or not must_exist:
         return []  # generated (or exported) there on first use
-    if d.source == "csv" and root.is_file():
+    if source == "csv" and root.is_file():
         return []
     if not root.exists():
         return [f"data folder {root} does not exist"]

@@ -274,3 +274,30 @@ def test_train_patients_thins_training_patients_only(tmp_path, tiny_data):
         counts[share] = (m["n_train"], m["n_val"], m["n_test"])
     assert 0 < counts[0.5][0] < counts[None][0]  # fewer training images (whole patients dropped)
     assert counts[0.5][1:] == counts[None][1:]  # validation and test untouched
+
+
+def test_a_cnn_starts_from_another_runs_checkpoint(tmp_path, tiny_data, cv_run):
+    """model.init_from: a run's best checkpoint (loaded by load_checkpoint) is where the new run starts. With a
+    learning rate of 0 the trained weights are exactly the source's; an 8-class run keeps them and a new head."""
+    import torch
+    from safetensors.torch import load_file
+
+    source = cv_run / "resnet18" / "40X" / "fold0" / "best"
+    want = load_file(str(source / "model.safetensors"))
+    base = ExperimentConfig.from_dict(tiny_config(tmp_path, tiny_data, epochs=1, lr=0.0, max_steps=1))
+    cfg = base.with_overrides([f"model.init_from={source}", "data.folds_to_run=[0]", "trust.enabled=false"])
+    assert run_experiment(cfg, progress=False)["state"] == "finished"
+    got = load_file(str(cfg.run_dir / "resnet18" / "40X" / "fold0" / "best" / "model.safetensors"))
+    weights = [k for k in want if k.endswith("weight")]  # BatchNorm's running statistics move in any forward pass
+    assert all(torch.equal(got[k], want[k]) for k in weights)
+    eight = cfg.with_overrides(["name=eight", "data.target=subtype"])
+    assert run_experiment(eight, progress=False)["state"] == "finished"
+    got = load_file(str(eight.run_dir / "resnet18" / "40X" / "fold0" / "best" / "model.safetensors"))
+    assert got["fc.weight"].shape == (8, 512) and torch.equal(
+        got["layer4.1.conv2.weight"], want["layer4.1.conv2.weight"]
+    )
+    wrong = cfg.with_overrides(["name=wrong", "models.0.name=resnet34"])
+    with pytest.raises(ValueError, match="cannot start a CNN 'resnet34'"):
+        run_experiment(wrong, progress=False)
+    status = json.loads(wrong.run_dir.joinpath("status.json").read_text())
+    assert status["state"] == "failed" and "cannot start a CNN 'resnet34'" in status["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from trainer.config import ExperimentConfig
@@ -21,7 +22,12 @@ def add_experiment_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--name", help="experiment name (run folder <output_dir>/<name>)")
     p.add_argument("--output-dir", help="parent folder of run folders (default: runs)")
-    p.add_argument("--data-root", help="dataset folder (data.root)")
+    p.add_argument(
+        "--data-root",
+        action="append",
+        metavar="DIR",
+        help="dataset folder (data.root); repeat it to train on several folders as one dataset (e.g. idc + idc-more)",
+    )
     p.add_argument("--source", help="data.source: breakhis | bach | folder | csv | idc | synthetic | auto")
     p.add_argument(
         "--model",
@@ -48,7 +54,10 @@ def config_from_args(args) -> ExperimentConfig:
     simple = {
         "name": args.name,
         "output_dir": args.output_dir,
-        "data.root": args.data_root,
+        # JSON is YAML: a path (or a list of them) reaches with_overrides quoted, whatever characters it holds.
+        "data.root": json.dumps(args.data_root[0] if len(args.data_root) == 1 else args.data_root)
+        if args.data_root
+        else None,
         "data.source": args.source,
         "train.epochs": args.epochs,
         "train.batch_size": args.batch_size,

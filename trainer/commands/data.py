@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from trainer.data.index import SOURCES, VERIFY_MODES, index_dataset
+from trainer.data.grouping import PATIENT_GROUPINGS, grouping_note, patient_groups
+from trainer.data.index import SOURCES, VERIFY_MODES
 from trainer.data.records import MAGNIFICATIONS, SUBTYPES
+from trainer.data.roots import index_roots
 from trainer.data.splits import make_splits
 
 # Problems are grouped by kind in the printed summary, with this many example files each (all are in --json).
@@ -18,7 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True)
 
     s = dsub.add_parser("summary", help="index a dataset and print counts and problems")
-    s.add_argument("root", help="dataset folder (BreakHis, BACH, IDC, class folders) or a CSV manifest")
+    s.add_argument(
+        "root",
+        nargs="+",
+        help="dataset folder (BreakHis, BACH, IDC, class folders) or a CSV manifest; several: indexed as one dataset",
+    )
     _source_args(s)
     s.add_argument("--json", dest="json_out", help="also write the report as JSON to this file")
     s.add_argument(
@@ -39,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_summary)
 
     sp = dsub.add_parser("splits", help="make patient-level stratified folds and save them as JSON")
-    sp.add_argument("root")
+    sp.add_argument("root", nargs="+", help="dataset folder(s); several are indexed as one dataset")
     sp.add_argument("--out", required=True, help="splits JSON file to write")
     _source_args(sp)
     sp.add_argument("--folds", type=int, default=5)
@@ -68,6 +74,13 @@ def _source_args(p: argparse.ArgumentParser) -> None:
         choices=SOURCES,
         help="dataset kind (default auto: IDC layout -> idc, manifest.csv -> csv, BACH folders -> bach, BreakHis names -> breakhis, class folders -> folder)",
     )
+    p.add_argument(
+        "--patient-grouping",
+        choices=PATIENT_GROUPINGS,
+        default="group",
+        help="data.patient_grouping: group (default, cautious): BreakHis slide ids sharing <YY>-<number> are one "
+        "patient for the folds; slide: each slide id its own patient",
+    )
     p.add_argument("--workers", type=int, default=None, help="threads reading images (default: CPUs + 2, at most 8)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
 
@@ -84,8 +97,10 @@ def format_summary(report, examples: int | None = EXAMPLES_PER_KIND) -> str:
         who = f"labels per patch; {both} hold both classes"
     else:
         who = f"{c['patients_by_label']['benign']} benign, {c['patients_by_label']['malignant']} malignant"
+    parts = getattr(report, "parts", [])  # several roots indexed as one (trainer.data.roots.UnionReport)
     lines = [
         f"dataset: {report.root} ({report.source})",
+        *[f"  {p.root} ({p.source}): {len(p.records)} images, {len(p.patients)} patients" for p in parts],
         f"images: {c['images']}   patients: {c['patients']} ({who})   "
         f"benign: {c['by_label']['benign']}   malignant: {c['by_label']['malignant']}",
         "",
@@ -163,8 +178,17 @@ def _problem_lines(problems, examples: int | None) -> list[str]:
     return lines
 
 
+def _index(args, verify):
+    """The dataset the arguments name, with the patient-grouping note added to its report."""
+    report = index_roots(args.root, args.source, verify=verify, workers=args.workers, progress=args.progress)
+    note = grouping_note(report.records, args.patient_grouping)
+    if note:
+        report.notes.append(note)
+    return report
+
+
 def cmd_summary(args) -> int:
-    report = index_dataset(args.root, args.source, verify=args.verify, workers=args.workers, progress=args.progress)
+    report = _index(args, args.verify)
     print(format_summary(report, args.examples))
     if args.json_out:
         report.write_json(args.json_out)
@@ -173,12 +197,16 @@ def cmd_summary(args) -> int:
 
 
 def cmd_splits(args) -> int:
-    report = index_dataset(args.root, args.source, verify="none", workers=args.workers, progress=args.progress)
-    splits = make_splits(report.records, args.folds, args.seed, args.val_fraction, label_level=report.label_level)
+    report = _index(args, "none")
+    groups = patient_groups(report.records, args.patient_grouping)
+    splits = make_splits(
+        report.records, args.folds, args.seed, args.val_fraction, label_level=report.label_level, groups=groups
+    )
     splits.save(args.out)
     if report.problems:
         print(
-            f"{len(report.problems)} problem(s) in the dataset (see `python -m trainer data summary {args.root}`); "
+            f"{len(report.problems)} problem(s) in the dataset (see `python -m trainer data summary "
+            f"{' '.join(args.root)}`); "
             "problem files are left out of the folds"
         )
     labels = splits.patient_labels

@@ -8,7 +8,11 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset (e.g. BreakHis-trained model on BACH)")
     p.add_argument("checkpoint", help="checkpoint folder: runs/<name>/<model>/<mag>/fold<k>/best (or its fold folder)")
-    p.add_argument("data", help="dataset folder (BreakHis, BACH, IDC, class folders, or a folder with a MANIFEST.csv)")
+    p.add_argument(
+        "data",
+        nargs="+",
+        help="dataset folder (BreakHis, BACH, IDC, class folders, or a folder with a MANIFEST.csv); several: one dataset",
+    )
     p.add_argument("--source", default="auto", help="dataset kind for the index (default: auto)")
     p.add_argument("--magnification", help="only this magnification (BreakHis)")
     p.add_argument("--out", help="output folder (default: beside the checkpoint, eval-<dataset>)")

@@ -25,7 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrate", help="fit a checkpoint's OOD reference and temperature on its fold's training/validation data"
     )
     c.add_argument("checkpoint", help="a run's .../fold<k>/best, or an exported model folder (then --data, --splits)")
-    c.add_argument("--data", help="dataset root (default: the run's data.root)")
+    c.add_argument(
+        "--data",
+        action="append",
+        help="dataset root, repeatable: several as one dataset (default: the run's data.root)",
+    )
     c.add_argument("--splits", help="the run's splits.json (default: the run folder's)")
     c.add_argument("--fold", type=int, help="default: the fold the checkpoint was trained on (engine.json)")
     c.add_argument("--magnification", help="default: the checkpoint's")

@@ -4,10 +4,12 @@ Folds are defined over *patients*, so a patient's images at every magnification 
 and every model in a comparison sees identical folds. With per-patient labels (BreakHis) patients are
 stratified by their diagnosis; with per-patch labels (IDC: every patient holds both classes) patches are
 grouped by patient and stratified by patch label (scikit-learn's ``StratifiedGroupKFold``), so each test
-fold's malignant share stays close to the dataset's."""
+fold's malignant share stays close to the dataset's. ``groups`` (``trainer.data.grouping``) keeps several patient
+ids in one part of every fold (BreakHis slides that may be one person); the folds still list the ids."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -51,6 +53,7 @@ class Splits:
     patient_labels: dict[str, int] = field(default_factory=dict)
     version: int = SPLITS_VERSION
     label_level: str = "patient"  # records.LABEL_LEVELS: how the folds were stratified
+    patient_groups: dict[str, str] = field(default_factory=dict)  # id -> its group, for ids kept together
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -70,6 +73,26 @@ class Splits:
                 f"{len(unknown)} patient(s) are in no fold of these splits (made from another dataset?): "
                 f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}"
             )
+
+    def check_groups(self, groups: dict[str, str]) -> None:
+        """Raise ``ValueError`` if the ids of one group (``trainer.data.grouping``) fall in different parts of a
+        fold (splits made with ``data.patient_grouping: slide`` used where ``group`` is asked for)."""
+        members: dict[str, list[str]] = {}
+        for pid, g in groups.items():
+            members.setdefault(g, []).append(pid)
+        for f in self.folds:
+            part = {
+                p: name
+                for name, ids in (("train", f.train_patients), ("val", f.val_patients), ("test", f.test_patients))
+                for p in ids
+            }
+            for ids in members.values():
+                where = {part[p] for p in ids if p in part}
+                if len(where) > 1:
+                    raise ValueError(
+                        f"fold {f.fold} puts {', '.join(sorted(ids))} (one patient group, data.patient_grouping: group) "
+                        f"in different parts ({', '.join(sorted(where))}); make new splits or set data.patient_grouping=slide"
+                    )
 
     @classmethod
     def load(cls, path: str | Path) -> Splits:
@@ -112,11 +135,15 @@ def make_splits(
     val_fraction: float = 0.15,
     *,
     label_level: str = "patient",
+    groups: dict[str, str] | None = None,
 ) -> Splits:
     """Build patient-disjoint, label-stratified folds; each fold's validation patients come from its training
     patients (``val_fraction`` of them). Patients are grouped before splitting, so a patient's images at every
     magnification land in the same part. ``label_level="patch"`` (per-patch labels, see the module docstring)
-    stratifies patches instead of patients."""
+    stratifies patches instead of patients. ``groups`` (patient id -> group id) keeps each group's ids in one part:
+    the folds are made over groups, then list each group's ids."""
+    if groups:
+        return _grouped_splits(records, n_folds, seed, val_fraction, label_level, groups)
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
     if n_folds < 2:
@@ -143,6 +170,26 @@ def make_splits(
         train = sorted(set(rest) - set(val))
         folds.append(Fold(k, train, val, test))
     return Splits(seed=seed, n_folds=n_folds, val_fraction=val_fraction, folds=folds, patient_labels=plabels)
+
+
+def _grouped_splits(
+    records: Sequence[Record], n_folds: int, seed: int, val_fraction: float, label_level: str, groups: dict[str, str]
+) -> Splits:
+    as_groups = [dataclasses.replace(r, patient_id=groups.get(r.patient_id, r.patient_id)) for r in records]
+    made = make_splits(as_groups, n_folds, seed, val_fraction, label_level=label_level)
+    ids = sorted({r.patient_id for r in records})
+    members: dict[str, list[str]] = {}
+    for pid in ids:
+        members.setdefault(groups.get(pid, pid), []).append(pid)
+
+    def expand(ids: list[str]) -> list[str]:
+        return sorted(p for g in ids for p in members[g])
+
+    folds = [
+        Fold(f.fold, expand(f.train_patients), expand(f.val_patients), expand(f.test_patients)) for f in made.folds
+    ]
+    used = {pid: groups[pid] for pid in ids if pid in groups}
+    return dataclasses.replace(made, folds=folds, patient_labels=_patient_labels(records), patient_groups=used)
 
 
 def _group_split(labels: np.ndarray, groups: np.ndarray, n_splits: int, seed: int):

@@ -30,6 +30,10 @@ def adapter_class(family: str) -> type[ModelAdapter]:
 
 
 def build_adapter(config: ModelConfig, num_classes: int = 2) -> ModelAdapter:
+    if config.init_from and config.family != "cnn":
+        raise ValueError(
+            f"model.init_from starts a CNN from a CNN checkpoint; the {config.family} family has no such option"
+        )
     return adapter_class(config.family)(config, num_classes)
 
 

@@ -177,15 +177,37 @@ def build_cnn(
         state = read_state_dict(weights_path) if weights_path else imagenet_state_dict(name)
         head = _replace_head(model, num_classes)
         # The ImageNet head (1000 classes) does not fit and is dropped; a fine-tuned file's head is kept.
-        missing, _ = model.load_state_dict(_drop_mismatched(state, model), strict=False)
-        missing = [k for k in missing if not k.startswith(head + ".")]
-        if missing:
-            raise ValueError(
-                f"weights for {name!r} do not fit the architecture: missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
-            )
+        _load_fitting(model, state, head, f"weights for {name!r}")
         return model
     _replace_head(model, num_classes)
     return model
+
+
+def init_from_checkpoint(model: nn.Module, name: str, folder: str | Path) -> None:
+    """Start ``model`` (architecture ``name``) from another run's CNN checkpoint (``model.init_from``: transfer, e.g.
+    from IDC-trained weights), loaded by ``trainer.models.load_checkpoint`` (safetensors, no pickle). Every weight
+    but a head of another shape must fit; the head is kept when the classes match."""
+    from trainer.models import load_checkpoint
+
+    source = load_checkpoint(folder, "cpu")
+    if source.adapter.family != "cnn" or source.adapter.config.name != name:
+        raise ValueError(
+            f"model.init_from {folder}: a {source.adapter.family} {source.adapter.config.name!r} checkpoint cannot "
+            f"start a CNN {name!r} (the architecture must be the same)"
+        )
+    _load_fitting(
+        model, source.adapter.module.state_dict(), last_linear(model), f"the weights of model.init_from {folder}"
+    )
+
+
+def _load_fitting(model: nn.Module, state: dict, head: str, what: str) -> None:
+    """Load every weight of ``state`` that fits ``model``; only the head (``head``) may be left out."""
+    missing, _ = model.load_state_dict(_drop_mismatched(state, model), strict=False)
+    missing = [k for k in missing if not k.startswith(head + ".")]
+    if missing:
+        raise ValueError(
+            f"{what} do not fit the architecture: missing {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        )
 
 
 def _drop_mismatched(state: dict, model: nn.Module) -> dict:
@@ -203,13 +225,16 @@ class CNNAdapter(ModelAdapter):
         if config.mode not in ("full", "linear_probe"):
             raise ValueError(f"CNN models support mode 'full' or 'linear_probe', not {config.mode!r}")
         pretrained = config.pretrained if _pretrained is None else _pretrained
+        init = config.init_from if _pretrained is None else None  # a saved checkpoint holds every weight itself
         self._module = build_cnn(
             config.name,
             num_classes,
-            pretrained=pretrained,
-            weights_path=config.weights_path if _pretrained is None else None,
+            pretrained=pretrained and not init,
+            weights_path=config.weights_path if _pretrained is None and not init else None,
             output_stride=config.output_stride,
         )
+        if init:
+            init_from_checkpoint(self._module, config.name, init)
         # channels_last: on the CPU, PyTorch's convolutions (forward and backward) run 1.1-2x faster in it than in
         # the default layout at these small inputs (bench/predict_latency.py); saved weights are made contiguous.
         self._module.to(memory_format=torch.channels_last)

@@ -109,12 +109,12 @@ def calibrate_checkpoint(
     """Fit and save the trust reference of an existing checkpoint (a run's ``best/`` or an exported app model)
     on one fold's training patients (reference) and validation patients (threshold, temperature), then report
     its test patients' OOD share and ECE before / after. A run's checkpoint finds its data, splits, fold and
-    magnification in the run folder; an exported model needs ``data_root`` and ``splits_file`` (its fold and
-    magnification are in its ``engine.json``)."""
+    magnification in the run folder; an exported model needs ``data_root`` (a folder, or a list of folders indexed
+    as one dataset) and ``splits_file`` (its fold and magnification are in its ``engine.json``)."""
 
     from trainer.config import ExperimentConfig
     from trainer.data.dataset import PatchDataset
-    from trainer.data.index import index_dataset
+    from trainer.data.roots import index_roots
     from trainer.data.splits import Splits
     from trainer.models import checkpoint_folder, load_checkpoint
 
@@ -123,9 +123,10 @@ def calibrate_checkpoint(
     run_cfg = ExperimentConfig.from_yaml(run.config_file) if run is not None else None
     ckpt = load_checkpoint(folder, device)
     meta = ckpt.meta or {}
-    data_root = data_root or (run_cfg.data.root if run_cfg else None)
+    roots = [str(r) for r in ([data_root] if isinstance(data_root, (str, Path)) else data_root or [])]
+    roots = roots or (run_cfg.data.roots if run_cfg else [])
     splits_file = splits_file or (run.splits_file if run is not None else None)
-    if not data_root or not splits_file:
+    if not roots or not splits_file:
         raise ValueError(
             f"{folder} is not inside a run folder: give the dataset (--data ROOT) and the run's folds (--splits SPLITS.json)"
         )
@@ -133,14 +134,14 @@ def calibrate_checkpoint(
     magnification = magnification or meta.get("magnification") or "all"
     if source is None:
         source = "auto"
-        if run_cfg and str(Path(run_cfg.data.root)) == str(Path(data_root)):
+        if run_cfg and [Path(r) for r in run_cfg.data.roots] == [Path(r) for r in roots]:
             source = "breakhis" if run_cfg.data.source == "synthetic" else run_cfg.data.source
     cfg = config or (run_cfg.trust if run_cfg else TrustConfig())
     splits = Splits.load(splits_file)
     by_fold = {f.fold: f for f in splits.folds}
     if fold not in by_fold:
         raise ValueError(f"{splits_file} has no fold {fold} (folds: {sorted(by_fold)})")
-    records = index_dataset(data_root, source, verify=True).records
+    records = index_roots(roots, source, verify=True).records
     if magnification != "all":
         records = [r for r in records if r.magnification == magnification]
     target = meta.get("target", "label")
@@ -148,7 +149,9 @@ def calibrate_checkpoint(
         records = [r for r in records if r.subtype_index >= 0]
     train_r, val_r, test_r = by_fold[fold].partition(records)
     if not train_r:
-        raise ValueError(f"no training images of fold {fold} in {data_root}: are these the run's data and folds?")
+        raise ValueError(
+            f"no training images of fold {fold} in {' + '.join(roots)}: are these the run's data and folds?"
+        )
     tf = ckpt.adapter.transform(False, ckpt.input_size)
     stain = meta.get("stain_normalization")
 
@@ -165,7 +168,9 @@ def calibrate_checkpoint(
         progress=progress,
         desc="calibrate",
     )
-    reference.info.update({"data": str(data_root), "fold": fold, "magnification": magnification, "tool": "calibrate"})
+    reference.info.update(
+        {"data": " + ".join(roots), "fold": fold, "magnification": magnification, "tool": "calibrate"}
+    )
     test = {}
     if test_r:
         from trainer.engine.loop import make_loader, predict_outputs

@@ -169,3 +169,29 @@ def test_output_stride_survives_save_and_load(tmp_path):
     x = torch.randn(2, 3, 64, 64)
     adapter.module.eval()
     torch.testing.assert_close(loaded.module(x), adapter.module(x))
+
+
+def test_init_from_a_checkpoint_folder(tmp_path):
+    """model.init_from loads a saved CNN (safetensors, through load_checkpoint) into a new model: every weight; the
+    head too when the classes match; another architecture or family is refused by name."""
+    from trainer.models import build_adapter
+
+    src = CNNAdapter(ModelConfig(name="resnet18", pretrained=False), 2)
+    src.transform(False, 32)
+    folder = src.save(tmp_path / "best")
+    want = src.module.state_dict()
+    same = build_adapter(ModelConfig(name="resnet18", pretrained=True, init_from=str(tmp_path)))  # no download
+    assert all(torch.equal(v, want[k]) for k, v in same.module.state_dict().items())
+    eight = build_adapter(ModelConfig(name="resnet18", pretrained=False, init_from=str(folder)), 8)
+    assert eight.module.fc.weight.shape == (8, 512) and torch.equal(eight.module.conv1.weight, want["conv1.weight"])
+    with pytest.raises(ValueError, match="cannot start a CNN 'resnet34'"):
+        build_adapter(ModelConfig(name="resnet34", pretrained=False, init_from=str(folder)))
+    with pytest.raises(FileNotFoundError, match="checkpoint folder not found"):
+        build_adapter(ModelConfig(name="resnet18", pretrained=False, init_from=str(tmp_path / "none")))
+    with pytest.raises(ValueError, match="init_from starts a CNN"):
+        build_adapter(ModelConfig(family="vlm", name="x", mode="lora", init_from=str(folder)))
+    # The new model's own checkpoint loads on its own (the source is not read again).
+    eight.transform(False, 32)
+    eight.save(tmp_path / "new")
+    folder.joinpath("model.safetensors").unlink()
+    assert CNNAdapter.load(tmp_path / "new").num_classes == 8

@@ -1,0 +1,34 @@
+"""Every shipped config loads as the one typed config; the grown-data ones say what their runs need (idc + idc-more
+as one dataset, shared folds, BreakHis 100X with the cautious patient grouping, transfer from IDC weights)."""
+
+from pathlib import Path
+
+import pytest
+
+from trainer.config import ExperimentConfig
+
+CONFIGS = sorted((Path(__file__).parents[2] / "trainer" / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_loads(path):
+    cfg = ExperimentConfig.from_yaml(path)
+    assert cfg.name and cfg.models and cfg.data.roots
+
+
+def test_grown_data_configs():
+    load = {p.stem: ExperimentConfig.from_yaml(p) for p in CONFIGS}
+    idc = ["../shared/data/idc", "../shared/data/idc-more"]
+    for name in ("idc211_cv", "idc211_vlm_cv", "idc211_learning_curve"):
+        assert load[name].data.root == idc and load[name].data.source == "idc"
+    assert load["idc211_vlm_cv"].data.splits_file == load["idc211_learning_curve"].data.splits_file
+    assert load["idc211_vlm_cv"].data.splits_file == "runs/idc211_cv/splits.json"
+    assert load["idc211_learning_curve"].data.train_patients is not None
+    for name in ("breakhis100x_cnn", "breakhis100x_from_idc", "breakhis100x_vlm"):
+        d = load[name].data
+        assert d.magnifications == ["100X"] and d.patient_grouping == "group" and d.source == "breakhis"
+    for name in ("breakhis100x_from_idc", "breakhis100x_vlm"):
+        assert load[name].data.splits_file == "runs/breakhis100x_cnn/splits.json"
+    scratch, transfer = load["breakhis100x_cnn"].models[0], load["breakhis100x_from_idc"].models[0]
+    assert scratch.name == transfer.name and scratch.init_from is None
+    assert transfer.init_from == "runs/idc211_cv/resnet18/40X/fold0/best"
