@@ -112,7 +112,7 @@ def forward(model, images: Sequence, batch_size: int = 32) -> tuple[np.ndarray, 
     """(logits (N, C), features (N, D)) of PIL images (any mode), in batches of ``batch_size``."""
     import torch
 
-    from trainer.engine.loop import to_device
+    from trainer.engine import to_device
 
     adapter, tf, device = model.adapter, _transform(model), _device(model)
     logits, features = [], []

@@ -59,7 +59,7 @@ def malignant_probability(probs: np.ndarray, classes: list[str]) -> float:
 
 
 def _batch(adapter, images: list[Image.Image], size: int, device):
-    from trainer.engine.loop import to_device
+    from trainer.engine import to_device
 
     tf = adapter.transform(False, size)
     return to_device(adapter.collate([tf(im) for im in images], [0] * len(images)), device)
