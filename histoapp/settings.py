@@ -20,6 +20,9 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, "").strip() or default
 
 
+RUN_BACKENDS = ("local", "slurm")
+
+
 def _proxies() -> list[str]:
     """``HISTOAPP_TRUSTED_PROXIES``; on a Hugging Face Space (``SPACE_ID`` set) its own front proxies, which reach
     the app from private addresses, are trusted by default."""
@@ -84,6 +87,22 @@ class Settings:
     # Public demo limits: predictions per session per minute, and how long uploaded files are kept.
     public_predictions_per_min: int = field(default_factory=lambda: int(_env("HISTOAPP_PUBLIC_RATE", "20")))
     public_upload_ttl_s: int = field(default_factory=lambda: int(_env("HISTOAPP_PUBLIC_UPLOAD_TTL_S", "3600")))
+    # Where Train-tab runs train: ``local`` (processes on this machine) or ``slurm`` (jobs on a SLURM cluster; the
+    # run folder must be on storage the nodes share, docs/cluster.md).
+    run_backend: str = field(default_factory=lambda: _env("HISTOAPP_RUN_BACKEND", "local").lower())
+    # SLURM jobs: default partition and account (blank: the cluster's defaults), time limit (SLURM's syntax, e.g.
+    # 1-00:00:00), GPUs per run (> 1: the trainer runs under ``accelerate launch``), CPUs per run (0: the
+    # cluster's default), extra ``#SBATCH`` options (``;``-separated, e.g. ``--qos=long;--mem=32G``) and the
+    # Python the nodes run (default: this app's, so its virtual environment must be on shared storage).
+    slurm_partition: str = field(default_factory=lambda: _env("HISTOAPP_SLURM_PARTITION"))
+    slurm_account: str = field(default_factory=lambda: _env("HISTOAPP_SLURM_ACCOUNT"))
+    slurm_time: str = field(default_factory=lambda: _env("HISTOAPP_SLURM_TIME", "1-00:00:00"))
+    slurm_gpus: int = field(default_factory=lambda: int(_env("HISTOAPP_SLURM_GPUS", "0")))
+    slurm_cpus: int = field(default_factory=lambda: int(_env("HISTOAPP_SLURM_CPUS", "0")))
+    slurm_extra: list[str] = field(
+        default_factory=lambda: [s.strip() for s in _env("HISTOAPP_SLURM_EXTRA").split(";") if s.strip()]
+    )
+    slurm_python: str = field(default_factory=lambda: _env("HISTOAPP_SLURM_PYTHON"))
     # Public demo: pixels decoded per request, all its images together (a 35 KB PNG can hold 36 Mpx: the work is in
     # the pixels, not the bytes). JPEGs over it are decoded at 1/2, 1/4 or 1/8 scale; other images are refused.
     public_pixels: int = field(default_factory=lambda: int(_env("HISTOAPP_PUBLIC_PIXELS", "8000000")))
@@ -104,6 +123,8 @@ class Settings:
             self.database_url = f"sqlite:///{self.data_dir / 'annotations.db'}"
         if not self.allowed_roots:
             self.allowed_roots = [self.data_dir, (PROJECT_ROOT.parent / "shared" / "data").resolve()]
+        if self.run_backend not in RUN_BACKENDS:
+            raise ValueError(f"HISTOAPP_RUN_BACKEND={self.run_backend!r}: choose one of {', '.join(RUN_BACKENDS)}")
         if BUNDLED_DATA not in self.allowed_roots:  # the quick demo's real IDC subset ships with the app
             self.allowed_roots.append(BUNDLED_DATA)
 

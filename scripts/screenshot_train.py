@@ -19,13 +19,15 @@ from _browser import app_page
 from histoapp.settings import Settings
 from trainer.config import ExperimentConfig
 
+FINISHED = "demo-resnet18-full-vs-probe"
+
 
 def finished_run(settings: Settings, data_root: Path) -> None:
     from trainer.cv import run_experiment
 
     cfg = ExperimentConfig.from_dict(
         {
-            "name": "demo-resnet18-full-vs-probe",
+            "name": FINISHED,
             "output_dir": str(settings.runs_dir),
             "data": {
                 "source": "breakhis",
@@ -56,20 +58,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs")
     ap.add_argument("--work", default="/tmp/histoapp-shots")
+    ap.add_argument("--reuse", action="store_true", help="keep the finished run of an earlier call in --work")
+    ap.add_argument("--wait-min", type=float, default=5, help="how long to wait for each step (a busy CPU: more)")
     args = ap.parse_args()
     work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
     settings = Settings(runs_dir=work / "runs", data_dir=work / "data", allowed_roots=[work / "data"])
-    from trainer.data.synthetic import generate
+    done = settings.runs_dir / FINISHED
+    if args.reuse and (done / "results.json").is_file():
+        for other in (p for p in settings.runs_dir.iterdir() if p != done):  # runs launched by an earlier call
+            shutil.rmtree(other)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        from trainer.data.synthetic import generate
 
-    data = generate(work / "data" / "breakhis", patients_per_subtype=2, images_per_magnification=6, size=64, seed=0)
-    finished_run(settings, data)
+        data = generate(work / "data" / "breakhis", patients_per_subtype=2, images_per_magnification=6, size=64, seed=0)
+        finished_run(settings, data)
 
     from histoapp.runs import RunManager
 
     out = Path(args.out)
     try:
-        with app_page(settings) as page:
+        with app_page(settings, timeout_ms=int(args.wait_min * 60_000)) as page:
             page.get_by_role("tab", name="Train").click()
             name = page.get_by_label("Run name").input_value()
             page.locator("#train-launch").click()

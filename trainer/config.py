@@ -161,6 +161,9 @@ class TrustConfig:
     tissue_saturation: float = 0.05
     min_tissue_fraction: float = 0.10
     min_he_fraction: float = 0.50
+    # Pixel noise (any colours, palette or transparency): neighbouring pixels' correlation under this. Real IDC
+    # patches from 0.15 (2,160 patches of assets/data/idc-mini and the examples), noise 0 +- 0.01 (issue 23).
+    min_neighbour_correlation: float = 0.05
     # Too small when enlarged from a thumbnail whose shorter side is under MIN_SIDE (16 px; trainer/trust/tissue.py):
     # by pixel repetition, when its neighbouring pixels are at least this often exact repeats (any grid),
     blocky_fraction: float = 0.50

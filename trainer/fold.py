@@ -146,6 +146,7 @@ def fit_fold(work: FoldWork, *, accelerator, events: EventLog, stop: StopControl
         "classes": work.classes,
         "experiment": cfg.name,
         "stain_normalization": cfg.data.stain_normalization,
+        **training_images(work.train_ds.records),
     }
     result = fit(
         work.adapter,
@@ -268,6 +269,25 @@ def cache_options(cfg: ExperimentConfig) -> dict:
             "memory_cache": False,
         }
     return {"cache_size": cfg.data.input_size}
+
+
+def training_images(records, sample: int = 32) -> dict:
+    """What the training images were, kept in the checkpoint so the app can say when an image lies outside them
+    (``histoapp.models.domain``): their dataset(s) and the median size of up to ``sample`` of them (headers only)."""
+    from statistics import median
+
+    from trainer.data.images import ImageError, probe
+
+    sizes = []
+    for r in records[:: max(1, len(records) // sample)][:sample]:
+        try:
+            sizes.append(probe(r.path))
+        except (ImageError, OSError):
+            continue
+    out = {"dataset": "+".join(sorted({r.dataset for r in records}))}
+    if sizes:
+        out["image_size"] = [int(median(w for w, _ in sizes)), int(median(h for _, h in sizes))]
+    return out
 
 
 def trust_summary(trust, judged: Assessment) -> dict:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from trainer.config import TrustConfig
+from trainer.data.images import to_rgb
 from trainer.trust.abstain import NO_REFERENCE
 from trainer.trust.tissue import ImageChecks, check_image
 from trainer.trust.tta import N_VIEWS, Spread, views
@@ -121,7 +122,7 @@ def forward(model, images: Sequence, batch_size: int = 32) -> tuple[np.ndarray, 
     with torch.no_grad():
         for start in range(0, len(images), max(1, batch_size)):
             chunk = images[start : start + batch_size]
-            batch = to_device(adapter.collate([tf(im.convert("RGB")) for im in chunk], [0] * len(chunk)), device)
+            batch = to_device(adapter.collate([tf(to_rgb(im)) for im in chunk], [0] * len(chunk)), device)
             lg, ft = adapter.logits_and_features(batch)
             logits.append(lg.float().cpu().numpy())
             features.append(ft.float().cpu().numpy())
@@ -142,7 +143,7 @@ def predict_images(
     """One ``ImagePrediction`` per PIL image. ``config`` overrides the checkpoint's abstention bounds;
     ``checks``: image checks already made (else made here)."""
     t0 = time.perf_counter()
-    images = [im.convert("RGB") for im in images]
+    images = [to_rgb(im) for im in images]  # what the checks judge is what the model sees
     if not images:
         return []
     inputs = [v for im in images for v in views(im)] if tta else images

@@ -8,6 +8,7 @@ import csv
 import io
 from pathlib import Path
 
+from trainer.data import provenance
 from trainer.data.records import MAGNIFICATIONS
 from trainer.metrics import METRIC_NAMES, METRICS, aggregate
 from trainer.reference import floor, paper, paper_figures, paper_model
@@ -57,6 +58,7 @@ def collect_results(run_dir: str | Path, model_order: list[str] | None = None) -
         "run_dir": str(run.path),
         "status": run.status(),
         "config": config,
+        "data_source": provenance.of_run(run.path).to_json(),
         "expected_folds": _expected_folds(config),
         "rows": rows,
         "reference": {"citation": paper()["citation"]},
@@ -70,6 +72,26 @@ def _expected_folds(config: dict) -> int | None:
         return per * len(data["magnifications"]) * len(config["models"])
     except (KeyError, TypeError):
         return None
+
+
+def partial_mark(state: str | None, done: int, expected: int | None) -> str:
+    """``""`` for a run that finished its whole grid (``done`` of ``expected`` folds); else what a model or result
+    from it must say: ``stopped / partial`` (``failed / partial``, ``running / partial`` ...)."""
+    if state == "finished" and (expected is None or done >= expected):
+        return ""
+    return f"{state or 'unknown'} / partial"
+
+
+def run_partial_mark(run_dir: str | Path) -> str:
+    """``partial_mark`` of a run folder, from its status and finished folds (cheap: no metrics are aggregated)."""
+    run = RunDir(run_dir)
+    return partial_mark((run.status() or {}).get("state"), len(run.folds(finished=True)), _expected_folds(run.config()))
+
+
+def results_partial_mark(results: dict) -> str:
+    """``partial_mark`` of a ``results.json`` (a run's, or one committed without its folder)."""
+    done = sum(r["n_folds"] for r in results["rows"])
+    return partial_mark((results.get("status") or {}).get("state"), done, results.get("expected_folds"))
 
 
 def load_results(run_dir: str | Path) -> dict:
@@ -136,7 +158,7 @@ def results_markdown(results: dict) -> str:
     lines = [f"# {results['name']}: cross-validation results", ""]
     lines.append(
         f"Folds finished: {done}" + (f" of {exp}" if exp else "") + f" (run state: {state}). "
-        f"Data: `{data.get('source', '?')}` at `{' + '.join(_roots(data)) or '?'}`, target `{data.get('target', '?')}`, "
+        f"Data: **{provenance.of_results(results).label}**, `{data.get('source', '?')}` at `{' + '.join(provenance.roots_of(data)) or '?'}`, target `{data.get('target', '?')}`, "
         f"{data.get('folds', '?')}-fold patient-level CV, input {data.get('input_size', '?')} px; "
         f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}"
         + (f", max {train['max_steps']} steps per fold" if train.get("max_steps") else "")
@@ -179,9 +201,10 @@ def results_markdown(results: dict) -> str:
     floors = [floor(m) for m in mags if floor(m)]
     if data.get("target", "label") != "label":
         floors = []
-    if floors and not _real_breakhis(data):
+    if floors and not _real_breakhis(results):
         # The floor is BreakHis's class balance: comparing another dataset's scores with it would mislead.
-        lines += ["", f"No BreakHis sanity floor: this run's data is {_dataset_words(data)}, not the real BreakHis."]
+        words = f"{provenance.of_results(results).label} (`{' + '.join(provenance.roots_of(data)) or '?'}`)"
+        lines += ["", f"No BreakHis sanity floor: this run's data is {words}, not the real BreakHis."]
     elif floors:
         lines += [
             "",
@@ -193,25 +216,6 @@ def results_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _roots(data: dict) -> list[str]:
-    root = data.get("root") or []
-    return [root] if isinstance(root, str) else list(root)
-
-
-def _real_breakhis(data: dict) -> bool:
-    from trainer.data.synthetic import is_generated
-
-    return data.get("source") == "breakhis" and not any(is_generated(r) for r in _roots(data))
-
-
-def _dataset_words(data: dict) -> str:
-    """Which dataset a run used, in words (for the floor line)."""
-    from trainer.data.synthetic import is_generated
-
-    source, roots = data.get("source", "?"), _roots(data)
-    root = " + ".join(roots) or "?"
-    if source == "synthetic" or any(is_generated(r) for r in roots):
-        return f"generated BreakHis-like patches (`{root}`)"
-    if source == "idc":
-        return f"real IDC patches, labelled per patch (`{root}`)"
-    return f"`{source}` at `{root}`"
+def _real_breakhis(results: dict) -> bool:
+    src = provenance.of_results(results)
+    return src.kind == "real" and src.dataset == provenance.DATASETS["breakhis"]

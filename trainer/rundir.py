@@ -20,6 +20,7 @@ STATUS_FILE = "status.json"
 EVENTS_FILE = "metrics.jsonl"
 LOG_FILE = "log.txt"
 LAUNCH_FILE = "launch.json"
+JOB_SCRIPT = "job.sh"  # the SLURM batch script of the run's latest submission (histoapp.runs.slurm)
 STOP_FILE = "STOP"
 DATA_REPORT_FILE = "data_report.json"  # the dataset's problems, skipped (trainer.data.index)
 ERROR_FILE = "error.txt"  # the traceback of a failed run
@@ -319,6 +320,10 @@ class RunDir:
     @property
     def launch_file(self) -> Path:
         return self.path / LAUNCH_FILE
+
+    @property
+    def job_script(self) -> Path:
+        return self.path / JOB_SCRIPT
 
     @property
     def stop_file(self) -> Path:

@@ -23,12 +23,12 @@ def bars(summary: pd.DataFrame, metric: str) -> go.Figure:
     if summary.empty:
         return empty(METRIC_NAMES.get(metric, metric))
     fig = go.Figure()
-    for (run, model), df in summary.groupby(["run", "model"], sort=False):
+    for (run, model, data), df in summary.groupby(["run", "model", "data"], sort=False):
         fig.add_trace(
             go.Bar(
                 x=df["magnification"],
                 y=df[f"{metric}_mean"],
-                name=f"{model} ({run})",
+                name=f"{model} ({run}; {data})",
                 error_y=dict(type="data", array=df[f"{metric}_std"].fillna(0).to_numpy()),
             )
         )
@@ -113,13 +113,48 @@ def confusion_figure(matrices: dict[int, list[list[int]]], classes: list[str], t
     return fig
 
 
+# One colour per kind of data (the legend names the dataset): never two series in one colour, however many runs.
+DATA_COLOURS = {"real": "#1f77b4", "generated": "#ff7f0e", "unknown": "#7f7f7f"}
+
+
 def patient_figure(table: pd.DataFrame) -> go.Figure:
+    """Patient-level accuracy, one horizontal bar per run / model / magnification (mean over folds ± std, each
+    fold a dot), coloured by the run's data source. Readable with many runs: each series is named on its own row
+    (one legend entry per colour would repeat colours past plotly's ten), and the figure grows with the rows."""
     if table.empty:
         return empty("Patient-level accuracy")
+    table = table.assign(series=table["model"] + " " + table["magnification"] + " · " + table["run"])
+    stats = table.groupby(["series", "data", "data_kind"], sort=False)["patient accuracy"].agg(["mean", "std"])
+    stats = stats.reset_index()
     fig = go.Figure()
-    for (run, model, mag), df in table.groupby(["run", "model", "magnification"], sort=False):
+    for (data, kind), df in stats.groupby(["data", "data_kind"], sort=False):
         fig.add_trace(
-            go.Bar(x=[f"fold {k}" for k in df["fold"]], y=df["patient accuracy"], name=f"{model} {mag} ({run})")
+            go.Bar(
+                y=df["series"],
+                x=df["mean"],
+                orientation="h",
+                name=data,
+                marker_color=DATA_COLOURS.get(kind, DATA_COLOURS["unknown"]),
+                error_x=dict(type="data", array=df["std"].fillna(0).to_numpy()),
+                hovertemplate="%{y}: mean %{x:.3f}<extra>" + data + "</extra>",
+            )
         )
-    fig.update_layout(title="Patient-level accuracy per fold", barmode="group", yaxis=dict(range=[0, 1.05]), **LAYOUT)
+    fig.add_trace(
+        go.Scatter(
+            y=table["series"],
+            x=table["patient accuracy"],
+            mode="markers",
+            name="one fold",
+            marker=dict(color="black", size=6, symbol="circle-open"),
+            text=[f"fold {k}" for k in table["fold"]],
+            hovertemplate="%{y}, %{text}: %{x:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Patient-level accuracy (bar: mean over folds ± std; dots: each fold)",
+        barmode="overlay",
+        xaxis=dict(range=[0, 1.05], title="patient-level accuracy"),
+        yaxis=dict(autorange="reversed", type="category"),
+        **{**LAYOUT, "height": max(LAYOUT["height"], 160 + 26 * len(stats))},
+    )
     return fig

@@ -26,8 +26,14 @@ def table_html(df: pd.DataFrame) -> str:
 
 
 def html_report(
-    title: str, tables: list[tuple[str, pd.DataFrame]], figures: list[go.Figure], notes: list[str] | None = None
+    title: str,
+    tables: list[tuple[str, pd.DataFrame]],
+    figures: list[go.Figure],
+    notes: list[str] | None = None,
+    sections: list[tuple[str, str]] | None = None,
 ) -> str:
+    """``notes``: paragraphs under the title (what the tables show); ``sections``: (heading, Markdown text) after
+    the figures, kept as written (a significance test's table)."""
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1300px} table{border-collapse:collapse;font-size:13px}"
@@ -43,6 +49,8 @@ def html_report(
     for i, fig in enumerate(figures):
         # plotly.js once, inline: the file needs no network to open.
         parts.append(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
+    for heading, text in sections or []:
+        parts += [f"<h2>{html.escape(heading)}</h2>", f"<pre>{html.escape(text)}</pre>"]
     parts.append(f"<p><small>Paper: {html.escape(paper()['citation'])}</small></p></body></html>")
     return "\n".join(parts)
 

@@ -15,7 +15,7 @@ from PIL import Image
 from trainer.data.records import malignant_columns
 
 # Abstentions about the image itself (not the model's confidence): its heat map and label mean nothing.
-IMAGE_REASONS = ("too_small", "no_tissue", "not_he", "ood")
+IMAGE_REASONS = ("too_small", "no_tissue", "not_he", "noise", "ood")
 
 
 @dataclass

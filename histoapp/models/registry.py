@@ -120,7 +120,10 @@ class ModelRegistry:
         return out
 
     def run_models(self) -> list[ModelEntry]:
+        from trainer.results import run_partial_mark
+
         out = []
+        marks: dict[str, str] = {}  # run -> "stopped / partial" ... ("" for a run that finished its grid)
         # Finished folds only: a fold still training (or stopped) may change its best/ under us.
         for fold in (f for run in runs_in(self.settings.runs_dir) for f in run.folds(finished=True)):
             family = checkpoint_family(fold.best)
@@ -130,11 +133,17 @@ class ModelRegistry:
             metrics = fold.metrics() or {}
             m = metrics.get("metrics", metrics) if isinstance(metrics, dict) else {}
             auc = m.get("roc_auc") if isinstance(m, dict) else None
-            name = f"{run} / {model} / {mag} / {fold.name}" + (
-                f" (test AUC {auc:.3f})" if isinstance(auc, (int, float)) else ""
+            if run not in marks:
+                marks[run] = run_partial_mark(self.settings.runs_dir / run)
+            name = (
+                f"{run} / {model} / {mag} / {fold.name}"
+                + (f" (test AUC {auc:.3f})" if isinstance(auc, (int, float)) else "")
+                + (f" [{marks[run]}]" if marks[run] else "")
             )
             card = (
-                f"**Run** `{run}` — model `{model}`, magnification {mag}, {fold.name} of a patient-level cross-validation.\n\n"
+                f"**Run** `{run}` — model `{model}`, magnification {mag}, {fold.name} of a patient-level cross-validation"
+                + (f" (**{marks[run]}**: the run ended before its whole grid)" if marks[run] else "")
+                + ".\n\n"
                 + (
                     "Test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items() if isinstance(v, float))
                     if isinstance(m, dict)

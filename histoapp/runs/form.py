@@ -15,7 +15,7 @@ from trainer.config import ExperimentConfig
 
 CONFIGS = PROJECT_ROOT / "trainer" / "configs"
 PRESETS = {
-    "quick demo (CPU, minutes)": "quick_demo.yaml",
+    "small demo (CPU: 5 min alone, up to 1 h busy)": "quick_demo.yaml",
     "paper CNN": "paper_cnn.yaml",
     "paper LoRA": "paper_lora.yaml",
 }
@@ -57,6 +57,10 @@ FIELDS = [
     "train.max_steps",
     "overrides",
 ]
+
+# What a scheduler is asked for (the SLURM backend's form fields, after FIELDS; not part of the config, so the
+# same config trains anywhere): checked by the backend's ``resources()``.
+JOB_FIELDS = ["job.partition", "job.gpus", "job.time"]
 
 
 class PresetMissing(FileNotFoundError):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from histoapp.runs.form import ANNOTATED_DIR, FIELDS, form_to_config
+from histoapp.runs.form import ANNOTATED_DIR, FIELDS, JOB_FIELDS, form_to_config
 from histoapp.runs.manager import LaunchRefused, RunInfo, RunManager
 from histoapp.settings import Settings
 from trainer.config import ExperimentConfig
@@ -28,22 +28,28 @@ class LaunchReport:
 
 
 class LaunchService:
-    """One per app: ``runs`` starts the processes; ``store`` (called when needed) gives the annotation store."""
+    """One per app: ``runs`` (a ``histoapp.runs.backend.RunBackend``) trains the runs; ``store`` (called when
+    needed) gives the annotation store. ``values``: the form's FIELDS, then (optionally) its JOB_FIELDS."""
 
     def __init__(self, runs: RunManager, settings: Settings, store: Callable[[], object]):
         self.runs, self.settings, self.store = runs, settings, store
 
     def config(self, base: dict, values: list | tuple) -> ExperimentConfig:
         """The run's config: the preset's (``base``) with the form's values; ValueError/TypeError on bad input."""
-        return form_to_config(dict(zip(FIELDS, values, strict=True)), ExperimentConfig.from_dict(base), self.settings)
+        return form_to_config(_fields(values), ExperimentConfig.from_dict(base), self.settings)
+
+    def resources(self, values: list | tuple) -> dict | None:
+        """What the backend's scheduler is asked for (blank fields: the settings'); ValueError on bad input."""
+        return self.runs.resources(dict(zip(JOB_FIELDS, values[len(FIELDS) :], strict=False)))  # absent: defaults
 
     @staticmethod
     def annotated(values: list | tuple) -> bool:
-        return dict(zip(FIELDS, values, strict=True))["data.source"] == ANNOTATED_SOURCE
+        return _fields(values)["data.source"] == ANNOTATED_SOURCE
 
     def check(self, base: dict, values: list | tuple) -> LaunchReport:
         try:
             cfg = self.config(base, values)
+            self.resources(values)
         except (ValueError, TypeError) as exc:
             return LaunchReport([str(exc)])
         annotated = self.annotated(values)
@@ -52,17 +58,18 @@ class LaunchService:
             warnings.append("the annotated set is exported from the annotation store when the run is launched")
         return LaunchReport(errors, warnings)
 
-    def launch(self, base: dict, values: list | tuple) -> LaunchReport:
-        """Validate and start (or queue) the run. Nothing is exported or written when a check fails."""
+    def launch(self, base: dict, values: list | tuple, *, user: str | None = None) -> LaunchReport:
+        """Validate and start (or queue) the run as ``user``'s. Nothing is exported or written when a check fails."""
         try:
             cfg = self.config(base, values)
+            resources = self.resources(values)
             if self.annotated(values):
                 errors, _ = self.runs.check(cfg, data_made_at_launch=True)
                 if errors:
                     return LaunchReport(errors)
                 cfg = self.annotated_config(cfg, self.export_annotated(cfg.name))
             warnings = self.runs.check(cfg)[1]
-            return LaunchReport(warnings=warnings, info=self.runs.launch(cfg))
+            return LaunchReport(warnings=warnings, info=self.runs.launch(cfg, user=user, resources=resources))
         except LaunchRefused as exc:
             return LaunchReport(exc.reasons)
         except (ValueError, TypeError) as exc:
@@ -93,3 +100,9 @@ class LaunchService:
         except (ValueError, FileNotFoundError) as exc:
             raise LaunchRefused(f"the exported annotated set is not a dataset the trainer reads: {exc}") from None
         return cfg.with_overrides([f"data.root={exported}", f"data.source={source}"])
+
+
+def _fields(values: list | tuple) -> dict:
+    if len(values) < len(FIELDS):
+        raise ValueError(f"the form sent {len(values)} values for its {len(FIELDS)} fields")
+    return dict(zip(FIELDS, values[: len(FIELDS)], strict=True))

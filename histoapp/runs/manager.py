@@ -41,6 +41,8 @@ class RunInfo:
     launched: float | None = None
     updated: float | None = None
     config: dict = field(default_factory=dict)
+    by: str | None = None  # who launched it from the app (None: the CLI)
+    job: str | None = None  # the scheduler's job id (SLURM backend)
 
     @property
     def active(self) -> bool:
@@ -55,6 +57,10 @@ def _ts(iso: str | None) -> float | None:
 
 
 class RunManager:
+    BACKEND = "local"  # HISTOAPP_RUN_BACKEND (histoapp.runs.backend.open_runs)
+    # An earlier attempt, as a resume keeps it in launch.json's history (the first key marks that there was one).
+    ATTEMPT_KEYS = ("pid", "launched", "ended_state")
+
     def __init__(
         self,
         settings: Settings,
@@ -82,6 +88,10 @@ class RunManager:
         self._ensure_thread()  # queued runs left by a previous app start as soon as a slot is free
 
     # --- launching -----------------------------------------------------------------------------------
+    def resources(self, values: dict) -> dict | None:
+        """What a scheduler is asked for (the form's ``job.*`` fields); a local run takes this machine as it is."""
+        return None
+
     def check(self, cfg: ExperimentConfig, *, data_made_at_launch: bool = False) -> tuple[list[str], list[str]]:
         """(errors, warnings); ``data_made_at_launch``: the data folder is written just before the launch."""
         errors, warnings = check_config(cfg, self.settings, data_made_at_launch=data_made_at_launch)
@@ -91,8 +101,9 @@ class RunManager:
             errors.append(f"a run named {cfg.name!r} exists already: choose another name, or resume that run")
         return errors, warnings
 
-    def launch(self, cfg: ExperimentConfig) -> RunInfo:
-        """Validate, write ``<runs>/<name>/config.yaml``, queue; the run starts now if a slot is free."""
+    def launch(self, cfg: ExperimentConfig, *, user: str | None = None, resources: dict | None = None) -> RunInfo:
+        """Validate, write ``<runs>/<name>/config.yaml``, queue; the run starts now if a slot is free. ``user``:
+        who submits it (shown with the run); ``resources``: what a scheduler is asked for (SLURM backend)."""
         errors, _ = self.check(cfg)
         if errors:
             raise LaunchRefused(*errors)
@@ -100,7 +111,11 @@ class RunManager:
         with self._lock:
             run_dir.mkdir(parents=True)
             cfg.to_yaml(RunDir(run_dir).config_file)
-            process.write_launch(run_dir, {"state": "queued", "queued": time.time(), "history": []})
+            process.write_launch(
+                run_dir,
+                {"state": "queued", "queued": time.time(), "history": [], "submitted_by": user}
+                | ({"resources": resources} if resources else {}),
+            )
         self.refresh()
         self._ensure_thread()
         return self.info(cfg.name)
@@ -118,10 +133,11 @@ class RunManager:
                 raise LaunchRefused(f"{name} has no config.yaml; it cannot be resumed")
             launch = process.read_launch(run_dir) or {"history": []}
             history = launch.get("history", []) + (
-                [{k: launch.get(k) for k in ("pid", "launched", "ended_state")}] if launch.get("pid") else []
+                [{k: launch.get(k) for k in self.ATTEMPT_KEYS}] if launch.get(self.ATTEMPT_KEYS[0]) else []
             )
             RunDir(run_dir).stop_file.unlink(missing_ok=True)
-            process.write_launch(run_dir, {"state": "queued", "queued": time.time(), "history": history})
+            kept = {k: launch[k] for k in ("submitted_by", "resources") if k in launch}
+            process.write_launch(run_dir, {"state": "queued", "queued": time.time(), "history": history, **kept})
         self.refresh()
         self._ensure_thread()
         return self.info(name)
@@ -205,6 +221,7 @@ class RunManager:
                 info.state, info.pid, info.launched = status["state"], status.get("pid"), _ts(status.get("started"))
             return info
         info.launched = launch.get("launched") or launch.get("queued")
+        info.by = launch.get("submitted_by")
         if launch["state"] in ("queued", "cancelled"):
             info.state = "queued" if launch["state"] == "queued" else "stopped"
             info.message = "waiting for a free slot" if launch["state"] == "queued" else "cancelled before it started"

@@ -117,8 +117,43 @@ def check_config(
     bad = [m for m in d.magnifications if m not in (*MAGNIFICATIONS, "all")]
     if bad:
         errors.append(f"unknown magnification(s) {bad}; use {', '.join(MAGNIFICATIONS)} or all")
-    errors += check_data_root(cfg, settings, must_exist=not data_made_at_launch)
+    root_errors = check_data_root(cfg, settings, must_exist=not data_made_at_launch)
+    errors += root_errors
+    if not root_errors and t.batch_size > 1:
+        warnings += check_batch_size(cfg)
     return errors, warnings
+
+
+def training_share(cfg: ExperimentConfig) -> float:
+    """The share of a dataset's images one fold trains on: the other folds' patients less the validation share,
+    and ``data.subsample`` / ``data.train_patients`` where set (about, as whole patients move)."""
+    d = cfg.data
+    share = (d.folds - 1) / d.folds * (1.0 - d.val_fraction) if d.folds >= 2 else 1.0
+    for key in ("subsample", "train_patients"):
+        share *= getattr(d, key, None) or 1.0
+    return share
+
+
+def check_batch_size(cfg: ExperimentConfig) -> list[str]:
+    """A warning when the batch is larger than a fold's training set (every step then sees the whole set once:
+    one step per epoch). Counts image files only up to what the batch needs, so a large dataset costs little."""
+    from itertools import islice
+
+    from trainer.data.index import is_image_name, iter_image_files
+
+    root = Path(cfg.data.root).expanduser()
+    if not root.is_dir():
+        return []  # generated at launch, or a CSV manifest: its size is not known here
+    share = training_share(cfg)
+    need = int(cfg.train.batch_size / share) + 1  # images a dataset needs for one fold to fill a batch
+    found = sum(1 for _ in islice((p for p in iter_image_files(root) if is_image_name(p)), need))
+    if found >= need:
+        return []
+    return [
+        f"batch size {cfg.train.batch_size} is larger than a fold's training set (about {int(found * share)} of the "
+        f"{found} images in {root}, before any magnification filter): each epoch is one step over the whole set; "
+        "a batch of 16-64 trains better"
+    ]
 
 
 def check_data_root(cfg: ExperimentConfig, settings: Settings, *, must_exist: bool = True) -> list[str]:

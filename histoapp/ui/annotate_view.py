@@ -4,6 +4,8 @@ conflict tables."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from PIL import Image
 
@@ -13,7 +15,8 @@ from trainer.data.records import LABELS, SUBTYPE_NAMES, SUBTYPES
 
 FLAG_CHOICES = [(shown, flag) for flag, shown in QUALITY_FLAGS.items()]  # Gradio's (label, value) pairs
 DISPLAY_MIN = 768  # px on the long side in the viewer
-RECENT_COLUMNS = ["image", "label", "subtype", "flags", "note", "time"]
+RECENT_COLUMNS = ["", "image", "label", "subtype", "flags", "note", "time"]  # "": the thumbnail
+THUMB = 48  # px, the recent labels' thumbnails
 
 
 def resolve_annotator(name: str | None, request=None) -> str:
@@ -125,22 +128,44 @@ def progress_text(p: dict, annotator: str) -> str:
     )
 
 
-def recent_table(store, annotator: str) -> pd.DataFrame:
+def _thumbnail(store, image_id: int) -> str:
+    """A small inline PNG of the image (``<img>``), or a dash when its file is gone."""
+    import base64
+    import io
+
+    img, _ = store.load_image(image_id)
+    if img is None:
+        return "—"
+    img = img.copy()
+    img.thumbnail((THUMB, THUMB))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return f"<img alt='' src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'>"
+
+
+def recent_table(store, annotator: str) -> str:
+    """The annotator's latest labels as an HTML table: a thumbnail and the file's name beside each label, so an
+    image is recognised without knowing its id (every text escaped: a note is the annotator's own words)."""
+    from html import escape
+
     rows = store.recent(annotator) if annotator else []
-    return pd.DataFrame(
+    if not rows:
+        return "<p><em>No labels yet.</em></p>"
+    cells = [
         [
-            [
-                r["image_id"],
-                LABELS[r["label"]],
-                r["subtype"] or "",
-                ", ".join(t for t, k in FLAG_CHOICES if r[k]),
-                r["note"],
-                r["updated_at"][:19].replace("T", " "),
-            ]
-            for r in rows
-        ],
-        columns=RECENT_COLUMNS,
-    )
+            _thumbnail(store, r["image_id"]),
+            f"{escape(Path(r['path']).name)} <small>(#{r['image_id']})</small>",
+            escape(LABELS[r["label"]]),
+            escape(r["subtype"] or ""),
+            escape(", ".join(t for t, k in FLAG_CHOICES if r[k])),
+            escape(r["note"] or ""),
+            escape(r["updated_at"][:19].replace("T", " ")),
+        ]
+        for r in rows
+    ]
+    head = "".join(f"<th>{escape(c)}</th>" for c in RECENT_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in cells)
+    return f"<table class='ann-recent'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _fmt(v) -> str:

@@ -8,11 +8,14 @@ client reads named fields instead of ``value_23``. The names below are stable: o
 from __future__ import annotations
 
 import functools
+import inspect
+import typing
 from pathlib import Path
+from typing import TypedDict
 
 import gradio as gr
 
-from histoapp.auth import requires
+from histoapp.auth import requires, who
 from histoapp.public import check_rate
 from histoapp.runs import LaunchRefused
 from histoapp.store.errors import StoreError
@@ -22,17 +25,49 @@ from histoapp.ui.tabs import annotate, dashboard, predict, train
 HEATMAP_MAX = 32  # longer side of a heatmap in the JSON (finer than the maps: 4x4 Grad-CAM, 8x8 attention on the demos)
 
 
-def _prediction(pred) -> dict | None:
+class ModelAnswer(TypedDict):
+    """One model's answer about one patch."""
+
+    model: str
+    label: str | None  # benign / malignant; None when the model abstains
+    prob_malignant: float
+    prob_malignant_raw: float | None
+    probs: dict[str, float]
+    ood_score: float | None
+    ood: bool | None
+    ood_threshold: float | None
+    abstain: str | None
+    abstain_reason: str | None
+    notes: list[str]
+    trained_on: str
+    warnings: list[str]
+    explanation: str | None
+    heatmap: list[list[float]] | None
+
+
+class PatchResult(TypedDict):
+    """Both models' answers about one patch."""
+
+    name: str
+    magnification: str | None
+    error: str
+    cnn: ModelAnswer | None
+    vlm: ModelAnswer | None
+    agree: bool | None
+
+
+def _prediction(pred, domain: tuple[str, list[str]] = ("", [])) -> dict | None:
     """A model's answer as JSON: label and calibrated probabilities, with the trust fields (``trainer.trust``):
     ``ood_score`` / ``ood`` (None without an OOD reference), ``abstain`` (a reason code) and ``abstain_reason``
-    (None when the answer stands). When ``abstain`` is set, ``label`` is not an answer."""
+    (None when the answer stands). A model that abstains gives no ``label`` (None). ``domain``: what the model
+    was trained on, and why this patch lies outside it (``predict.domain_notes``)."""
     if pred is None:
         return None
     probs = dict(zip(pred.classes, (float(p) for p in pred.probs), strict=True))
     optional = lambda v: None if v is None else float(v)  # noqa: E731
     out = {
         "model": pred.model,
-        "label": pred.label,
+        "label": None if pred.abstained else pred.label,
         "prob_malignant": float(pred.prob_malignant),
         "prob_malignant_raw": optional(pred.prob_malignant_raw),
         "probs": probs,
@@ -42,9 +77,11 @@ def _prediction(pred) -> dict | None:
         "abstain": pred.abstain,
         "abstain_reason": pred.abstain_reason,
         "notes": list(pred.notes),
+        "trained_on": domain[0],
+        "warnings": list(domain[1]),
+        "explanation": pred.explanation if pred.heatmap is not None else None,
+        "heatmap": _small(pred.heatmap) if pred.heatmap is not None else None,
     }
-    if pred.heatmap is not None:
-        out |= {"explanation": pred.explanation, "heatmap": _small(pred.heatmap)}
     return out
 
 
@@ -107,11 +144,9 @@ def _predict_calls(ctx, calls: list[list[str]], cnn: str | None, vlm: str | None
                 "name": it.name,
                 "magnification": it.magnification,
                 "error": it.error,
-                "cnn": _prediction(it.cnn),
-                "vlm": _prediction(it.vlm),
-                "agree": None
-                if it.cnn is None or it.vlm is None or it.cnn.image_abstained or it.vlm.image_abstained
-                else not it.disagree,
+                "cnn": _prediction(it.cnn, predict.domain_notes(ctx, cnn, it)),
+                "vlm": _prediction(it.vlm, predict.domain_notes(ctx, vlm, it)),
+                "agree": not it.disagree if it.compared else None,
             }
             for it in its
         ]
@@ -136,8 +171,13 @@ def _store_call(fn, *args, **kwargs):
 def register(ctx) -> None:
     """Add the endpoints to the Blocks being built (``ctx.blocks``); call after the tabs."""
 
-    def models() -> dict:
-        """The usable models of each family (keys for ``predict``); the first is the default."""
+    def models() -> dict[str, list[str]]:
+        """The usable models of each family, by family ("cnn", "vlm"): their keys, to pass to predict; the first
+        of each is the default.
+
+        Returns:
+            {"cnn": [key, ...], "vlm": [key, ...]}
+        """
         return {family: [key for _, key in predict.model_choices(ctx, family)[0]] for family in ("cnn", "vlm")}
 
     def predict_one(
@@ -146,10 +186,20 @@ def register(ctx) -> None:
         vlm: str | None = None,
         magnification: str | None = None,
         explain: bool = False,
-    ) -> dict:
-        """One patch -> {name, magnification, error, cnn: {label, prob_malignant, probs, ood_score, ood, abstain,
-        abstain_reason}, vlm: {...}, agree}; with ``explain``, each model's entry also has its ``explanation`` and
-        ``heatmap`` (rows of values in [0, 1]: the CNN's Grad-CAM, the VLM's label-token attention)."""
+    ) -> PatchResult:
+        """Classify one H&E patch with a CNN and a VLM. A model that abstains (not tissue, out of distribution,
+        uncertain) gives no label, only its reason; agree is set only when both answered.
+
+        Parameters:
+            image: the patch, a PNG, JPEG or TIFF file
+            cnn: a CNN key from the models endpoint (default: the demo CNN)
+            vlm: a VLM key from the models endpoint (default: the demo VLM)
+            magnification: the patch's magnification (40X, 100X, 200X or 400X), if known; else read from the file name
+            explain: also return each model's heat map (the CNN's Grad-CAM, the VLM's label-token attention)
+        Returns:
+            name, magnification, error, cnn and vlm (label, prob_malignant, probs, ood_score, abstain_reason,
+            trained_on, warnings, heatmap ...), agree
+        """
         return predict_batch(ctx, [image["path"]], cnn, vlm, magnification, explain)[0]
 
     def predict_many(
@@ -158,9 +208,19 @@ def register(ctx) -> None:
         vlm: str | None = None,
         magnification: str | None = None,
         explain: bool = False,
-    ) -> list[dict]:
-        """Patches, one result each (as ``predict``); past MAX_BATCH (200) a patch's result is only its
-        ``error``, saying it was not predicted."""
+    ) -> list[PatchResult]:
+        """Classify up to 200 H&E patches with a CNN and a VLM, in batches; one result each, as the predict endpoint.
+
+        Parameters:
+            images: the patches, PNG, JPEG or TIFF files
+            cnn: a CNN key from the models endpoint (default: the demo CNN)
+            vlm: a VLM key from the models endpoint (default: the demo VLM)
+            magnification: the patches' magnification (40X, 100X, 200X or 400X), if known; else read from each file name
+            explain: also return each model's heat map
+        Returns:
+            one result per patch, in order; past 200 a patch's result is only its error, saying it was not
+            predicted
+        """
         return predict_batch(ctx, [im["path"] for im in images], cnn, vlm, magnification, explain)
 
     def annotate_label(
@@ -168,74 +228,125 @@ def register(ctx) -> None:
         label: str,
         annotator: str = "",
         subtype: str | None = None,
-        confidence: int | None = None,
+        confidence: float | None = None,
         note: str = "",
         request: gr.Request = None,
     ) -> dict:
-        """Save a label (benign/malignant, or a subtype code) for an image; returns the saved state."""
+        """Save a label for an image of the annotation store; returns the saved annotation.
+
+        Parameters:
+            image_id: the image's id in the annotation store
+            label: benign or malignant, or a BreakHis subtype code (A, F, PT, TA, DC, LC, MC, PC)
+            annotator: your name (ignored when logged in: the login is used)
+            subtype: a BreakHis subtype code, if the label does not give one
+            confidence: how sure you are, from 0 (unsure) to 1 (certain)
+            note: a free-text note
+        """
         who = _annotator(annotator, request)
         return _store_call(
             ctx.store.annotate, int(image_id), who, label=label, subtype=subtype, confidence=confidence, note=note
         )
 
     def annotate_skip(annotator: str = "", skipped: list[int] | None = None, request: gr.Request = None) -> int | None:
-        """The next image to label for this annotator, passing over ``skipped`` ids (None when the queue is done)."""
+        """The next image to label for this annotator; None when the queue is done.
+
+        Parameters:
+            annotator: your name (ignored when logged in: the login is used)
+            skipped: image ids to pass over
+        """
         return annotate.next_id(ctx, _annotator(annotator, request), "mine", None, None, skipped or [])
 
     def annotate_undo(annotator: str = "", request: gr.Request = None) -> dict | None:
-        """Undo this annotator's last change (None when there is nothing to undo)."""
+        """Undo this annotator's last change; None when there is nothing to undo.
+
+        Parameters:
+            annotator: your name (ignored when logged in: the login is used)
+        """
         return _store_call(ctx.store.undo, _annotator(annotator, request))
 
     def annotate_redo(annotator: str = "", request: gr.Request = None) -> dict | None:
-        """Redo this annotator's last undone change."""
+        """Redo this annotator's last undone change; None when there is nothing to redo.
+
+        Parameters:
+            annotator: your name (ignored when logged in: the login is used)
+        """
         return _store_call(ctx.store.redo, _annotator(annotator, request))
 
     def annotate_export(kind: str = "csv") -> gr.FileData | None:
-        """Every annotation as ``csv`` / ``json``, or the labelled ``dataset`` (zip)."""
+        """Every annotation as a file.
+
+        Parameters:
+            kind: csv or json (the annotations), or dataset (the labelled images and a manifest, zipped)
+        """
         path, message = annotate.export(ctx, kind)
         if path is None:
             raise gr.Error(message)
         return gr.FileData(path=path)
 
-    def launch_run(preset: str = "quick_demo", name: str | None = None) -> dict:
-        """Launch (or queue) a run from a preset; ``name`` defaults to a fresh stamped one."""
+    def launch_run(preset: str = "quick_demo", name: str | None = None) -> dict[str, typing.Any]:
+        """Launch (or queue) a training run from a preset.
+
+        Parameters:
+            preset: a preset name, as in the Train tab's Preset list (default quick_demo)
+            name: the run's name (default: a fresh one with a time stamp)
+        """
         base, message, *values = train.preset_values(ctx, preset)
         if not isinstance(base, dict):
             raise gr.Error(message)
         if name:
             values[train.FIELDS.index("name")] = name
-        report = ctx.launcher.launch(base, values)
+        report = ctx.launcher.launch(base, values, user=who(ctx.settings))
         if not report.ok:
             raise gr.Error("; ".join(report.errors))
         train.record_run_action(ctx, "launch", report.info.name)
         return {"name": report.info.name, "state": report.info.state, "warnings": report.warnings}
 
-    def _run_action(name: str, action: str) -> dict:
+    def _run_action(name: str, action: str) -> dict[str, str]:
         try:
             message = train.apply_run_action(ctx, name, action)
         except LaunchRefused as exc:  # the run is untouched: say why instead of reporting a state
             raise gr.Error(f"{action} refused: {exc}") from None
         return {"name": name, "message": message, **run_status(name)}
 
-    def stop_run(name: str) -> dict:
-        """Ask a run to stop at its next step (it keeps a checkpoint)."""
+    def stop_run(name: str) -> dict[str, str]:
+        """Ask a run to stop at its next step (it keeps a checkpoint).
+
+        Parameters:
+            name: the run's name
+        """
         return _run_action(name, "stop")
 
-    def resume_run(name: str) -> dict:
-        """Resume a stopped run; finished folds are skipped."""
+    def resume_run(name: str) -> dict[str, str]:
+        """Resume a stopped run; finished folds are skipped.
+
+        Parameters:
+            name: the run's name
+        """
         return _run_action(name, "resume")
 
-    def delete_run(name: str) -> dict:
-        """Delete a run that is not active."""
+    def delete_run(name: str) -> dict[str, str]:
+        """Delete a run that is not active.
+
+        Parameters:
+            name: the run's name
+        """
         return _run_action(name, "delete")
 
-    def run_status(name: str) -> dict:
-        """A run's state (queued, running, stopping, stopped, failed, finished)."""
+    def run_status(name: str) -> dict[str, str]:
+        """A run's state: queued, running, stopping, stopped, failed or finished (deleted when there is none).
+
+        Parameters:
+            name: the run's name
+        """
         info = next((i for i in ctx.runs.list_runs() if i.name == name), None)
         return {"state": info.state if info else "deleted"}
 
     def export_results(runs: list[str]) -> gr.FileData | None:
-        """The Dashboard's per-run summary of finished runs as CSV."""
+        """The Dashboard's per-run summary of finished runs, as a CSV file.
+
+        Parameters:
+            runs: the runs' names
+        """
         path = dashboard.export_csv(ctx, runs)
         return gr.FileData(path=path) if path else None
 
@@ -259,4 +370,30 @@ def register(ctx) -> None:
         # The model-running endpoints share the Predict tab's group: up to a batch's worth at once (predict.py).
         limit = predict.model_concurrency(ctx.settings)
         kw = {"concurrency_limit": limit, "concurrency_id": "models"} if name.startswith("predict") else {}
-        gr.api(requires(role, ctx)(fn), api_name=name, **kw)
+        gr.api(_documented(requires(role, ctx)(fn)), api_name=name, **kw)
+        _describe_parameters(ctx.blocks, name, fn)
+
+
+def _documented(fn):
+    """``fn`` with its type hints resolved in its signature: Gradio reads the return type from the signature as
+    written, which ``from __future__ import annotations`` leaves a string ("dict"), shown as Any."""
+    hints = typing.get_type_hints(inspect.unwrap(fn))
+    sig = inspect.signature(fn)
+    fn.__signature__ = sig.replace(
+        parameters=[p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()],
+        return_annotation=hints.get("return", sig.return_annotation),
+    )
+    return fn
+
+
+def _describe_parameters(blocks, api_name: str, fn) -> None:
+    """Name and describe the endpoint's parameters on the "Use via API" page (from the docstring's Parameters:
+    section); Gradio labels them "1st", "2nd" ... with no description."""
+    from gradio.utils import get_function_description
+
+    _, described, _ = get_function_description(fn)
+    block_fn = next(f for f in blocks.fns.values() if f.api_name == api_name)
+    names = [n for n, p in inspect.signature(fn).parameters.items() if p.annotation not in ("gr.Request", gr.Request)]
+    for component, name in zip(block_fn.inputs, names, strict=False):
+        component.label = name
+        component._api_info = {**component._api_info, "additional_description": described.get(name, "")}

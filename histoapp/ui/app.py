@@ -71,10 +71,10 @@ class AppContext:
 
     @cached_property
     def runs(self):
-        """Training runs launched as processes from the Train tab: ``histoapp.runs``."""
-        from histoapp.runs import RunManager
+        """The Train tab's runs, on the backend the settings name (processes here, or SLURM jobs): ``histoapp.runs``."""
+        from histoapp.runs.backend import open_runs
 
-        return RunManager(self.settings)
+        return open_runs(self.settings)
 
     @cached_property
     def launcher(self):

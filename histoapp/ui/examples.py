@@ -16,17 +16,29 @@ from histoapp.settings import ASSETS
 
 EXAMPLES_DIR = ASSETS / "examples"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# The Predict tab shows one group of examples per dataset, in this order, each under its heading; a file named
+# by no known dataset goes to "other".
+DATASETS = {
+    "idc": "IDC patches (50x50 px at 40X: what the demo models were trained on)",
+    "breakhis": "BreakHis images (350x230 px at 40X-400X: not what the demo models were trained on)",
+    "other": "Other examples",
+}
+TITLE_MAX = 60  # Gradio cuts an example's label after this many characters
 
 
 def example_title(path: str | Path) -> str:
-    """A button label naming what the patch is, from its file name (each example's name says what it is)."""
-    return " · ".join(t for t in re.split(r"[_\s]+", Path(path).stem) if t)
+    """A button label naming what the patch is, from its file name (each example's name says what it is); the
+    dataset's name is left to the group's heading."""
+    words = [t for t in re.split(r"[_\s]+", Path(path).stem) if t]
+    if words and words[0].lower() in DATASETS:
+        words = words[1:]
+    return " · ".join(w if any(c.isdigit() for c in w) else w.replace("-", " ") for w in words)
 
 
 def list_examples(folder: str | Path = EXAMPLES_DIR) -> list[dict]:
-    """``[{"path", "title", "label", "magnification"}]`` of every image in ``folder``, read from the file names
-    (``label`` benign/malignant when the name says so, ``magnification`` "unknown" when it does not), sorted by
-    magnification, then title."""
+    """``[{"path", "title", "dataset", "label", "magnification"}]`` of every image in ``folder``, read from the file
+    names (``label`` benign/malignant when the name says so, ``magnification`` "unknown" when it does not,
+    ``dataset`` a key of ``DATASETS``), grouped by dataset, then sorted by magnification and title."""
     from trainer.data.breakhis import magnification_in_name
     from trainer.data.records import MAGNIFICATIONS
 
@@ -37,6 +49,11 @@ def list_examples(folder: str | Path = EXAMPLES_DIR) -> list[dict]:
         words = {w.lower() for w in re.split(r"[_\-.\s]+", p.stem)}
         label = next((c for c in ("malignant", "benign") if c in words), None)
         mag = magnification_in_name(p.name) or "unknown"
-        out.append({"path": str(p), "title": example_title(p), "label": label, "magnification": mag})
+        first = p.stem.split("_", 1)[0].lower()
+        dataset = first if first in DATASETS else "other"
+        out.append(
+            {"path": str(p), "title": example_title(p), "dataset": dataset, "label": label, "magnification": mag}
+        )
     order = {m: i for i, m in enumerate(MAGNIFICATIONS)}
-    return sorted(out, key=lambda e: (order.get(e["magnification"], 9), e["title"]))
+    groups = list(DATASETS)
+    return sorted(out, key=lambda e: (groups.index(e["dataset"]), order.get(e["magnification"], 9), e["title"]))

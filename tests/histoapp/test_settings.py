@@ -26,3 +26,16 @@ def test_prediction_batch_and_torch_threads(monkeypatch, tmp_path):
     monkeypatch.setenv("HISTOAPP_TORCH_THREADS", "0")  # torch's own default
     s = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
     assert s.predict_batch == 1 and s.torch_threads == 0
+
+
+def test_run_backend_and_slurm_settings(monkeypatch, tmp_path):
+    import pytest
+
+    monkeypatch.setenv("HISTOAPP_RUN_BACKEND", "SLURM")
+    monkeypatch.setenv("HISTOAPP_SLURM_GPUS", "2")
+    monkeypatch.setenv("HISTOAPP_SLURM_EXTRA", "--qos=long; --mem=32G;")
+    s = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
+    assert s.run_backend == "slurm" and s.slurm_gpus == 2 and s.slurm_extra == ["--qos=long", "--mem=32G"]
+    monkeypatch.setenv("HISTOAPP_RUN_BACKEND", "kubernetes")
+    with pytest.raises(ValueError, match="local, slurm"):
+        Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")

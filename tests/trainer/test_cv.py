@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 from trainer.config import ExperimentConfig
 from trainer.cv import run_experiment
@@ -45,6 +47,10 @@ def test_two_fold_cv_writes_the_run_folder(cv_run, tiny_data):
                 "trust.safetensors",
             ]
             assert not (fdir / "last").exists()  # resume state is removed once the fold is finished
+            # What the training images were, for the app's "trained on" line and warnings (issue 23).
+            meta = json.loads((fdir / "best" / "engine.json").read_text())
+            sizes = {Image.open(p).size for p in Path(tiny_data).rglob("*.png")}
+            assert meta["dataset"] == "breakhis" and tuple(meta["image_size"]) in sizes
             rows = list(csv.DictReader((fdir / "predictions.csv").read_text().splitlines()))
             assert list(rows[0])[:8] == [
                 "image_id",

@@ -70,13 +70,10 @@ def test_breakhis_floor_only_for_real_breakhis_and_the_dataset_is_named(tmp_path
     generated.mkdir()
     (generated / GENERATED_MARKER).write_text("generated")
     for data, words in (
-        ({"source": "breakhis", "root": str(generated)}, "generated BreakHis-like patches"),
-        ({"source": "synthetic", "root": str(generated)}, "generated BreakHis-like patches"),
-        ({"source": "folder", "root": "/data/idc-mini"}, "`folder` at `/data/idc-mini`"),
-        (
-            {"source": "idc", "root": "assets/data/idc-mini"},
-            "real IDC patches, labelled per patch (`assets/data/idc-mini`)",
-        ),
+        ({"source": "breakhis", "root": str(generated)}, f"generated BreakHis-like (`{generated}`)"),
+        ({"source": "synthetic", "root": str(generated)}, f"generated BreakHis-like (`{generated}`)"),
+        ({"source": "folder", "root": "/data/idc-mini"}, "class folders (origin not recorded) (`/data/idc-mini`)"),
+        ({"source": "idc", "root": "assets/data/idc-mini"}, "real IDC (`assets/data/idc-mini`)"),
     ):
         md = markdown(data)
         assert "Sanity floor on the real BreakHis" not in md

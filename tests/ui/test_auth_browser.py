@@ -4,6 +4,8 @@ training controls."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from histoapp import auth
@@ -78,17 +80,51 @@ def test_annotator_labels_carry_the_login_name(serve_app, page, tmp_path):
     store = open_store(settings.database_url)
     store.import_folder(patches)
     url = _serve(serve_app, settings)
+    page.set_default_timeout(120_000)  # a shared 2-core machine can take long to serve the first page
     _login(page, url, "ann")
     assert _visible_tabs(page) == {"Predict", "Annotate", "Dashboard", "About"}
     page.get_by_role("tab", name="Annotate").click()
     box = page.locator("#ann-annotator input, #ann-annotator textarea").first
     page.locator("#ann-info").filter(has_text="Image #").wait_for()
-    box.fill("someone else")  # a typed name never replaces the login
+    # The login is the name: the box shows it and cannot be typed in (a typed name would be ignored).
+    assert box.input_value() == "ann" and not box.is_editable()
+    assert not page.get_by_text("Import a folder or a BreakHis root").is_visible()  # researchers only
     page.locator("#ann-benign").click()
     page.locator("#ann-status").filter(has_text="Saved image").wait_for()
     rows = store.annotations()
     assert [r["annotator"] for r in rows] == ["ann"]
     assert {e["actor"] for e in store.audit_log()} >= {"ann"}
+    # Your latest labels: the image's file name and a thumbnail, not only its id.
+    name = Path(store.image(rows[0]["image_id"])["path"]).name
+    recent = page.locator("#ann-recent")
+    recent.get_by_text(name).wait_for()
+    assert recent.locator("img").count() == 1 and recent.locator("img").evaluate("i => i.naturalWidth") > 0
+
+
+def test_a_refused_import_is_one_message_and_breaks_nothing_else(serve_app, page, tmp_path):
+    """A researcher's page shows Import; demoted to annotator while the page is open, their click is refused in
+    the import message alone: the image, the queue and the other components carry no "Error"."""
+    from histoapp.store import open_store
+    from trainer.data.synthetic import generate
+
+    settings = _users_settings(tmp_path)
+    patches = generate(settings.data_dir / "p", patients_per_subtype=1, images_per_magnification=1, size=32, seed=5)
+    open_store(settings.database_url).import_folder(patches)
+    url = _serve(serve_app, settings)
+    page.set_default_timeout(120_000)
+    _login(page, url, "rita")
+    page.get_by_role("tab", name="Annotate").click()
+    page.locator("#ann-info").filter(has_text="Image #").wait_for()
+    page.get_by_text("Import a folder or a BreakHis root").click()
+    page.locator("#ann-import-path input, #ann-import-path textarea").first.fill(str(patches))
+
+    auth.add_user(settings.users_file, "rita", PASSWORDS["rita"], "annotator")
+    page.locator("#ann-import").click()
+    page.locator("#ann-import-msg").get_by_text("Refused: import_folder needs the researcher role").wait_for()
+    page.wait_for_timeout(1000)
+    assert page.get_by_text("Error", exact=True).count() == 0
+    assert page.locator("#ann-viewer img").first.is_visible()
+    assert "Image #" in page.locator("#ann-info").inner_text()
 
 
 def test_public_mode_shows_no_training_controls(serve_app, page, tmp_path):

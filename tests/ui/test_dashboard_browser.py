@@ -2,6 +2,8 @@
 the per-magnification table shows every column whole on one line; no plot of the Dashboard or the Train tab has a
 legend over an axis title, a cut label or a cut title. Layout is checked by element geometry (tests/ui/geometry.py)."""
 
+from pathlib import Path
+
 import pytest
 
 from histoapp.settings import Settings
@@ -109,3 +111,86 @@ def test_train_plots_share_the_layout(serve_app, page, finished):
     _drawn(page, plots)
     assert page.locator("#train-loss-plot .xtitle").text_content() == "optimiser step"
     assert _layout_problems(page, plots) == {}
+
+
+def _download(page, button: str) -> str:
+    page.locator(button).click()
+    page.locator("#dash-export-note").get_by_text("Wrote").wait_for()
+    link = page.locator("#dash-download a").first
+    link.wait_for()
+    with page.expect_download() as dl:
+        link.click()
+    return dl.value.path()
+
+
+def test_every_result_says_its_data_source_in_the_table_the_chart_and_the_exports(serve_app, page, tmp_path):
+    """The committed results/ come from generated BreakHis-like patches, results/idc/cnn/ from real IDC tissue:
+    each row says which (the table, the patient chart's colours and legend, the CSV and the HTML report), and
+    the generated rows carry a warning beside the paper's figures."""
+    import pandas as pd
+
+    _open(page, serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")), "Dashboard")
+    page.locator("#dash-committed input").click()
+    page.get_by_role("option", name="results/ —").click()
+    page.locator("#dash-open").click()
+    page.locator("#dash-table").get_by_text("400X").first.wait_for()
+    page.locator("#dash-runs input").click()
+    page.get_by_role("option", name="results/idc/cnn/", exact=True).click()
+    page.keyboard.press("Escape")
+    page.locator("#dash-table").get_by_text("results/idc/cnn/", exact=True).wait_for()
+
+    rows = [r.split("\t")[:2] for r in page.locator("#dash-table tbody tr").all_inner_texts()]
+    assert len(rows) == 9 and all(
+        data == ("generated BreakHis-like" if run == "results/" else "real IDC") for run, data in rows
+    ), rows
+    warning = page.locator("#dash-data-warning").inner_text()
+    assert "Generated data: results/ trained and tested on patches generated" in warning and "idc" not in warning
+
+    _drawn(page, ["#dash-patients"])
+    assert _layout_problems(page, ["#dash-patients"]) == {}
+    assert page.locator("#dash-patients .legendtext").all_text_contents() == [
+        "generated BreakHis-like",
+        "real IDC",
+        "one fold",
+    ]
+    assert page.evaluate(BAR_COLOURS, "#dash-patients") == [["rgb(255, 127, 14)"], ["rgb(31, 119, 180)"]]
+
+    csv = pd.read_csv(_download(page, "#dash-export-csv"))
+    assert sorted(zip(csv["run"], csv["data"], strict=True)) == sorted(map(tuple, rows))
+    report = Path(_download(page, "#dash-export-html")).read_text()
+    assert "<th>Data</th>" in report and "Generated data: results/" in report
+    assert report.count("<td>generated BreakHis-like</td>") == 8 and report.count("<td>real IDC</td>") == 1
+
+
+# Each bar trace's fill colours (one list per trace; its bars, not its error bars).
+BAR_COLOURS = """(s) => [...document.querySelectorAll(s + ' g.trace.bars')].map(
+  t => [...new Set([...t.querySelectorAll('g.point path')].map(p => getComputedStyle(p).fill))])"""
+
+
+def test_many_runs_keep_the_patient_chart_readable(page):
+    """Seven runs of two models (14 series, 5 folds each; plotly's palette has 10 colours): each series named on
+    its own row, nothing overlapping or cut, one colour per data source. Drawn by plotly.js alone, no app."""
+    import pandas as pd
+
+    from histoapp.analysis.figures import patient_figure
+
+    rows = [
+        {
+            "run": f"run-{r}-{'generated' if r % 2 else 'idc'}",
+            "data": "generated BreakHis-like" if r % 2 else "real IDC",
+            "data_kind": "generated" if r % 2 else "real",
+            "model": model,
+            "magnification": "40X",
+            "fold": k,
+            "patient accuracy": 0.6 + 0.05 * k,
+        }
+        for r in range(7)
+        for model in ("resnet18", "resnet18-linear_probe")
+        for k in range(5)
+    ]
+    fig = patient_figure(pd.DataFrame(rows))
+    page.set_content(f"<div id='fig' style='width: 1216px'>{fig.to_html(full_html=False, include_plotlyjs=True)}</div>")
+    _drawn(page, ["#fig"])
+    assert page.evaluate(PLOT_PROBLEMS, "#fig") == []
+    assert page.locator("#fig .ytick").count() == 14
+    assert len({c for trace in page.evaluate(BAR_COLOURS, "#fig") for c in trace}) == 2

@@ -1,6 +1,9 @@
 """The Predict tab in a real browser (headless Debian Chromium): the bundled demo models on a bundled example,
 and a corrupt upload answered with a clear error while the app keeps serving."""
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from histoapp.settings import Settings
@@ -122,3 +125,134 @@ def test_a_photo_gets_the_abstention_message_instead_of_a_label(serve_app, page,
         assert label.locator(".output-class").count() == 0  # no headline label
         opacity = label.locator(".confidence-set").first.evaluate("el => getComputedStyle(el).opacity")
         assert float(opacity) < 0.5  # the bars are dimmed
+
+
+def _results(page) -> str:
+    return page.locator("#predict-cnn-info").inner_text() + page.locator("#predict-vlm-info").inner_text()
+
+
+def test_every_bundled_example_click_is_answered(serve_app, page, tmp_path):
+    """Issue 23: clicking an example failed on every output ("Error": Gradio's ListFiles check refused a bare
+    path for the multi-file box). Each example in turn: both models answer (or abstain with a reason), no error
+    badge anywhere, the file box holds that example."""
+    _open(serve_app, page, tmp_path)
+    examples = list_examples()
+    buttons = page.locator("button.gallery-item")
+    buttons.first.wait_for()
+    assert buttons.count() == len(examples)
+    for i, example in enumerate(examples):
+        if i:  # clear the previous result, so the next one is this example's
+            page.locator("#predict-files button[aria-label='Clear']").first.click()
+            page.wait_for_function("() => !document.querySelector('#predict-cnn-info').innerText.trim()")
+        buttons.nth(i).click()
+        page.wait_for_function(
+            "() => ['cnn', 'vlm'].every((s) => /P\\(malignant\\)/.test(document.querySelector(`#predict-${s}-info`).innerText))",
+            timeout=TIMEOUT,
+        )
+        name = Path(example["path"]).stem
+        assert name in page.locator("#predict-files").inner_text(), name
+        assert page.get_by_text("Error", exact=True).count() == 0, name
+        assert page.locator("#predict-errors").inner_text().strip() == "", name
+
+
+@pytest.mark.parametrize("kind", ["translucent noise (RGBA, alpha 128)", "palette noise"])
+def test_transparent_or_palette_noise_is_refused(serve_app, page, tmp_path, kind):
+    """Issue 23: random noise saved as RGBA with alpha 128 got "benign 93 % / 91 %" and "agree: benign"; the same
+    noise as a random palette got "malignant". Both models refuse it, with the reason, and nothing agrees."""
+    from tests.trainer.trust.hostile import KINDS
+
+    _open(serve_app, page, tmp_path)
+    path = tmp_path / "noise.png"
+    KINDS[kind]().save(path)
+    _upload(page, str(path))
+    for side in ("cnn", "vlm"):
+        info = page.locator(f"#predict-{side}-info")
+        info.get_by_text("No answer").first.wait_for(timeout=TIMEOUT)
+        assert "pixel noise" in info.inner_text()
+    assert "agree" not in page.locator("#predict-agreement").inner_text()
+
+
+def _example(word: str) -> str:
+    return next(e["path"] for e in list_examples() if word in e["path"])
+
+
+def _answered(page):
+    page.wait_for_function(
+        "() => ['cnn', 'vlm'].every((s) => /P\\(malignant\\)/.test(document.querySelector(`#predict-${s}-info`).innerText))",
+        timeout=TIMEOUT,
+    )
+
+
+def test_no_agree_says_or_answer_text_for_a_model_that_abstains(serve_app, page, tmp_path):
+    """Issue 23: both demo models abstain (uncertain) on the bundled fibroadenoma at 100X, yet the page read
+    "agree: benign" and the VLM's free text "benign"; in a batch, "agree on all N patches" counted abstentions."""
+    _open(serve_app, page, tmp_path)
+    _upload(page, _example("fibroadenoma_100X"))
+    _answered(page)
+    for side in ("cnn", "vlm"):
+        assert "No answer" in page.locator(f"#predict-{side}-info").inner_text()
+    agreement = page.locator("#predict-agreement").inner_text()
+    assert "No comparison" in agreement and "agree" not in agreement and "benign" not in agreement
+    assert page.locator("#predict-vlm-answer textarea").input_value() == ""
+    assert "the VLM abstains" in page.locator("#predict-vlm-answer").inner_text()
+
+    page.locator("#predict-files button[aria-label='Clear']").first.click()
+    page.locator("#predict-files input[type=file]").set_input_files([e["path"] for e in list_examples()])
+    table = page.locator("#predict-table")
+    page.locator("#predict-agreement").get_by_text("both answered").wait_for(timeout=TIMEOUT)
+    table.locator(".virtual-row").first.wait_for(timeout=TIMEOUT)  # Gradio's Dataframe: one div per row
+    agreement = page.locator("#predict-agreement").inner_text()
+    assert "with an abstention: not compared" in agreement, agreement
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    rows = [
+        r.evaluate("(r) => [...r.children].map((c) => c.innerText.trim())") for r in table.locator(".virtual-row").all()
+    ]
+    assert len(rows) >= 10  # a virtual table: the rows in view
+    cnn, vlm, agree, notes = (headers.index(h) for h in ("CNN", "VLM", "Agree", "Notes"))
+    abstained = [r for r in rows if "no answer" in (r[cnn], r[vlm])]
+    assert abstained and len(abstained) < len(rows)
+    for row in abstained:  # no agreement either way, and the note says which model gave no answer and why
+        assert row[agree] == "" and ("CNN:" in row[notes] or "VLM:" in row[notes]), row
+    for row in rows:
+        assert row[cnn] in ("benign", "malignant", "no answer") and row[vlm] in ("benign", "malignant", "no answer")
+
+
+def test_each_result_says_what_the_model_was_trained_on_and_warns_outside_it(serve_app, page, tmp_path):
+    """Issue 23: a BreakHis ductal carcinoma at 100X got "benign" from both IDC-trained models with no warning.
+    Each side names its training data, warns of the other magnification and scale, and says that only the
+    central square of the 350x230 image was seen."""
+    _open(serve_app, page, tmp_path)
+    _upload(page, _example("ductal-carcinoma_100X"))
+    _answered(page)
+    for side in ("cnn", "vlm"):
+        info = page.locator(f"#predict-{side}-info").inner_text()
+        assert "Trained on: IDC patches of 50x50 px at 40X" in info, info
+        assert "tagged 100X; the model was trained at 40X only" in info, info
+        assert "350x230 px, the training images 50x50 px" in info and "4.6x smaller" in info, info
+        assert "Only the central 230x230 px square" in info, info
+
+
+def test_public_visitors_get_no_queue_button_and_no_server_notes(serve_app, page, tmp_path):
+    """Issue 23: public visitors saw "Send to annotation queue" (a click: a red Error) and the note that the hub
+    models cannot be downloaded on this server. A disagreement is still shown to them."""
+    url = serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data", public=True))
+    page.goto(url)
+    page.get_by_role("tab", name="Predict").wait_for()
+    _upload(page, _example("malignant_40X_patient8916"))  # the demo CNN says malignant, the VLM benign
+    page.locator("#predict-agreement").get_by_text("disagree").wait_for(timeout=TIMEOUT)
+    assert not page.locator("#predict-send").is_visible()
+    assert page.get_by_text("Not available now").count() == 0
+    assert page.get_by_text("Error", exact=True).count() == 0
+
+
+def test_a_public_visitor_over_the_rate_limit_gets_a_message_and_the_page_keeps_working(serve_app, page, tmp_path):
+    """Issue 23: a refusal (here the public demo's rate limit) is said in the errors line; no other component
+    turns into a red Error."""
+    settings = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data", public=True)
+    page.goto(serve_app(dataclasses.replace(settings, public_predictions_per_min=1)))
+    _upload(page, _example("benign_40X_patient8865"))
+    _answered(page)
+    page.locator("#predict-files button[aria-label='Clear']").first.click()
+    _upload(page, _example("malignant_40X_patient9083"))
+    page.locator("#predict-errors").get_by_text("Public demo limit").wait_for(timeout=TIMEOUT)
+    assert page.get_by_text("Error", exact=True).count() == 0

@@ -31,8 +31,10 @@ class ImageError(ValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    img = ImageOps.exif_transpose(img)  # camera/scanner orientation
+def to_rgb(img: Image.Image) -> Image.Image:
+    """``img`` as RGB, the one way every reader of images (files, the model's input, the trust checks) makes it:
+    transparency composited on white, the slide background (Pillow's ``convert`` would drop the alpha and show
+    whatever lies under it: the model and the checks would see another image than a viewer does)."""
     if img.mode == "RGB":
         return img
     if img.mode in _HIGH_BIT_MODES:
@@ -147,7 +149,7 @@ def load_rgb(
                 _draft_within(img, max_pixels)
             _check_size(label, img, max_pixels)
             img.load()
-            return _to_rgb(img)
+            return to_rgb(ImageOps.exif_transpose(img))  # camera/scanner orientation
 
     return _errors(
         name if name is not None else (None if isinstance(source, (bytes, bytearray, memoryview)) else source), run

@@ -107,6 +107,7 @@ class IndexReport:
         out = {
             "root": self.root,
             "source": self.source,
+            "generated": self.generated,  # trainer.data.provenance reads it back from a run's data report
             "counts": self.counts(),
             "notes": list(self.notes),
             "problems": [asdict(p) for p in self.problems],

@@ -7,6 +7,8 @@ A model abstains, in this order of precedence, when the image is
    after the tissue and colour checks, which name a blank or one-colour image better);
 2. ``no_tissue``: less than ``min_tissue_fraction`` of it is tissue (blank, glass, grayscale: ``tissue.py``);
 3. ``not_he``: less than ``min_he_fraction`` of its stained pixels have H&E hues (a photo, random colours);
+   ``noise``: its neighbouring pixels are unrelated (correlation under ``min_neighbour_correlation``: pixel noise
+   of any colours, palette or transparency);
 4. ``ood``: its OOD score (``ood.py``) is above the threshold fitted at the end of training;
 5. ``uncertain``: the calibrated P(malignant) lies strictly inside (``uncertain_low``, ``uncertain_high``).
 Bounds come from ``TrustConfig`` (``trainer/config.py``; defaults in the README). Torch-free."""
@@ -25,6 +27,7 @@ CODES: dict[str, str] = {
     "too_small": "too small to classify",
     "no_tissue": "no tissue (blank, background or grayscale)",
     "not_he": "not an H&E-stained tissue patch (its colours)",
+    "noise": "pixel noise, not tissue (neighbouring pixels unrelated)",
     "ood": "out of distribution (unlike the training images)",
     "uncertain": "uncertain (calibrated probability in the uncertain band)",
 }
@@ -76,6 +79,12 @@ def decide(
                 "not_he",
                 f"not an H&E patch: {checks.he_fraction:.0%} of its stained pixels have H&E hues (pink to purple; "
                 f"at least {cfg.min_he_fraction:.0%} needed)",
+            )
+        if checks.neighbour_correlation < cfg.min_neighbour_correlation:
+            return Abstention(
+                "noise",
+                f"pixel noise, not tissue: neighbouring pixels are unrelated (correlation "
+                f"{checks.neighbour_correlation:.2f}; tissue has at least {cfg.min_neighbour_correlation:.2f})",
             )
         enlarged = checks.enlarged_from(cfg.blocky_fraction, cfg.max_fit_residual)
         if enlarged is not None:

@@ -8,6 +8,7 @@ browser; ``build`` lays the tab out and wires them."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import time
@@ -55,10 +56,13 @@ def next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, exclude=()):
 
 
 def on_load(ctx, saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
-    """Page load: the annotator name the browser remembered, the datasets, the first image (nothing for a user
-    who may not annotate: the tab is hidden from them, and the page load must not fail)."""
-    if not at_least(role_of(ctx.settings, request), "annotator"):
-        return (gr.update(), gr.update(), *[gr.update() for _ in range(VIEW_OUTPUTS)])
+    """Page load: the annotator name the browser remembered (a logged-in user's own, read-only: labels carry the
+    login whatever the box says), the datasets, the Import panel for researchers only, the first image (nothing
+    for a user who may not annotate: the tab is hidden from them, and the page load must not fail)."""
+    role = role_of(ctx.settings, request)
+    importer = gr.update(visible=at_least(role, "researcher"))
+    if not at_least(role, "annotator"):
+        return (gr.update(), gr.update(), importer, *[gr.update() for _ in range(VIEW_OUTPUTS)])
     name = view.resolve_annotator(saved, request)
     choices = [ANY, *ctx.store.datasets()]
     out = render(
@@ -73,7 +77,8 @@ def on_load(ctx, saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
         "" if name else "Enter your name to start labelling.",
     )
     # An empty saved name must not wipe a name typed while the page was loading.
-    return (name if name else gr.update(), gr.update(choices=choices), *out)
+    box = gr.update(value=name, interactive=False) if user_of(request) else (name if name else gr.update())
+    return (box, gr.update(choices=choices), importer, *out)
 
 
 @requires("annotator")
@@ -213,6 +218,20 @@ def zoom_center(ctx, evt: gr.SelectData, zoom_v, center_v, cur):
 
 
 # --- handlers: import, agreement, adjudication, export -----------------------------------------------------
+def refusal_as_message(fn, outputs: int):
+    """``fn`` with a refusal (``gr.Error``: a role check, a bad request) shown as its first output, a message, and
+    every other output left as it is: one refused click must not put "Error" on the page's other components."""
+
+    @functools.wraps(fn)
+    def handler(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as exc:
+            return (f"⚠️ {exc.message}", *[gr.update() for _ in range(outputs - 1)])
+
+    return handler
+
+
 @requires("researcher")
 def import_folder(ctx, path, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
     name = view.resolve_annotator(name_box, request) or "system"
@@ -232,7 +251,7 @@ def make_demo(ctx):
     root = ctx.settings.data_dir / "demo_patches"
     if not root.exists():
         generate(root, patients_per_subtype=1, images_per_magnification=2, size=96, seed=7)
-    return str(root), f"Generated BreakHis-like demo patches (not real tissue) in `{root}`; press Import."
+    return f"Generated BreakHis-like demo patches (not real tissue) in `{root}`; press Import.", str(root)
 
 
 @requires("annotator")
@@ -358,11 +377,11 @@ def build(ctx) -> None:
                 nxt = gr.Button("Next (N)", elem_id="ann-next", size="sm")
             status = gr.Markdown(elem_id="ann-status")
             gr.Markdown(HELP)
-    recent = gr.Dataframe(
-        headers=view.RECENT_COLUMNS, label="Your latest labels", interactive=False, elem_id="ann-recent"
-    )
+    gr.Markdown("#### Your latest labels")
+    recent = gr.HTML(view.recent_table(None, ""), elem_id="ann-recent")  # no name yet: no store read at build
 
-    with gr.Accordion("Import a folder or a BreakHis root", open=False):
+    # Researchers only (shown on page load by role: an annotator never sees a button that would refuse them).
+    with gr.Accordion("Import a folder or a BreakHis root", open=False, visible=False) as import_box:
         roots = ", ".join(f"`{r}`" for r in settings.allowed_roots)
         gr.Markdown(
             f"Folders under {roots} (set `HISTOAPP_DATA_ROOTS` for more). BreakHis roots, folders of class "
@@ -461,8 +480,11 @@ def build(ctx) -> None:
         bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden", **in_order
     )
 
-    import_btn.click(bind(import_folder, ctx), [import_path, *common], [import_msg, dataset, *view_outputs])
-    demo_btn.click(bind(make_demo, ctx), None, [import_path, import_msg])
+    import_outputs = [import_msg, dataset, *view_outputs]
+    import_btn.click(
+        refusal_as_message(bind(import_folder, ctx), len(import_outputs)), [import_path, *common], import_outputs
+    )
+    demo_btn.click(refusal_as_message(bind(make_demo, ctx), 2), None, [import_msg, import_path])
     agree_btn.click(bind(agreement, ctx), None, [agree_md, agree_pairs, agree_models])
     conflicts_btn.click(bind(conflicts_table, ctx), None, conflicts)
     conflicts.select(pick_conflict, conflicts, adj_id).then(
@@ -484,7 +506,7 @@ def build(ctx) -> None:
     ctx.blocks.load(
         bind(on_load, ctx),
         [annotator, mode, mag, dataset, blind],
-        [annotator, dataset, *view_outputs],
+        [annotator, dataset, import_box, *view_outputs],
         js=RESTORE_NAME_JS,
         show_progress="hidden",
     )

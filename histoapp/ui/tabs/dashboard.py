@@ -5,6 +5,7 @@ through ``histoapp.analysis.results``; with no run chosen, one empty state says 
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from pathlib import Path
 
@@ -53,8 +54,8 @@ def empty_state(ctx) -> str:
         f"{state}\n\nThe Dashboard compares finished cross-validation runs: per-magnification accuracy, "
         "precision, recall, F1, AUC and patient-level accuracy beside the paper's figures, ROC, calibration and "
         "confusion matrices, significance tests between two models, and CSV / HTML exports.\n\n"
-        "- **Launch a run** on the **Train** tab (researcher role; the *quick demo* preset takes minutes on a "
-        "CPU). Its folds appear here as they finish: press Refresh.\n"
+        "- **Launch a run** on the **Train** tab (researcher role; the *small demo* preset takes 5 minutes on an "
+        "idle CPU, up to an hour on a busy one). Its folds appear here as they finish: press Refresh.\n"
         + (
             "- **Or open the results committed with the project** (below; the README.md of each folder says how it was "
             "made). They hold the tables and per-fold scores, not the per-fold predictions that ROC, calibration "
@@ -70,7 +71,7 @@ def overview(ctx, names: list[str] | None, metric: str) -> tuple:
     comparison box, model A, model B, cross-dataset table). No run chosen: the empty state alone."""
     if not names:
         return empty_state(ctx), gr.update(visible=True), gr.update(visible=False), *[gr.skip()] * 10
-    from histoapp.analysis import figures, report  # plotly: imported when the tab first draws, not at app start
+    from histoapp.analysis import figures  # plotly: imported when the tab first draws, not at app start
 
     runs_dir = ctx.settings.runs_dir
     summary = dash.summary(runs_dir, names)
@@ -81,7 +82,7 @@ def overview(ctx, names: list[str] | None, metric: str) -> tuple:
         "",
         gr.update(visible=False),
         gr.update(visible=True),
-        report.table_html(dash.display_table(summary)),
+        table_view(summary),
         figures.bars(summary, metric),
         figures.patient_figure(dash.patient_table(runs_dir, names)),
         gr.update(visible=bool(groups)),
@@ -95,6 +96,17 @@ def overview(ctx, names: list[str] | None, metric: str) -> tuple:
         gr.update(choices=models, value=models[1] if len(models) > 1 else (models[0] if models else None)),
         gr.update(value=cross, visible=not cross.empty),
     )
+
+
+def table_view(summary) -> str:
+    """The table as the tab shows it, under the warning that some of its rows come from generated data."""
+    import html
+
+    from histoapp.analysis import report
+
+    warning = dash.data_warning(summary)
+    note = f"<p id='dash-data-warning'><strong>{html.escape(warning)}</strong></p>" if warning else ""
+    return note + report.table_html(dash.display_table(summary))
 
 
 def detail(ctx, key: str | None) -> tuple:
@@ -140,9 +152,11 @@ def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: s
     figs = [figures.bars(summary, metric), figures.patient_figure(dash.patient_table(runs_dir, names))]
     if key:
         figs += list(detail(ctx, key))
-    notes = []
+    sections = []
     if a and b:
-        notes.append(compare(ctx, a, b))
+        # The pair chosen in the tab; one that cannot be compared (both sides the same model) is left out.
+        with contextlib.suppress(ValueError, FileNotFoundError):
+            sections.append((f"Significance: {a} vs {b}", dash.significance(runs_dir, a, b)[1]))
     text = report.html_report(
         f"histoapp dashboard: {', '.join(names)}",
         [
@@ -150,7 +164,8 @@ def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: s
             ("Cross-dataset evaluation", dash.cross_dataset(runs_dir, names)),
         ],
         figs,
-        [dash.TABLE_LEGEND, *notes],
+        [n for n in (dash.data_warning(summary), dash.TABLE_LEGEND) if n],
+        sections,
     )
     return str(report.write_html(text, downloads_dir(ctx.settings)))
 
@@ -239,7 +254,7 @@ def build(ctx) -> None:
         csv_btn = gr.Button("Export CSV", elem_id="dash-export-csv")
         html_btn = gr.Button("Export HTML report", elem_id="dash-export-html")
     export_note = gr.Markdown(elem_id="dash-export-note")
-    download = gr.File(label="Download", interactive=False, visible=False)
+    download = gr.File(label="Download", interactive=False, visible=False, elem_id="dash-download")
 
     outs = [
         empty,

@@ -44,6 +44,8 @@ TABLE_COLUMNS = [
     "agree",
     "error",
 ]
+# The on-screen batch table: readable names, narrow enough for the VLM's columns to show (the CSV has them all).
+VIEW_COLUMNS = ["File", "Mag.", "CNN", "CNN P(malignant)", "VLM", "VLM P(malignant)", "Agree", "Notes"]
 NO_ANSWER = "no answer"  # the label cell of a model that abstains
 # Probability bars of an abstaining model are dimmed (the Label gets this class; the style is in ``build``).
 ABSTAINED_CLASS = "abstained"
@@ -72,14 +74,19 @@ class Item:
     vlm_plain_ms: float | None = None
 
     @property
+    def compared(self) -> bool:
+        """Both models answered (a model that abstains, for any reason, has no label to agree or disagree with)."""
+        return _answered(self.cnn) and _answered(self.vlm)
+
+    @property
     def disagree(self) -> bool:
-        """Both models answered about a tissue patch and differ (an abstention about the image itself, such as
-        out of distribution or no tissue, leaves nothing for a pathologist to settle)."""
-        if self.cnn is None or self.vlm is None:
-            return False
-        if getattr(self.cnn, "image_abstained", False) or getattr(self.vlm, "image_abstained", False):
-            return False
-        return self.cnn.label != self.vlm.label
+        """Both models answered and their labels differ."""
+        return self.compared and self.cnn.label != self.vlm.label
+
+    @property
+    def agree_cell(self) -> str:
+        """The batch table's and CSV's agreement: yes / no, empty unless both models answered."""
+        return ("no" if self.disagree else "yes") if self.compared else ""
 
 
 @dataclass
@@ -121,13 +128,16 @@ def read_uploads(ctx, paths: list[str], magnification: str | None) -> list[Item]
 def read_upload(ctx, path: str, magnification: str | None, pixels: int | None = None) -> Item:
     """Decode one upload defensively (``trainer.data.images.load_rgb``) and, outside public mode, keep a copy under
     data_dir/uploads (for the annotation queue; a public demo keeps no upload). Without a chosen ``magnification``,
-    the one the file name states (``..._400X_...``, BreakHis names) is used. ``pixels``: at most this many decoded
-    (a JPEG over it is decoded at a reduced scale; another image is refused)."""
+    the one the file name states (``..._400X_...``, BreakHis names; 40X for an IDC patch name) is used. ``pixels``:
+    at most this many decoded (a JPEG over it is decoded at a reduced scale; another image is refused)."""
     from trainer.data.breakhis import magnification_in_name
     from trainer.data.images import MAX_PIXELS, ImageError, load_rgb
+    from trainer.data.sources import IDC_MAGNIFICATION, parse_idc_name
 
     name = _display_name(path)
-    item = Item(name, magnification=magnification or magnification_in_name(name))
+    # An IDC patch name (``<patient>_idx5_x<X>_y<Y>_class<C>.png``) says no magnification: the dataset is 40X.
+    named = magnification_in_name(name) or (IDC_MAGNIFICATION if parse_idc_name(name) else None)
+    item = Item(name, magnification=magnification or named)
     if Path(path).suffix.lower() not in ACCEPTED:
         item.error = f"unsupported file type {Path(path).suffix or '(none)'}; upload PNG, JPEG or TIFF"
         return item
@@ -267,6 +277,18 @@ def _abstained(pred) -> bool:
     return getattr(pred, "abstain", None) is not None
 
 
+def _answered(pred) -> bool:
+    return pred is not None and not _abstained(pred)
+
+
+def _may_annotate(ctx) -> bool:
+    """Whether the request being served may send patches to the annotation queue (public visitors and viewers
+    may not: the button is not offered to them)."""
+    from histoapp.auth import at_least, current_request, role_of
+
+    return at_least(role_of(ctx.settings, current_request()), "annotator")
+
+
 def _overlay(item: Item, pred, opacity: float):
     """The patch with the model's heat map; an abstaining model's map explains nothing, so the bare patch."""
     if item is None or item.image is None:
@@ -278,7 +300,32 @@ def _overlay(item: Item, pred, opacity: float):
     return overlay(_display(item.image), pred.heatmap, float(opacity))
 
 
-def _info(pred, plain_ms: float | None, what: str) -> str:
+def domain_notes(ctx, key: str, item: Item | None) -> tuple[str, list[str]]:
+    """What model ``key`` was trained on, and why this patch lies outside it (another magnification tag, another
+    scale): ``histoapp.models.domain``. ("", []) for no model or no image."""
+    from histoapp.models.domain import domain_of
+
+    if not key or item is None or item.image is None:
+        return "", []
+    try:
+        domain = domain_of(ctx.registry.get(key))
+    except KeyError:
+        return "", []
+    return domain.describe(), domain.warnings(item.image.size, item.magnification)
+
+
+def _domain_md(ctx, key: str, item: Item | None) -> str:
+    trained_on, warnings = domain_notes(ctx, key, item)
+    if not trained_on:
+        return ""
+    return "\n\n".join([f"*{trained_on}*"] + [f"⚠️ {w[0].upper()}{w[1:]}." for w in warnings])
+
+
+def _info(pred, plain_ms: float | None, what: str, domain: str = "", size: tuple[int, int] | None = None) -> str:
+    """The model's answer (or why it abstains), what it was trained on (``domain``), trust figures, timings and
+    what its heat map shows (for an image of ``size``: which part the model saw)."""
+    from histoapp.models.domain import crop_note
+
     if pred is None:
         return ""
     if _abstained(pred):
@@ -288,7 +335,7 @@ def _info(pred, plain_ms: float | None, what: str) -> str:
         )
     else:
         head = f"**{pred.label}** — P(malignant) = {pred.prob_malignant:.3f}"
-    lines = [head]
+    lines = [head] + ([domain] if domain else [])
     trust = []
     raw = getattr(pred, "prob_malignant_raw", None)
     if raw is not None and abs(raw - pred.prob_malignant) >= 5e-4:
@@ -310,8 +357,8 @@ def _info(pred, plain_ms: float | None, what: str) -> str:
     if pred.heatmap is not None:
         times.append(f"prediction + {what} {pred.latency_ms:.0f} ms")
     if "tta_ms" in pred.extra:
-        ratio = f", {pred.extra['tta_ms'] / plain_ms:.1f}x" if plain_ms else ""
-        times.append(f"TTA {pred.extra['tta_ms']:.0f} ms{ratio}")
+        ratio = f", {pred.extra['tta_ms'] / plain_ms:.1f}x the prediction alone" if plain_ms else ""
+        times.append(f"uncertainty (8 flips / rotations in one batch) {pred.extra['tta_ms']:.0f} ms{ratio}")
     if "answer_ms" in pred.extra:
         times.append(f"answer {pred.extra['answer_ms']:.0f} ms")
     if times:
@@ -319,7 +366,9 @@ def _info(pred, plain_ms: float | None, what: str) -> str:
     text = "\n\n".join(lines)
     if _abstained(pred) and pred.heatmap is not None:
         return text + "\n\n*No heat map shown: a model that abstains has nothing to explain.*"
-    return text + (f"\n\n*{pred.explanation}*" if pred.explanation else "")
+    seen = crop_note(size) if size and pred.heatmap is not None else ""
+    explained = ". ".join(t for t in (pred.explanation, seen) if t)
+    return text + (f"\n\n*{explained}*" if explained else "")
 
 
 def _label(pred, kind: str) -> dict:
@@ -335,29 +384,39 @@ def _label(pred, kind: str) -> dict:
     )
 
 
-def _agreement(session: Session) -> tuple[str, dict]:
+def _agreement(ctx, session: Session) -> tuple[str, dict]:
+    """The line comparing the two models: only where both answered (an abstaining model has no label to agree
+    or disagree with), and the queue button for a user who may annotate."""
+    hidden = gr.update(visible=False)
     both = [it for it in session.items if it.cnn is not None and it.vlm is not None]
     if not both:
-        return "", gr.update(visible=False)
-    bad = [it for it in both if it.disagree]
+        return "", hidden
+    compared = [it for it in both if it.compared]
+    bad = [it for it in compared if it.disagree]
+    send = _may_annotate(ctx)
     if len(session.items) == 1:
         it = both[0]
-        off = [(k, p) for k, p in (("CNN", it.cnn), ("VLM", it.vlm)) if getattr(p, "image_abstained", False)]
+        off = [kind for kind, pred in (("CNN", it.cnn), ("VLM", it.vlm)) if _abstained(pred)]
         if off:
-            who = " and ".join(k for k, _ in off)
-            return f"⛔ The {who} {'abstain' if len(off) > 1 else 'abstains'}: no comparison.", gr.update(visible=False)
+            verb = "abstain" if len(off) > 1 else "abstains"
+            return f"⛔ No comparison: the {' and the '.join(off)} {verb} (the reason is above).", hidden
         if not it.disagree:
-            return f"✅ The CNN and the VLM agree: **{it.cnn.label}**.", gr.update(visible=False)
+            return f"✅ The CNN and the VLM agree: **{it.cnn.label}**.", hidden
         text = (
-            f"⚠️ **The CNN and the VLM disagree**: CNN says **{it.cnn.label}** (P(malignant) {it.cnn.prob_malignant:.2f}), "
-            f"VLM says **{it.vlm.label}** (P(malignant) {it.vlm.prob_malignant:.2f}). A pathologist's label would settle it."
+            f"⚠️ **The CNN and the VLM disagree**: CNN **{it.cnn.label}** (P(malignant) {it.cnn.prob_malignant:.2f}), "
+            f"VLM **{it.vlm.label}** (P(malignant) {it.vlm.prob_malignant:.2f}). A pathologist's label would settle it."
         )
-        return text, gr.update(visible=True, value="Send to annotation queue")
+        return text, gr.update(visible=send, value="Send to annotation queue")
+    skipped = len(both) - len(compared)
+    note = f" {skipped} patch(es) with an abstention: not compared." if skipped else ""
+    if not compared:
+        return "⛔ No comparison: on every patch at least one model abstains.", hidden
     if not bad:
-        return f"✅ The CNN and the VLM agree on all {len(both)} patches.", gr.update(visible=False)
+        return f"✅ The CNN and the VLM agree on all {len(compared)} patches both answered.{note}", hidden
     return (
-        f"⚠️ **The CNN and the VLM disagree on {len(bad)} of {len(both)} patches** (see the table).",
-        gr.update(visible=True, value=f"Send {len(bad)} disagreeing patch(es) to annotation queue"),
+        f"⚠️ **The CNN and the VLM disagree on {len(bad)} of {len(compared)} patches both answered** (see the "
+        f"table).{note}",
+        gr.update(visible=send, value=f"Send {len(bad)} disagreeing patch(es) to annotation queue"),
     )
 
 
@@ -379,14 +438,26 @@ def _cells(pred) -> list:
 def _table_rows(session: Session) -> list[list]:
     rows = []
     for it in session.items:
-        both = it.cnn is not None and it.vlm is not None
-        compared = both and not any(getattr(p, "image_abstained", False) for p in (it.cnn, it.vlm))
-        rows.append(
-            [it.name, it.magnification or ""]
-            + _cells(it.cnn)
-            + _cells(it.vlm)
-            + [("no" if it.disagree else "yes") if compared else "", it.error]
-        )
+        rows.append([it.name, it.magnification or ""] + _cells(it.cnn) + _cells(it.vlm) + [it.agree_cell, it.error])
+    return rows
+
+
+def _view_rows(session: Session) -> list[list]:
+    """The batch table on screen: label and P(malignant) per model, agreement, and in Notes why a model gave no
+    answer (the short reason; the CSV has the full one) and any error."""
+    from trainer.trust.abstain import CODES
+
+    rows = []
+    for it in session.items:
+        notes = [
+            f"{kind}: {CODES.get(pred.abstain, pred.abstain).split(' (')[0]}"
+            for kind, pred in (("CNN", it.cnn), ("VLM", it.vlm))
+            if _abstained(pred)
+        ] + ([it.error] if it.error else [])
+        cells = []
+        for pred in (it.cnn, it.vlm):
+            cells += ["", None] if pred is None else [_cells(pred)[0], round(pred.prob_malignant, 3)]
+        rows.append([it.name, it.magnification or "unknown", *cells, it.agree_cell, "; ".join(notes)])
     return rows
 
 
@@ -405,6 +476,13 @@ def _errors_md(session: Session, extra: list[str] | None = None) -> str:
     return ("#### ⚠️ Could not use\n" + "\n".join(lines)) if lines else ""
 
 
+def _answer(vlm) -> dict:
+    """The VLM's free text; none from a VLM that abstains (its words would read as the answer it withholds)."""
+    if _abstained(vlm):
+        return gr.update(value="", label="VLM answer (free text): none, the VLM abstains")
+    return gr.update(value=(vlm.answer or "") if vlm else "", label="VLM answer (free text)")
+
+
 def _card_title(ctx, key: str, kind: str) -> str:
     if not key:
         return f"#### {kind}: none selected"
@@ -419,24 +497,25 @@ def render(ctx, session: Session, opacity: float, extra_errors: list[str] | None
     item = session.items[session.current] if session.items and 0 <= session.current < len(session.items) else None
     cnn = item.cnn if item else None
     vlm = item.vlm if item else None
-    agree_text, send = _agreement(session)
+    agree_text, send = _agreement(ctx, session)
     many = len(session.items) > 1
     readable = [it.name for it in session.items if it.image is not None]
+    size = item.image.size if item and item.image is not None else None
     return (
         _errors_md(session, extra_errors),
         _card_title(ctx, session.cnn_key, "CNN"),
         _label(cnn, "CNN"),
-        _info(cnn, item.cnn_plain_ms if item else None, "CAM"),
+        _info(cnn, item.cnn_plain_ms if item else None, "CAM", _domain_md(ctx, session.cnn_key, item), size),
         _overlay(item, cnn, opacity) if cnn else None,
         _card_title(ctx, session.vlm_key, "VLM"),
         _label(vlm, "VLM"),
-        _info(vlm, item.vlm_plain_ms if item else None, "attention"),
+        _info(vlm, item.vlm_plain_ms if item else None, "attention", _domain_md(ctx, session.vlm_key, item), size),
         _overlay(item, vlm, opacity) if vlm else None,
-        (vlm.answer or "") if vlm else "",
+        _answer(vlm),
         agree_text,
         send,
         "",  # send status
-        gr.update(value=_table_rows(session), visible=many),
+        gr.update(value=_view_rows(session), visible=many),
         gr.update(value=_write_csv(ctx, session) if many else None, visible=many),
         gr.update(
             choices=readable,
@@ -468,7 +547,8 @@ def _detail(ctx, session: Session, method: str, target: str | None, errors: list
     if session.vlm_key:
         try:
             (pred,) = explain_vlm_images(ctx, session.vlm_key, [item.image])
-            item.vlm = models_call(ctx, "answer_vlm", session.vlm_key, item.image, pred)
+            # An abstaining VLM's free text is not shown: not worth its generation time either.
+            item.vlm = pred if _abstained(pred) else models_call(ctx, "answer_vlm", session.vlm_key, item.image, pred)
         except Exception as exc:
             errors.append(f"VLM explanation failed for `{item.name}`: {exc.__class__.__name__}: {exc}")
     if session.tta:
@@ -495,7 +575,10 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
     errors: list[str] = []
     if not paths:
         return render(ctx, session, opacity)
-    check_rate(ctx.settings)
+    try:
+        check_rate(ctx.settings)
+    except gr.Error as exc:  # said in the errors line: a refusal leaves the page's other components working
+        return render(ctx, session, opacity, [exc.message])
     if len(paths) > MAX_BATCH:
         errors.append(f"{len(paths)} files uploaded; only the first {MAX_BATCH} are used")
         paths = paths[:MAX_BATCH]
@@ -609,6 +692,12 @@ def models_status(ctx) -> tuple:
 
 
 def unavailable_md(ctx) -> str:
+    """The models listed but not usable now, and why; not in public mode (a visitor can do nothing about the
+    server's hub access)."""
+    from histoapp.auth import mode
+
+    if mode(ctx.settings) == "public":
+        return ""
     off = [e for e in ctx.registry.list() if not e.available]
     return ("Not available now: " + "; ".join(f"`{e.name}`: {e.reason}" for e in off)) if off else ""
 
@@ -626,7 +715,7 @@ def target_choices(ctx, cnn_key: str | None) -> dict:
 
 def build(ctx) -> None:
     from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
-    from histoapp.ui.examples import list_examples
+    from histoapp.ui.examples import DATASETS, list_examples
 
     gr.Markdown(INTRO)
     try:
@@ -648,15 +737,20 @@ def build(ctx) -> None:
             )
             mag = gr.Dropdown(MAGS, value="unknown", label="Magnification (optional tag)", elem_id="predict-mag")
             examples = list_examples()
-            if examples:
-                gr.Examples(
-                    [[e["path"], e["magnification"]] for e in examples],
-                    inputs=[files, mag],
-                    cache_examples=False,
-                    example_labels=[e["title"] for e in examples],
-                    examples_per_page=16,
-                    label="Examples (real IDC and BreakHis patches, see assets/examples/README.md)",
-                )
+            for dataset, heading in DATASETS.items():  # one group per dataset, under its heading
+                group = [e for e in examples if e["dataset"] == dataset]
+                if group:
+                    gr.Examples(
+                        # The File box takes several files: an example's value is a list of one (a bare path
+                        # fails Gradio's ListFiles check and every output shows "Error").
+                        [[[e["path"]], e["magnification"]] for e in group],
+                        inputs=[files, mag],
+                        cache_examples=False,
+                        example_labels=[e["title"] for e in group],
+                        examples_per_page=16,
+                        label=heading,
+                    )
+            gr.Markdown("Sources and licences of the examples: `assets/examples/README.md`.")
         with gr.Column(scale=1, min_width=300):
             cnn_dd = gr.Dropdown(cnn_choices, value=cnn_default, label="CNN", elem_id="predict-cnn")
             vlm_dd = gr.Dropdown(vlm_choices, value=vlm_default, label="VLM", elem_id="predict-vlm")
@@ -710,7 +804,14 @@ def build(ctx) -> None:
         send_status = gr.Markdown(elem_id="predict-send-status")
     pick = gr.Dropdown([], label="Show details for", visible=False, elem_id="predict-pick")
     table = gr.Dataframe(
-        headers=TABLE_COLUMNS, label="Batch results", visible=False, interactive=False, elem_id="predict-table"
+        headers=VIEW_COLUMNS,
+        label="Batch results (the CSV below adds the OOD scores and the full reasons)",
+        visible=False,
+        interactive=False,
+        wrap=True,
+        column_widths=["27%", "6%", "10%", "9%", "10%", "9%", "6%", "23%"],
+        max_height=800,
+        elem_id="predict-table",
     )
     csv_out = gr.File(label="Download results (CSV)", visible=False, elem_id="predict-csv")
 

@@ -1,6 +1,6 @@
-"""Train tab: a form bound to the trainer's ExperimentConfig, presets, launch as a separate process
-(``ctx.launcher``, ``histoapp.runs.launch``; ``ctx.runs``, ``histoapp.runs.RunManager``), a live view refreshed by a
-timer, stop / resume / delete, history.
+"""Train tab: a form bound to the trainer's ExperimentConfig, presets, launch as a separate process or a SLURM
+job (``ctx.launcher``, ``histoapp.runs.launch``; ``ctx.runs``, ``histoapp.runs.backend.RunBackend``), a live view
+refreshed by a timer, stop / resume / delete, history.
 
 The handlers are plain functions of ``ctx`` so tests call them without a browser."""
 
@@ -14,12 +14,15 @@ import pandas as pd
 from histoapp.auth import current_request, requires, role_of, user_of, who
 from histoapp.runs import LaunchRefused
 from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
-from histoapp.runs.live import curves, format_duration
+from histoapp.runs.live import curves, format_duration, format_eta
 from trainer.data.records import MAGNIFICATIONS
 from trainer.rundir import RunDir
 
-DEFAULT_PRESET = "quick demo (CPU, minutes)"
-HISTORY_COLUMNS = ["run", "state", "models", "magnifications", "folds done", "launched", "message"]
+DEFAULT_PRESET = "small demo (CPU: 5 min alone, up to 1 h busy)"
+SCROLL_LOG_JS = (
+    "() => { const t = document.querySelector('#train-log textarea'); if (t) t.scrollTop = t.scrollHeight; }"
+)
+HISTORY_COLUMNS = ["run", "state", "models", "magnifications", "folds done", "launched", "by", "message"]
 
 
 # --- handlers ---------------------------------------------------------------------------------------------
@@ -75,18 +78,46 @@ def check_owner(ctx, name: str) -> None:
 @requires("researcher")
 def launch(ctx, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
-    report = ctx.launcher.launch(base, values)
+    report = ctx.launcher.launch(base, values, user=who(ctx.settings))
     if not report.ok:
         return "Not launched:\n\n" + "\n\n".join(_lines(report.errors, [])), gr.update()
     info = report.info
     record_run_action(ctx, "launch", info.name)
-    msg = f"🚀 **{info.name}**: {info.state} (pid {info.pid or '—'}). Log: `{RunDir(info.path).log_file}`"
+    where = f"pid {info.pid or '—'}"
+    if info.job:  # the scheduler's word, e.g. "SLURM job 12 pending (Resources)"
+        where = info.message.splitlines()[0] if info.message else f"SLURM job {info.job}"
+    msg = f"🚀 **{info.name}**: {info.state} ({where}). Log: `{RunDir(info.path).log_file}`"
     return "\n\n".join([msg] + _lines([], report.warnings)), run_choices(ctx, info.name)
 
 
 def run_choices(ctx, value: str | None = None):
-    names = [i.name for i in ctx.runs.list_runs()]
-    return gr.update(choices=names, value=value if value in names else (names[0] if names else None))
+    """The Run dropdown as the runs folder has it now: ``value`` kept when it is still there, else the run that
+    is active (running, starting, stopping, queued), else the newest. Called on page load too, so a reload or a
+    second visitor sees the run going on (the dropdown drawn when the app started knows none launched since)."""
+    infos = ctx.runs.list_runs()
+    names = [i.name for i in infos]
+    if value not in names:
+        value = next((i.name for i in infos if i.active or i.state == "queued"), names[0] if names else None)
+    return gr.update(choices=names, value=value)
+
+
+@requires("researcher")
+def ask_delete(ctx, name: str | None) -> tuple[str, object, object]:
+    """Delete's first click: (message, the confirmation box, its text). Nothing is deleted until it is confirmed;
+    the box says what would be lost."""
+    if not name:
+        return "Select a run first.", gr.update(visible=False), ""
+    check_owner(ctx, name)
+    info = ctx.runs.info(name)
+    if info.active:
+        return f"❌ {name} is {info.state}: stop it before deleting it", gr.update(visible=False), ""
+    prog = ctx.runs.progress(name)
+    done = f"{prog['folds_done']} of {prog['folds_total']}" if prog["folds_total"] else str(prog["folds_done"])
+    text = (
+        f"**Delete {name} for good?** It is {info.state}, with {done} fold(s) finished; its folder, checkpoints "
+        "and logs are removed and cannot be brought back."
+    )
+    return "", gr.update(visible=True), text
 
 
 def history(ctx) -> pd.DataFrame:
@@ -104,6 +135,7 @@ def history(ctx) -> pd.DataFrame:
                 "magnifications": ", ".join(data.get("magnifications") or []),
                 "folds done": done,
                 "launched": pd.Timestamp(i.launched, unit="s").strftime("%Y-%m-%d %H:%M") if i.launched else "",
+                "by": i.by or "",
                 "message": (i.message or "").splitlines()[0] if i.message else "",
             }
         )
@@ -121,6 +153,9 @@ def status_markdown(info, prog: dict) -> str:
         "failed": "❌",
     }.get(info.state, "•")
     lines = [f"### {icon} {info.name} — {info.state}"]
+    origin = ([f"submitted by **{info.by}**"] if info.by else []) + ([f"SLURM job {info.job}"] if info.job else [])
+    if origin:
+        lines.append(" · ".join(origin))
     if prog["folds_total"]:
         pct = f"{100 * prog['fraction']:.0f}%" if prog["fraction"] is not None else "—"
         lines.append(
@@ -132,7 +167,7 @@ def status_markdown(info, prog: dict) -> str:
             )
         )
     if info.active:
-        lines.append(f"**ETA** {format_duration(prog['eta_s'])} · elapsed {format_duration(prog['elapsed_s'])}")
+        lines.append(f"**ETA** {format_eta(prog['eta_s'])} · elapsed {format_duration(prog['elapsed_s'])}")
     if prog["images_per_s"] is not None:
         lines.append(
             f"**Speed** {prog['images_per_s']:.1f} images/s · **memory** {prog['mem_mb'] or 0:.0f} MB "
@@ -283,6 +318,13 @@ def build(ctx) -> None:
         "", label="More settings: one config key=value per line (e.g. train.optimizer=sgd)", lines=2
     )
     fields = [comps[k] for k in FIELDS]
+    # The scheduler's request (SLURM backend only): sent after the config fields, blank fields take the settings'.
+    with gr.Row(visible=ctx.settings.run_backend == "slurm"):
+        job = [
+            gr.Textbox(ctx.settings.slurm_partition, label="SLURM partition (blank: the cluster's default)"),
+            gr.Number(ctx.settings.slurm_gpus, label="GPUs per run", precision=0, minimum=0),
+            gr.Textbox(ctx.settings.slurm_time, label="Time limit (D-HH:MM:SS)"),
+        ]
     with gr.Row():
         check_btn = gr.Button("Check")
         launch_btn = gr.Button("Launch", variant="primary", elem_id="train-launch")
@@ -295,12 +337,17 @@ def build(ctx) -> None:
         stop_btn = gr.Button("Stop", elem_id="train-stop")
         kill_btn = gr.Button("Force stop")
         resume_btn = gr.Button("Resume", elem_id="train-resume")
-        delete_btn = gr.Button("Delete", variant="stop")
+        delete_btn = gr.Button("Delete", variant="stop", elem_id="train-delete")
     status = gr.Markdown(elem_id="train-status")
     with gr.Row():
         loss_plot = gr.Plot(label="Training loss", elem_id="train-loss-plot")
         val_plot = gr.Plot(label="Validation", elem_id="train-val-plot")
-    log = gr.Textbox(label="Log (tail)", lines=12, max_lines=12, elem_id="train-log")
+    with gr.Column(visible=False, elem_id="train-delete-box") as delete_box:
+        delete_text = gr.Markdown(elem_id="train-delete-text")
+        with gr.Row():
+            confirm_btn = gr.Button("Delete for good", variant="stop", elem_id="train-delete-confirm")
+            cancel_btn = gr.Button("Keep it", elem_id="train-delete-cancel")
+    log = gr.Textbox(label="Log (newest lines)", lines=12, max_lines=12, elem_id="train-log")
     hist = gr.Dataframe(
         headers=HISTORY_COLUMNS,
         label="Run history (select a row to view it)",
@@ -312,13 +359,27 @@ def build(ctx) -> None:
     live_outputs = [status, loss_plot, val_plot, log, hist]
     comps["model.family"].change(family_fields, comps["model.family"], [lora_row, comps["model.pretrained"]])
     preset.change(partial(preset_values, ctx), preset, [base, message, *fields])
-    check_btn.click(partial(check_form, ctx), [base, *fields], message)
-    launch_btn.click(partial(launch, ctx), [base, *fields], [message, run]).then(
+    check_btn.click(partial(check_form, ctx), [base, *fields, *job], message)
+    launch_btn.click(partial(launch, ctx), [base, *fields, *job], [message, run]).then(
         partial(live_view, ctx), run, live_outputs
     )
-    for btn, fn in ((stop_btn, stop_run), (kill_btn, kill_run), (resume_btn, resume_run), (delete_btn, delete_run)):
+    for btn, fn in ((stop_btn, stop_run), (kill_btn, kill_run), (resume_btn, resume_run)):
         btn.click(partial(fn, ctx), run, [message, run]).then(partial(live_view, ctx), run, live_outputs)
+    # Delete asks first; the run is deleted only by the confirmation's button.
+    delete_btn.click(partial(ask_delete, ctx), run, [message, delete_box, delete_text])
+    confirm_btn.click(lambda: gr.update(visible=False), None, delete_box).then(
+        partial(delete_run, ctx), run, [message, run]
+    ).then(partial(live_view, ctx), run, live_outputs)
+    cancel_btn.click(lambda: (gr.update(visible=False), "Nothing deleted."), None, [delete_box, message])
+    run.change(lambda: gr.update(visible=False), None, delete_box)  # a question about another run does not stay
     run.change(partial(live_view, ctx), run, live_outputs)
+    # The log box shows its newest lines: scrolled to the end whenever it changes.
+    log.change(None, None, None, js=SCROLL_LOG_JS)
+    # A reload or another visitor: the runs as they are now, the active one selected (see run_choices).
+    if ctx.blocks is not None:
+        ctx.blocks.load(partial(run_choices, ctx), None, run, show_progress="hidden")
+    if ctx.tab is not None:
+        ctx.tab.select(partial(run_choices, ctx), run, run, show_progress="hidden")
     timer.tick(partial(live_view, ctx), run, live_outputs, show_progress="hidden")
 
     def pick(evt: gr.SelectData, table):

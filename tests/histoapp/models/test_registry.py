@@ -72,3 +72,25 @@ def test_unreachable_hub_is_said_in_plain_words(tmp_path, monkeypatch):
     assert not e.available
     assert e.reason == "not downloaded yet, and this machine cannot reach huggingface.co to download it"
     assert "gaierror" not in e.reason and "(" not in e.reason
+
+
+def test_a_model_from_a_stopped_or_unfinished_run_says_so(tmp_path, tiny_checkpoint):
+    import yaml
+
+    runs = tmp_path / "runs"
+    fold = runs / "r" / "resnet18" / "40X" / "fold0"
+    shutil.copytree(tiny_checkpoint, fold / "best")
+    (fold / "metrics.json").write_text(json.dumps({"metrics": {}}))
+    grid = {"data": {"folds": 2, "magnifications": ["40X"]}, "models": [{"family": "cnn", "name": "resnet18"}]}
+    (runs / "r" / "config.yaml").write_text(yaml.safe_dump(grid))
+    reg = ModelRegistry(_settings(tmp_path, runs), assets_dir=tmp_path / "none", hub_models=[])
+
+    def label(state: str) -> str:
+        (runs / "r" / "status.json").write_text(json.dumps({"state": state}))
+        (entry,) = reg.list()
+        return entry.name
+
+    assert label("stopped").endswith("[stopped / partial]") and "stopped / partial" in reg.list()[0].card
+    assert label("finished").endswith("[finished / partial]")  # finished, yet 1 of its 2 folds: still partial
+    (runs / "r" / "config.yaml").write_text(yaml.safe_dump({**grid, "data": {**grid["data"], "folds": 1}}))
+    assert "partial" not in label("finished")

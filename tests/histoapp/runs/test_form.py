@@ -7,19 +7,19 @@ from histoapp.settings import BUNDLED_DATA, Settings
 from tests.histoapp.runs.tiny import tiny_config
 
 
-@pytest.mark.parametrize("preset", ["quick demo (CPU, minutes)", "paper CNN", "paper LoRA"])
+@pytest.mark.parametrize("preset", ["small demo (CPU: 5 min alone, up to 1 h busy)", "paper CNN", "paper LoRA"])
 def test_preset_round_trips_through_the_form(preset, run_settings):
     cfg = load_preset(preset, run_settings)
     assert cfg.output_dir == str(run_settings.runs_dir)
     # data/... moves into the app's data folder; the quick demo's bundled data stays in the project
-    home = BUNDLED_DATA if preset.startswith("quick demo") else run_settings.data_dir
+    home = BUNDLED_DATA if preset.startswith("small demo") else run_settings.data_dir
     assert cfg.data.root.startswith(str(home))
     again = form_to_config(config_to_form(cfg, run_settings), cfg, run_settings)
     assert again.to_dict() == cfg.to_dict()
 
 
 def test_quick_demo_trains_on_the_bundled_real_idc_subset(run_settings, tmp_path):
-    cfg = load_preset("quick demo (CPU, minutes)", run_settings)
+    cfg = load_preset("small demo (CPU: 5 min alone, up to 1 h busy)", run_settings)
     assert cfg.data.source == "idc" and cfg.data.root == str(BUNDLED_DATA / "idc-mini")
     assert (BUNDLED_DATA / "idc-mini" / "MANIFEST.csv").is_file()
     assert config_to_form(cfg, run_settings)["data.source"] == "IDC patches"
@@ -93,7 +93,7 @@ def test_mixed_models_keep_their_own_mode_and_settings(run_settings):
 
 
 def test_blank_run_name_is_stamped_at_launch_and_never_reuses_a_run(run_settings, monkeypatch):
-    cfg = load_preset("quick demo (CPU, minutes)", run_settings)
+    cfg = load_preset("small demo (CPU: 5 min alone, up to 1 h busy)", run_settings)
     blank = config_to_form(cfg, run_settings) | {"name": ""}
     monkeypatch.setattr(form.time, "strftime", lambda fmt: "20261201-102210")
     first = form_to_config(blank, cfg, run_settings).name

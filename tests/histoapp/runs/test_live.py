@@ -1,4 +1,6 @@
-from histoapp.runs.live import curves, format_duration, progress
+import pytest
+
+from histoapp.runs.live import curves, format_duration, format_eta, progress
 
 CONFIG = {
     "data": {"folds": 2, "magnifications": ["40X"]},
@@ -11,26 +13,48 @@ def _ev(event, t, fold=0, **kw):
     return {"event": event, "time": t, "model": "m", "magnification": "40X", "fold": fold, **kw}
 
 
-def test_progress_and_eta_follow_the_events():
+def test_progress_follows_the_events():
     events = [{"event": "run_start", "time": 100.0}, _ev("fold_start", 101, n_train=20)]  # 5 steps/epoch, 10 per fold
     events += [
         _ev("step", 101 + s, epoch=0 if s <= 5 else 1, step=s, loss=1.0 / s, lr=1e-3, images_per_s=8.0, mem_mb=100.0)
         for s in range(1, 6)
     ]
-    p = progress(CONFIG, events, now=110.0)
+    p = progress(CONFIG, events, now=106.0)
     assert p["folds_total"] == 2 and p["folds_done"] == 0 and p["steps_total"] == 10 and p["step"] == 5
     assert p["fraction"] == 0.25
-    assert abs(p["eta_s"] - 10.0 * 0.75 / 0.25) < 1e-9  # 10 s for a quarter: 30 s to go
     assert p["images_per_s"] == 8.0 and p["mem_mb"] == 100.0
-    events += [_ev("fold_end", 120, metrics={}), _ev("run_end", 121, state="stopped")]
-    events += [
-        {"event": "run_start", "time": 200.0},
-        _ev("fold_start", 201, fold=1, n_train=20),
-        _ev("step", 205, fold=1, epoch=0, step=5),
-    ]
-    p = progress(CONFIG, events, now=210.0)
-    assert p["folds_done"] == 1 and p["fraction"] == 0.75
-    assert abs(p["eta_s"] - 10.0 * 0.25 / 0.25) < 1e-9  # pace of this launch only (the earlier fold is not counted)
+    # 1 s per step, 15 steps left; no fold has finished yet, so its end is not measured: up to a quarter more.
+    assert p["eta_s"] == pytest.approx((15.0, 18.75))
+    assert format_eta(p["eta_s"]) == "15s – 19s"
+
+
+def test_eta_runs_down_while_the_step_counter_waits_and_never_grows():
+    events = [{"event": "run_start", "time": 0.0}, _ev("fold_start", 0, n_train=40)]  # 10 steps/epoch, 20 per fold
+    events += [_ev("step", 2.0 * s, epoch=0, step=s) for s in range(1, 6)]  # 2 s per step
+    etas = [progress(CONFIG, events, now=t)["eta_s"] for t in (10.0, 20.0, 100.0)]
+    assert etas[0] == pytest.approx((70.0, 87.5))  # 35 steps x 2 s, the top a quarter more
+    assert etas[1][0] < etas[0][0] and etas[1][1] < etas[0][1]  # 10 s later, no new step: 10 s less
+    assert etas[2][0] == 0.0  # overdue: never negative
+    assert progress(CONFIG, events[:4], now=6.0)["eta_s"] is None  # two intervals: still measuring
+    assert format_eta(None).startswith("—")
+
+
+def test_eta_counts_a_finished_folds_overhead_and_ignores_an_earlier_launch():
+    events = [{"event": "run_start", "time": 0.0}, _ev("fold_start", 0, n_train=40)]
+    events += [_ev("step", 10.0 + s, epoch=0, step=s) for s in range(1, 21)]  # 1 s per step, fold 0's 20 steps
+    events += [_ev("fold_end", 40.0, metrics={}), _ev("run_end", 41.0, state="stopped")]
+    # A later launch on a busier machine: 3 s per step. The first launch's pace does not count.
+    events += [{"event": "run_start", "time": 1000.0}, _ev("fold_start", 1000.0, fold=1, n_train=40)]
+    events += [_ev("step", 1000.0 + 3 * s, fold=1, epoch=0, step=s) for s in range(1, 11)]
+    low, high = progress(CONFIG, events, now=1030.0)["eta_s"]
+    assert low == pytest.approx(30.0) and high == pytest.approx(37.5)  # 10 steps x 3 s (+ a quarter: unmeasured)
+    # The same launch with its first fold finished: 20 s of that fold fell outside its step intervals.
+    one = [{"event": "run_start", "time": 0.0}, *events[1:22], events[22]]
+    one += [_ev("fold_start", 40.0, fold=1, n_train=40)]
+    one += [_ev("step", 60.0 + s, fold=1, epoch=0, step=s) for s in range(1, 11)]
+    low, high = progress(CONFIG, one, now=70.0)["eta_s"]
+    assert low == pytest.approx(10 * 1.0 + 20.0 + 1.0) and high == pytest.approx(low)  # steps + measured overhead
+    assert format_eta((low, high)) == "about 31s"
 
 
 def test_curves_split_series_per_fold(tmp_path):

@@ -88,3 +88,14 @@ def test_manager_refuses_existing_name_and_foreign_output_dir(manager, run_setti
     assert any("exists already" in e for e in errors)
     errors, _ = manager.check(_with(tiny_config(run_settings, "x", tiny_data), f"output_dir={tmp_path / 'elsewhere'}"))
     assert any("output_dir must be" in e for e in errors)
+
+
+def test_a_batch_larger_than_a_folds_training_set_is_warned_of(run_settings, tiny_data):
+    """256 generated images, 2 folds, 15 % validation: a fold trains on about 108 of them."""
+    base = tiny_config(run_settings, "b", tiny_data)
+    _, warnings = check_config(_with(base, "train.batch_size=100000"), run_settings, available_families={"cnn"})
+    assert any(
+        "batch size 100000 is larger than a fold's training set (about 108 of the 256 images" in w for w in warnings
+    )
+    _, warnings = check_config(_with(base, "train.batch_size=64"), run_settings, available_families={"cnn"})
+    assert not any("batch size" in w for w in warnings)

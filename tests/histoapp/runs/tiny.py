@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from histoapp.settings import Settings
@@ -80,3 +81,39 @@ def wait_for(predicate, timeout: float = 120.0, every: float = 0.25, what: str =
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def make_running_run(settings: Settings, name: str, data_root: Path, *, steps: int = 12, step_s: float = 2.0):
+    """A run the app takes for running, made without training: its config, a live stand-in process (``sleep``,
+    in its own process group as the launcher starts runs) in ``launch.json`` and ``status.json``, and step events
+    of its first fold at ``step_s`` seconds per step, the last one now. Returns the process (the caller ends it)."""
+    import json
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    from trainer.rundir import RunDir, write_json_atomic
+
+    cfg = tiny_config(settings, name, data_root, epochs=2, batch_size=4)
+    run = RunDir(settings.runs_dir / name)
+    run.path.mkdir(parents=True)
+    cfg.to_yaml(run.config_file)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+    now = time.time()
+    write_json_atomic(
+        run.launch_file,
+        {"state": "launched", "pid": proc.pid, "pgid": proc.pid, "launched": now - 60, "history": []},
+    )
+    started = datetime.fromtimestamp(now - 55, timezone.utc).isoformat()
+    write_json_atomic(run.status_file, {"state": "running", "pid": proc.pid, "started": started, "updated": started})
+    ctx = {"model": "resnet18", "magnification": "40X", "fold": 0}
+    events = [
+        {"event": "run_start", "time": now - 55},
+        {"event": "fold_start", "time": now - 50, **ctx, "n_train": 400},
+    ]
+    events += [
+        {"event": "step", "time": now - (steps - s) * step_s, **ctx, "epoch": 0, "step": s, "loss": 0.7}
+        for s in range(1, steps + 1)
+    ]
+    run.events_file.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return proc

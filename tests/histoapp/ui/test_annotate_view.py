@@ -67,7 +67,11 @@ def test_progress_and_tables(store, patch):
     store.annotate(i, "bob", label=1)
     assert "**ann**: 1 done, 0 left" in view.progress_text(store.progress("ann"), "ann")
     recent = view.recent_table(store, "ann")
-    assert recent.values.tolist()[0][:5] == [i, "benign", "", "blur", "faint"]
+    assert f"<td>{patch.name} <small>(#{i})</small></td>" in recent  # its file's name, not only an id
+    assert "<img alt='' src='data:image/png;base64," in recent and "<td>blur</td><td>faint</td>" in recent
+    store.annotate(i, "ann", label=0, note="<script>x</script>")
+    assert "<script>" not in view.recent_table(store, "ann")  # the note is escaped
+    assert "No labels yet" in view.recent_table(store, "nobody")
     assert view.conflicts_table(store).values.tolist()[0][:2] == [i, "label"]
     head, pairs, _ = view.agreement_tables(store)
     assert "ann, bob" in head and pairs.values.tolist()[0][:3] == ["ann", "bob", 1]

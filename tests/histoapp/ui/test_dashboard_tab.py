@@ -45,7 +45,7 @@ def test_table_equals_the_trainers_results_file(ctx, finished):
     assert dashboard.run_list(ctx) == gr.update(choices=["done", *dash.committed_results()], value=["done"])
     out = dashboard.overview(ctx, ["done"], "accuracy")
     table = dash.display_table(dash.summary(ctx.settings.runs_dir, ["done"]))
-    assert out[TABLE] == table_html(table) and out[VIEW]["visible"] and not out[EMPTY_BOX]["visible"]
+    assert out[TABLE].endswith(table_html(table)) and out[VIEW]["visible"] and not out[EMPTY_BOX]["visible"]
     assert len(table) == len(results["rows"]) == 2
     for shown, row in zip(table.to_dict("records"), results["rows"], strict=True):
         assert (shown["Model"], shown["Mag."], shown["Folds"]) == (
@@ -64,7 +64,10 @@ def test_table_equals_the_trainers_results_file(ctx, finished):
         for m in METRICS:
             if row["mean"][m] is not None:
                 assert shown[f"{m}_mean"] == pytest.approx(row["mean"][m], abs=1e-12)
-    assert {t.name for t in out[BARS].data} >= {"resnet18 (done)", "resnet18-linear_probe (done)"}
+    gen = "generated BreakHis-like"  # the tiny run trains on generated patches: its legend says so
+    assert {t.name for t in out[BARS].data} >= {f"resnet18 (done; {gen})", f"resnet18-linear_probe (done; {gen})"}
+    assert set(exported["data"]) == {gen} and set(exported["data_kind"]) == {"generated"}
+    assert "Generated data: done trained and tested on patches generated" in out[TABLE]
     assert out[GROUP]["choices"] == ["done / resnet18 / 40X", "done / resnet18-linear_probe / 40X"]
     assert out[DETAIL_BOX]["visible"] and out[COMPARE_BOX]["visible"] and out[NO_DETAIL] == ""
 
@@ -83,6 +86,12 @@ def test_details_significance_and_html_report(ctx, finished):
     text = Path(path).read_text()
     assert "Per-magnification results" in text and "resnet18-linear_probe" in text and "McNemar" in text
     assert "<script src=" not in text and "Plotly.newPlot" in text  # plotly.js inlined: opens offline
+    # The same model on both sides cannot be compared: the report leaves the test out instead of the CLI's error.
+    same = Path(
+        dashboard.export_html(ctx, ["done"], "accuracy", None, "done / resnet18", "done / resnet18")
+    ).read_text()
+    assert "--model-a" not in same and "both sides" not in same and "McNemar" not in same
+    assert same.index("Generated data: done") < same.index("Per-magnification results")
 
 
 def test_cross_dataset_results_are_listed(ctx, finished, tiny_data):
@@ -102,6 +111,9 @@ def test_the_papers_figure_sits_beside_ours():
     row = {c: None for c in summary("/nonexistent", []).columns}
     row.update(
         run="r",
+        run_state="stopped / partial",
+        data="real BreakHis",
+        data_kind="real",
         model="resnet34",
         paper_model="ResNet34",
         magnification="40X",
@@ -114,6 +126,7 @@ def test_the_papers_figure_sits_beside_ours():
     row.update({f"paper_{k}": v for k, v in paper_figures("resnet34", "40X").items()})
     shown = display_table(pd.DataFrame([row])).iloc[0]
     assert shown["Model"] == "ResNet34"  # the paper's name for it, as in results.md
+    assert shown["Run"] == "r (stopped / partial)" and shown["Data"] == "real BreakHis"
     assert shown["Accuracy"] == f"0.950 ± 0.010 ({paper_figures('resnet34', '40X')['accuracy']:.3f})"
     assert shown["F1"] == "0.900 ± 0.020" and shown["Precision"] == "—"
 
@@ -141,8 +154,11 @@ def test_committed_results_open_with_their_table_and_export(ctx):
     for row in committed["rows"]:  # the committed numbers, formatted as for a run
         assert cell(row["mean"]["f1"], row["std"]["f1"]) in out[TABLE]
     assert not out[DETAIL_BOX]["visible"] and "predictions" in out[NO_DETAIL] and not out[COMPARE_BOX]["visible"]
-    assert len(out[PATIENTS].data) == len(committed["rows"])  # per-fold patient accuracy from results.json
+    bars, folds = out[PATIENTS].data  # one bar per row, coloured by data source; each fold a dot
+    assert len(bars.y) == len(committed["rows"]) and bars.name == "generated BreakHis-like"
+    assert len(folds.x) == sum(r["n_folds"] for r in committed["rows"])  # per-fold patient accuracy
     exported = pd.read_csv(dashboard.export_csv(ctx, ["results/"]))
+    assert set(exported["data"]) == {"generated BreakHis-like"}
     assert list(exported["roc_auc_mean"]) == pytest.approx([r["mean"]["roc_auc"] for r in committed["rows"]])
     with pytest.raises(FileNotFoundError):  # only the project's own folders, whatever a browser sends
         dash.results_of(ctx.settings.runs_dir, "../../etc/")

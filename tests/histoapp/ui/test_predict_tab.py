@@ -120,7 +120,7 @@ def test_disagreements_go_to_the_annotation_store(ctx, patches):
     # A VLM that says the opposite (the real one is exercised in the browser test).
     it.vlm = SimpleNamespace(label="benign" if it.cnn.label == "malignant" else "malignant", prob_malignant=0.5)
     session.vlm_key = "demo:fake-vlm"
-    text, send = tab._agreement(session)
+    text, send = tab._agreement(ctx, session)
     assert "disagree" in text and send["visible"] is True
 
     calls = []
@@ -170,8 +170,13 @@ def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
     for side in ("cnn", "vlm"):
         assert set(out[f"{side}_label"]["value"]) == {"benign", "malignant"}
         assert out[f"{side}_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN) and "ms" in out[f"{side}_info"]
-    assert isinstance(out["vlm_answer"], str) and "attention" in out["vlm_info"]
-    assert ("agree" in out["agreement"]) or ("disagree" in out["agreement"])
+    answer = out["vlm_answer"]
+    if isinstance(answer, dict):  # the tiny VLM may abstain: then no answer words (issue 23, item 4)
+        assert answer["value"] == "" and "abstains" in answer["label"]
+        assert "nothing to explain" in out["vlm_info"] and "agree" not in out["agreement"]
+    else:
+        assert isinstance(answer, str) and "attention" in out["vlm_info"]
+        assert ("agree" in out["agreement"]) or ("disagree" in out["agreement"])
 
 
 def test_sent_patch_lands_in_the_real_store_disagreement_queue(ctx, patches, tmp_path):
@@ -209,7 +214,11 @@ def test_a_photo_gets_the_reason_instead_of_a_label_dimmed_bars_and_no_heat_map(
     patch = tmp_path / "patch.png"
     _write_patch(patch)
     many = _run(ctx, [str(photo), str(patch)])
-    photo_row, patch_row = many["table"]["value"]
+    photo_row, patch_row = many["table"]["value"]  # on screen: readable columns, the short reason in Notes
+    view = tab.VIEW_COLUMNS
+    assert photo_row[view.index("CNN")] == tab.NO_ANSWER and "CNN: " in photo_row[view.index("Notes")]
+    assert "CNN: " not in patch_row[view.index("Notes")] and patch_row[view.index("CNN")] != tab.NO_ANSWER
+    photo_row, patch_row = tab._table_rows(many["session"])  # the CSV's rows: the full reason
     cols = tab.TABLE_COLUMNS
     assert photo_row[cols.index("cnn_label")] == tab.NO_ANSWER
     assert "H&E" in photo_row[cols.index("cnn_abstain_reason")]
@@ -228,7 +237,10 @@ def test_tta_gives_the_spread_and_its_cost(ctx, patches):
     out = _run(ctx, [patches[0]], tta=True)
     pred = out["session"].items[0].cnn
     assert pred.tta["views"] == 8 and pred.tta["min"] <= pred.prob_malignant + 1e-6 <= pred.tta["max"] + 2e-6
-    assert "flips/rotations" in out["cnn_info"] and "TTA" in out["cnn_info"]
+    assert (
+        "Uncertainty over 8 flips/rotations" in out["cnn_info"]
+        and "8 flips / rotations in one batch" in out["cnn_info"]
+    )
     off = dict(zip(OUT, tab.toggle_tta(ctx, out["session"], False, "Grad-CAM", tab.PREDICTED, 0.5), strict=True))
     assert off["session"].tta is False
 
@@ -255,11 +267,51 @@ def test_example_buttons_are_named_apart_from_their_file_names(tmp_path):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "README.md").write_text("not an example")
     found = {e["title"]: e for e in list_examples(tmp_path)}
-    assert set(found) == {
-        "breakhis · benign · adenosis · 40X · patient14-22549AB",
-        "idc · malignant · patient8863 · x1001 · y1051",
+    assert set(found) == {"benign · adenosis · 40X · patient14-22549AB", "malignant · patient8863 · x1001 · y1051"}
+    assert found["benign · adenosis · 40X · patient14-22549AB"]["magnification"] == "40X"
+    assert found["malignant · patient8863 · x1001 · y1051"]["label"] == "malignant"
+    assert [e["dataset"] for e in list_examples(tmp_path)] == ["idc", "breakhis"]  # grouped, IDC first
+
+
+def test_shipped_example_titles_are_whole_distinct_and_grouped_by_dataset():
+    """Issue 23: titles were cut by Gradio ("... patient14-25...") and IDC and BreakHis examples interleaved."""
+    from histoapp.ui.examples import TITLE_MAX, list_examples
+
+    examples = list_examples()
+    titles = [e["title"] for e in examples]
+    assert titles and len(set(titles)) == len(titles) and max(map(len, titles)) <= TITLE_MAX
+    datasets = [e["dataset"] for e in examples]
+    assert datasets == sorted(datasets, key=["idc", "breakhis"].index)
+
+
+def _said(label, p, abstain=None):
+    return SimpleNamespace(label=label, prob_malignant=p, abstain=abstain, abstain_reason=abstain, answer=label)
+
+
+def test_no_agreement_or_answer_words_for_a_model_that_abstains(ctx):
+    """Issue 23: both models abstaining still read "agree: benign"; an abstaining CNN "CNN says malignant"; a
+    batch "agree on all 12 patches" with 4 abstentions; the VLM's free text "benign" while it abstained."""
+    one = tab.Session(items=[tab.Item("a.png", cnn=_said("malignant", 0.51, "uncertain"), vlm=_said("benign", 0.2))])
+    text, send = tab._agreement(ctx, one)
+    assert "No comparison" in text and "CNN abstains" in text and send["visible"] is False
+    assert not any(w in text for w in ("agree", "says", "malignant", "benign"))
+    both = tab.Session(
+        items=[tab.Item("b.png", cnn=_said("benign", 0.4, "uncertain"), vlm=_said("benign", 0.4, "ood"))]
+    )
+    text, _ = tab._agreement(ctx, both)
+    assert "CNN and the VLM abstain" in text and "agree" not in text and "benign" not in text
+    assert tab._answer(both.items[0].vlm) == {
+        "value": "",
+        "label": "VLM answer (free text): none, the VLM abstains",
+        "__type__": "update",
     }
-    assert found["breakhis · benign · adenosis · 40X · patient14-22549AB"]["magnification"] == "40X"
-    assert found["idc · malignant · patient8863 · x1001 · y1051"]["label"] == "malignant"
-    titles = [e["title"] for e in list_examples()]
-    assert titles and len(set(titles)) == len(titles)
+
+    batch = tab.Session(
+        items=[tab.Item(f"{i}.png", cnn=_said("benign", 0.1), vlm=_said("benign", 0.1)) for i in range(2)]
+        + [tab.Item("x.png", cnn=_said("malignant", 0.6, "uncertain"), vlm=_said("benign", 0.1))]
+    )
+    text, _ = tab._agreement(ctx, batch)
+    assert "agree on all 2 patches both answered" in text and "1 patch(es) with an abstention" in text
+    rows = tab._table_rows(batch)
+    assert rows[2][2] == tab.NO_ANSWER and rows[2][-2] == ""  # no label, no agree cell
+    assert [r[-2] for r in rows[:2]] == ["yes", "yes"]

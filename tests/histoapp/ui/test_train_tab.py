@@ -104,7 +104,7 @@ def test_missing_preset_keeps_the_form(ctx, monkeypatch):
     monkeypatch.setitem(form.PRESETS, "paper LoRA", "not_there.yaml")
     out = train.preset_values(ctx, "paper LoRA")
     assert "not_there.yaml" in out[1]
-    out = train.preset_values(ctx, "quick demo (CPU, minutes)")
+    out = train.preset_values(ctx, "small demo (CPU: 5 min alone, up to 1 h busy)")
     assert out[0]["data"]["source"] == "idc" and "loaded" in out[1]
 
 

@@ -180,7 +180,7 @@ def test_cv_trains_on_two_roots(two_roots, tmp_path):
     splits = json.loads(run.splits_file.read_text())
     assert sorted(p for f in splits["folds"] for p in f["test_patients"]) == sorted([*IDC_PATIENTS, *MORE_PATIENTS])
     assert ExperimentConfig.from_yaml(run.config_file).data.root == [str(r) for r in two_roots]
-    assert f"Data: `idc` at `{two_roots[0]} + {two_roots[1]}`" in (cfg.run_dir / "results.md").read_text()
+    assert f"Data: **real IDC**, `idc` at `{two_roots[0]} + {two_roots[1]}`" in (cfg.run_dir / "results.md").read_text()
     # trainer evaluate on both folders: every usable image of the union scored once.
     from trainer.cli import main
 

@@ -20,6 +20,43 @@ def random_noise(seed: int = 0) -> Image.Image:
     return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (224, 224, 3), dtype=np.uint8))
 
 
+def translucent_noise(alpha: int = 128, size: int = 512, seed: int = 0) -> Image.Image:
+    """Random colours saved with partial transparency (issue 23): composited on white, as every reader does, the
+    averaged copy is a pale pink that the models took for benign tissue."""
+    arr = np.random.default_rng(seed).integers(0, 256, (size, size, 4), dtype=np.uint8)
+    arr[..., 3] = alpha
+    return Image.fromarray(arr, "RGBA")
+
+
+def noise_random_alpha(size: int = 512, seed: int = 1) -> Image.Image:
+    """Random colours, each pixel with its own random transparency."""
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size, size, 4), dtype=np.uint8), "RGBA")
+
+
+def palette_noise(size: int = 512, seed: int = 2, transparent: bool = True) -> Image.Image:
+    """A palette (P mode) image of 256 random colours, one of them transparent."""
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8), "P")
+    img.putpalette(rng.integers(0, 256, 768, dtype=np.uint8).tobytes())
+    if transparent:
+        img.info["transparency"] = 0
+    return img
+
+
+def transparent_patch() -> Image.Image:
+    """A real H&E patch made fully transparent: what a viewer shows (and the model is given) is blank white."""
+    patch = real_patch().resize((256, 256)).convert("RGBA")
+    patch.putalpha(0)
+    return patch
+
+
+def grayscale_alpha() -> Image.Image:
+    """Grayscale text with an alpha channel (LA)."""
+    img = text_image().convert("LA")
+    img.putalpha(200)
+    return img
+
+
 def text_image() -> Image.Image:
     """A grayscale page of text."""
     img = Image.new("L", (320, 160), 250)
@@ -84,4 +121,12 @@ KINDS = {
     "photo-like scene": photo_scene,
     "upscaled thumbnail": upscaled_thumbnail,
     "smoothly upscaled thumbnail": smooth_upscaled_thumbnail,
+    # Transparency and palettes (issue 23): the checks judge the image as composited for the model.
+    "translucent noise (RGBA, alpha 128)": translucent_noise,
+    "faint noise (RGBA, alpha 64)": lambda: translucent_noise(64),
+    "noise with random alpha": noise_random_alpha,
+    "palette noise with a transparent colour": palette_noise,
+    "palette noise": lambda: palette_noise(transparent=False),
+    "fully transparent H&E patch": transparent_patch,
+    "grayscale text with alpha (LA)": grayscale_alpha,
 }

@@ -9,6 +9,7 @@ from PIL import Image
 
 from tests.trainer.trust import hostile
 from trainer.config import TrustConfig
+from trainer.data.images import load_rgb, to_rgb
 from trainer.data.synthetic import render_patch
 from trainer.trust.abstain import decide
 from trainer.trust.tissue import WORK_SIDE, _keys_cubic, check_image
@@ -120,3 +121,34 @@ def test_a_flat_image_carries_no_detail_and_the_bound_comes_from_the_config():
     checks = check_image(hostile.real_patch())
     assert enlarged(checks) is None
     assert checks.enlarged_from(0.5, max_fit_residual=checks.fit_residual) is not None
+
+
+def test_noise_of_any_colours_palette_or_transparency_is_refused_as_noise():
+    """Issue 23: noise saved with transparency (composited on white, as for the model) or as a random palette
+    (mostly pink by chance) escaped the colour test; its unrelated neighbouring pixels give it away."""
+    for name in ("translucent_noise", "noise_random_alpha", "palette_noise"):
+        checks = check_image(getattr(hostile, name)())
+        assert abs(checks.neighbour_correlation) < 0.02, name
+        assert decide(checks, 0.9) is not None, name
+    palette = check_image(hostile.palette_noise(transparent=False))
+    assert palette.he_fraction > TrustConfig().min_he_fraction  # its colours alone would pass
+    assert decide(palette, 0.9).code == "noise" and "pixel noise" in decide(palette, 0.9).message
+
+
+def test_real_patches_are_not_noise():
+    """The bound (0.05) against the bundled real tissue: 2,160 IDC patches (50 px, the least correlated real
+    images) and the BreakHis examples."""
+    paths = sorted((ASSETS / "data" / "idc-mini").rglob("*.png")) + sorted(EXAMPLES.glob("*.*"))
+    paths = [p for p in paths if p.suffix.lower() in (".png", ".jpg")]
+    assert len(paths) > 1000
+    lowest = min(check_image(load_rgb(p)).neighbour_correlation for p in paths)
+    assert lowest > 2 * TrustConfig().min_neighbour_correlation, lowest
+
+
+def test_the_checks_see_transparency_composited_as_the_model_does():
+    """An RGBA image handed over in memory is composited on white, as reading its file is (``load_rgb``), not
+    stripped of its alpha (Pillow's ``convert``): the checks and the model judge what a viewer sees."""
+    patch = hostile.transparent_patch()  # a real patch, fully transparent: white to a viewer
+    assert check_image(patch).tissue_fraction < 0.01
+    assert check_image(patch.convert("RGB")).tissue_fraction > 0.5  # the pixels under the alpha
+    assert np.array_equal(np.asarray(to_rgb(patch)), np.full((256, 256, 3), 255, np.uint8))
