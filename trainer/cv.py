@@ -56,8 +56,7 @@ def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[li
 
             print(f"generating synthetic BreakHis-like data in {roots[0]} ...", flush=True)
             generate(roots[0], **SYNTHETIC)
-    source = "breakhis" if data.source == "synthetic" else data.source
-    report = index_roots(roots, source, verify=True)
+    report = index_roots(roots, data.source, verify=True)  # synthetic: indexed as breakhis, marked generated
     note = grouping_note(report.records, data.patient_grouping)
     if note:
         report.notes.append(note)

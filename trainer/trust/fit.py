@@ -135,7 +135,7 @@ def calibrate_checkpoint(
     if source is None:
         source = "auto"
         if run_cfg and [Path(r) for r in run_cfg.data.roots] == [Path(r) for r in roots]:
-            source = "breakhis" if run_cfg.data.source == "synthetic" else run_cfg.data.source
+            source = run_cfg.data.source  # index_dataset reads synthetic as breakhis
     cfg = config or (run_cfg.trust if run_cfg else TrustConfig())
     splits = Splits.load(splits_file)
     by_fold = {f.fold: f for f in splits.folds}
