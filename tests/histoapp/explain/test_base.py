@@ -19,14 +19,15 @@ def loaded(tmp_path_factory, trained_run):
 
 
 def test_cnn_explainer_gives_the_same_probabilities_as_a_plain_prediction(loaded, synthetic_records):
-    from histoapp.models.inference import predict_proba
     from trainer.data.images import load_rgb
+    from trainer.predict import forward
+    from trainer.trust.calibration import softmax
 
     patch = load_rgb(synthetic_records[0].path).resize((72, 72))
     explainer = explainer_for(loaded)
     assert isinstance(explainer, CamExplainer) and isinstance(explainer, Explainer)
-    exp = explainer.explain(patch, method="Grad-CAM++", target=1)
-    assert np.allclose(exp.probs, predict_proba(loaded, patch), atol=1e-5)
+    (exp,) = explainer.explain_many([patch], method="Grad-CAM++", target=1)
+    assert np.allclose(exp.probs, softmax(forward(loaded, [patch])[0])[0], atol=1e-5)
     assert exp.target == 1 and exp.heatmap.shape == (72, 72)
     assert exp.description == f"Grad-CAM++ for class '{loaded.classes[1]}'"
 
