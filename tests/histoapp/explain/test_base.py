@@ -35,3 +35,21 @@ def test_cnn_explainer_gives_the_same_probabilities_as_a_plain_prediction(loaded
 def test_unknown_family_is_refused():
     with pytest.raises(ValueError, match="no explanation for model family 'svm'"):
         explainer_for(SimpleNamespace(adapter=SimpleNamespace(family="svm")))
+
+
+def test_an_explained_prediction_is_the_trainers_prediction_holding_its_explanation(loaded, synthetic_records):
+    """One result type from the trainer to the tab: the app's predictions are ``trainer.predict.Prediction``s, an
+    explained one holds the ``Explanation`` whose pass its probabilities and trust verdict were judged on."""
+    from histoapp.models.inference import classify_many, explain_many
+    from trainer.data.images import load_rgb
+    from trainer.predict import Prediction
+
+    patches = [load_rgb(r.path).resize((64, 64)) for r in synthetic_records[:3]]
+    explained = explain_many(loaded, patches, method="Grad-CAM")
+    plain = classify_many(loaded, patches)
+    for e, p in zip(explained, plain, strict=True):
+        assert type(e) is Prediction and type(p) is Prediction and p.explanation is None
+        assert e.explanation.heatmap.shape == (64, 64) and e.explanation.target == int(np.argmax(e.probs_raw))
+        assert np.allclose(e.probs_raw, e.explanation.probs, atol=1e-6)
+        assert np.allclose(e.probs, p.probs, atol=1e-4) and e.abstain == p.abstain and e.label == p.label
+        assert e.model == p.model == loaded.entry.name and e.latency_ms > 0 and p.latency_ms > 0
