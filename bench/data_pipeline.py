@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from trainer.data.dataset import PatchDataset  # noqa: E402
-from trainer.data.index import index_dataset  # noqa: E402
 from trainer.data.loading import make_loader  # noqa: E402
+from trainer.data.sources import index_dataset  # noqa: E402
 from trainer.data.transforms import build_transforms  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "breakhis"

@@ -62,13 +62,27 @@ def bench_one(fn, images, runs: int, warmup: int = 1) -> float:
     return _median_ms(ts)
 
 
+def plain_proba(adapter, size: int):
+    """The model's own probabilities of one patch, nothing else (no trust checks): the Grad-CAM variants' baseline."""
+    import torch
+
+    tf = adapter.transform(False, size)
+
+    def run(im):
+        with torch.inference_mode():
+            return adapter.predict_proba(adapter.collate([tf(im)], [0]))
+
+    return run
+
+
 def cnn_pair(key: str, cnn, images, runs: int) -> dict:
-    """Plain vs Grad-CAM (default target) medians of one loaded CNN, with the target layer and its map side."""
+    """Plain vs Grad-CAM (default target) medians of one loaded CNN, with the target layer and its map side: the
+    app's calls (``histoapp.models.inference``) for one patch, trust checks included."""
     from histoapp.explain.cam import target_layer
-    from histoapp.models.inference import classify, predict_cnn
+    from histoapp.models.inference import classify_many, explain_many
 
     plain, cam = bench_pair(
-        lambda im: classify(cnn, im), lambda im: predict_cnn(cnn, im, cam_method="Grad-CAM"), images, runs
+        lambda im: classify_many(cnn, [im]), lambda im: explain_many(cnn, [im], method="Grad-CAM"), images, runs
     )
     model = cnn.adapter.module
     layer = target_layer(model, getattr(cnn.adapter.config, "name", None), cnn.input_size)
@@ -79,7 +93,7 @@ def cnn_pair(key: str, cnn, images, runs: int) -> dict:
 
     handle = layer.register_forward_hook(record)
     try:
-        classify(cnn, images[0])
+        classify_many(cnn, images[:1])
     finally:
         handle.remove()
     return {
@@ -99,17 +113,14 @@ def gradcam_variants(cnn, images, runs: int) -> list[dict]:
     and the grid is tiny, and the backward pass through it costs about as much again: a ``layer3`` target (4x4)
     therefore costs ~1.8x. Rows: the same model with ``layer4`` as target (2x2), the same architecture at
     128 px with the default ``layer4`` target (4x4, backward through avgpool + fc only), a ResNet34 at 224 px."""
-    import torch
-
-    from histoapp.explain.cam import explain_cnn
-    from histoapp.models.inference import predict_proba
+    from histoapp.explain.cam import explain_cnn_many
     from trainer.config import ModelConfig
     from trainer.models.cnn import CNNAdapter
 
     rows = []
     plain, cam = bench_pair(
-        lambda im: predict_proba(cnn, im),
-        lambda im: explain_cnn(cnn.adapter, im, input_size=cnn.input_size, layer="layer4"),
+        plain_proba(cnn.adapter, cnn.input_size),
+        lambda im: explain_cnn_many(cnn.adapter, [im], input_size=cnn.input_size, layer="layer4"),
         images,
         runs,
     )
@@ -124,15 +135,9 @@ def gradcam_variants(cnn, images, runs: int) -> list[dict]:
         big.module.eval()
         for p in big.module.parameters():
             p.requires_grad_(False)
-        tf = big.transform(False, size)
-
-        def plain_big(im, big=big, tf=tf):
-            with torch.inference_mode():
-                big.predict_proba(big.collate([tf(im)], [0]))
-
         plain, cam = bench_pair(
-            plain_big,
-            lambda im, big=big, size=size: explain_cnn(big, im, input_size=size),
+            plain_proba(big, size),
+            lambda im, big=big, size=size: explain_cnn_many(big, [im], input_size=size),
             images,
             max(5, runs // 2),
         )
@@ -182,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     out["machine"]["torch_threads"] = torch.get_num_threads()
     out["machine"]["torch"] = torch.__version__
     from histoapp.explain import CAM_METHODS
-    from histoapp.models.inference import classify, predict_cnn, predict_vlm
+    from histoapp.models.inference import classify_many, explain_many
     from histoapp.models.registry import ModelRegistry
     from histoapp.settings import Settings
     from histoapp.ui.examples import list_examples
@@ -196,13 +201,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     t0 = time.perf_counter()
     cnn = reg.load(a.cnn)
-    classify(cnn, images[0])
+    classify_many(cnn, images[:1])
     out["cnn_first_prediction_s"] = time.perf_counter() - t0
     out["cnn"] = cnn_pair(a.cnn, cnn, images, a.runs)
     if a.baseline_cnn:
         out["cnn_baseline"] = cnn_pair(a.baseline_cnn, reg.load(a.baseline_cnn), images, a.runs)
     out["cnn"]["methods_ms"] = {
-        m: bench_one(lambda im, m=m: predict_cnn(cnn, im, cam_method=m), images, max(3, a.runs // 4))
+        m: bench_one(lambda im, m=m: explain_many(cnn, [im], method=m), images, max(3, a.runs // 4))
         for m in CAM_METHODS
     }
     out["cnn_variants"] = gradcam_variants(cnn, images, a.runs)
@@ -210,14 +215,12 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         t0 = time.perf_counter()
         vlm = reg.load(a.vlm)
-        classify(vlm, images[0])
+        classify_many(vlm, images[:1])
         out["vlm_first_prediction_s"] = time.perf_counter() - t0
     except (KeyError, RuntimeError, FileNotFoundError) as exc:
         out["vlm"] = {"model": a.vlm, "error": f"not measured: {exc}"}
     else:
-        plain, att = bench_pair(
-            lambda im: classify(vlm, im), lambda im: predict_vlm(vlm, im, attention=True, answer=False), images, a.runs
-        )
+        plain, att = bench_pair(lambda im: classify_many(vlm, [im]), lambda im: explain_many(vlm, [im]), images, a.runs)
         answer = bench_one(lambda im: vlm.adapter.generate_answer(im), images, max(3, a.runs // 4))
         out["vlm"] = {
             "model": a.vlm,

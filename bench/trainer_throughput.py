@@ -34,8 +34,8 @@ import torch.nn.functional as F  # noqa: E402
 
 from trainer.config import ModelConfig, TrainConfig  # noqa: E402
 from trainer.data.dataset import PatchDataset  # noqa: E402
-from trainer.data.index import index_dataset  # noqa: E402
-from trainer.engine.loop import fit, make_accelerator, make_loader, resolve_mixed_precision  # noqa: E402
+from trainer.data.sources import index_dataset  # noqa: E402
+from trainer.engine import fit, make_accelerator, make_loader, resolve_mixed_precision  # noqa: E402
 from trainer.models import build_adapter  # noqa: E402
 
 

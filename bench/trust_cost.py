@@ -100,7 +100,7 @@ def ensure_reference(ckpt, images) -> str:
 def bench_model(path: str, images, runs: int, batch_size: int) -> dict:
     import torch
 
-    from trainer.engine.loop import to_device
+    from trainer.engine import to_device
     from trainer.models import load_checkpoint
     from trainer.predict import forward, predict_images
     from trainer.trust.assess import assess

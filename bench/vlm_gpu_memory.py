@@ -146,7 +146,7 @@ def counts(spec: dict) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from trainer.models.vlm.adapter import lora_target_pattern
+    from trainer.models.vlm.trainable import lora_target_pattern
 
     config, cls, _ = build(spec)
     with torch.device("meta"):
@@ -170,7 +170,7 @@ def measure(name: str, mode: str, folder: str, steps: int) -> dict:
     from PIL import Image
 
     from trainer.config import LoRAConfig, ModelConfig, TrainConfig
-    from trainer.engine.loop import build_optimizer
+    from trainer.engine import build_optimizer
     from trainer.models import build_adapter
 
     torch.cuda.reset_peak_memory_stats()

@@ -45,7 +45,7 @@ def one(family: str, mode: str, model_dir: str, steps: int, batch_size: int) -> 
 
     sys.path.insert(0, str(ROOT))
     from trainer.config import ModelConfig, TrainConfig
-    from trainer.engine.loop import build_optimizer
+    from trainer.engine import build_optimizer
     from trainer.models import build_adapter
 
     torch.manual_seed(0)

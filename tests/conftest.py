@@ -22,7 +22,7 @@ def synthetic_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def synthetic_records(synthetic_root):
-    from trainer.data.index import index_dataset
+    from trainer.data.sources import index_dataset
 
     report = index_dataset(synthetic_root)
     assert not report.problems

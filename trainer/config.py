@@ -15,13 +15,16 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
+from trainer.data.sources import DATA_SOURCES
+
 Family = Literal["cnn", "vlm"]
 Mode = Literal["full", "linear_probe", "lora", "qlora", "zero_shot"]
+DataSource = Literal[DATA_SOURCES]  # the sources' registry (trainer.data.sources.SOURCES), synthetic, auto
 
 
 @dataclass
 class DataConfig:
-    source: Literal["breakhis", "bach", "folder", "csv", "idc", "synthetic", "auto"] = "breakhis"
+    source: DataSource = "breakhis"
     # Dataset root (for "synthetic": where the generated data is written), or a list of roots indexed as one
     # dataset (``trainer.data.roots``: e.g. idc/ + idc-more/; the same patient id in two roots is one patient).
     root: str | list[str] = ""

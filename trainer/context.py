@@ -106,7 +106,7 @@ def context_metrics(rows: list[dict], radius: int = RADIUS) -> dict | None:
 def context_report(folder: str | Path, radius: int = RADIUS) -> dict:
     """Patch-alone and context metrics of every finished test fold below a run folder, or of one folder holding
     a ``predictions.csv`` (a ``trainer evaluate`` output), with the mean and std over folds per model."""
-    from trainer.cv import read_predictions
+    from trainer.runfiles import read_predictions
 
     folder = Path(folder)
     if not folder.is_dir():

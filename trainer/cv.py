@@ -8,28 +8,21 @@ and resumes an interrupted one from its ``last/`` checkpoint."""
 
 from __future__ import annotations
 
-import csv
 import os
-import shutil
-import time
 import traceback
 from pathlib import Path
 
-import numpy as np
-
-from trainer.config import ExperimentConfig, ModelConfig
+from trainer.config import ExperimentConfig
 from trainer.data.grouping import grouping_note, patient_groups
-from trainer.data.records import LABELS, SUBTYPES, Record, malignant_columns
+from trainer.data.records import Record
 from trainer.data.roots import index_roots
-from trainer.data.splits import Splits, make_splits, subsample_patients, subsample_per_patient
-from trainer.engine.events import EventLog, RunStatus, StopControl
-from trainer.engine.loop import fit, make_accelerator, make_loader, predict_outputs
-from trainer.metrics import classification_metrics, expected_calibration_error
+from trainer.data.splits import Splits, make_splits
+from trainer.engine import EventLog, RunStatus, StopControl, make_accelerator
+from trainer.fold import Stopped, run_fold
 from trainer.results import load_results, write_results
-from trainer.rundir import FoldDir, RunDir, next_attempt, write_json_atomic
-from trainer.trust.assess import Assessment, assess
+from trainer.rundir import RunDir, next_attempt
 
-__all__ = ["run_experiment", "load_results", "prepare_data", "class_names", "Stopped"]
+__all__ = ["run_experiment", "load_results", "prepare_data", "run_fold", "Stopped"]
 
 # Keys that may change between a run and its re-run without mixing up results.
 _RERUN_FREE_KEYS = {
@@ -45,14 +38,6 @@ _RERUN_FREE_KEYS = {
 }
 # Size of the synthetic dataset the runner generates when data.source == "synthetic" and data.root is empty.
 SYNTHETIC = {"patients_per_subtype": 2, "images_per_magnification": 8, "size": 96, "seed": 0}
-
-
-class Stopped(Exception):
-    """Raised inside the runner when a stop was requested; the run ends with state ``stopped``."""
-
-
-def class_names(target: str) -> list[str]:
-    return list(LABELS) if target == "label" else list(SUBTYPES)
 
 
 def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[list[Record], str]:
@@ -71,8 +56,7 @@ def prepare_data(cfg: ExperimentConfig, run_dir: Path | None = None) -> tuple[li
 
             print(f"generating synthetic BreakHis-like data in {roots[0]} ...", flush=True)
             generate(roots[0], **SYNTHETIC)
-    source = "breakhis" if data.source == "synthetic" else data.source
-    report = index_roots(roots, source, verify=True)
+    report = index_roots(roots, data.source, verify=True)  # synthetic: indexed as breakhis, marked generated
     note = grouping_note(report.records, data.patient_grouping)
     if note:
         report.notes.append(note)
@@ -259,286 +243,3 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True, cpu: bool = 
     if state == "stopped":
         print(f"run stopped ({message}); run the same command again to resume", flush=True)
     return {**load_results(run_dir), "state": state}
-
-
-def training_images(records, sample: int = 32) -> dict:
-    """What the training images were, kept in the checkpoint so the app can say when an image lies outside them
-    (``histoapp.models.domain``): their dataset(s) and the median size of up to ``sample`` of them (headers only)."""
-    from statistics import median
-
-    from trainer.data.images import ImageError, probe
-
-    sizes = []
-    for r in records[:: max(1, len(records) // sample)][:sample]:
-        try:
-            sizes.append(probe(r.path))
-        except (ImageError, OSError):
-            continue
-    out = {"dataset": "+".join(sorted({r.dataset for r in records}))}
-    if sizes:
-        out["image_size"] = [int(median(w for w, _ in sizes)), int(median(h for _, h in sizes))]
-    return out
-
-
-def _records_at(records: list[Record], magnification: str) -> list[Record]:
-    return list(records) if magnification == "all" else [r for r in records if r.magnification == magnification]
-
-
-def run_fold(
-    cfg: ExperimentConfig,
-    model_cfg: ModelConfig,
-    magnification: str,
-    fold,
-    records: list[Record],
-    fdir: Path,
-    *,
-    accelerator,
-    events: EventLog,
-    stop: StopControl,
-    progress: bool = True,
-    desc: str = "",
-) -> dict:
-    """Train one (model, magnification, fold), predict its test patients, write predictions + metrics."""
-    from trainer.data.dataset import PatchDataset
-    from trainer.models import build_adapter
-    from trainer.trust.fit import fit_reference, reference_dataset
-
-    classes = class_names(cfg.data.target)
-    out = FoldDir(Path(fdir))
-    train_r, val_r, test_r = fold.partition(_records_at(records, magnification))
-    # data.train_patients / data.subsample thin training (and validation: subsample) only: every test image is scored.
-    train_r = subsample_patients(train_r, cfg.data.train_patients, cfg.data.seed + fold.fold)
-    train_r = subsample_per_patient(train_r, cfg.data.subsample, cfg.data.seed + fold.fold)
-    val_r = subsample_per_patient(val_r, cfg.data.subsample, cfg.data.seed + fold.fold)
-    if not train_r or not test_r:
-        raise ValueError(
-            f"fold {fold.fold} at {magnification}: {len(train_r)} training and {len(test_r)} test images; "
-            f"is the magnification present in the data?"
-        )
-    adapter = build_adapter(model_cfg, len(classes))
-    size, stain = cfg.data.input_size, cfg.data.stain_normalization
-
-    def dataset(recs, train):
-        # Stain normalisation runs once per image in the dataset (before its cache), not every epoch in the transform.
-        return PatchDataset(
-            recs,
-            adapter.transform(train, size, color_jitter=cfg.data.color_jitter, hed_jitter=cfg.data.hed_jitter),
-            target=cfg.data.target,
-            stain=stain,
-            **cache_options(cfg),
-        )
-
-    train_ds, val_ds, test_ds = dataset(train_r, True), dataset(val_r, False), dataset(test_r, False)
-    trainable, total = adapter.parameter_counts()
-    events.emit(
-        "fold_start",
-        n_train=len(train_ds),
-        n_val=len(val_ds),
-        n_test=len(test_ds),
-        trainable_params=trainable,
-        total_params=total,
-    )
-    meta = {
-        "model": model_cfg.display_name,
-        "magnification": magnification,
-        "fold": fold.fold,
-        "input_size": size,
-        "target": cfg.data.target,
-        "classes": classes,
-        "experiment": cfg.name,
-        "stain_normalization": stain,
-        **training_images(train_r),
-    }
-    result = fit(
-        adapter,
-        train_ds,
-        val_ds,
-        cfg.train,
-        accelerator=accelerator,
-        out_dir=fdir,
-        events=events,
-        stop=stop,
-        seed=cfg.data.seed + fold.fold,
-        num_workers=cfg.data.num_workers,
-        progress=progress,
-        desc=desc,
-        checkpoint_meta=meta,
-    )
-    if result.state == "stopped":
-        accelerator.free_memory()
-        raise Stopped(stop.reason)
-    adapter.prepared_module = None
-    trust = None
-    if cfg.trust.enabled:
-        # The OOD reference and the temperature, fitted now on the best weights and saved beside them.
-        trust = fit_reference(
-            adapter,
-            reference_dataset(
-                train_ds, adapter.transform(False, size), cfg.trust.reference_images, cfg.data.seed + fold.fold
-            ),
-            val_ds,
-            cfg.trust,
-            batch_size=cfg.train.batch_size,
-            accelerator=accelerator,
-            num_workers=cfg.data.num_workers,
-            progress=progress,
-            desc=f"{desc} trust",
-        )
-        if accelerator.is_main_process:
-            trust.save(out.best)
-    test_loader = accelerator.prepare(
-        make_loader(test_ds, adapter, cfg.train.batch_size, train=False, num_workers=cfg.data.num_workers)
-    )
-    logits, features, targets, idx = predict_outputs(
-        adapter, test_loader, accelerator, progress=progress, desc=f"{desc} test"
-    )
-    accelerator.free_memory()
-    recs = [test_ds.records[i] for i in idx]
-    judged = assess(logits, features, classes, trust)
-    probs = judged.probs  # calibrated (the fitted temperature); = the model's own without a trust reference
-    metrics = classification_metrics(targets, probs, [r.patient_id for r in recs])
-    metrics["ece_uncalibrated"] = expected_calibration_error(targets, judged.probs_raw)
-    trust_info = trust_summary(trust, judged)
-    if accelerator.is_main_process:
-        write_predictions(
-            out.predictions_file,
-            recs,
-            targets,
-            probs,
-            classes,
-            magnification,
-            fold.fold,
-            extra=trust_columns(judged),
-        )
-        fit_info = {
-            "state": result.state,
-            "epochs": result.epochs,
-            "global_step": result.global_step,
-            "best_epoch": result.best_epoch,
-            "best_val_loss": result.best_val_loss,
-            "train_time_s": round(result.train_time_s, 3),
-            "images_per_s": round(result.images_per_s, 2),
-            "resumed": result.resumed,
-        }
-        write_json_atomic(
-            out.metrics_file,
-            {
-                "model": model_cfg.display_name,
-                "magnification": magnification,
-                "fold": fold.fold,
-                "n_train": len(train_ds),
-                "n_val": len(val_ds),
-                "n_test": len(test_ds),
-                "metrics": metrics,
-                "trust": trust_info,
-                "fit": fit_info,
-                "finished": time.time(),
-            },
-        )
-        shutil.rmtree(out.last, ignore_errors=True)  # resume state is not needed once the fold is finished
-    events.emit("fold_end", metrics=metrics)
-    accelerator.wait_for_everyone()
-    return metrics
-
-
-def cache_options(cfg: ExperimentConfig) -> dict:
-    """``PatchDataset`` cache arguments for ``data.cache``: decoded images resized to the input size, kept in
-    memory, or on disk under ``<output_dir>/.cache/images`` (shared by every run there, keyed by file, size
-    and modification time, so a later run or fold skips decoding)."""
-    if cfg.data.cache == "none":
-        return {}
-    if cfg.data.cache == "disk":
-        return {
-            "cache_size": cfg.data.input_size,
-            "cache_dir": Path(cfg.output_dir) / ".cache" / "images",
-            "memory_cache": False,
-        }
-    return {"cache_size": cfg.data.input_size}
-
-
-def write_predictions(
-    path: Path,
-    records: list[Record],
-    targets: np.ndarray,
-    probs: np.ndarray,
-    classes: list[str],
-    magnification: str,
-    fold: int,
-    extra: dict[str, list] | None = None,
-) -> Path:
-    """``image_id,path,patient_id,label,prob_malignant,pred,magnification,fold,prob_<class>...``, the patches'
-    slide coordinates ``x,y`` when they have them (IDC), and then the ``extra`` columns (``trust_columns``:
-    uncalibrated P(malignant), OOD score and flag); ``label`` and ``pred`` are class indices of the run's target;
-    ``prob_malignant`` sums the malignant classes (calibrated when the checkpoint has a temperature)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    malignant = malignant_columns(classes)
-    per_class = [c for c in classes if c != "malignant"]  # binary: prob_malignant is already a column
-    placed = any(r.x is not None for r in records)  # slide coordinates (IDC): trainer.context reads them
-    pred = (probs[:, 1] >= 0.5).astype(int) if probs.shape[1] == 2 else probs.argmax(axis=1)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            ["image_id", "path", "patient_id", "label", "prob_malignant", "pred", "magnification", "fold"]
-            + [f"prob_{c}" for c in per_class]
-            + (["x", "y"] if placed else [])
-            + list(extra or {})
-        )
-        columns = list((extra or {}).values())
-        for n, (r, y, p, yp) in enumerate(zip(records, targets, probs, pred, strict=True)):
-            w.writerow(
-                [
-                    r.image_id,
-                    r.path,
-                    r.patient_id,
-                    int(y),
-                    f"{p[malignant].sum():.6f}",
-                    int(yp),
-                    r.magnification or magnification,
-                    fold,
-                ]
-                + [f"{v:.6f}" for v, c in zip(p, classes, strict=True) if c != "malignant"]
-                + ([_cell(r.x), _cell(r.y)] if placed else [])
-                + [_cell(col[n]) for col in columns]
-            )
-    os.replace(tmp, path)
-    return path
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value)).lower()
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.6g}"
-    return str(value)
-
-
-def trust_columns(judged: Assessment) -> dict[str, list]:
-    """predictions.csv's trust columns: the model's own (uncalibrated) P(malignant), the OOD score and flag."""
-    n = len(judged)
-    return {
-        "prob_malignant_raw": [float(v) for v in judged.p_malignant_raw],
-        "ood_score": [float(v) for v in judged.ood_score] if judged.ood_score is not None else [None] * n,
-        "ood": list(judged.ood),
-    }
-
-
-def trust_summary(trust, judged: Assessment) -> dict:
-    """metrics.json's ``trust`` record: the temperature and validation ECE / NLL before and after it, the OOD
-    threshold, and the share of the test images it flags."""
-    if trust is None:
-        return {"reference": None}
-    flagged = [f for f in judged.ood if f is not None]
-    return {
-        **trust.summary(),
-        "test_ood_share": (sum(flagged) / len(flagged)) if flagged else None,
-        "reference_images": trust.info.get("reference_images"),
-        "validation_images": trust.info.get("validation_images"),
-    }
-
-
-def read_predictions(path: str | Path) -> list[dict]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))

@@ -47,10 +47,10 @@ def evaluate_checkpoint(
     (``trainer.data.roots``)."""
     import dataclasses
 
-    from trainer.cv import write_predictions
     from trainer.data.roots import index_roots
     from trainer.metrics import expected_calibration_error
     from trainer.predict import Input, predict_files
+    from trainer.runfiles import write_predictions
 
     checkpoint = Path(checkpoint)
     ckpt = resolve_checkpoint(checkpoint)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,11 @@ CSV_COLUMNS = (
 
 
 @dataclass
-class ImagePrediction:
+class Prediction:
+    """One image's prediction with its trust verdict: the one result of ``trainer predict``, ``trainer evaluate``,
+    the app's Predict tab and API (which add the model's name, the explanation of the same pass and a VLM's
+    free-text answer) and the benches."""
+
     classes: list[str]
     probs: list[float]  # calibrated (the checkpoint's temperature; the model's own without a trust reference)
     probs_raw: list[float]
@@ -62,13 +67,25 @@ class ImagePrediction:
     abstain: str | None  # a code of trainer.trust.abstain.CODES, or None
     abstain_reason: str | None  # the sentence to show instead of the label
     checks: ImageChecks
-    tta: Spread | None = None
-    latency_ms: float = 0.0  # this image's share of its batch's wall time
+    tta: Spread | None = None  # spread of P(malignant) over the 8 flips / rotations (``tta=True``)
+    # Wall time: this image's share of its batch's; the app's calls set their whole call's (what the tab shows).
+    latency_ms: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. "no OOD reference"
+    model: str = ""  # the model's name, where the caller gives it (the app's registry entry)
+    # histoapp.explain.base.Explanation of the pass that made this prediction (the app's explained calls), else
+    # None; typed loosely: the trainer does not import the app.
+    explanation: Any = None
+    answer: str | None = None  # a VLM's free-text answer (the app asks for it)
+    extra: dict[str, float] = field(default_factory=dict)  # the app's further passes' times: tta_ms, answer_ms
 
     @property
     def scores(self) -> dict[str, float]:
         return dict(zip(self.classes, self.probs, strict=True))
+
+    @property
+    def abstained(self) -> bool:
+        """The model gives no answer (``abstain_reason`` says why): ``label`` is not to be shown as one."""
+        return self.abstain is not None
 
     def to_dict(self) -> dict:
         """The JSON-ready fields (``trainer predict``'s line, the app's API)."""
@@ -113,7 +130,7 @@ def forward(model, images: Sequence, batch_size: int = 32) -> tuple[np.ndarray, 
     """(logits (N, C), features (N, D)) of PIL images (any mode), in batches of ``batch_size``."""
     import torch
 
-    from trainer.engine.loop import to_device
+    from trainer.engine import to_device
 
     adapter, tf, device = model.adapter, _transform(model), _device(model)
     logits, features = [], []
@@ -139,8 +156,8 @@ def predict_images(
     tta: bool = False,
     config: TrustConfig | None = None,
     checks: Sequence[ImageChecks] | None = None,
-) -> list[ImagePrediction]:
-    """One ``ImagePrediction`` per PIL image. ``config`` overrides the checkpoint's abstention bounds;
+) -> list[Prediction]:
+    """One ``Prediction`` per PIL image. ``config`` overrides the checkpoint's abstention bounds;
     ``checks``: image checks already made (else made here)."""
     t0 = time.perf_counter()
     images = [to_rgb(im) for im in images]  # what the checks judge is what the model sees
@@ -176,7 +193,7 @@ def judge(
     config: TrustConfig | None = None,
     checks: Sequence[ImageChecks] | None = None,
     spreads: Sequence[Spread] | None = None,
-) -> list[ImagePrediction]:
+) -> list[Prediction]:
     """The predictions of ``images`` from their pass's ``logits`` and ``features`` (this module's ``forward``, or
     an explanation's pass): calibration, OOD score, image checks and the abstention rule."""
     from trainer.trust.assess import assess
@@ -193,7 +210,7 @@ def judge(
     for i in range(len(images)):
         why = judged.abstentions[i]
         out.append(
-            ImagePrediction(
+            Prediction(
                 classes=list(model.classes),
                 probs=[float(v) for v in judged.probs[i]],
                 probs_raw=[float(v) for v in judged.probs_raw[i]],
@@ -289,7 +306,7 @@ def predict_files(
     tta: bool = False,
     config: TrustConfig | None = None,
     workers: int = 2,
-) -> Iterator[tuple[Input, ImagePrediction | None, str | None]]:
+) -> Iterator[tuple[Input, Prediction | None, str | None]]:
     """(input, prediction or None, error or None) per input, in order; images are decoded in ``workers``
     threads, ``batch_size`` at a time."""
     reference = getattr(model, "trust", None)
@@ -314,7 +331,7 @@ def predict_files(
                 yield inp, preds.get(k), loaded[k][2]
 
 
-def row(inp: Input, pred: ImagePrediction | None, error: str | None) -> dict:
+def row(inp: Input, pred: Prediction | None, error: str | None) -> dict:
     """One output line of ``trainer predict``: the prediction's fields, or the error."""
     from trainer.data.records import LABELS
 

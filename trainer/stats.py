@@ -135,15 +135,12 @@ def _pick_model(run_dir: Path, model: str | None) -> str:
 
 
 def _predictions(run_dir: Path, model: str, magnification: str) -> dict[str, dict]:
-    import csv
+    from trainer.runfiles import read_predictions
 
     out: dict[str, dict] = {}
     for fold in RunDir(run_dir).folds(model, magnification):
-        if not fold.predictions_file.is_file():
-            continue
-        with open(fold.predictions_file, newline="") as fh:
-            for row in csv.DictReader(fh):
-                out[row["image_id"]] = row
+        if fold.predictions_file.is_file():
+            out.update((row["image_id"], row) for row in read_predictions(fold.predictions_file))
     return out
 
 

@@ -230,7 +230,7 @@ def confusion(runs_dir: str | Path, key: str) -> dict[int, list[list[int]]]:
 
 
 def class_names(runs_dir: str | Path, key: str) -> list[str]:
-    from trainer.cv import class_names as names
+    from trainer.data.records import class_names as names
 
     cfg = load_results(run_in(runs_dir, key.split(" / ")[0]).path)["config"]
     return names((cfg.get("data") or {}).get("target", "label"))

@@ -1,7 +1,8 @@
-"""One interface for every explanation: an ``Explainer`` turns one image into the class probabilities and a
-heatmap from the same forward pass. Each model family has one implementation (``cam.CamExplainer`` for the CNNs,
-``vlm_attention.AttentionExplainer`` for the VLMs), registered in ``EXPLAINERS``; callers never ask which family
-they hold."""
+"""One interface for every explanation: an ``Explainer`` turns a batch of images into one ``Explanation`` each
+(its heatmap and the class logits and features of the same forward pass). Each model family implements the one
+method, ``explain_many`` (``cam.CamExplainer`` for the CNNs, ``vlm_attention.AttentionExplainer`` for the VLMs),
+registered in ``EXPLAINERS``; callers never ask which family they hold. The prediction with its trust verdict is
+made from that pass by ``histoapp.models.inference.explain_many``, the one caller, for every family alike."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from trainer.trust.calibration import softmax
+
 # model family -> "module:class", imported on first use (the CAM stack is not loaded for a VLM, nor at app start).
 EXPLAINERS: dict[str, str] = {
     "cnn": "histoapp.explain.cam:CamExplainer",
@@ -21,14 +24,19 @@ EXPLAINERS: dict[str, str] = {
 
 @dataclass
 class Explanation:
-    probs: np.ndarray  # (num_classes,) in the model's class order, from the pass that made the map
     heatmap: np.ndarray  # (H, W) in [0, 1] at the image's size
     target: int | None  # the class the map explains (None: the map is not class-specific)
     description: str  # what the map shows, for the reader
-    # The same pass's class logits and penultimate features, for the trust checks (trainer.trust); None when the
-    # family's explainer does not give them (the prediction then takes its own pass).
-    logits: np.ndarray | None = None
+    # The pass's class logits (num_classes,) and penultimate features (D,): the prediction and its trust checks
+    # (trainer.trust) are judged on them, so the map and the answer come from one pass. ``features`` is None
+    # when the family's pass does not give them (the prediction then takes its own pass).
+    logits: np.ndarray
     features: np.ndarray | None = None
+
+    @property
+    def probs(self) -> np.ndarray:
+        """The model's own (uncalibrated) probabilities in that pass, in its class order."""
+        return softmax(self.logits)
 
 
 class Explainer(ABC):
@@ -38,12 +46,9 @@ class Explainer(ABC):
         self.loaded = loaded
 
     @abstractmethod
-    def explain(self, image: Image.Image, **options) -> Explanation:
-        """Probabilities and heatmap of ``image`` (RGB); ``options`` are the family's own (CAM method, target)."""
-
     def explain_many(self, images: list[Image.Image], **options) -> list[Explanation]:
-        """``explain`` for each image; a family that can batch the pass overrides this (same results)."""
-        return [self.explain(im, **options) for im in images]
+        """One ``Explanation`` per image (RGB), in order, batched where the family can; each is the image's own,
+        as if explained alone. ``options`` are the family's own (CAM method, target)."""
 
 
 def explainer_for(loaded) -> Explainer:

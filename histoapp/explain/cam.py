@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -44,16 +43,6 @@ _TARGET_LAYERS: tuple[tuple[str, str], ...] = (
 MIN_MAP_SIDE = 4  # the coarsest CAM grid worth showing (issue 16: "a map of at least 4x4")
 _locks: dict[int, threading.Lock] = {}
 _locks_guard = threading.Lock()
-
-
-@dataclass
-class CamResult:
-    probs: np.ndarray  # (num_classes,) from the same forward pass
-    cam: np.ndarray  # (H, W) in [0, 1], the size of the original image
-    target: int  # class index explained
-    method: str
-    logits: np.ndarray | None = None  # (num_classes,) of that pass
-    features: np.ndarray | None = None  # (D,) the classifier head's input in that pass (the OOD check's input)
 
 
 def target_layer(model: nn.Module, arch: str | None = None, input_size: int | None = None) -> nn.Module:
@@ -112,23 +101,6 @@ def to_image_grid(cam: np.ndarray, width: int, height: int) -> np.ndarray:
     return full
 
 
-def explain_cnn(
-    adapter,
-    image: Image.Image,
-    *,
-    method: str = DEFAULT_METHOD,
-    target: int | None = None,
-    input_size: int = 224,
-    device: str | torch.device | None = None,
-    layer: str | None = None,
-) -> CamResult:
-    """Predict ``image`` (RGB PIL) with a CNN adapter and explain class ``target`` (default: the predicted class).
-    ``layer``: a module name (``"layer4"``, ``"features.28"``) instead of the per-architecture choice."""
-    return explain_cnn_many(
-        adapter, [image], method=method, target=target, input_size=input_size, device=device, layer=layer
-    )[0]
-
-
 def explain_cnn_many(
     adapter,
     images: list[Image.Image],
@@ -138,10 +110,13 @@ def explain_cnn_many(
     input_size: int = 224,
     device: str | torch.device | None = None,
     layer: str | None = None,
-) -> list[CamResult]:
-    """``explain_cnn`` for several images in one forward and one backward pass (grad-cam takes a batch; with no
-    ``target`` each image's own predicted class is explained). The maps are the single-image ones: the CAM of
-    one image depends only on its own activations and gradients."""
+    classes: list[str] | None = None,
+) -> list[Explanation]:
+    """Predict ``images`` (RGB PIL) with a CNN adapter and explain class ``target`` of each (default: each image's
+    own predicted class), in one forward and one backward pass (grad-cam takes a batch). The maps are the
+    single-image ones: the CAM of one image depends only on its own activations and gradients. ``layer``: a
+    module name (``"layer4"``, ``"features.28"``) instead of the per-architecture choice; ``classes``: the class
+    names the descriptions use (else the class index)."""
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -170,23 +145,18 @@ def explain_cnn_many(
                 logits = cam_obj.outputs  # the same pass's model output (grad-cam keeps it for this)
         finally:
             handle.remove()
-    logits = logits.detach().float()
-    probs = torch.softmax(logits, dim=-1).cpu().numpy()
+    logits = logits.detach().float().cpu().numpy()
     features = box[0].detach().flatten(1).float().cpu().numpy() if box else [None] * len(images)
     out = []
-    for im, p, g, lg, ft in zip(images, probs, grayscale, logits.cpu().numpy(), features, strict=True):
-        t = int(p.argmax()) if target is None else int(target)
-        out.append(CamResult(p, to_image_grid(g, *im.size), t, method, lg, ft))
+    for im, g, lg, ft in zip(images, grayscale, logits, features, strict=True):
+        t = int(lg.argmax()) if target is None else int(target)
+        name = classes[t] if classes else str(t)
+        out.append(Explanation(to_image_grid(g, *im.size), t, f"{method} for class '{name}'", lg, ft))
     return out
 
 
 class CamExplainer(Explainer):
     """A CNN's explanation: a Grad-CAM family map (``method``) of class ``target`` (default: the predicted one)."""
-
-    def explain(
-        self, image: Image.Image, *, method: str = DEFAULT_METHOD, target: int | None = None, layer: str | None = None
-    ) -> Explanation:
-        return self.explain_many([image], method=method, target=target, layer=layer)[0]
 
     def explain_many(
         self,
@@ -197,9 +167,13 @@ class CamExplainer(Explainer):
         layer: str | None = None,
     ) -> list[Explanation]:
         m = self.loaded
-        return [
-            Explanation(r.probs, r.cam, r.target, f"{method} for class '{m.classes[r.target]}'", r.logits, r.features)
-            for r in explain_cnn_many(
-                m.adapter, images, method=method, target=target, input_size=m.input_size, device=m.device, layer=layer
-            )
-        ]
+        return explain_cnn_many(
+            m.adapter,
+            images,
+            method=method,
+            target=target,
+            input_size=m.input_size,
+            device=m.device,
+            layer=layer,
+            classes=m.classes,
+        )

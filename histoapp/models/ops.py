@@ -1,5 +1,5 @@
 """The model operations the app asks for, as plain functions of a ``ModelRegistry`` and picklable values
-(model keys, PIL images, option strings; ``Prediction`` results): the same calls run in the app's process
+(model keys, PIL images, option strings; ``trainer.predict.Prediction`` results): the same calls run in the app's process
 (``LocalModels``: tests, ZeroGPU, ``HISTOAPP_MODEL_WORKER=0``) or in the model worker process
 (``histoapp.models.worker``), so the two give the same answers."""
 

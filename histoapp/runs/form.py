@@ -12,6 +12,7 @@ from pathlib import Path
 
 from histoapp.settings import PROJECT_ROOT, Settings
 from trainer.config import ExperimentConfig
+from trainer.data import sources as data_sources
 
 CONFIGS = PROJECT_ROOT / "trainer" / "configs"
 PRESETS = {
@@ -20,15 +21,13 @@ PRESETS = {
     "paper LoRA": "paper_lora.yaml",
 }
 
-# Data-source choices shown in the form -> data.source
+# Data-source choices shown in the form -> data.source: the sources' registry in its words (IDC first: the quick
+# demo's bundled real subset, assets/data/idc-mini, or a full copy), generated demo data, and the annotated set
+# (the annotation store's export, a folder of class folders, written at launch).
 SOURCES = {
-    "IDC patches": "idc",  # the quick demo's bundled real subset (assets/data/idc-mini) or a full IDC copy
-    "generated demo data": "synthetic",
-    "BreakHis folder": "breakhis",
-    "BACH": "bach",
-    "annotated set": "folder",
-    "folder of class folders": "folder",
-    "CSV manifest": "csv",
+    **{s.title: s.name for s in data_sources.SOURCES.values()},
+    "generated demo data": data_sources.SYNTHETIC,
+    "annotated set": data_sources.folder.SOURCE.name,
 }
 ANNOTATED_DIR = "annotated_export"  # below settings.data_dir: the annotation store exports one folder per run here
 STAIN = {"none": None, "macenko": "macenko", "reinhard": "reinhard"}

@@ -141,17 +141,19 @@ def check_batch_size(cfg: ExperimentConfig) -> list[str]:
 
     from trainer.data.index import is_image_name, iter_image_files
 
-    root = Path(cfg.data.root).expanduser()
-    if not root.is_dir():
+    roots = [Path(r).expanduser() for r in cfg.data.roots]
+    if not all(r.is_dir() for r in roots):
         return []  # generated at launch, or a CSV manifest: its size is not known here
     share = training_share(cfg)
     need = int(cfg.train.batch_size / share) + 1  # images a dataset needs for one fold to fill a batch
-    found = sum(1 for _ in islice((p for p in iter_image_files(root) if is_image_name(p)), need))
+    files = (p for r in roots for p in iter_image_files(r) if is_image_name(p))  # several folders: one dataset
+    found = sum(1 for _ in islice(files, need))
     if found >= need:
         return []
+    where = " + ".join(map(str, roots))
     return [
         f"batch size {cfg.train.batch_size} is larger than a fold's training set (about {int(found * share)} of the "
-        f"{found} images in {root}, before any magnification filter): each epoch is one step over the whole set; "
+        f"{found} images in {where}, before any magnification filter): each epoch is one step over the whole set; "
         "a batch of 16-64 trains better"
     ]
 

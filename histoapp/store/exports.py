@@ -1,5 +1,5 @@
 """Exports: every annotation as CSV or JSON, and the consensus labels as a dataset the trainer reads back
-(``trainer.data.index.index_dataset``), with a provenance file naming the annotations it was made from."""
+(``trainer.data.sources.index_dataset``), with a provenance file naming the annotations it was made from."""
 
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from histoapp.store.errors import StoreError
 from trainer.data.images import ImageError, probe
-from trainer.data.index import index_dataset, is_image_name, iter_image_files
+from trainer.data.index import is_image_name, iter_image_files
+from trainer.data.sources import index_dataset
 
 BATCH = 500  # images per write transaction: one fsync per batch, and other writers get turns in between
 

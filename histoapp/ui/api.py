@@ -79,8 +79,8 @@ def _prediction(pred, domain: tuple[str, list[str]] = ("", [])) -> dict | None:
         "notes": list(pred.notes),
         "trained_on": domain[0],
         "warnings": list(domain[1]),
-        "explanation": pred.explanation if pred.heatmap is not None else None,
-        "heatmap": _small(pred.heatmap) if pred.heatmap is not None else None,
+        "explanation": pred.explanation.description if pred.explanation is not None else None,
+        "heatmap": _small(pred.explanation.heatmap) if pred.explanation is not None else None,
     }
     return out
 

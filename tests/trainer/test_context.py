@@ -10,8 +10,8 @@ import pytest
 
 from trainer.cli import main
 from trainer.context import context_metrics, context_report, neighbour_mean, tile_step
-from trainer.cv import write_predictions
 from trainer.data.records import Record
+from trainer.runfiles import write_predictions
 
 
 def test_tile_step_is_the_commonest_gap():

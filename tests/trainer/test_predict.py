@@ -56,8 +56,7 @@ def test_a_folder_with_a_corrupt_file_gives_a_row_per_image(checkpoint, folder, 
 
 
 def test_csv_from_a_manifest_with_tta(checkpoint, tiny_data, tmp_path):
-    from trainer.data.index import index_dataset
-    from trainer.data.sources import write_manifest
+    from trainer.data.sources import index_dataset, write_manifest
 
     records = index_dataset(tiny_data).records[:4]
     manifest = write_manifest(records, tmp_path / "m" / "manifest.csv", relative=False)

@@ -17,8 +17,12 @@ def _chromium_available() -> bool:
 @pytest.fixture
 def serve_app():
     """``url = serve_app(settings)``: build and launch the Blocks app in this process (background thread)."""
+    from histoapp import public
     from histoapp.ui.app import build_app
 
+    # The public demo's rate limit is the process's (one app per process); apps served here share this process,
+    # so each test starts with no predictions counted (an earlier public test's would count against its limit).
+    public._predictions.clear()
     demos = []
 
     def _serve(settings, **launch_kwargs):

@@ -97,7 +97,8 @@ def test_dashboard_table_and_plots_fit_at_1400_px(serve_app, page, finished):
     page.keyboard.press("Escape")
     page.locator("#dash-table").get_by_text("400X").first.wait_for()
     assert page.evaluate(TABLE_PROBLEMS, "#dash-table") == []
-    page.locator("#dash-patients .legendtext").get_by_text("alexnet 400X (results/)").wait_for()
+    # One bar per run / model / magnification, named on its own row (issue 23: the legend names the data source).
+    page.locator("#dash-patients .ytick").get_by_text("alexnet 400X · results/").wait_for()
     _drawn(page, DASH_PLOTS[:2])
     assert _layout_problems(page, DASH_PLOTS[:2]) == {}
 

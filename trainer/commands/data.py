@@ -6,9 +6,10 @@ import argparse
 import json
 
 from trainer.data.grouping import PATIENT_GROUPINGS, grouping_note, patient_groups
-from trainer.data.index import SOURCES, VERIFY_MODES
+from trainer.data.index import VERIFY_MODES
 from trainer.data.records import MAGNIFICATIONS, SUBTYPES
 from trainer.data.roots import index_roots
+from trainer.data.sources import AUTO, SOURCES
 from trainer.data.splits import make_splits
 
 # Problems are grouped by kind in the printed summary, with this many example files each (all are in --json).
@@ -70,9 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--source",
-        default="auto",
-        choices=SOURCES,
-        help="dataset kind (default auto: IDC layout -> idc, manifest.csv -> csv, BACH folders -> bach, BreakHis names -> breakhis, class folders -> folder)",
+        default=AUTO,
+        choices=(AUTO, *SOURCES),
+        help=f"dataset kind (default auto: the first that a folder holds of {', '.join(SOURCES)})",
     )
     p.add_argument(
         "--patient-grouping",

@@ -1,11 +1,9 @@
-"""Index a dataset folder into records plus a report of every problem found.
+"""What indexing a dataset folder shares across sources: the report of every problem found, reading each file
+once (content hash for duplicates + an image check, in a thread pool with a progress bar) and the patient checks.
 
 Problems (unparseable names, unreadable images, duplicates, a patient under two classes) are listed with
-their file and skipped; they never abort the index and are never dropped silently.
-
-Sources (``trainer/data/sources.py``) say which files belong to the dataset and what their labels are; this
-module does what every source shares: reading each file once (content hash for duplicates + an image check,
-in a thread pool with a progress bar), the patient checks and the report."""
+their file and skipped; they never abort the index and are never dropped silently. The sources
+(``trainer.data.sources``, with ``index_dataset``) say which files belong to a dataset and what their labels are."""
 
 from __future__ import annotations
 
@@ -21,11 +19,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from trainer.data.breakhis import IMAGE_SUFFIXES, compare_with_official, parse_name
+from trainer.data.breakhis import IMAGE_SUFFIXES, compare_with_official
 from trainer.data.images import MIN_SIDE, ImageError, load_rgb, probe, too_small_message
 from trainer.data.records import LABEL_LEVELS, MAGNIFICATIONS, Record
 
-SOURCES = ("auto", "breakhis", "bach", "folder", "csv", "idc")
 VERIFY_MODES = ("full", "header", "none")
 # Files that may sit beside images without being reported.
 _QUIET_SUFFIXES = (".csv", ".txt", ".json", ".md", ".db", ".xml", ".html", ".pdf", ".zip", ".xlsx", ".svs")
@@ -271,68 +268,3 @@ def patient_problems(records: Iterable[Record], label_level: str = "patient") ->
                 )
             )
     return out
-
-
-def index_breakhis(
-    root: str | Path, *, verify: bool | str = True, workers: int | None = None, progress: bool = False
-) -> IndexReport:
-    """Index the official BreakHis root, any folder below it, or a flat folder of BreakHis-named files."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {root}")
-    report = IndexReport(str(root), "breakhis")
-    candidates = []
-    for path in iter_image_files(root):
-        if not triage(path, report):
-            continue
-        try:
-            parsed = parse_name(path.name)
-        except ValueError as exc:
-            report.problems.append(Problem(str(path), "unparseable_name", str(exc)))
-            continue
-        candidates.append(
-            Record(str(path), parsed.patient_id, parsed.label, parsed.subtype, parsed.magnification, "breakhis")
-        )
-    if not candidates:
-        raise ValueError(
-            f"{root}: no BreakHis images found (expected files named "
-            "SOB_<B|M>_<SUBTYPE>-<YY>-<SLIDE>-<MAG>-<SEQ>.png below it)"
-        )
-    return finish(report, candidates, verify=verify, workers=workers, progress=progress)
-
-
-def index_dataset(
-    root: str | Path,
-    source: str = "auto",
-    *,
-    verify: bool | str = True,
-    workers: int | None = None,
-    progress: bool = False,
-) -> IndexReport:
-    """Index ``root`` with the named source (``auto`` picks by what is there; see ``trainer.data.sources``).
-
-    ``verify``: ``"full"``/``True`` decodes every image, ``"header"`` checks headers (and PNG checksums)
-    without decoding, ``"none"``/``False`` only reads the files (for duplicates). ``progress``: a tqdm bar
-    on stderr."""
-    from trainer.data import sources, synthetic
-
-    generated = source == "synthetic" or synthetic.is_generated(root)
-    if source == "synthetic":  # generated data is BreakHis-named (DataConfig.source)
-        source = "breakhis"
-    if source not in SOURCES:
-        raise ValueError(f"unknown data source {source!r}; expected one of {', '.join(SOURCES)}")
-    if source == "auto":
-        source = sources.detect_source(root)
-    kw = dict(verify=verify, workers=workers, progress=progress)
-    if source == "breakhis":
-        report = index_breakhis(root, **kw)
-    else:
-        indexers = {
-            "bach": sources.index_bach,
-            "folder": sources.index_folder,
-            "csv": sources.index_csv,
-            "idc": sources.index_idc,
-        }
-        report = indexers[source](root, **kw)
-    report.generated = generated
-    return report

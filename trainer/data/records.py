@@ -51,6 +51,11 @@ class Record:
         return asdict(self)
 
 
+def class_names(target: str) -> list[str]:
+    """A run's classes for its ``data.target``: ``label`` (benign, malignant) or ``subtype`` (the 8 codes)."""
+    return list(LABELS) if target == "label" else list(SUBTYPES)
+
+
 # --- which classes are malignant: this rule, and SUBTYPE_LABEL behind it, are the only place that says --------
 def is_malignant(class_name: str) -> bool:
     """A model's class is malignant when it is "malignant" or a malignant BreakHis subtype (SUBTYPE_LABEL)."""

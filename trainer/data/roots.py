@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainer.data.index import IndexReport, Problem, index_dataset, patient_problems
+from trainer.data.index import IndexReport, Problem, patient_problems
+from trainer.data.sources import index_dataset
 
 # Datasets whose file names are unique across the whole dataset, so a name in two roots is one image twice.
 _UNIQUE_NAMES = ("idc", "breakhis")

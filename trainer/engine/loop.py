@@ -8,16 +8,13 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from trainer.config import TrainConfig
 from trainer.engine.checkpoint import (
@@ -29,6 +26,8 @@ from trainer.engine.checkpoint import (
 )
 from trainer.engine.ema import WeightEMA
 from trainer.engine.events import EventLog, StopControl, write_json_atomic
+from trainer.engine.loader import make_loader
+from trainer.engine.predict import nll, predict_loader
 from trainer.models.base import ModelAdapter
 from trainer.rundir import ENGINE_META, FoldDir
 
@@ -69,80 +68,6 @@ def make_accelerator(train: TrainConfig, cpu: bool = False):
     if mp != "no" and not torch.cuda.is_available():
         mp = "no"  # bf16/fp16 autocast is for GPUs; on CPU it is slower and changes results
     return Accelerator(mixed_precision=mp, gradient_accumulation_steps=max(1, train.grad_accum), cpu=cpu)
-
-
-class EpochSampler(Sampler[int]):
-    """A permutation fixed by (seed, epoch): a resumed epoch replays the same order, so skipping the batches
-    already done continues exactly where the run stopped. With ``weights`` (``train.balance_classes``) each epoch
-    instead draws ``n`` indices with replacement in proportion to them, also fixed by (seed, epoch)."""
-
-    def __init__(self, n: int, seed: int, shuffle: bool, weights: Sequence[float] | None = None):
-        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
-        self.weights = torch.as_tensor(weights, dtype=torch.double) if weights is not None else None
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        if not self.shuffle:
-            return iter(range(self.n))
-        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
-        if self.weights is not None:
-            return iter(torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist())
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-    def __len__(self) -> int:
-        return self.n
-
-
-def class_balanced_weights(targets: Sequence[int]) -> list[float]:
-    """Per-sample weights 1 / (count of its class): every class is drawn equally often in expectation."""
-    counts: dict[int, int] = {}
-    for t in targets:
-        counts[int(t)] = counts.get(int(t), 0) + 1
-    return [1.0 / counts[int(t)] for t in targets]
-
-
-class AdapterCollate:
-    """Dataset items ``(sample, target, index)`` -> ``(adapter batch, targets, indices)``; targets and indices
-    travel beside the batch because a VLM batch's ``labels`` are tokens, not classes."""
-
-    def __init__(self, adapter: ModelAdapter):
-        self.adapter = adapter
-
-    def __call__(self, items: Sequence[tuple[Any, int, int]]):
-        samples, targets, indices = zip(*items, strict=True)
-        return (
-            self.adapter.collate(list(samples), list(targets)),
-            torch.as_tensor(targets, dtype=torch.long),
-            torch.as_tensor(indices, dtype=torch.long),
-        )
-
-
-def make_loader(
-    dataset: Dataset,
-    adapter: ModelAdapter,
-    batch_size: int,
-    *,
-    train: bool,
-    seed: int = 0,
-    num_workers: int = 0,
-    balance: bool = False,
-) -> DataLoader:
-    """``balance`` (training only): draw classes equally often (``class_balanced_weights`` of the targets)."""
-    n = len(dataset)
-    weights = class_balanced_weights(dataset.targets) if (balance and train) else None
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=EpochSampler(n, seed, shuffle=train, weights=weights),
-        collate_fn=AdapterCollate(adapter),
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-        pin_memory=torch.cuda.is_available(),
-        # BatchNorm cannot train on a batch of one: drop a ragged last training batch.
-        drop_last=train and n > batch_size,
-    )
 
 
 def build_optimizer(train: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -192,75 +117,6 @@ def memory_mb() -> float:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError):
         return float("nan")
-
-
-# --- evaluation ----------------------------------------------------------------------------------------
-@torch.no_grad()
-def _gather_batches(adapter: ModelAdapter, loader, accelerator, fn, *, progress: bool, desc: str) -> list[np.ndarray]:
-    """Run ``fn(batch) -> tuple of (N, ...) tensors`` over the loader; returns those outputs, the targets and the
-    dataset indices as numpy arrays in dataset order (gathered across processes with accelerate)."""
-    from tqdm.auto import tqdm
-
-    adapter.module.eval()
-    parts: list[list[torch.Tensor]] | None = None
-    main = accelerator is None or accelerator.is_local_main_process
-    ctx = accelerator.autocast if accelerator is not None else nullcontext
-    device = accelerator.device if accelerator is not None else next(adapter.module.parameters()).device
-    for batch, y, idx in tqdm(loader, desc=desc, disable=not (progress and main), leave=False, mininterval=1.0):
-        if accelerator is None:
-            batch = to_device(batch, device)
-        with ctx():
-            outs = tuple(t.float() for t in fn(batch))
-        row = (*outs, y.to(outs[0].device), idx.to(outs[0].device))
-        if accelerator is not None:
-            row = accelerator.gather_for_metrics(row)
-        parts = [[] for _ in row] if parts is None else parts
-        for store, t in zip(parts, row, strict=True):
-            store.append(t.cpu())
-    if parts is None:
-        return []
-    arrays = [torch.cat(p).numpy() for p in parts]
-    order = np.argsort(arrays[-1], kind="stable")
-    return [a[order] for a in arrays]
-
-
-def predict_loader(adapter: ModelAdapter, loader, accelerator=None, *, progress: bool = False, desc: str = "predict"):
-    """(probabilities (N, C), targets (N,), dataset indices (N,)) as numpy, in dataset order."""
-    out = _gather_batches(
-        adapter, loader, accelerator, lambda b: (adapter.predict_proba(b),), progress=progress, desc=desc
-    )
-    if not out:
-        return np.zeros((0, adapter.num_classes)), np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    return out[0], out[1], out[2]
-
-
-def predict_outputs(adapter: ModelAdapter, loader, accelerator=None, *, progress: bool = False, desc: str = "predict"):
-    """(logits (N, C), features (N, D), targets (N,), dataset indices (N,)) from one pass per batch
-    (``ModelAdapter.logits_and_features``): what calibration and the OOD check need."""
-    out = _gather_batches(adapter, loader, accelerator, adapter.logits_and_features, progress=progress, desc=desc)
-    if not out:
-        empty = np.zeros((0, adapter.num_classes), dtype=np.float32)
-        return empty, np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=int), np.zeros(0, dtype=int)
-    return tuple(out)
-
-
-def to_device(batch, device):
-    """A batch (tensor, or dict / list / tuple of them) on ``device``; what is not a tensor is left as it is."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
-
-
-def nll(probs: np.ndarray, targets: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true class: the validation loss every family shares."""
-    if len(targets) == 0:
-        return float("nan")
-    p = probs[np.arange(len(targets)), targets]
-    return float(-np.log(np.clip(p, 1e-12, 1.0)).mean())
 
 
 # --- training ------------------------------------------------------------------------------------------

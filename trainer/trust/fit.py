@@ -1,4 +1,4 @@
-"""Fitting a checkpoint's trust reference at the end of training (``trainer.cv.run_fold``) or later for an
+"""Fitting a checkpoint's trust reference at the end of training (``trainer.fold.fit_trust``) or later for an
 existing checkpoint (``trainer calibrate``): one pass over (a sample of) the training images with the evaluation
 transform gives the OOD reference's class means and covariance; one pass over the validation images gives the
 OOD threshold (a high quantile of their scores) and the temperature (their logits)."""
@@ -46,7 +46,7 @@ def fit_reference(
     """The trust reference of ``adapter`` from datasets built with the evaluation transform: ``reference_ds``
     (training images) and ``val_ds`` (validation images; may be empty: then the threshold comes from the
     training images' scores and the temperature stays 1)."""
-    from trainer.engine.loop import make_loader, predict_outputs
+    from trainer.engine import make_loader, predict_outputs
 
     def outputs(ds, what):
         loader = make_loader(ds, adapter, batch_size, train=False, num_workers=num_workers)
@@ -135,7 +135,7 @@ def calibrate_checkpoint(
     if source is None:
         source = "auto"
         if run_cfg and [Path(r) for r in run_cfg.data.roots] == [Path(r) for r in roots]:
-            source = "breakhis" if run_cfg.data.source == "synthetic" else run_cfg.data.source
+            source = run_cfg.data.source  # index_dataset reads synthetic as breakhis
     cfg = config or (run_cfg.trust if run_cfg else TrustConfig())
     splits = Splits.load(splits_file)
     by_fold = {f.fold: f for f in splits.folds}
@@ -173,7 +173,7 @@ def calibrate_checkpoint(
     )
     test = {}
     if test_r:
-        from trainer.engine.loop import make_loader, predict_outputs
+        from trainer.engine import make_loader, predict_outputs
         from trainer.metrics import expected_calibration_error
         from trainer.trust.assess import assess
 

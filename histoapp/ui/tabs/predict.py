@@ -68,7 +68,7 @@ class Item:
     magnification: str | None = None
     image: object = None  # PIL RGB
     error: str = ""
-    cnn: object = None  # histoapp.models.inference.Prediction
+    cnn: object = None  # trainer.predict.Prediction
     vlm: object = None
     cnn_plain_ms: float | None = None
     vlm_plain_ms: float | None = None
@@ -293,11 +293,11 @@ def _overlay(item: Item, pred, opacity: float):
     """The patch with the model's heat map; an abstaining model's map explains nothing, so the bare patch."""
     if item is None or item.image is None:
         return None
-    if pred is None or pred.heatmap is None or _abstained(pred):
+    if pred is None or pred.explanation is None or _abstained(pred):
         return _display(item.image)
     from histoapp.explain.overlay import overlay
 
-    return overlay(_display(item.image), pred.heatmap, float(opacity))
+    return overlay(_display(item.image), pred.explanation.heatmap, float(opacity))
 
 
 def domain_notes(ctx, key: str, item: Item | None) -> tuple[str, list[str]]:
@@ -348,13 +348,13 @@ def _info(pred, plain_ms: float | None, what: str, domain: str = "", size: tuple
     tta = getattr(pred, "tta", None)
     if tta:
         lines.append(
-            f"Uncertainty over {tta['views']} flips/rotations: P(malignant) {tta['mean']:.3f} ± {tta['std']:.3f} "
-            f"(range {tta['min']:.3f}-{tta['max']:.3f})"
+            f"Uncertainty over {tta.views} flips/rotations: P(malignant) {tta.mean:.3f} ± {tta.std:.3f} "
+            f"(range {tta.min:.3f}-{tta.max:.3f})"
         )
     times = []
     if plain_ms is not None:
         times.append(f"prediction {plain_ms:.0f} ms")
-    if pred.heatmap is not None:
+    if pred.explanation is not None:
         times.append(f"prediction + {what} {pred.latency_ms:.0f} ms")
     if "tta_ms" in pred.extra:
         ratio = f", {pred.extra['tta_ms'] / plain_ms:.1f}x the prediction alone" if plain_ms else ""
@@ -364,10 +364,11 @@ def _info(pred, plain_ms: float | None, what: str, domain: str = "", size: tuple
     if times:
         lines.append(" · ".join(times))
     text = "\n\n".join(lines)
-    if _abstained(pred) and pred.heatmap is not None:
+    exp = pred.explanation
+    if _abstained(pred) and exp is not None:
         return text + "\n\n*No heat map shown: a model that abstains has nothing to explain.*"
-    seen = crop_note(size) if size and pred.heatmap is not None else ""
-    explained = ". ".join(t for t in (pred.explanation, seen) if t)
+    seen = crop_note(size) if size and exp is not None else ""
+    explained = ". ".join(t for t in (exp.description if exp is not None else "", seen) if t)
     return text + (f"\n\n*{explained}*" if explained else "")
 
 

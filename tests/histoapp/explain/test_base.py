@@ -19,14 +19,15 @@ def loaded(tmp_path_factory, trained_run):
 
 
 def test_cnn_explainer_gives_the_same_probabilities_as_a_plain_prediction(loaded, synthetic_records):
-    from histoapp.models.inference import predict_proba
     from trainer.data.images import load_rgb
+    from trainer.predict import forward
+    from trainer.trust.calibration import softmax
 
     patch = load_rgb(synthetic_records[0].path).resize((72, 72))
     explainer = explainer_for(loaded)
     assert isinstance(explainer, CamExplainer) and isinstance(explainer, Explainer)
-    exp = explainer.explain(patch, method="Grad-CAM++", target=1)
-    assert np.allclose(exp.probs, predict_proba(loaded, patch), atol=1e-5)
+    (exp,) = explainer.explain_many([patch], method="Grad-CAM++", target=1)
+    assert np.allclose(exp.probs, softmax(forward(loaded, [patch])[0])[0], atol=1e-5)
     assert exp.target == 1 and exp.heatmap.shape == (72, 72)
     assert exp.description == f"Grad-CAM++ for class '{loaded.classes[1]}'"
 
@@ -34,3 +35,21 @@ def test_cnn_explainer_gives_the_same_probabilities_as_a_plain_prediction(loaded
 def test_unknown_family_is_refused():
     with pytest.raises(ValueError, match="no explanation for model family 'svm'"):
         explainer_for(SimpleNamespace(adapter=SimpleNamespace(family="svm")))
+
+
+def test_an_explained_prediction_is_the_trainers_prediction_holding_its_explanation(loaded, synthetic_records):
+    """One result type from the trainer to the tab: the app's predictions are ``trainer.predict.Prediction``s, an
+    explained one holds the ``Explanation`` whose pass its probabilities and trust verdict were judged on."""
+    from histoapp.models.inference import classify_many, explain_many
+    from trainer.data.images import load_rgb
+    from trainer.predict import Prediction
+
+    patches = [load_rgb(r.path).resize((64, 64)) for r in synthetic_records[:3]]
+    explained = explain_many(loaded, patches, method="Grad-CAM")
+    plain = classify_many(loaded, patches)
+    for e, p in zip(explained, plain, strict=True):
+        assert type(e) is Prediction and type(p) is Prediction and p.explanation is None
+        assert e.explanation.heatmap.shape == (64, 64) and e.explanation.target == int(np.argmax(e.probs_raw))
+        assert np.allclose(e.probs_raw, e.explanation.probs, atol=1e-6)
+        assert np.allclose(e.probs, p.probs, atol=1e-4) and e.abstain == p.abstain and e.label == p.label
+        assert e.model == p.model == loaded.entry.name and e.latency_ms > 0 and p.latency_ms > 0

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from histoapp.explain.cam import CAM_METHODS, explain_cnn, target_layer
+from histoapp.explain.cam import CAM_METHODS, explain_cnn_many, target_layer
 from histoapp.explain.overlay import overlay
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
@@ -15,6 +15,11 @@ def loaded(tmp_path_factory, trained_run):
     return reg.load(reg.list("cnn")[0].key)
 
 
+def cam_of(adapter, image, **options):
+    """One image's CAM (the batch call with a batch of one)."""
+    return explain_cnn_many(adapter, [image], **options)[0]
+
+
 @pytest.fixture(scope="module")
 def patch(synthetic_records):
     from trainer.data.images import load_rgb
@@ -25,27 +30,28 @@ def patch(synthetic_records):
 
 @pytest.mark.parametrize("method", list(CAM_METHODS))
 def test_cam_overlay_has_the_inputs_size_and_is_not_constant(loaded, patch, method):
-    res = explain_cnn(loaded.adapter, patch, method=method, input_size=loaded.input_size)
-    assert res.cam.shape == (patch.height, patch.width)
-    assert res.cam.min() >= 0.0 and res.cam.max() <= 1.0
-    seen = res.cam[:, 12:68]  # the centre crop the model saw
+    res = cam_of(loaded.adapter, patch, method=method, input_size=loaded.input_size)
+    assert res.heatmap.shape == (patch.height, patch.width)
+    assert res.heatmap.min() >= 0.0 and res.heatmap.max() <= 1.0
+    seen = res.heatmap[:, 12:68]  # the centre crop the model saw
     assert seen.std() > 0.01, f"{method} map is constant"
     assert np.isclose(res.probs.sum(), 1.0, atol=1e-5)
-    out = overlay(patch, res.cam, 0.5)
+    out = overlay(patch, res.heatmap, 0.5)
     assert out.size == patch.size
     assert np.asarray(out).std() > 0
 
 
 def test_cam_prediction_matches_the_adapters_and_target_is_selectable(loaded, patch):
-    from histoapp.models.inference import predict_proba
+    from trainer.predict import forward
+    from trainer.trust.calibration import softmax
 
-    plain = predict_proba(loaded, patch)
-    res = explain_cnn(loaded.adapter, patch, input_size=loaded.input_size)
+    plain = softmax(forward(loaded, [patch])[0])[0]
+    res = cam_of(loaded.adapter, patch, input_size=loaded.input_size)
     assert np.allclose(plain, res.probs, atol=1e-5)
     assert res.target == int(plain.argmax())
     other = 1 - res.target
-    res2 = explain_cnn(loaded.adapter, patch, target=other, input_size=loaded.input_size)
-    assert res2.target == other and not np.allclose(res2.cam, res.cam)
+    res2 = cam_of(loaded.adapter, patch, target=other, input_size=loaded.input_size)
+    assert res2.target == other and not np.allclose(res2.heatmap, res.heatmap)
 
 
 def test_target_layer_per_architecture():
@@ -64,31 +70,30 @@ def test_target_layer_per_architecture():
 
 def test_unknown_method_is_refused(loaded, patch):
     with pytest.raises(ValueError, match="unknown CAM method"):
-        explain_cnn(loaded.adapter, patch, method="Magic-CAM")
+        cam_of(loaded.adapter, patch, method="Magic-CAM")
 
 
 def test_target_layer_can_be_named(loaded, patch):
-    res = explain_cnn(loaded.adapter, patch, input_size=loaded.input_size, layer="layer4")
-    auto = explain_cnn(loaded.adapter, patch, input_size=loaded.input_size)
-    assert res.cam.shape == auto.cam.shape and not np.allclose(res.cam, auto.cam)
+    res = cam_of(loaded.adapter, patch, input_size=loaded.input_size, layer="layer4")
+    auto = cam_of(loaded.adapter, patch, input_size=loaded.input_size)
+    assert res.heatmap.shape == auto.heatmap.shape and not np.allclose(res.heatmap, auto.heatmap)
 
 
 @pytest.mark.parametrize("method", ["Grad-CAM", "Eigen-CAM"])
 def test_a_batch_of_cams_is_each_images_own_cam(loaded, patch, synthetic_records, method):
     # One forward and backward pass for the batch (the app's batcher): each map and prediction as if alone.
-    from histoapp.explain.cam import explain_cnn_many
     from trainer.data.images import load_rgb
 
     images = [patch, load_rgb(synthetic_records[0].path).resize((64, 64)), patch.rotate(90, expand=True)]
     batch = explain_cnn_many(loaded.adapter, images, method=method, input_size=loaded.input_size)
     for image, res in zip(images, batch, strict=True):
-        one = explain_cnn(loaded.adapter, image, method=method, input_size=loaded.input_size)
-        assert res.target == one.target and res.cam.shape == (image.height, image.width)
+        one = cam_of(loaded.adapter, image, method=method, input_size=loaded.input_size)
+        assert res.target == one.target and res.heatmap.shape == (image.height, image.width)
         assert np.allclose(res.probs, one.probs, atol=1e-5)
         # Batched and single convolutions round differently (oneDNN blocks a batch of 3 otherwise than 1, more so
         # with several threads), and the map's min-max scaling amplifies it: up to 6e-4 seen in a full CI run.
         # Another image's map in the wrong place would differ by tenths.
-        assert np.allclose(res.cam, one.cam, atol=2e-3)
+        assert np.allclose(res.heatmap, one.heatmap, atol=2e-3)
     targeted = explain_cnn_many(loaded.adapter, images, method=method, target=0, input_size=loaded.input_size)
     assert [r.target for r in targeted] == [0, 0, 0]
 

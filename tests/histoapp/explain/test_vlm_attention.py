@@ -1,10 +1,13 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from histoapp.explain.base import explainer_for
 from histoapp.explain.overlay import overlay
-from histoapp.explain.vlm_attention import explain_vlm
-from histoapp.models.inference import predict_vlm
+from histoapp.explain.vlm_attention import AttentionExplainer
+from histoapp.models.inference import add_answer, explain_many
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
 
@@ -25,17 +28,22 @@ def patch():
 
 
 def test_vlm_map_is_produced_for_the_tiny_model_at_the_images_size(loaded_vlm, patch):
-    amap = explain_vlm(loaded_vlm.adapter, patch)
+    explainer = explainer_for(loaded_vlm)
+    assert isinstance(explainer, AttentionExplainer)
+    (exp,) = explainer.explain_many([patch])
+    amap = exp.heatmap
     assert amap.shape == (40, 56) and amap.dtype == np.float32
     assert amap.min() >= 0.0 and amap.max() <= 1.0 and amap.std() > 0
+    assert exp.target is None and abs(exp.probs.sum() - 1) < 1e-6
     assert overlay(patch, amap, 0.6).size == patch.size
 
 
 def test_vlm_prediction_with_attention_and_answer(loaded_vlm, patch):
-    pred = predict_vlm(loaded_vlm, patch)
+    (pred,) = explain_many(loaded_vlm, [patch])
+    pred = add_answer(loaded_vlm, pred, patch)
     assert pred.classes == ["benign", "malignant"] and abs(sum(pred.probs) - 1) < 1e-4
-    assert pred.heatmap.shape == (40, 56) and isinstance(pred.answer, str)
-    assert pred.latency_ms > 0 and "answer_ms" in pred.extra
+    assert pred.explanation.heatmap.shape == (40, 56) and isinstance(pred.answer, str)
+    assert pred.latency_ms > 0 and "answer_ms" in pred.extra and pred.model == loaded_vlm.entry.name
 
 
 def test_a_cnn_has_no_attention_map(patch):
@@ -43,5 +51,5 @@ def test_a_cnn_has_no_attention_map(patch):
     from trainer.models.cnn import CNNAdapter
 
     cnn = CNNAdapter(ModelConfig(name="resnet18", pretrained=False))
-    with pytest.raises(TypeError, match="explain_image"):
-        explain_vlm(cnn, patch)
+    with pytest.raises(TypeError, match="not a vision-language model adapter"):
+        AttentionExplainer(SimpleNamespace(adapter=cnn)).explain_many([patch])

@@ -102,3 +102,16 @@ def test_blank_run_name_is_stamped_at_launch_and_never_reuses_a_run(run_settings
     assert form_to_config(blank, cfg, run_settings).name == f"{first}-2"
     named = config_to_form(cfg, run_settings) | {"name": "mine"}
     assert form_to_config(named, cfg, run_settings).name == "mine"
+
+
+def test_form_offers_every_registered_source_in_its_words(run_settings):
+    """The Train form's data-source choices are the sources' registry (plus generated data and the annotated
+    set): a source added to trainer.data.sources.SOURCES appears with its title and round-trips."""
+    from trainer.data.sources import SOURCES
+
+    for name, source in SOURCES.items():
+        assert form.SOURCES[source.title] == name
+    assert set(form.SOURCES.values()) == {*SOURCES, "synthetic"}
+    base = tiny_config(run_settings, "src", run_settings.data_dir)
+    values = {**config_to_form(base, run_settings), "data.source": SOURCES["bach"].title}
+    assert form_to_config(values, base, run_settings).data.source == "bach"

@@ -29,3 +29,15 @@ def test_several_folders_reach_the_config_and_come_back(run_settings, tiny_data)
     errors, _ = check_config(bad, run_settings, cuda=False, available_families={"cnn"})
     assert any("/etc is outside the allowed data roots" in e for e in errors)
     assert any(f"{second}-x does not exist" in e for e in errors)
+
+
+def test_the_batch_size_warning_counts_every_folder(run_settings, tiny_data):
+    """A batch larger than the folds' training set is warned of with the images of all folders counted."""
+    base = tiny_config(run_settings, "base", tiny_data)
+    second = tiny_data.parent / "more"
+    second.mkdir(exist_ok=True)
+    values = config_to_form(base, run_settings) | {"data.root": f"{tiny_data}\n{second}", "train.batch_size": 100000}
+    _, warnings = check_config(
+        form_to_config(values, base, run_settings), run_settings, cuda=False, available_families={"cnn"}
+    )
+    assert any("larger than a fold's training set" in w and f"{tiny_data} + {second}" in w for w in warnings)

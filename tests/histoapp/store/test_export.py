@@ -8,7 +8,7 @@ import json
 import pytest
 
 from histoapp.store import StoreError
-from trainer.data.index import index_dataset
+from trainer.data.sources import index_dataset
 
 
 def _label_some(store, image_ids):

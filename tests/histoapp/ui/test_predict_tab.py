@@ -236,7 +236,7 @@ def _write_patch(dest):
 def test_tta_gives_the_spread_and_its_cost(ctx, patches):
     out = _run(ctx, [patches[0]], tta=True)
     pred = out["session"].items[0].cnn
-    assert pred.tta["views"] == 8 and pred.tta["min"] <= pred.prob_malignant + 1e-6 <= pred.tta["max"] + 2e-6
+    assert pred.tta.views == 8 and pred.tta.min <= pred.prob_malignant + 1e-6 <= pred.tta.max + 2e-6
     assert (
         "Uncertainty over 8 flips/rotations" in out["cnn_info"]
         and "8 flips / rotations in one batch" in out["cnn_info"]

@@ -124,7 +124,7 @@ def test_annotated_set_is_exported_from_the_real_store_and_used(ctx, tiny_data):
     cfg = ExperimentConfig.from_yaml(ctx.settings.runs_dir / "ann-ok" / "config.yaml")
     export = ctx.settings.data_dir / "annotated_export" / "ann-ok"
     assert cfg.data.root == str(export) and cfg.data.source == "csv"  # the store's manifest.csv keeps patient ids
-    from trainer.data.index import index_dataset
+    from trainer.data.sources import index_dataset
 
     assert len(index_dataset(export, cfg.data.source).records) == len(images)
     # A second run gets its own snapshot (the store refuses to export into a non-empty folder).

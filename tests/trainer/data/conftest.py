@@ -67,7 +67,7 @@ def tiny_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_records(tiny_root):
-    from trainer.data.index import index_dataset
+    from trainer.data.sources import index_dataset
 
     return index_dataset(tiny_root).records
 

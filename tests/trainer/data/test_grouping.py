@@ -12,8 +12,8 @@ from PIL import Image
 from trainer.config import ExperimentConfig
 from trainer.data.breakhis import BreakHisName, canonical_relpath
 from trainer.data.grouping import group_key, grouping_note, patient_groups, shared_numbers
-from trainer.data.index import index_dataset
 from trainer.data.records import SUBTYPE_LABEL, Record
+from trainer.data.sources import index_dataset
 from trainer.data.splits import Fold, Splits, make_splits
 
 # (subtype, slide id): the shared copy's grouped slides (three numbers shared) among single ones, both classes.

@@ -6,8 +6,8 @@ import pytest
 
 from tests.trainer.data.conftest import BAD_KINDS, ODD_BUT_VALID, write_hostile
 from trainer.data.breakhis import OFFICIAL_COUNTS, OFFICIAL_PATIENTS, compare_with_official
-from trainer.data.index import index_dataset
 from trainer.data.records import Record
+from trainer.data.sources import index_dataset
 
 
 @pytest.fixture(scope="module")

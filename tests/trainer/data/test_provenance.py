@@ -7,8 +7,8 @@ import shutil
 
 import yaml
 
-from trainer.data.index import index_dataset
 from trainer.data.provenance import data_source, of_results, of_run
+from trainer.data.sources import index_dataset
 from trainer.data.synthetic import generate
 from trainer.results import collect_results
 from trainer.rundir import RunDir

@@ -11,8 +11,8 @@ import yaml
 
 from tests.trainer.data.conftest import IDC_PATIENTS, write_idc
 from trainer.config import ExperimentConfig
-from trainer.data.index import index_dataset
 from trainer.data.roots import UnionReport, index_roots
+from trainer.data.sources import index_dataset
 from trainer.data.splits import make_splits
 
 MORE_PATIENTS = {"10254": (5, 3), "10256": (4, 4), "10257": (6, 2), "10258": (3, 5)}

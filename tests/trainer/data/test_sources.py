@@ -5,8 +5,14 @@ import pytest
 from PIL import Image
 
 from tests.trainer.data.conftest import IDC_EDGE_SIZES, IDC_PATIENTS, idc_name, write_idc
-from trainer.data.index import index_dataset
-from trainer.data.sources import detect_source, export_folder, is_idc_layout, parse_idc_name, write_manifest
+from trainer.data.sources import (
+    detect_source,
+    export_folder,
+    index_dataset,
+    is_idc_layout,
+    parse_idc_name,
+    write_manifest,
+)
 
 
 def _key(r):
@@ -251,3 +257,44 @@ def test_csv_manifest_with_a_patient_in_both_classes_is_per_patch(tmp_path, tiny
     # One label per patient: per-patient data, as before.
     (tmp_path / "manifest.csv").write_text("path,label,patient_id\n" + rows[0] + "\n" + rows[1].replace("-1", "-2"))
     assert index_dataset(tmp_path).label_level == "patient"
+
+
+def test_a_source_is_one_registry_entry(tmp_path, monkeypatch):
+    """index_dataset and source auto read SOURCES: an entry added there is indexed and detected, in the
+    registry's order, with nothing else to change; a name outside it is refused."""
+    from trainer.data import sources
+    from trainer.data.index import IndexReport
+
+    def index_odd(root, **kw):
+        return IndexReport(str(root), "odd")
+
+    odd = sources.Source("odd", "odd data", index_odd, lambda root: (Path(root) / "ODD").is_file())
+    monkeypatch.setattr(sources, "SOURCES", {"odd": odd, **sources.SOURCES})
+    (tmp_path / "ODD").write_text("")
+    assert sources.detect_source(tmp_path) == "odd"
+    assert index_dataset(tmp_path).source == "odd"
+    assert index_dataset(tmp_path, "odd").source == "odd"
+    monkeypatch.setattr(sources, "SOURCES", {k: v for k, v in sources.SOURCES.items() if k != "odd"})
+    with pytest.raises(ValueError, match="unknown data source 'odd'"):
+        index_dataset(tmp_path, "odd")
+
+
+def test_data_source_names_come_from_the_registry():
+    from typing import get_args, get_type_hints
+
+    from trainer.config import DataConfig
+    from trainer.data.sources import SOURCES
+
+    assert list(SOURCES) == ["idc", "csv", "bach", "breakhis", "folder"]  # detection order
+    assert get_args(get_type_hints(DataConfig)["source"]) == (*SOURCES, "synthetic", "auto")
+
+
+def test_synthetic_is_indexed_as_breakhis_and_marked_generated(tiny_root, tmp_path):
+    """data.source synthetic reads BreakHis-named files as breakhis and marks them generated, even in a copy
+    without the generator's marker (the one place that rewrites synthetic)."""
+    from trainer.data.synthetic import GENERATED_MARKER
+
+    copy = shutil.copytree(tiny_root, tmp_path / "copy", ignore=shutil.ignore_patterns(GENERATED_MARKER))
+    assert not index_dataset(copy, "breakhis").generated
+    report = index_dataset(copy, "synthetic")
+    assert report.source == "breakhis" and report.generated and len(report.records) == 32

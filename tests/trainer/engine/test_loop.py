@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from trainer.engine.loop import EpochSampler, class_balanced_weights, make_loader
+from trainer.engine import EpochSampler, class_balanced_weights, make_loader
 
 TARGETS = [0] * 900 + [1] * 100  # 10 % malignant, like a per-patch set with little IDC
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from trainer.config import TrainConfig
-from trainer.engine.loop import build_optimizer
+from trainer.engine import build_optimizer
 
 
 @pytest.mark.parametrize("name", ["adamw8bit", "paged_adamw8bit"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,12 +33,11 @@ from trainer.models.base import ADAPTER_FILE, ModelAdapter, first_input, write_a
 from trainer.models.vlm import scoring
 from trainer.models.vlm.families import DEFAULT_PROMPT, Family, class_words, family_for
 from trainer.models.vlm.loading import load_model, load_processor
+from trainer.models.vlm.trainable import VISION_PREFIXES, enable_checkpointing, lora_target_pattern
 
 PEFT_DIR = "adapter"
 MODEL_DIR = "model"
 HEAD_FILE = "head.safetensors"
-# Sub-modules of the vision side (encoder, and Qwen2-VL's merger which sits inside ``visual``).
-VISION_PREFIXES = ("model.vision_model.", "model.visual.")
 
 
 def default_classes(num_classes: int) -> list[str]:
@@ -50,20 +48,6 @@ def default_classes(num_classes: int) -> list[str]:
     if num_classes == len(SUBTYPES):
         return list(SUBTYPES)
     raise ValueError(f"a VLM classifier needs 2 (benign/malignant) or 8 (subtype) classes, not {num_classes}")
-
-
-def lora_target_pattern(model: nn.Module, target_modules: Sequence[str], freeze_vision: bool = True) -> str:
-    """A regex over full module names for peft: the named projections, outside the vision encoder unless
-    ``freeze_vision`` is false. Fails early when nothing matches (wrong names for this architecture)."""
-    names = "|".join(re.escape(t) for t in target_modules)
-    vision = "|".join(re.escape(p.rstrip(".")) for p in VISION_PREFIXES)
-    pattern = rf"^(?!({vision})\.).*\.({names})$" if freeze_vision else rf".*\.({names})$"
-    if not any(re.fullmatch(pattern, n) for n, m in model.named_modules() if isinstance(m, nn.Linear)):
-        raise ValueError(
-            f"model.lora.target_modules {list(target_modules)} match no linear layer of "
-            f"{model.config.model_type}'s language model"
-        )
-    return pattern
 
 
 class VLMModule(nn.Module):
@@ -165,7 +149,7 @@ class VLMAdapter(ModelAdapter):
             if self.mode == "qlora":
                 model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
             elif cfg.gradient_checkpointing:
-                _enable_checkpointing(model)
+                enable_checkpointing(model)
             with warnings.catch_warnings():
                 # peft's PeftModel reads transformers' deprecated ``is_gradient_checkpointing`` (theirs, not ours):
                 # one FutureWarning per LoRA model, until peft moves to ``is_activation_checkpointing``.
@@ -181,7 +165,7 @@ class VLMAdapter(ModelAdapter):
                 )
                 return get_peft_model(model, lora)
         if cfg.gradient_checkpointing and self.mode == "full":
-            _enable_checkpointing(model)
+            enable_checkpointing(model)
         train_all = self.mode == "full"
         for name, p in model.named_parameters():
             p.requires_grad = train_all and not (cfg.freeze_vision and name.startswith(VISION_PREFIXES))
@@ -483,14 +467,6 @@ class VLMAdapter(ModelAdapter):
             adapter._module.to(device)
         adapter._module.eval()
         return adapter
-
-
-def _enable_checkpointing(model) -> None:
-    """Activation (gradient) checkpointing, non-reentrant (works with frozen inputs and LoRA)."""
-    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x name
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    else:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def _rgb(image):
