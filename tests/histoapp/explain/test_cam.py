@@ -123,6 +123,6 @@ def _library_map(loaded, image, method: str, **knobs) -> np.ndarray:
 def test_the_apps_map_is_the_librarys(loaded, patch, method):
     # The app cuts the backward pass at the target layer and runs Score-CAM's masked inputs in batches: the map
     # must be the one the library gives on its own (Score-CAM: one masked input per pass, batch_size=1).
-    ours = explain_cnn(loaded.adapter, patch, method=method, input_size=loaded.input_size)
+    ours = cam_of(loaded.adapter, patch, method=method, input_size=loaded.input_size)
     theirs = _library_map(loaded, patch, method, **({"batch_size": 1} if method == "Score-CAM" else {}))
-    assert np.allclose(ours.cam, theirs, atol=1e-5)
+    assert np.allclose(ours.heatmap, theirs, atol=1e-5)
