@@ -108,9 +108,10 @@ class Prediction:
 _TRANSFORMS: dict[tuple, object] = {}  # (family class, input size, stain) -> evaluation transform
 
 
-def _transform(model):
+def eval_transform(model):
     """The evaluation transform, built once per (model family, input size, stain): it depends on nothing else,
-    and building it per call would cost a few percent of a small CNN's prediction."""
+    and building it per call would cost a few percent of a small CNN's prediction. Explanations use it too, so a
+    stain-normalised model is explained on the image it classifies."""
     stain = (model.meta or {}).get("stain_normalization")
     key = (type(model.adapter).__qualname__, model.input_size, stain)
     if key not in _TRANSFORMS:
@@ -132,7 +133,7 @@ def forward(model, images: Sequence, batch_size: int = 32) -> tuple[np.ndarray, 
 
     from trainer.engine import to_device
 
-    adapter, tf, device = model.adapter, _transform(model), _device(model)
+    adapter, tf, device = model.adapter, eval_transform(model), _device(model)
     logits, features = [], []
     if adapter.module.training:  # eval() walks every submodule: half a millisecond per call when not needed
         adapter.module.eval()

@@ -111,12 +111,14 @@ def explain_cnn_many(
     device: str | torch.device | None = None,
     layer: str | None = None,
     classes: list[str] | None = None,
+    transform=None,
 ) -> list[Explanation]:
     """Predict ``images`` (RGB PIL) with a CNN adapter and explain class ``target`` of each (default: each image's
     own predicted class), in one forward and one backward pass (grad-cam takes a batch). The maps are the
     single-image ones: the CAM of one image depends only on its own activations and gradients. ``layer``: a
     module name (``"layer4"``, ``"features.28"``) instead of the per-architecture choice; ``classes``: the class
-    names the descriptions use (else the class index)."""
+    names the descriptions use (else the class index); ``transform``: the image transform (default: the adapter's
+    evaluation transform without stain normalisation)."""
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -124,7 +126,7 @@ def explain_cnn_many(
         raise ValueError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}")
     model = adapter.module
     device = device or next(model.parameters()).device
-    tf = adapter.transform(False, input_size)
+    tf = transform or adapter.transform(False, input_size)
     x = adapter.collate([tf(im) for im in images], [0] * len(images))["pixel_values"].to(device)
     if layer is not None:
         layer = model.get_submodule(layer)
@@ -166,6 +168,8 @@ class CamExplainer(Explainer):
         target: int | None = None,
         layer: str | None = None,
     ) -> list[Explanation]:
+        from trainer.predict import eval_transform
+
         m = self.loaded
         return explain_cnn_many(
             m.adapter,
@@ -176,4 +180,5 @@ class CamExplainer(Explainer):
             device=m.device,
             layer=layer,
             classes=m.classes,
+            transform=eval_transform(m),  # the plain prediction's transform, stain normalisation included
         )

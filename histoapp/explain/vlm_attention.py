@@ -30,6 +30,8 @@ class AttentionExplainer(Explainer):
     def explain_many(self, images: list[Image.Image]) -> list[Explanation]:
         import torch
 
+        from trainer.predict import eval_transform
+
         adapter = self.loaded.adapter
         if not hasattr(adapter, "explain_scored"):
             raise TypeError(
@@ -37,7 +39,9 @@ class AttentionExplainer(Explainer):
             )
         # Gradient-free; ordinary tensors rather than inference-mode ones, as the adapter's attention pass expects.
         with torch.inference_mode(False), torch.no_grad():
-            scored = adapter.explain_scored(images)
+            # The plain prediction's transform (stain normalisation included) when the model has a fixed input size.
+            tf = eval_transform(self.loaded) if adapter.input_size else None
+            scored = adapter.explain_scored(images, transform=tf)
         return [
             Explanation(_checked(amap, im), None, DESCRIPTION, logits, features)
             for (logits, features, amap), im in zip(scored, images, strict=True)

@@ -53,3 +53,30 @@ def test_an_explained_prediction_is_the_trainers_prediction_holding_its_explanat
         assert np.allclose(e.probs_raw, e.explanation.probs, atol=1e-6)
         assert np.allclose(e.probs, p.probs, atol=1e-4) and e.abstain == p.abstain and e.label == p.label
         assert e.model == p.model == loaded.entry.name and e.latency_ms > 0 and p.latency_ms > 0
+
+
+@pytest.mark.parametrize("family", ["cnn", "vlm"])
+def test_a_stain_normalised_model_is_explained_on_the_image_it_classifies(
+    family, loaded, tmp_path_factory, vlm_run, synthetic_records
+):
+    """A checkpoint trained with stain normalisation classifies stain-normalised images; its explanation pass must
+    see the same image (it built its transform without the stain step, so its probabilities were another image's)."""
+    import dataclasses
+
+    from histoapp.explain.base import explainer_for
+    from trainer.data.images import load_rgb
+    from trainer.predict import eval_transform, forward
+
+    if family == "vlm":
+        tmp = tmp_path_factory.mktemp("stainvlm")
+        reg = ModelRegistry(Settings(runs_dir=vlm_run, data_dir=tmp / "data"), assets_dir=tmp / "none", hub_models=[])
+        base = reg.load(reg.list("vlm")[0].key)
+    else:
+        base = loaded
+    model = dataclasses.replace(base, meta={**base.meta, "stain_normalization": "reinhard"})
+    patches = [load_rgb(r.path).resize((64, 64)) for r in synthetic_records[:2]]
+    exps = explainer_for(model).explain_many(patches)
+    plain = forward(model, patches)[0]  # logits: a saturated softmax would hide another image's answer
+    seen, unnormalised = (np.asarray(eval_transform(m)(patches[0])) for m in (model, base))
+    assert np.abs(seen - unnormalised).max() > 0.05  # the stain step changes what the model sees
+    assert np.allclose([e.logits for e in exps], plain, atol=1e-4)

@@ -348,13 +348,14 @@ class VLMAdapter(ModelAdapter):
         return out
 
     @torch.no_grad()
-    def explain_scored(self, images) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def explain_scored(self, images, transform=None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(class logits, features, attention map) per image, as ``logits_and_features`` gives them (the OOD check's
-        input, ``trainer.trust``), from the attention pass itself when every class word is one token."""
+        input, ``trainer.trust``), from the attention pass itself when every class word is one token. ``transform``:
+        the caller's evaluation transform (``trainer.predict.eval_transform``: stain normalisation included)."""
         images = [_rgb(im) for im in images]
         if len({self.input_size or _default_size(im) for im in images}) > 1:
-            return [self.explain_scored([im])[0] for im in images]
-        maps, inputs, out, tapped = self._attention_maps(images, tap=True)
+            return [self.explain_scored([im], transform)[0] for im in images]
+        maps, inputs, out, tapped = self._attention_maps(images, tap=True, transform=transform)
         if tapped is not None and self.mode != "linear_probe" and scoring.single_token(self.class_tokens):
             logits = scoring.last_position_log_likelihoods(out.logits[:, -1], self.class_tokens).float()
             features = tapped[:, -1].float()  # logits_to_keep=1: lm_head saw the answer position only
@@ -362,12 +363,12 @@ class VLMAdapter(ModelAdapter):
             logits, features = self.logits_and_features({"inputs": inputs})
         return list(zip(logits.cpu().numpy(), features.cpu().numpy(), maps, strict=True))
 
-    def _attention_maps(self, images, tap: bool = False):
+    def _attention_maps(self, images, tap: bool = False, transform=None):
         """(maps, inputs, model output, lm_head input or None) of one eager attention pass over ``images``."""
         from trainer.models.vlm.attention import attention_forward, project_attention
 
         self._module.eval()
-        tf = self.transform(False, self.input_size or _default_size(images[0]))
+        tf = transform or self.transform(False, self.input_size or _default_size(images[0]))
         inputs = {k: v.to(self.device) for k, v in self.encode([tf(im) for im in images]).items()}
         if tap:
             with first_input(self.model.get_output_embeddings()) as box:
