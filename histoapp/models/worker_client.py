@@ -213,6 +213,6 @@ def start_worker(settings) -> ModelWorker | None:
 
 
 def _zerogpu() -> bool:
-    from histoapp.ui.zerogpu import ZEROGPU
+    from histoapp.models.zerogpu import ZEROGPU
 
     return ZEROGPU
