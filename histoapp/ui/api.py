@@ -21,6 +21,8 @@ from histoapp.public import check_rate
 from histoapp.runs import LaunchRefused
 from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
+from histoapp.ui.annotate_view import View
+from histoapp.ui.context import AppContext
 from histoapp.ui.tabs import annotate, dashboard, train
 
 HEATMAP_MAX = 32  # longer side of a heatmap in the JSON (finer than the maps: 4x4 Grad-CAM, 8x8 attention on the demos)
@@ -123,7 +125,9 @@ def _unanswered(path: str, reason: str) -> dict:
     return {"name": Path(path).name, "magnification": None, "error": reason, "cnn": None, "vlm": None, "agree": None}
 
 
-def _predict_calls(ctx, requests: list[list[str]], cnn: str | None, vlm: str | None, mag, explain: bool) -> list:
+def _predict_calls(
+    ctx: AppContext, requests: list[list[str]], cnn: str | None, vlm: str | None, mag, explain: bool
+) -> list:
     """The answers to several ``predict_batch`` calls (each a list of upload paths), their patches predicted
     together: one pass per model for all of them (in batches of ``HISTOAPP_PREDICT_BATCH``)."""
     items = [uploads.read_uploads(ctx, paths, mag) for paths in requests]
@@ -158,7 +162,7 @@ def _store_call(fn, *args, **kwargs):
         raise gr.Error(str(exc)) from exc
 
 
-def register(ctx) -> None:
+def register(ctx: AppContext) -> None:
     """Add the endpoints to the Blocks being built (``ctx.blocks``); call after the tabs."""
 
     def models() -> dict[str, list[str]]:
@@ -244,7 +248,7 @@ def register(ctx) -> None:
             annotator: your name (ignored when logged in: the login is used)
             skipped: image ids to pass over
         """
-        return annotate.next_id(ctx, _annotator(annotator, request), "mine", None, None, skipped or [])
+        return annotate.next_id(ctx, _annotator(annotator, request), View(mode="mine", skipped=list(skipped or [])))
 
     def annotate_undo(annotator: str = "", request: gr.Request = None) -> dict | None:
         """Undo this annotator's last change; None when there is nothing to undo.

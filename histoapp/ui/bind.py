@@ -1,4 +1,4 @@
-"""The one way a tab wires its handlers: plain functions of the app context (``ctx``) and the inputs,
+"""The one way a tab wires its handlers: plain functions of the app context (``ctx: AppContext``) and the inputs,
 tested without a browser, bound here to Gradio events."""
 
 from __future__ import annotations
@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
+
+import gradio as gr
 
 
 def bind(fn: Callable, *first, outputs: Mapping[str, object] | None = None, **fixed) -> Callable:
@@ -25,4 +27,18 @@ def bind(fn: Callable, *first, outputs: Mapping[str, object] | None = None, **fi
 
     rest = list(sig.parameters.values())[len(first) :]
     handler.__signature__ = sig.replace(parameters=[p for p in rest if p.name not in fixed])
+    return handler
+
+
+def refusal_as_message(fn, output: str):
+    """``fn`` with a refusal (``gr.Error``: a role check, a bad request) shown in its ``output``, a message, and
+    every other output left as it is: one refused click must not put "Error" on the page's other components."""
+
+    @functools.wraps(fn)
+    def handler(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as exc:
+            return {output: f"⚠️ {exc.message}"}
+
     return handler

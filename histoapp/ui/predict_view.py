@@ -14,6 +14,7 @@ import gradio as gr
 
 from histoapp.models.runner import domain_notes
 from histoapp.models.uploads import UNKNOWN_MAG, Item, abstained
+from histoapp.ui.context import AppContext
 from histoapp.visitor_files import downloads_dir
 
 OVERLAY_MIN_SIDE = 384  # px: the Predict overlays' shorter side on screen (small patches enlarged)
@@ -58,7 +59,7 @@ def display(image):
     )
 
 
-def _may_annotate(ctx) -> bool:
+def _may_annotate(ctx: AppContext) -> bool:
     """Whether the request being served may send patches to the annotation queue (public visitors and viewers
     may not: the button is not offered to them)."""
     from histoapp.auth import at_least, current_request, role_of
@@ -77,7 +78,7 @@ def overlay_image(item: Item, pred, opacity: float):
     return overlay(display(item.image), pred.heatmap, float(opacity))
 
 
-def domain_md(ctx, key: str, item: Item | None) -> str:
+def domain_md(ctx: AppContext, key: str, item: Item | None) -> str:
     trained_on, warnings = domain_notes(ctx, key, item)
     if not trained_on:
         return ""
@@ -147,7 +148,7 @@ def label_update(pred, kind: str) -> dict:
     )
 
 
-def agreement(ctx, session: Session) -> tuple[str, dict]:
+def agreement(ctx: AppContext, session: Session) -> tuple[str, dict]:
     """The line comparing the two models: only where both answered (an abstaining model has no label to agree
     or disagree with), and the queue button for a user who may annotate."""
     hidden = gr.update(visible=False)
@@ -226,7 +227,7 @@ def view_rows(session: Session) -> list[list]:
     return rows
 
 
-def write_csv(ctx, session: Session) -> str:
+def write_csv(ctx: AppContext, session: Session) -> str:
     out = Path(tempfile.mkdtemp(prefix="predict-", dir=downloads_dir(ctx.settings))) / "predictions.csv"
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -248,7 +249,7 @@ def answer(vlm) -> dict:
     return gr.update(value=(vlm.answer or "") if vlm else "", label="VLM answer (free text)")
 
 
-def card_title(ctx, key: str, kind: str) -> str:
+def card_title(ctx: AppContext, key: str, kind: str) -> str:
     if not key:
         return f"#### {kind}: none selected"
     try:
@@ -257,7 +258,7 @@ def card_title(ctx, key: str, kind: str) -> str:
         return f"#### {kind}: {key}"
 
 
-def render(ctx, session: Session, opacity: float, extra_errors: list[str] | None = None) -> dict:
+def render(ctx: AppContext, session: Session, opacity: float, extra_errors: list[str] | None = None) -> dict:
     """Every output of the tab from the session state, by name (the tab's ``outputs``)."""
     item = session.items[session.current] if session.items and 0 <= session.current < len(session.items) else None
     cnn = item.cnn if item else None

@@ -20,6 +20,7 @@ from histoapp.models.runner import explain_cnn, explain_item, model_choices, pre
 from histoapp.models.uploads import MAX_BATCH, UNKNOWN_MAG, magnification_tag, read_uploads, upload_paths
 from histoapp.public import check_rate
 from histoapp.ui.bind import bind
+from histoapp.ui.context import AppContext
 from histoapp.ui.predict_view import NO_MODEL, STYLE, VIEW_COLUMNS, Session, overlay_image, render
 from trainer.data.records import MAGNIFICATIONS
 
@@ -40,13 +41,13 @@ def _keys(session: Session) -> dict[str, str]:
     return {"cnn": session.cnn_key, "vlm": session.vlm_key}
 
 
-def _detail(ctx, session: Session, method: str, target: str | None, errors: list[str]) -> None:
+def _detail(ctx: AppContext, session: Session, method: str, target: str | None, errors: list[str]) -> None:
     """The shown patch in full (``histoapp.models.runner.explain_item``)."""
     item = session.items[session.current]
     explain_item(ctx, item, _keys(session), method, target, session.tta, errors)
 
 
-def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity, tta=False):
+def analyze(ctx: AppContext, files, magnification, cnn_key, vlm_key, method, target, opacity, tta=False):
     session = Session(cnn_key=cnn_key or NO_MODEL, vlm_key=vlm_key or NO_MODEL, tta=bool(tta))
     paths = upload_paths(files)
     errors: list[str] = []
@@ -74,7 +75,7 @@ def analyze(ctx, files, magnification, cnn_key, vlm_key, method, target, opacity
     return render(ctx, session, opacity, errors)
 
 
-def show_item(ctx, session: Session, name, method, target, opacity):
+def show_item(ctx: AppContext, session: Session, name, method, target, opacity):
     check_rate(ctx.settings)  # each of these handlers runs the models again: they count like a prediction
     errors: list[str] = []
     for i, it in enumerate(session.items):
@@ -85,7 +86,7 @@ def show_item(ctx, session: Session, name, method, target, opacity):
     return render(ctx, session, opacity, errors)
 
 
-def re_explain(ctx, session: Session, method, target, opacity):
+def re_explain(ctx: AppContext, session: Session, method, target, opacity):
     """A new CAM method or target class: the CNN side of the shown patch only."""
     check_rate(ctx.settings)
     errors: list[str] = []
@@ -95,7 +96,7 @@ def re_explain(ctx, session: Session, method, target, opacity):
     return render(ctx, session, opacity, errors)
 
 
-def toggle_tta(ctx, session: Session, tta, method, target, opacity):
+def toggle_tta(ctx: AppContext, session: Session, tta, method, target, opacity):
     """The uncertainty checkbox: the shown patch with (or without) its 8 flips / rotations."""
     check_rate(ctx.settings)
     session.tta = bool(tta)
@@ -115,7 +116,7 @@ def reblend(session: Session, opacity) -> dict:
 
 
 @requires("annotator")
-def send_to_annotation(ctx, session: Session) -> str:
+def send_to_annotation(ctx: AppContext, session: Session) -> str:
     """Queue every disagreeing patch (image + both predictions) in the annotation store."""
     todo = [it for it in session.items if it.disagree and it.path]
     if not todo:
@@ -143,13 +144,13 @@ def send_to_annotation(ctx, session: Session) -> str:
     return f"✅ Sent {len(sent)} patch(es) to the annotation queue: {', '.join(sent)}."
 
 
-def models_status(ctx) -> tuple:
+def models_status(ctx: AppContext) -> tuple:
     """The warm-up's line and whether to keep polling it (``histoapp.models.warm``)."""
     warmup = ctx.warmup
     return warmup.status(), gr.Timer(active=not warmup.over)
 
 
-def unavailable_md(ctx) -> str:
+def unavailable_md(ctx: AppContext) -> str:
     """The models listed but not usable now, and why; not in public mode (a visitor can do nothing about the
     server's hub access)."""
     from histoapp.auth import mode
@@ -160,7 +161,7 @@ def unavailable_md(ctx) -> str:
     return ("Not available now: " + "; ".join(f"`{e.name}`: {e.reason}" for e in off)) if off else ""
 
 
-def target_choices(ctx, cnn_key: str | None) -> dict:
+def target_choices(ctx: AppContext, cnn_key: str | None) -> dict:
     classes = ["benign", "malignant"]
     if cnn_key:
         with contextlib.suppress(Exception):  # an unloadable model keeps the binary choices
@@ -168,7 +169,7 @@ def target_choices(ctx, cnn_key: str | None) -> dict:
     return gr.update(choices=[PREDICTED_CLASS] + list(classes), value=PREDICTED_CLASS)
 
 
-def refresh_models(ctx) -> tuple:
+def refresh_models(ctx: AppContext) -> tuple:
     """The model lists again (a run finished, a hub model came back) and what is still unavailable."""
     c, cd = model_choices(ctx, "cnn")
     v, vd = model_choices(ctx, "vlm")
@@ -178,7 +179,7 @@ def refresh_models(ctx) -> tuple:
 # --- layout ------------------------------------------------------------------------------------------
 
 
-def build(ctx) -> None:
+def build(ctx: AppContext) -> None:
     from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
     from histoapp.ui.examples import DATASETS, list_examples
 
