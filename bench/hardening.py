@@ -106,15 +106,15 @@ def part_request(args, tmp: Path) -> dict:
     ]
     cnn, vlm = lab.registry.default_key("cnn"), lab.registry.default_key("vlm")
     for c in (lab, pub):  # load the models, untimed
-        tab.analyze(c, [breakhis], "unknown", cnn, vlm, "Grad-CAM", tab.PREDICTED, 0.5)
+        tab.analyze(c, [breakhis], "unknown", cnn, vlm, "Grad-CAM", tab.PREDICTED_CLASS, 0.5)
     rows = {name: [] for name, _, _ in cases}
     for _ in range(args.rounds):
         for name, c, files in cases:
             with PeakRss() as mem:
                 t0, c0 = time.perf_counter(), time.process_time()
-                out = tab.analyze(c, files, "unknown", cnn, vlm, "Grad-CAM", tab.PREDICTED, 0.5)
+                out = tab.analyze(c, files, "unknown", cnn, vlm, "Grad-CAM", tab.PREDICTED_CLASS, 0.5)
                 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            answered = sum(it.cnn is not None for it in out[-1].items)
+            answered = sum(it.cnn is not None for it in out["session"].items)
             rows[name].append({"wall_s": wall, "cpu_s": cpu, "rss_growth_mb": mem.growth, "answered": answered})
     base = statistics.median(r["cpu_s"] for r in rows[cases[0][0]])
     table = []

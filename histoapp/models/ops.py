@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+# The explained class when the user names none: the model's own answer (the Predict tab's choice, first).
+PREDICTED_CLASS = "predicted class"
+
 
 def classify(registry, key: str, images: list, tta: bool = False) -> list:
     """Probabilities (+ latency) of every patch with one model, in one forward pass; ``tta``: with each patch's 8
@@ -17,7 +20,7 @@ def classify(registry, key: str, images: list, tta: bool = False) -> list:
 
 
 def target_index(loaded, target: str | None) -> int | None:
-    if not target or target == "predicted class":
+    if not target or target == PREDICTED_CLASS:
         return None
     if target not in loaded.classes:
         raise ValueError(f"this CNN has no class {target!r} (its classes: {', '.join(loaded.classes)})")

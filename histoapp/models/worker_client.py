@@ -229,6 +229,6 @@ def start_worker(settings) -> ModelWorker | None:
 
 
 def _zerogpu() -> bool:
-    from histoapp.ui.zerogpu import ZEROGPU
+    from histoapp.models.zerogpu import ZEROGPU
 
     return ZEROGPU

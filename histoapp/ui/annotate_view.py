@@ -1,9 +1,10 @@
 """What the Annotate tab shows, as plain functions of the store (testable without a browser): the image at a
 zoom, its details (predictions hidden in blind mode), progress, the annotator's recent labels, agreement and
-conflict tables."""
+conflict tables; and the queue view's state (``View``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -13,8 +14,9 @@ from histoapp.auth import user_of
 from histoapp.store.fields import QUALITY_FLAGS
 from trainer.data.records import LABELS, SUBTYPE_NAMES, SUBTYPES
 
+ANY = "any"  # a queue filter not set
 FLAG_CHOICES = [(shown, flag) for flag, shown in QUALITY_FLAGS.items()]  # Gradio's (label, value) pairs
-DISPLAY_MIN = 768  # px on the long side in the viewer
+VIEWER_MIN_SIDE = 768  # px: the Annotate viewer's long side at least (small patches scaled up)
 RECENT_COLUMNS = ["", "image", "label", "subtype", "flags", "note", "time"]  # "": the thumbnail
 THUMB = 48  # px, the recent labels' thumbnails
 
@@ -105,7 +107,7 @@ def viewer_content(store, image_id: int, annotator: str, *, blind: bool, zoom=1,
     return for_display(zoomed(img, zoom, center)), text
 
 
-def for_display(img: Image.Image, min_side: int = DISPLAY_MIN) -> Image.Image:
+def for_display(img: Image.Image, min_side: int = VIEWER_MIN_SIDE) -> Image.Image:
     """Small patches scaled up (display only) so the viewer is large; big ones are left to the browser."""
     long_side = max(img.size)
     if long_side >= min_side:
@@ -211,3 +213,30 @@ def conflicts_table(store) -> pd.DataFrame:
 
 
 SUBTYPE_BUTTONS = [(str(k + 1), code, SUBTYPE_NAMES[code].replace("_", " ")) for k, code in enumerate(SUBTYPES)]
+
+
+@dataclass
+class View:
+    """The queue view, one ``gr.State``: who labels (the Annotator box), which queue and filters, how the patch is
+    shown, and what is on screen. Each event works on a copy with the controls' values as the page sent them
+    (``_viewing``), like the separate inputs it replaces."""
+
+    name: str | None = ""  # the Annotator box (a login overrides it: ``view.resolve_annotator``)
+    mode: str = "mine"
+    magnification: str | None = ANY
+    dataset: str | None = ANY
+    blind: bool = False
+    zoom: int = 1
+    current: int | None = None  # image id on screen
+    skipped: list[int] = field(default_factory=list)  # skipped in this session
+    center: tuple[float, float] | None = None  # zoom centre (fractions)
+
+    @property
+    def filters(self) -> tuple[str | None, str | None]:
+        """(magnification, dataset) of the queue; None: any."""
+        return (None if self.magnification in (None, "", ANY) else self.magnification), (
+            None if self.dataset in (None, "", ANY) else self.dataset
+        )
+
+
+CONTROLS = ("name", "mode", "magnification", "dataset", "blind", "zoom")  # the view's inputs, then its state

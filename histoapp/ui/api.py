@@ -16,11 +16,14 @@ from typing import TypedDict
 import gradio as gr
 
 from histoapp.auth import requires, who
+from histoapp.models import calls, runner, uploads
 from histoapp.public import check_rate
 from histoapp.runs import LaunchRefused
 from histoapp.store.errors import StoreError
 from histoapp.ui import annotate_view as view
-from histoapp.ui.tabs import annotate, dashboard, predict, train
+from histoapp.ui.annotate_view import View
+from histoapp.ui.context import AppContext
+from histoapp.ui.tabs import annotate, dashboard, train
 
 HEATMAP_MAX = 32  # longer side of a heatmap in the JSON (finer than the maps: 4x4 Grad-CAM, 8x8 attention on the demos)
 
@@ -60,7 +63,7 @@ def _prediction(pred, domain: tuple[str, list[str]] = ("", [])) -> dict | None:
     """A model's answer as JSON: label and calibrated probabilities, with the trust fields (``trainer.trust``):
     ``ood_score`` / ``ood`` (None without an OOD reference), ``abstain`` (a reason code) and ``abstain_reason``
     (None when the answer stands). A model that abstains gives no ``label`` (None). ``domain``: what the model
-    was trained on, and why this patch lies outside it (``predict.domain_notes``)."""
+    was trained on, and why this patch lies outside it (``histoapp.models.runner.domain_notes``)."""
     if pred is None:
         return None
     probs = dict(zip(pred.classes, (float(p) for p in pred.probs), strict=True))
@@ -103,49 +106,40 @@ def predict_batch(
     """Both models' probabilities for each patch (the Predict tab's batch table); with ``explain``, also the CNN's
     Grad-CAM and the VLM's attention map of each, from the same forward passes. The caller's rate is checked
     here, per call; then the call joins whatever other calls with the same models and options are waiting, and
-    the batcher's worker reads, predicts and answers them together (``predict.batch_call``)."""
+    the batcher's worker reads, predicts and answers them together (``histoapp.models.calls.batch_call``)."""
     check_rate(ctx.settings)
-    cnn = cnn or predict.model_choices(ctx, "cnn")[1]
-    vlm = vlm or predict.model_choices(ctx, "vlm")[1]
-    mag = predict.magnification_tag(magnification)
+    cnn = cnn or runner.model_choices(ctx, "cnn")[1]
+    vlm = vlm or runner.model_choices(ctx, "vlm")[1]
+    mag = uploads.magnification_tag(magnification)
     group = ("api-predict", cnn, vlm, mag, bool(explain))
     run = functools.partial(_predict_calls, ctx, cnn=cnn, vlm=vlm, mag=mag, explain=bool(explain))
     images = list(images)
-    answers = predict.batch_call(ctx, group, run, images[: predict.MAX_BATCH])
+    answers = calls.batch_call(ctx, group, run, images[: uploads.MAX_BATCH])
     # One answer per patch sent: those past the cap are not predicted, and each says so (a client zips answers
     # with its inputs, so none may go missing silently).
-    over = f"not predicted: at most {predict.MAX_BATCH} patches per call; send the rest in another call"
-    return answers + [_unanswered(path, over) for path in images[predict.MAX_BATCH :]]
+    over = f"not predicted: at most {uploads.MAX_BATCH} patches per call; send the rest in another call"
+    return answers + [_unanswered(path, over) for path in images[uploads.MAX_BATCH :]]
 
 
 def _unanswered(path: str, reason: str) -> dict:
     return {"name": Path(path).name, "magnification": None, "error": reason, "cnn": None, "vlm": None, "agree": None}
 
 
-def _predict_calls(ctx, calls: list[list[str]], cnn: str | None, vlm: str | None, mag, explain: bool) -> list:
+def _predict_calls(
+    ctx: AppContext, requests: list[list[str]], cnn: str | None, vlm: str | None, mag, explain: bool
+) -> list:
     """The answers to several ``predict_batch`` calls (each a list of upload paths), their patches predicted
     together: one pass per model for all of them (in batches of ``HISTOAPP_PREDICT_BATCH``)."""
-    items = [predict.read_uploads(ctx, paths, mag) for paths in calls]
-    readable = [it for its in items for it in its if it.image is not None]
-    for key, attr in ((cnn, "cnn"), (vlm, "vlm")):
-        if key and readable:
-            ims = [it.image for it in readable]
-            if not explain:
-                preds = predict.classify_images(ctx, key, ims)
-            elif attr == "cnn":
-                preds = predict.explain_cnn_images(ctx, key, ims, "Grad-CAM")
-            else:
-                preds = predict.explain_vlm_images(ctx, key, ims)
-            for it, pred in zip(readable, preds, strict=True):
-                setattr(it, attr, pred)
+    items = [uploads.read_uploads(ctx, paths, mag) for paths in requests]
+    runner.predict_items(ctx, [it for its in items for it in its], {"cnn": cnn, "vlm": vlm}, explain=explain)
     return [
         [
             {
                 "name": it.name,
                 "magnification": it.magnification,
                 "error": it.error,
-                "cnn": _prediction(it.cnn, predict.domain_notes(ctx, cnn, it)),
-                "vlm": _prediction(it.vlm, predict.domain_notes(ctx, vlm, it)),
+                "cnn": _prediction(it.cnn, runner.domain_notes(ctx, cnn, it)),
+                "vlm": _prediction(it.vlm, runner.domain_notes(ctx, vlm, it)),
                 "agree": not it.disagree if it.compared else None,
             }
             for it in its
@@ -168,7 +162,7 @@ def _store_call(fn, *args, **kwargs):
         raise gr.Error(str(exc)) from exc
 
 
-def register(ctx) -> None:
+def register(ctx: AppContext) -> None:
     """Add the endpoints to the Blocks being built (``ctx.blocks``); call after the tabs."""
 
     def models() -> dict[str, list[str]]:
@@ -178,7 +172,7 @@ def register(ctx) -> None:
         Returns:
             {"cnn": [key, ...], "vlm": [key, ...]}
         """
-        return {family: [key for _, key in predict.model_choices(ctx, family)[0]] for family in ("cnn", "vlm")}
+        return {family: [key for _, key in runner.model_choices(ctx, family)[0]] for family in ("cnn", "vlm")}
 
     def predict_one(
         image: gr.FileData,
@@ -254,7 +248,7 @@ def register(ctx) -> None:
             annotator: your name (ignored when logged in: the login is used)
             skipped: image ids to pass over
         """
-        return annotate.next_id(ctx, _annotator(annotator, request), "mine", None, None, skipped or [])
+        return annotate.next_id(ctx, _annotator(annotator, request), View(mode="mine", skipped=list(skipped or [])))
 
     def annotate_undo(annotator: str = "", request: gr.Request = None) -> dict | None:
         """Undo this annotator's last change; None when there is nothing to undo.
@@ -368,7 +362,7 @@ def register(ctx) -> None:
         (export_results, "export_results", "viewer"),
     ):
         # The model-running endpoints share the Predict tab's group: up to a batch's worth at once (predict.py).
-        limit = predict.model_concurrency(ctx.settings)
+        limit = calls.model_concurrency(ctx.settings)
         kw = {"concurrency_limit": limit, "concurrency_id": "models"} if name.startswith("predict") else {}
         gr.api(_documented(requires(role, ctx)(fn)), api_name=name, **kw)
         _describe_parameters(ctx.blocks, name, fn)

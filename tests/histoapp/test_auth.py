@@ -106,7 +106,7 @@ def test_every_write_handler_is_guarded():
 
     needed = {
         train.launch: "researcher",
-        train.stop_run.func: "researcher",
+        train.stop_run: "researcher",
         annotate.save_label: "annotator",
         annotate.undo_redo: "annotator",
         annotate.adjudicate: "annotator",

@@ -13,7 +13,9 @@ from gradio.context import LocalContext
 from PIL import Image
 
 from histoapp import public, visitor_files
+from histoapp.models import uploads
 from histoapp.settings import Settings
+from histoapp.ui import predict_view
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +110,6 @@ def _ctx(settings):
 def test_a_small_file_of_many_pixels_is_refused_from_its_header_in_public_mode(tmp_path, monkeypatch):
     """A PNG of one colour compresses 36 Mpx into a few dozen KB: the budget counts pixels, not bytes, and the
     refusal comes from the header (nothing is decoded)."""
-    from histoapp.ui.tabs import predict
 
     bomb = tmp_path / "bomb.png"
     Image.new("RGB", (6000, 6000), (230, 180, 200)).save(bomb)
@@ -117,31 +118,30 @@ def test_a_small_file_of_many_pixels_is_refused_from_its_header_in_public_mode(t
     decoded = []
     real_load = Image.Image.load
     monkeypatch.setattr(Image.Image, "load", lambda im: decoded.append(im.size) or real_load(im))
-    (item,) = predict.read_uploads(_ctx(settings), [str(bomb)], None)
+    (item,) = uploads.read_uploads(_ctx(settings), [str(bomb)], None)
     assert item.image is None and decoded == []
     assert "36,000,000 pixels" in item.error and "8,000,000 pixels per request" in item.error
     # Outside public mode the 40 Mpx cap alone applies (a lab may look at large images).
     lab = Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d")
     monkeypatch.setattr(Image.Image, "load", real_load)
-    (item,) = predict.read_uploads(_ctx(lab), [str(bomb)], None)
+    (item,) = uploads.read_uploads(_ctx(lab), [str(bomb)], None)
     assert item.image is not None and item.image.size == (6000, 6000)
 
 
 def test_the_budget_is_shared_by_a_requests_images_and_a_jpeg_is_decoded_smaller(tmp_path):
-    from histoapp.ui.tabs import predict
 
     png = tmp_path / "a.png"
     Image.new("RGB", (2000, 1500), (200, 120, 170)).save(png)  # 3 Mpx
     jpg = tmp_path / "b.jpg"
     Image.new("RGB", (2000, 1500), (200, 120, 170)).save(jpg, quality=90)
     settings = _public(tmp_path, public_pixels=4_000_000)
-    a, b, c = predict.read_uploads(_ctx(settings), [str(png), str(jpg), str(png)], None)
+    a, b, c = uploads.read_uploads(_ctx(settings), [str(png), str(jpg), str(png)], None)
     assert a.image.size == (2000, 1500)
     # 1 Mpx left: the JPEG decodes at 1/2 scale (0.75 Mpx) instead of being refused.
     assert b.image.size == (1000, 750) and not b.error
     assert c.image is None and "per request" in c.error  # 0.25 Mpx left: a PNG cannot be decoded smaller
     # Each request has its own budget.
-    (again,) = predict.read_uploads(_ctx(settings), [str(png)], None)
+    (again,) = uploads.read_uploads(_ctx(settings), [str(png)], None)
     assert again.image is not None
 
 
@@ -152,16 +152,16 @@ def test_public_uploads_leave_no_copy_and_downloads_expire(tmp_path):
     settings = _public(tmp_path, public_upload_ttl_s=60)
     patch = tmp_path / "p.png"
     Image.new("RGB", (64, 64), (200, 120, 170)).save(patch)
-    (item,) = predict.read_uploads(_ctx(settings), [str(patch)], None)
+    (item,) = uploads.read_uploads(_ctx(settings), [str(patch)], None)
     assert item.image is not None and item.path is None
     assert not (settings.data_dir / "uploads").exists()
     # A lab keeps the copy: the annotation queue refers to it.
     lab = Settings(runs_dir=tmp_path / "r", data_dir=tmp_path / "d")
-    (kept,) = predict.read_uploads(_ctx(lab), [str(patch)], None)
+    (kept,) = uploads.read_uploads(_ctx(lab), [str(patch)], None)
     assert kept.path and os.path.exists(kept.path)
 
     html = dashboard.export_html(_ctx(settings), ["results/idc/cnn/"], "accuracy", None, None, None)
-    csv_path = predict._write_csv(_ctx(settings), predict.Session(items=[item]))
+    csv_path = predict_view.write_csv(_ctx(settings), predict.Session(items=[item]))
     for path in (html, csv_path):
         assert os.path.exists(path)
     assert visitor_files.sweep(settings) == 0  # young files stay
@@ -184,10 +184,10 @@ def test_every_predict_handler_that_runs_the_models_counts_against_the_rate(tmp_
     settings = _public(tmp_path, public_predictions_per_min=3)
     ctx = _ctx(settings)
     LocalContext.request.set(_request("203.0.113.7", "s"))
-    predict.re_explain(ctx, predict.Session(), "Grad-CAM", predict.PREDICTED, 0.5)
-    predict.show_item(ctx, predict.Session(), "x.png", "Grad-CAM", predict.PREDICTED, 0.5)
-    predict.toggle_tta(ctx, predict.Session(), True, "Grad-CAM", predict.PREDICTED, 0.5)
+    predict.re_explain(ctx, predict.Session(), "Grad-CAM", predict.PREDICTED_CLASS, 0.5)
+    predict.show_item(ctx, predict.Session(), "x.png", "Grad-CAM", predict.PREDICTED_CLASS, 0.5)
+    predict.toggle_tta(ctx, predict.Session(), True, "Grad-CAM", predict.PREDICTED_CLASS, 0.5)
     for handler in (predict.re_explain, predict.show_item):
         with pytest.raises(gr.Error, match="3 predictions a minute"):
             args = ("x.png",) if handler is predict.show_item else ()
-            handler(ctx, predict.Session(), *args, "Grad-CAM", predict.PREDICTED, 0.5)
+            handler(ctx, predict.Session(), *args, "Grad-CAM", predict.PREDICTED_CLASS, 0.5)

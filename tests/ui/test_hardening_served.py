@@ -63,11 +63,11 @@ def test_forged_sessions_share_one_rate_and_a_flood_meets_the_global_queue_cap(t
     with the rate out of the way, the queue: 2 calls run, 1 waits, the rest are refused at once."""
     from gradio_client import handle_file
 
-    from histoapp.ui.tabs import predict
+    from histoapp.models import calls
 
     patch = tmp_path / "p.png"
     Image.new("RGB", (64, 64), (200, 120, 170)).save(patch)
-    monkeypatch.setattr(predict, "batch_call", lambda ctx, group, fn, item: time.sleep(2.0) or [{"name": "p.png"}])
+    monkeypatch.setattr(calls, "batch_call", lambda ctx, group, fn, item: time.sleep(2.0) or [{"name": "p.png"}])
     settings = Settings(
         runs_dir=tmp_path / "runs",
         data_dir=tmp_path / "data",

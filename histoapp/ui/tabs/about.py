@@ -2,6 +2,8 @@
 
 import gradio as gr
 
+from histoapp.ui.context import AppContext
+
 ABOUT = """
 ### About histoapp
 histoapp re-implements **Zhaksylyk et al., "Assessing CNNs and LoRA-fine-tuned vision-language models for
@@ -23,7 +25,7 @@ and must not be used for clinical decisions.
 """
 
 
-def build(ctx) -> None:
+def build(ctx: AppContext) -> None:
     gr.Markdown(ABOUT)
     gr.Markdown("### Model cards")
     try:

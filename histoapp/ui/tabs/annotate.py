@@ -8,111 +8,84 @@ browser; ``build`` lays the tab out and wires them."""
 
 from __future__ import annotations
 
-import functools
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 
-from histoapp.auth import at_least, requires, role_of, user_of
+from histoapp.auth import at_least, current_request, requires, role_of, user_of
 from histoapp.auth import mode as auth_mode
 from histoapp.store import StoreError
 from histoapp.store.modes import MODES
 from histoapp.ui import annotate_view as view
-from histoapp.ui.bind import bind
+from histoapp.ui.annotate_view import ANY, CONTROLS, View
+from histoapp.ui.bind import bind, refusal_as_message
+from histoapp.ui.context import AppContext
 from histoapp.ui.shortcuts import HELP, JS, REMEMBER_NAME_JS, RESTORE_NAME_JS, SUBMISSION_ID_JS
 from trainer.data.records import MAGNIFICATIONS, SUBTYPE_LABEL, SUBTYPE_NAMES, SUBTYPES
 
-ANY = "any"
-# What render() returns (the image shown and its panels), in the order of the view outputs.
-VIEW_OUTPUTS = 6
-
-
-def _filters(mag, ds):
-    return (None if mag in (None, "", ANY) else mag), (None if ds in (None, "", ANY) else ds)
+VIEW_OUTPUTS = ("view", "viewer", "info", "progress", "status", "recent")  # what render() returns
 
 
 # --- handlers: the queue view ----------------------------------------------------------------------------
-def render(ctx, image_id, name, blind_v, zoom_v, center_v, mag_v, ds_v, message=""):
+def render(ctx: AppContext, v: View, name: str, image_id: int | None, message: str = "", center=None) -> dict:
     """Everything the view shows (``VIEW_OUTPUTS``), for ``image_id`` (None: the queue is empty)."""
     store = ctx.store
-    m, d = _filters(mag_v, ds_v)
+    m, d = v.filters
     prog = view.progress_text(store.progress(name or None, magnification=m, dataset=d), name)
-    table = view.recent_table(store, name)
+    v.current = image_id
+    out = {"view": v, "progress": prog, "status": message, "recent": view.recent_table(store, name)}
     if image_id is None:
-        return None, None, "*Nothing left in this queue with these filters.*", prog, message, table
-    img, text = view.viewer_content(store, image_id, name, blind=blind_v, zoom=zoom_v, center=center_v)
-    return image_id, img, text, prog, message, table
+        return out | {"viewer": None, "info": "*Nothing left in this queue with these filters.*"}
+    img, text = view.viewer_content(store, image_id, name, blind=v.blind, zoom=v.zoom, center=center)
+    return out | {"viewer": img, "info": text}
 
 
-def next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, exclude=()):
-    m, d = _filters(mag_v, ds_v)
+def next_id(ctx: AppContext, name, v: View, exclude=()):
+    m, d = v.filters
     ids = ctx.store.queue(
-        name or None, mode=mode_v, magnification=m, dataset=d, exclude=[*skipped_v, *exclude], limit=1
+        name or None, mode=v.mode, magnification=m, dataset=d, exclude=[*v.skipped, *exclude], limit=1
     )
     return ids[0] if ids else None
 
 
-def on_load(ctx, saved, mode_v, mag_v, ds_v, blind_v, request: gr.Request):
+def on_load(ctx: AppContext, v: View, request: gr.Request) -> dict:
     """Page load: the annotator name the browser remembered (a logged-in user's own, read-only: labels carry the
     login whatever the box says), the datasets, the Import panel for researchers only, the first image (nothing
     for a user who may not annotate: the tab is hidden from them, and the page load must not fail)."""
     role = role_of(ctx.settings, request)
-    importer = gr.update(visible=at_least(role, "researcher"))
+    importer = {"import_box": gr.update(visible=at_least(role, "researcher"))}
     if not at_least(role, "annotator"):
-        return (gr.update(), gr.update(), importer, *[gr.update() for _ in range(VIEW_OUTPUTS)])
-    name = view.resolve_annotator(saved, request)
-    choices = [ANY, *ctx.store.datasets()]
-    out = render(
-        ctx,
-        next_id(ctx, name, mode_v, mag_v, ds_v, []),
-        name,
-        blind_v,
-        1,
-        None,
-        mag_v,
-        ds_v,
-        "" if name else "Enter your name to start labelling.",
-    )
+        return importer
+    name = view.resolve_annotator(v.name, request)
+    v.zoom = 1
+    out = render(ctx, v, name, next_id(ctx, name, v), "" if name else "Enter your name to start labelling.")
     # An empty saved name must not wipe a name typed while the page was loading.
     box = gr.update(value=name, interactive=False) if user_of(request) else (name if name else gr.update())
-    return (box, gr.update(choices=choices), importer, *out)
+    return out | importer | {"annotator": box, "dataset": gr.update(choices=[ANY, *ctx.store.datasets()])}
 
 
 @requires("annotator")
-def show_next(
-    ctx,
-    name_box,
-    mode_v,
-    mag_v,
-    ds_v,
-    skipped_v,
-    blind_v,
-    zoom_v,
-    cur,
-    request: gr.Request,
-    exclude_current=True,
-    message="",
-):
-    name = view.resolve_annotator(name_box, request)
-    nid = next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, (cur,) if (exclude_current and cur is not None) else ())
+def show_next(ctx: AppContext, v: View, request: gr.Request, exclude_current=True, message="") -> dict:
+    name = view.resolve_annotator(v.name, request)
+    cur = v.current
+    nid = next_id(ctx, name, v, (cur,) if (exclude_current and cur is not None) else ())
     if nid is None and cur is not None and exclude_current:
-        nid = next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v)  # only the current one left
-    return render(ctx, nid, name, blind_v, zoom_v, None, mag_v, ds_v, message)
+        nid = next_id(ctx, name, v)  # only the current one left
+    return render(ctx, v, name, nid, message)
 
 
 @requires("annotator")
-def refilter(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+def refilter(ctx: AppContext, v: View, request: gr.Request) -> dict:
     """A changed queue, filter or name: the first image that now fits (the current one if it still does)."""
-    return show_next(
-        ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False
-    )
+    return show_next(ctx, v, request, exclude_current=False)
 
 
 @requires("annotator")
-def rename(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+def rename(ctx: AppContext, v: View, request: gr.Request) -> dict:
     """The annotator box left or submitted: the queue of the name now in it.
 
     Leaving the box is usually a click on a label (or skip, next, undo) button, whose own reply already shows
@@ -122,35 +95,20 @@ def rename(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, 
     back; otherwise the status is left alone, and in open mode the view's events run one at a time (``build``),
     so this refresh sees the click's result or the click sees its."""
     if user_of(request):
-        return tuple(gr.update() for _ in range(VIEW_OUTPUTS))
-    out = refilter(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request)
-    return (*out[:4], gr.update(), *out[5:])  # out[4]: the status message
+        return {}
+    out = refilter(ctx, v, request)
+    return {k: o for k, o in out.items() if k != "status"}
 
 
 @requires("annotator")
 def save_label(
-    ctx,
-    label,
-    subtype,
-    name_box,
-    mode_v,
-    mag_v,
-    ds_v,
-    skipped_v,
-    blind_v,
-    zoom_v,
-    cur,
-    auto_v,
-    conf,
-    flag_v,
-    note_v,
-    key,
-    request: gr.Request,
-):
+    ctx: AppContext, label, subtype, auto_v, conf, flag_v, note_v, key, v: View, request: gr.Request
+) -> dict:
     """A label button (``label`` benign/malignant, or a ``subtype``): saved at once, then the next image."""
-    name = view.resolve_annotator(name_box, request)
+    name = view.resolve_annotator(v.name, request)
+    cur = v.current
     if cur is None:
-        return render(ctx, None, name, blind_v, zoom_v, None, mag_v, ds_v, "No image on screen.")
+        return render(ctx, v, name, None, "No image on screen.")
     try:
         res = ctx.store.annotate(
             cur,
@@ -163,37 +121,36 @@ def save_label(
             **{k: (k in (flag_v or [])) for _, k in view.FLAG_CHOICES},
         )
     except StoreError as exc:
-        return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ Not saved: {exc}")
+        return render(ctx, v, name, cur, f"⚠️ Not saved: {exc}")
     text = view.label_text(res["label"], res["subtype"])
     msg = f"Saved image #{cur}: **{text}**" + (" (already saved)" if res["duplicate"] else "")
-    if auto_v:
-        nid = next_id(ctx, name, mode_v, mag_v, ds_v, skipped_v, (cur,))
-        return render(ctx, nid, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
-    return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, msg)
+    return render(ctx, v, name, next_id(ctx, name, v, (cur,)) if auto_v else cur, msg)
 
 
 @requires("annotator")
-def skip_image(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
-    skipped_v = [*skipped_v, cur] if cur is not None else skipped_v
+def skip_image(ctx: AppContext, v: View, request: gr.Request) -> dict:
+    cur = v.current
+    if cur is not None:
+        v.skipped = [*v.skipped, cur]
     message = (
         f"Skipped image #{cur}, unlabelled: it stays out of your queue until you reload the page."
         if cur is not None
         else "No image on screen to skip."
     )
-    out = show_next(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, None, request, message=message)
-    return (skipped_v, *out)
+    v.current = None
+    return show_next(ctx, v, request, message=message)
 
 
 @requires("annotator")
-def undo_redo(ctx, action, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
+def undo_redo(ctx: AppContext, action, v: View, request: gr.Request) -> dict:
     """``action`` "undo" or "redo" of this annotator's last change; shows the image it touched."""
-    name = view.resolve_annotator(name_box, request)
+    name = view.resolve_annotator(v.name, request)
     try:
         res = getattr(ctx.store, action)(name)
     except StoreError as exc:
-        return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"⚠️ {exc}")
+        return render(ctx, v, name, v.current, f"⚠️ {exc}")
     if res is None:
-        return render(ctx, cur, name, blind_v, zoom_v, None, mag_v, ds_v, f"Nothing to {action}.")
+        return render(ctx, v, name, v.current, f"Nothing to {action}.")
     state = res["state"]
     what = (
         "removed the label"
@@ -201,71 +158,62 @@ def undo_redo(ctx, action, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zo
         else f"label is now **{view.label_text(state['label'], state.get('subtype'))}**"
     )
     message = f"{action.capitalize()}: image #{res['image_id']} — {what}."
-    return render(ctx, res["image_id"], name, blind_v, zoom_v, None, mag_v, ds_v, message)
+    return render(ctx, v, name, res["image_id"], message)
 
 
 @requires("annotator")
-def rerender(ctx, name_box, mag_v, ds_v, blind_v, zoom_v, center_v, cur, request: gr.Request):
-    return render(ctx, cur, view.resolve_annotator(name_box, request), blind_v, zoom_v, center_v, mag_v, ds_v)
+def rerender(ctx: AppContext, v: View, request: gr.Request) -> dict:
+    return render(ctx, v, view.resolve_annotator(v.name, request), v.current, center=v.center)
 
 
-def zoom_center(ctx, evt: gr.SelectData, zoom_v, center_v, cur):
+def zoom_center(ctx: AppContext, evt: gr.SelectData, zoom_v, v: View) -> dict:
     """A click on the patch moves the zoom centre there."""
-    if cur is None or not evt.index:
-        return center_v
-    img, _ = ctx.store.load_image(cur)
-    return center_v if img is None else view.click_to_center(img.size, zoom_v, center_v, evt.index)
+    if v.current is None or not evt.index:
+        return {}
+    img, _ = ctx.store.load_image(v.current)
+    if img is not None:
+        v = replace(v, center=view.click_to_center(img.size, zoom_v, v.center, evt.index))
+    return {"view": v}
 
 
 # --- handlers: import, agreement, adjudication, export -----------------------------------------------------
-def refusal_as_message(fn, outputs: int):
-    """``fn`` with a refusal (``gr.Error``: a role check, a bad request) shown as its first output, a message, and
-    every other output left as it is: one refused click must not put "Error" on the page's other components."""
-
-    @functools.wraps(fn)
-    def handler(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error as exc:
-            return (f"⚠️ {exc.message}", *[gr.update() for _ in range(outputs - 1)])
-
-    return handler
-
-
 @requires("researcher")
-def import_folder(ctx, path, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request: gr.Request):
-    name = view.resolve_annotator(name_box, request) or "system"
+def import_folder(ctx: AppContext, path, v: View, request: gr.Request) -> dict:
+    name = view.resolve_annotator(v.name, request) or "system"
     try:
         res = ctx.store.import_folder(path, allowed_roots=ctx.settings.allowed_roots, actor=name)
         msg = res.summary() + ("\n\n" + " ".join(res.notes) if res.notes else "")
     except (StoreError, FileNotFoundError, ValueError) as exc:
         msg = f"⚠️ **Import refused:** {exc}"
-    out = show_next(ctx, name_box, mode_v, mag_v, ds_v, skipped_v, blind_v, zoom_v, cur, request, exclude_current=False)
-    return (msg, gr.update(choices=[ANY, *ctx.store.datasets()]), *out)
+    out = show_next(ctx, v, request, exclude_current=False)
+    return out | {"import_msg": msg, "dataset": gr.update(choices=[ANY, *ctx.store.datasets()])}
 
 
 @requires("researcher")
-def make_demo(ctx):
+def make_demo(ctx: AppContext):
     from trainer.data.synthetic import generate
 
     root = ctx.settings.data_dir / "demo_patches"
     if not root.exists():
         generate(root, patients_per_subtype=1, images_per_magnification=2, size=96, seed=7)
-    return f"Generated BreakHis-like demo patches (not real tissue) in `{root}`; press Import.", str(root)
+    return {
+        "import_msg": f"Generated BreakHis-like demo patches (not real tissue) in `{root}`; press Import.",
+        "import_path": str(root),
+    }
 
 
 @requires("annotator")
-def agreement(ctx):
+def agreement(ctx: AppContext):
     return view.agreement_tables(ctx.store)
 
 
 @requires("annotator")
-def conflicts_table(ctx):
+def conflicts_table(ctx: AppContext):
     return view.conflicts_table(ctx.store)
 
 
 @requires("annotator")
-def show_conflict(ctx, image_id, name_box, blind_v, request: gr.Request):
+def show_conflict(ctx: AppContext, image_id, name_box, blind_v, request: gr.Request):
     if image_id is None:
         return None, "Pick a conflict."
     try:
@@ -289,7 +237,7 @@ def pick_conflict(evt: gr.SelectData, table):
 
 
 @requires("annotator")
-def adjudicate(ctx, image_id, label, sub, note_v, name_box, request: gr.Request):
+def adjudicate(ctx: AppContext, image_id, label, sub, note_v, name_box, request: gr.Request):
     try:
         if image_id is None:
             raise StoreError("pick a conflict first")
@@ -303,7 +251,7 @@ def adjudicate(ctx, image_id, label, sub, note_v, name_box, request: gr.Request)
 
 
 @requires("annotator")
-def export(ctx, kind: str):
+def export(ctx: AppContext, kind: str):
     """(file to download, message) of an export: ``csv`` / ``json`` of every annotation, or the ``dataset``."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     tmp = Path(tempfile.mkdtemp(prefix="histoapp-export-"))
@@ -319,16 +267,30 @@ def export(ctx, kind: str):
         return None, f"⚠️ {exc}"
 
 
+def bind_view(ctx: AppContext, outputs: dict, fn, *first, refusal: str | None = None):
+    """``bind`` for the queue view: ``fn(ctx, *first, *extra, v, request)`` for an event whose inputs are the
+    ``CONTROLS``, the state, then ``extra`` components (last: SUBMISSION_ID_JS fills the last input). The
+    controls' values go into a copy of the state, the event's own ``View`` (what the page showed when it was sent;
+    the stored state changes only by the event's ``view`` output). ``refusal``: the output a refused click's
+    message goes to."""
+
+    def handler(*values):
+        n = len(CONTROLS)
+        shown, state_v, extra = values[:n], values[n], values[n + 1 :]
+        v = replace(state_v, skipped=list(state_v.skipped), **dict(zip(CONTROLS, shown, strict=True)))
+        return fn(ctx, *first, *extra, v, current_request())
+
+    return bind(refusal_as_message(handler, refusal) if refusal else handler, outputs=outputs)
+
+
 # --- layout and wiring ------------------------------------------------------------------------------------
-def build(ctx) -> None:
+def build(ctx: AppContext) -> None:
     settings = ctx.settings
     gr.Markdown(
         "### Annotate\nLabel patches benign/malignant and by subtype, review the models' disagreements, and "
         "export the labels as a dataset the trainer reads. Every click is saved at once."
     )
-    current = gr.State(None)  # image id on screen
-    skipped = gr.State([])  # skipped in this session
-    center = gr.State(None)  # zoom centre (fractions)
+    state = gr.State(View())  # the queue view: what is on screen, skipped, the zoom centre
     sub_id = gr.Textbox(visible=False)  # filled by SUBMISSION_ID_JS
 
     with gr.Row(equal_height=True):
@@ -438,53 +400,61 @@ def build(ctx) -> None:
     gr.HTML("", js_on_load=JS, elem_id="ann-shortcuts", padding=False)
 
     # --- wiring -------------------------------------------------------------------------------------
-    view_outputs = [current, viewer, info, progress, status, recent]
+    outputs = {
+        "view": state,
+        "viewer": viewer,
+        "info": info,
+        "progress": progress,
+        "status": status,
+        "recent": recent,
+        "annotator": annotator,
+        "dataset": dataset,
+        "import_box": import_box,
+        "import_msg": import_msg,
+        "import_path": import_path,
+    }
+    view_outputs = [outputs[k] for k in VIEW_OUTPUTS]
+    controls = [annotator, mode, mag, dataset, blind, zoom, state]  # CONTROLS, then the state
+
+    viewing = bind(bind_view, ctx, outputs)  # viewing(fn, *first): a queue-view handler, wired
+
     # In open mode the name typed in the box is used, so leaving the box (with the click on a label button)
     # refreshes the queue (``rename``) right next to that click: the events that change the view run one at a
     # time, in the order they came, so neither works from the image the other is replacing. Open mode has one
     # user; with logins the box's events change nothing, and each annotator's clicks keep their own workers.
     in_order = {"concurrency_id": "annotate-view", "concurrency_limit": 1} if auth_mode(settings) == "open" else {}
-    common = [annotator, mode, mag, dataset, skipped, blind, zoom, current]
-    label_inputs = [*common, auto_next, confidence, flags, note, sub_id]
+    quiet = {"show_progress": "hidden", **in_order}
+    label_inputs = [*controls, auto_next, confidence, flags, note, sub_id]  # sub_id last: SUBMISSION_ID_JS
     for btn, label, subtype in [(benign, 0, None), (malignant, 1, None)] + [(b, None, code) for code, b in sub_buttons]:
         btn.click(
-            bind(save_label, ctx, label, subtype),
+            viewing(save_label, label, subtype),
             label_inputs,
             view_outputs,
             js=SUBMISSION_ID_JS,
             trigger_mode="once",
-            show_progress="hidden",
-            **in_order,
+            **quiet,
         )
-    skip.click(bind(skip_image, ctx), common, [skipped, *view_outputs], show_progress="hidden", **in_order)
-    nxt.click(bind(show_next, ctx), common, view_outputs, show_progress="hidden", **in_order)
+    skip.click(viewing(skip_image), controls, view_outputs, **quiet)
+    nxt.click(viewing(show_next), controls, view_outputs, **quiet)
     for btn, action in ((undo, "undo"), (redo, "redo")):
-        btn.click(
-            bind(undo_redo, ctx, action),
-            common,
-            view_outputs,
-            trigger_mode="once",
-            show_progress="hidden",
-            **in_order,
-        )
+        btn.click(viewing(undo_redo, action), controls, view_outputs, trigger_mode="once", **quiet)
     for comp in (mode, mag, dataset):
-        comp.input(bind(refilter, ctx), common, view_outputs, show_progress="hidden", **in_order)
+        comp.input(viewing(refilter), controls, view_outputs, **quiet)
     # The name is remembered by the browser (localStorage), so a reload comes back to the same annotator.
     annotator.input(None, annotator, None, js=REMEMBER_NAME_JS)
-    annotator.blur(bind(rename, ctx), common, view_outputs, show_progress="hidden", **in_order)
-    annotator.submit(bind(rename, ctx), common, view_outputs, show_progress="hidden", **in_order)
-    rerender_inputs = [annotator, mag, dataset, blind, zoom, center, current]
-    blind.change(bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden", **in_order)
-    zoom.release(bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden", **in_order)
-    viewer.select(bind(zoom_center, ctx), [zoom, center, current], center).then(
-        bind(rerender, ctx), rerender_inputs, view_outputs, show_progress="hidden", **in_order
+    annotator.blur(viewing(rename), controls, view_outputs, **quiet)
+    annotator.submit(viewing(rename), controls, view_outputs, **quiet)
+    blind.change(viewing(rerender), controls, view_outputs, **quiet)
+    zoom.release(viewing(rerender), controls, view_outputs, **quiet)
+    viewer.select(bind(zoom_center, ctx, outputs=outputs), [zoom, state], state).then(
+        viewing(rerender), controls, view_outputs, **quiet
     )
 
     import_outputs = [import_msg, dataset, *view_outputs]
-    import_btn.click(
-        refusal_as_message(bind(import_folder, ctx), len(import_outputs)), [import_path, *common], import_outputs
+    import_btn.click(viewing(import_folder, refusal="import_msg"), [*controls, import_path], import_outputs)
+    demo_btn.click(
+        refusal_as_message(bind(make_demo, ctx, outputs=outputs), "import_msg"), None, [import_msg, import_path]
     )
-    demo_btn.click(refusal_as_message(bind(make_demo, ctx), 2), None, [import_msg, import_path])
     agree_btn.click(bind(agreement, ctx), None, [agree_md, agree_pairs, agree_models])
     conflicts_btn.click(bind(conflicts_table, ctx), None, conflicts)
     conflicts.select(pick_conflict, conflicts, adj_id).then(
@@ -504,8 +474,8 @@ def build(ctx) -> None:
     if ctx.blocks is None:
         raise RuntimeError("annotate.build(ctx) needs ctx.blocks, the gr.Blocks being built (see build_app)")
     ctx.blocks.load(
-        bind(on_load, ctx),
-        [annotator, mode, mag, dataset, blind],
+        viewing(on_load),
+        controls,
         [annotator, dataset, import_box, *view_outputs],
         js=RESTORE_NAME_JS,
         show_progress="hidden",

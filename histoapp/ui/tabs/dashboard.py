@@ -6,7 +6,6 @@ through ``histoapp.analysis.results``; with no run chosen, one empty state says 
 from __future__ import annotations
 
 import contextlib
-from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -14,6 +13,8 @@ import gradio as gr
 from histoapp import auth
 from histoapp.analysis import results as dash
 from histoapp.settings import PROJECT_ROOT
+from histoapp.ui.bind import bind
+from histoapp.ui.context import AppContext
 from histoapp.visitor_files import downloads_dir
 from trainer.metrics import METRIC_NAMES
 from trainer.results import PAPER_COLUMNS
@@ -22,23 +23,23 @@ METRIC_CHOICES = [(METRIC_NAMES[m], m) for m in (*PAPER_COLUMNS, "patient_accura
 
 
 # --- handlers ---------------------------------------------------------------------------------------------
-def choices(ctx) -> list[str]:
+def choices(ctx: AppContext) -> list[str]:
     """The Runs dropdown: run folders with finished folds (newest first), then the committed results."""
     return dash.runs_with_results(ctx.settings.runs_dir) + dash.committed_results()
 
 
-def run_list(ctx, selected: list[str] | None = None):
+def run_list(ctx: AppContext, selected: list[str] | None = None):
     found = choices(ctx)
     keep = [n for n in (selected or []) if n in found] or [n for n in found if not dash.is_committed(n)][:1]
     return gr.update(choices=found, value=keep)
 
 
-def open_committed(ctx, key: str | None, selected: list[str] | None):
+def open_committed(ctx: AppContext, key: str | None, selected: list[str] | None):
     """The empty state's Open: show a committed results folder (the Runs dropdown then draws it)."""
     return gr.update(choices=choices(ctx), value=[key] if key else selected or [])
 
 
-def empty_state(ctx) -> str:
+def empty_state(ctx: AppContext) -> str:
     """What the Dashboard shows while no run is chosen: what it is for, how to get a run, what is committed."""
     runs_dir = ctx.settings.runs_dir
     where = runs_dir.relative_to(PROJECT_ROOT) if runs_dir.is_relative_to(PROJECT_ROOT) else runs_dir
@@ -66,7 +67,7 @@ def empty_state(ctx) -> str:
     )
 
 
-def overview(ctx, names: list[str] | None, metric: str) -> tuple:
+def overview(ctx: AppContext, names: list[str] | None, metric: str) -> tuple:
     """(empty state, its box, the view, table, bar figure, patient figure, detail box, no-detail note, groups,
     comparison box, model A, model B, cross-dataset table). No run chosen: the empty state alone."""
     if not names:
@@ -109,7 +110,7 @@ def table_view(summary) -> str:
     return note + report.table_html(dash.display_table(summary))
 
 
-def detail(ctx, key: str | None) -> tuple:
+def detail(ctx: AppContext, key: str | None) -> tuple:
     """(ROC, calibration, confusion) of one run / model / magnification."""
     from histoapp.analysis import figures  # as in overview
 
@@ -124,7 +125,7 @@ def detail(ctx, key: str | None) -> tuple:
     )
 
 
-def compare(ctx, a: str | None, b: str | None) -> str:
+def compare(ctx: AppContext, a: str | None, b: str | None) -> str:
     if not a or not b:
         return "Choose model A and model B."
     try:
@@ -133,7 +134,7 @@ def compare(ctx, a: str | None, b: str | None) -> str:
         return f"❌ {exc}"
 
 
-def export_csv(ctx, names: list[str] | None) -> str | None:
+def export_csv(ctx: AppContext, names: list[str] | None) -> str | None:
     from histoapp.analysis import report  # on first export, not at app start
 
     if not names:
@@ -141,7 +142,9 @@ def export_csv(ctx, names: list[str] | None) -> str | None:
     return str(report.write_csv(dash.summary(ctx.settings.runs_dir, names), downloads_dir(ctx.settings)))
 
 
-def export_html(ctx, names: list[str] | None, metric: str, key: str | None, a: str | None, b: str | None) -> str | None:
+def export_html(
+    ctx: AppContext, names: list[str] | None, metric: str, key: str | None, a: str | None, b: str | None
+) -> str | None:
     """The whole view as one HTML file (plotly.js inlined: it opens without a network)."""
     from histoapp.analysis import figures, report  # on first export, not at app start
 
@@ -190,7 +193,17 @@ TABLE_STYLE = """<style>
 </style>"""
 
 
-def build(ctx) -> None:
+def offer_csv(ctx: AppContext, names: list[str] | None) -> tuple:
+    """The CSV export button: (download, message)."""
+    return offered(export_csv(ctx, names))
+
+
+def offer_html(ctx: AppContext, names, metric, key, a, b) -> tuple:
+    """The HTML export button: (download, message)."""
+    return offered(export_html(ctx, names, metric, key, a, b))
+
+
+def build(ctx: AppContext) -> None:
     gr.Markdown(
         "### Dashboard\nTest-set metrics of finished folds (mean ± sample std over patient-level folds), the paper's "
         "published figures beside ours where it gives them (— where it does not)."
@@ -271,16 +284,14 @@ def build(ctx) -> None:
         model_b,
         cross,
     ]
-    draw = partial(overview, ctx)
-    refresh.click(partial(run_list, ctx), runs, runs).then(draw, [runs, metric], outs)
-    open_btn.click(partial(open_committed, ctx), [pick, runs], runs)
+    draw = bind(overview, ctx)
+    refresh.click(bind(run_list, ctx), runs, runs).then(draw, [runs, metric], outs)
+    open_btn.click(bind(open_committed, ctx), [pick, runs], runs)
     runs.change(draw, [runs, metric], outs)
     metric.change(draw, [runs, metric], outs)
-    group.change(partial(detail, ctx), group, [roc, calib, confusion])
-    compare_btn.click(partial(compare, ctx), [model_a, model_b], comparison)
-    csv_btn.click(lambda names: offered(export_csv(ctx, names)), runs, [download, export_note])
-    html_btn.click(
-        lambda *a: offered(export_html(ctx, *a)), [runs, metric, group, model_a, model_b], [download, export_note]
-    )
+    group.change(bind(detail, ctx), group, [roc, calib, confusion])
+    compare_btn.click(bind(compare, ctx), [model_a, model_b], comparison)
+    csv_btn.click(bind(offer_csv, ctx), runs, [download, export_note])
+    html_btn.click(bind(offer_html, ctx), [runs, metric, group, model_a, model_b], [download, export_note])
     if ctx.tab is not None:  # the Tab this module is built in: refresh the run list whenever it is opened
-        ctx.tab.select(partial(run_list, ctx), runs, runs).then(draw, [runs, metric], outs)
+        ctx.tab.select(bind(run_list, ctx), runs, runs).then(draw, [runs, metric], outs)

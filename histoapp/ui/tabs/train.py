@@ -6,8 +6,6 @@ The handlers are plain functions of ``ctx`` so tests call them without a browser
 
 from __future__ import annotations
 
-from functools import partial
-
 import gradio as gr
 import pandas as pd
 
@@ -15,6 +13,8 @@ from histoapp.auth import current_request, requires, role_of, user_of, who
 from histoapp.runs import LaunchRefused
 from histoapp.runs.form import FIELDS, PRESETS, SOURCES, PresetMissing, config_to_form, load_preset
 from histoapp.runs.live import curves, format_duration, format_eta
+from histoapp.ui.bind import bind
+from histoapp.ui.context import AppContext
 from trainer.data.records import MAGNIFICATIONS
 from trainer.rundir import RunDir
 
@@ -26,7 +26,7 @@ HISTORY_COLUMNS = ["run", "state", "models", "magnifications", "folds done", "la
 
 
 # --- handlers ---------------------------------------------------------------------------------------------
-def preset_values(ctx, preset: str) -> tuple:
+def preset_values(ctx: AppContext, preset: str) -> tuple:
     """(base config dict, message, *form values) for a preset; a missing preset leaves the form as it is."""
     try:
         cfg = load_preset(preset, ctx.settings)
@@ -51,17 +51,17 @@ def _lines(errors: list[str], warnings: list[str]) -> list[str]:
 
 
 @requires("researcher")
-def check_form(ctx, base: dict, *values) -> str:
+def check_form(ctx: AppContext, base: dict, *values) -> str:
     report = ctx.launcher.check(base, values)
     return "\n\n".join(_lines(report.errors, report.warnings)) or "✅ Ready to launch."
 
 
-def record_run_action(ctx, action: str, name: str) -> None:
+def record_run_action(ctx: AppContext, action: str, name: str) -> None:
     """Who launched, stopped, resumed or deleted a run, in the store's audit log."""
     ctx.store.log_action(who(ctx.settings), action, "runs", {"run": name})
 
 
-def check_owner(ctx, name: str) -> None:
+def check_owner(ctx: AppContext, name: str) -> None:
     """A researcher acts on the runs they launched; an admin on every run (the audit log says who launched it)."""
     request = current_request()
     if role_of(ctx.settings, request) == "admin":
@@ -76,7 +76,7 @@ def check_owner(ctx, name: str) -> None:
 
 
 @requires("researcher")
-def launch(ctx, base: dict, *values) -> tuple[str, object]:
+def launch(ctx: AppContext, base: dict, *values) -> tuple[str, object]:
     """Validate and start (or queue) the run; returns (message, run selector update)."""
     report = ctx.launcher.launch(base, values, user=who(ctx.settings))
     if not report.ok:
@@ -90,7 +90,7 @@ def launch(ctx, base: dict, *values) -> tuple[str, object]:
     return "\n\n".join([msg] + _lines([], report.warnings)), run_choices(ctx, info.name)
 
 
-def run_choices(ctx, value: str | None = None):
+def run_choices(ctx: AppContext, value: str | None = None):
     """The Run dropdown as the runs folder has it now: ``value`` kept when it is still there, else the run that
     is active (running, starting, stopping, queued), else the newest. Called on page load too, so a reload or a
     second visitor sees the run going on (the dropdown drawn when the app started knows none launched since)."""
@@ -102,7 +102,7 @@ def run_choices(ctx, value: str | None = None):
 
 
 @requires("researcher")
-def ask_delete(ctx, name: str | None) -> tuple[str, object, object]:
+def ask_delete(ctx: AppContext, name: str | None) -> tuple[str, object, object]:
     """Delete's first click: (message, the confirmation box, its text). Nothing is deleted until it is confirmed;
     the box says what would be lost."""
     if not name:
@@ -120,7 +120,7 @@ def ask_delete(ctx, name: str | None) -> tuple[str, object, object]:
     return "", gr.update(visible=True), text
 
 
-def history(ctx) -> pd.DataFrame:
+def history(ctx: AppContext) -> pd.DataFrame:
     rows = []
     for i in ctx.runs.list_runs():
         cfg = i.config or {}
@@ -179,7 +179,7 @@ def status_markdown(info, prog: dict) -> str:
     return "\n\n".join(lines)
 
 
-def live_view(ctx, name: str | None) -> tuple:
+def live_view(ctx: AppContext, name: str | None) -> tuple:
     """(status markdown, loss figure, validation figure, log tail, history table) of the selected run."""
     from histoapp.runs.figures import loss_figure, validation_figure  # plotly: on first use, not at app start
 
@@ -209,7 +209,7 @@ def live_view(ctx, name: str | None) -> tuple:
 
 
 @requires("researcher")
-def apply_run_action(ctx, name: str, action: str) -> str:
+def apply_run_action(ctx: AppContext, name: str, action: str) -> str:
     """Stop, kill, resume or delete a run and log who did; returns the message. A refusal raises (``LaunchRefused``
     with the reason, or ``gr.Error`` for someone else's run), so no caller reports a change that did not happen."""
     check_owner(ctx, name)
@@ -235,7 +235,7 @@ def apply_run_action(ctx, name: str, action: str) -> str:
 
 
 @requires("researcher")
-def run_action(ctx, name: str | None, action: str) -> tuple[str, object]:
+def run_action(ctx: AppContext, name: str | None, action: str) -> tuple[str, object]:
     if not name:
         return "Select a run first.", gr.update()
     try:
@@ -245,14 +245,23 @@ def run_action(ctx, name: str | None, action: str) -> tuple[str, object]:
     return msg, run_choices(ctx) if action == "delete" else gr.update()
 
 
-stop_run = partial(run_action, action="stop")
-kill_run = partial(run_action, action="kill")
-resume_run = partial(run_action, action="resume")
-delete_run = partial(run_action, action="delete")
+def hide() -> dict:
+    """The delete question put away (answered, or about another run)."""
+    return gr.update(visible=False)
+
+
+def cancel_delete() -> tuple:
+    return hide(), "Nothing deleted."
+
+
+stop_run = bind(run_action, action="stop")
+kill_run = bind(run_action, action="kill")
+resume_run = bind(run_action, action="resume")
+delete_run = bind(run_action, action="delete")
 
 
 # --- layout ----------------------------------------------------------------------------------------------
-def build(ctx) -> None:
+def build(ctx: AppContext) -> None:
     gr.Markdown(
         "### Train\nStart the paper's experiments (or the quick CPU demo, on the bundled real IDC patches in "
         "`assets/data/idc-mini`) as separate trainer processes, follow them live, "
@@ -358,29 +367,29 @@ def build(ctx) -> None:
 
     live_outputs = [status, loss_plot, val_plot, log, hist]
     comps["model.family"].change(family_fields, comps["model.family"], [lora_row, comps["model.pretrained"]])
-    preset.change(partial(preset_values, ctx), preset, [base, message, *fields])
-    check_btn.click(partial(check_form, ctx), [base, *fields, *job], message)
-    launch_btn.click(partial(launch, ctx), [base, *fields, *job], [message, run]).then(
-        partial(live_view, ctx), run, live_outputs
+    preset.change(bind(preset_values, ctx), preset, [base, message, *fields])
+    check_btn.click(bind(check_form, ctx), [base, *fields, *job], message)
+    launch_btn.click(bind(launch, ctx), [base, *fields, *job], [message, run]).then(
+        bind(live_view, ctx), run, live_outputs
     )
     for btn, fn in ((stop_btn, stop_run), (kill_btn, kill_run), (resume_btn, resume_run)):
-        btn.click(partial(fn, ctx), run, [message, run]).then(partial(live_view, ctx), run, live_outputs)
+        btn.click(bind(fn, ctx), run, [message, run]).then(bind(live_view, ctx), run, live_outputs)
     # Delete asks first; the run is deleted only by the confirmation's button.
-    delete_btn.click(partial(ask_delete, ctx), run, [message, delete_box, delete_text])
-    confirm_btn.click(lambda: gr.update(visible=False), None, delete_box).then(
-        partial(delete_run, ctx), run, [message, run]
-    ).then(partial(live_view, ctx), run, live_outputs)
-    cancel_btn.click(lambda: (gr.update(visible=False), "Nothing deleted."), None, [delete_box, message])
-    run.change(lambda: gr.update(visible=False), None, delete_box)  # a question about another run does not stay
-    run.change(partial(live_view, ctx), run, live_outputs)
+    delete_btn.click(bind(ask_delete, ctx), run, [message, delete_box, delete_text])
+    confirm_btn.click(hide, None, delete_box).then(bind(delete_run, ctx), run, [message, run]).then(
+        bind(live_view, ctx), run, live_outputs
+    )
+    cancel_btn.click(cancel_delete, None, [delete_box, message])
+    run.change(hide, None, delete_box)  # a question about another run does not stay
+    run.change(bind(live_view, ctx), run, live_outputs)
     # The log box shows its newest lines: scrolled to the end whenever it changes.
     log.change(None, None, None, js=SCROLL_LOG_JS)
     # A reload or another visitor: the runs as they are now, the active one selected (see run_choices).
     if ctx.blocks is not None:
-        ctx.blocks.load(partial(run_choices, ctx), None, run, show_progress="hidden")
+        ctx.blocks.load(bind(run_choices, ctx), None, run, show_progress="hidden")
     if ctx.tab is not None:
-        ctx.tab.select(partial(run_choices, ctx), run, run, show_progress="hidden")
-    timer.tick(partial(live_view, ctx), run, live_outputs, show_progress="hidden")
+        ctx.tab.select(bind(run_choices, ctx), run, run, show_progress="hidden")
+    timer.tick(bind(live_view, ctx), run, live_outputs, show_progress="hidden")
 
     def pick(evt: gr.SelectData, table):
         row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index

@@ -2,9 +2,9 @@
 and a real return type (Gradio showed "1st", "The input value that is provided in the '1st' Api component" and
 ``Any`` for every return)."""
 
+from histoapp.models.uploads import MAX_BATCH
 from histoapp.settings import Settings
 from histoapp.ui.app import build_app
-from histoapp.ui.tabs import predict
 
 
 def test_every_endpoint_has_named_described_parameters_and_typed_returns(tmp_path):
@@ -19,6 +19,6 @@ def test_every_endpoint_has_named_described_parameters_and_typed_returns(tmp_pat
             assert "``" not in param["python_type"]["description"], (name, param["parameter_name"])
         for ret in endpoint["returns"]:
             assert ret["python_type"]["type"] != "Any", name
-    assert str(predict.MAX_BATCH) in endpoints["/predict_batch"]["description"]
+    assert str(MAX_BATCH) in endpoints["/predict_batch"]["description"]
     answer = endpoints["/predict"]["returns"][0]["python_type"]["type"]
     assert "label: None | str" in answer and "trained_on: str" in answer and "agree: None | bool" in answer

@@ -11,10 +11,10 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
+from histoapp.models import uploads
 from histoapp.settings import Settings
 from histoapp.ui import app
 from histoapp.ui.examples import list_examples
-from histoapp.ui.tabs import predict
 from trainer.rundir import RunDir, write_json_atomic
 
 
@@ -66,7 +66,7 @@ def test_a_refused_delete_says_why_and_leaves_the_run(outside_run):
 def test_predict_batch_answers_every_patch_and_says_which_were_not_predicted(monkeypatch, outside_run):
     """Patches past the cap (``MAX_BATCH``, 200; 2 here, so the test stays small) were dropped silently."""
     _, settings = outside_run
-    monkeypatch.setattr(predict, "MAX_BATCH", 2)
+    monkeypatch.setattr(uploads, "MAX_BATCH", 2)
     demo, ctx = app.build(settings)
     paths = [e["path"] for e in list_examples()[:3]]
     try:

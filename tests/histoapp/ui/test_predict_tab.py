@@ -5,9 +5,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from histoapp.models import runner, uploads
 from histoapp.models.ops import LocalModels
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
+from histoapp.ui import predict_view as view
 from histoapp.ui.tabs import predict as tab
 
 OUT = [
@@ -63,8 +65,13 @@ def patches(synthetic_records, tmp_path):
 
 def _run(ctx, files, **kw):
     key = ctx.registry.list("cnn")[0].key
-    args = dict(magnification="40X", cnn_key=key, vlm_key="", method="Grad-CAM", target=tab.PREDICTED, opacity=0.5) | kw
-    return dict(zip(OUT, tab.analyze(ctx, files, **args), strict=True))
+    args = (
+        dict(magnification="40X", cnn_key=key, vlm_key="", method="Grad-CAM", target=tab.PREDICTED_CLASS, opacity=0.5)
+        | kw
+    )
+    out = tab.analyze(ctx, files, **args)
+    assert list(out) == OUT  # every output of the tab, by name
+    return out
 
 
 def test_one_patch_gives_label_overlay_latency_and_keeps_a_copy(ctx, patches):
@@ -73,14 +80,18 @@ def test_one_patch_gives_label_overlay_latency_and_keeps_a_copy(ctx, patches):
     scores = out["cnn_label"]["value"]
     assert set(scores) == {"benign", "malignant"} and abs(sum(scores.values()) - 1) < 1e-5
     assert out["cnn_label"]["show_heading"] is True and out["cnn_label"]["elem_classes"] == []
-    assert out["cnn_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN)  # the 64 px patch, enlarged for the screen
+    assert out["cnn_img"].size == (
+        view.OVERLAY_MIN_SIDE,
+        view.OVERLAY_MIN_SIDE,
+    )  # the 64 px patch, enlarged for the screen
     assert "ms" in out["cnn_info"] and "Grad-CAM" in out["cnn_info"]
     item = out["session"].items[0]
     assert item.path.startswith(str(ctx.settings.data_dir / "uploads")) and item.magnification == "40X"
     assert out["table"]["visible"] is False
     # The opacity slider re-blends without running the model.
-    cnn_img, vlm_img = tab.reblend(out["session"], 0.0)
-    assert list(cnn_img.getdata()) == list(tab._display(item.image).getdata()) and vlm_img is None
+    blended = tab.reblend(out["session"], 0.0)
+    cnn_img, vlm_img = blended["cnn_img"], blended["vlm_img"]
+    assert list(cnn_img.getdata()) == list(view.display(item.image).getdata()) and vlm_img is None
 
 
 def test_corrupt_and_unsupported_files_get_a_clear_error_and_the_rest_still_works(ctx, patches, tmp_path):
@@ -107,9 +118,9 @@ def test_batch_table_and_csv(ctx, patches):
     assert {"cnn_ood_score", "cnn_ood", "cnn_abstain_reason", "vlm_ood", "vlm_abstain_reason"} <= set(rows[0])
     assert out["pick"]["visible"] is True
     # Details for another patch, and another CAM method / target class.
-    nxt = dict(zip(OUT, tab.show_item(ctx, out["session"], rows[2]["file"], "Eigen-CAM", "benign", 0.5), strict=True))
+    nxt = tab.show_item(ctx, out["session"], rows[2]["file"], "Eigen-CAM", "benign", 0.5)
     assert nxt["session"].current == 2 and "Eigen-CAM for class 'benign'" in nxt["cnn_info"]
-    again = dict(zip(OUT, tab.re_explain(ctx, nxt["session"], "Grad-CAM++", "malignant", 0.5), strict=True))
+    again = tab.re_explain(ctx, nxt["session"], "Grad-CAM++", "malignant", 0.5)
     assert "Grad-CAM++ for class 'malignant'" in again["cnn_info"]
 
 
@@ -120,7 +131,7 @@ def test_disagreements_go_to_the_annotation_store(ctx, patches):
     # A VLM that says the opposite (the real one is exercised in the browser test).
     it.vlm = SimpleNamespace(label="benign" if it.cnn.label == "malignant" else "malignant", prob_malignant=0.5)
     session.vlm_key = "demo:fake-vlm"
-    text, send = tab._agreement(ctx, session)
+    text, send = view.agreement(ctx, session)
     assert "disagree" in text and send["visible"] is True
 
     calls = []
@@ -162,14 +173,14 @@ def test_cnn_and_vlm_side_by_side(tmp_path, trained_run, vlm_run, patches):
     settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
     registry = ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
     ctx = SimpleNamespace(settings=settings, registry=registry, models=LocalModels(registry))
-    cnn_choices, cnn_default = tab.model_choices(ctx, "cnn")
-    vlm_choices, vlm_default = tab.model_choices(ctx, "vlm")
+    cnn_choices, cnn_default = runner.model_choices(ctx, "cnn")
+    vlm_choices, vlm_default = runner.model_choices(ctx, "vlm")
     assert cnn_default == "run:tiny/resnet18/all/fold0" and vlm_default == "run:tinyvlm/tiny-lora/all/fold0"
     out = _run(ctx, [patches[2]], vlm_key=vlm_default)
     assert out["errors"] == ""
     for side in ("cnn", "vlm"):
         assert set(out[f"{side}_label"]["value"]) == {"benign", "malignant"}
-        assert out[f"{side}_img"].size == (tab.DISPLAY_MIN, tab.DISPLAY_MIN) and "ms" in out[f"{side}_info"]
+        assert out[f"{side}_img"].size == (view.OVERLAY_MIN_SIDE, view.OVERLAY_MIN_SIDE) and "ms" in out[f"{side}_info"]
     answer = out["vlm_answer"]
     if isinstance(answer, dict):  # the tiny VLM may abstain: then no answer words (issue 23, item 4)
         assert answer["value"] == "" and "abstains" in answer["label"]
@@ -204,25 +215,25 @@ def test_a_photo_gets_the_reason_instead_of_a_label_dimmed_bars_and_no_heat_map(
     photo_scene().save(photo)
     out = _run(ctx, [str(photo)])
     label = out["cnn_label"]
-    assert label["show_heading"] is False and label["elem_classes"] == [tab.ABSTAINED_CLASS]
+    assert label["show_heading"] is False and label["elem_classes"] == [view.ABSTAINED_CLASS]
     assert "no answer" in label["label"] and set(label["value"]) == {"benign", "malignant"}
     assert "No answer" in out["cnn_info"] and "not an H&E patch" in out["cnn_info"]
     assert "Grad-CAM for class" not in out["cnn_info"] and "No heat map shown" in out["cnn_info"]
     item = out["session"].items[0]
-    assert list(out["cnn_img"].getdata()) == list(tab._display(item.image).getdata())  # the bare photo
+    assert list(out["cnn_img"].getdata()) == list(view.display(item.image).getdata())  # the bare photo
     # In the batch table and its CSV: the reason, and "no answer" for the label.
     patch = tmp_path / "patch.png"
     _write_patch(patch)
     many = _run(ctx, [str(photo), str(patch)])
     photo_row, patch_row = many["table"]["value"]  # on screen: readable columns, the short reason in Notes
-    view = tab.VIEW_COLUMNS
-    assert photo_row[view.index("CNN")] == tab.NO_ANSWER and "CNN: " in photo_row[view.index("Notes")]
-    assert "CNN: " not in patch_row[view.index("Notes")] and patch_row[view.index("CNN")] != tab.NO_ANSWER
-    photo_row, patch_row = tab._table_rows(many["session"])  # the CSV's rows: the full reason
-    cols = tab.TABLE_COLUMNS
-    assert photo_row[cols.index("cnn_label")] == tab.NO_ANSWER
+    cols = view.VIEW_COLUMNS
+    assert photo_row[cols.index("CNN")] == view.NO_ANSWER and "CNN: " in photo_row[cols.index("Notes")]
+    assert "CNN: " not in patch_row[cols.index("Notes")] and patch_row[cols.index("CNN")] != view.NO_ANSWER
+    photo_row, patch_row = view.table_rows(many["session"])  # the CSV's rows: the full reason
+    cols = view.TABLE_COLUMNS
+    assert photo_row[cols.index("cnn_label")] == view.NO_ANSWER
     assert "H&E" in photo_row[cols.index("cnn_abstain_reason")]
-    assert patch_row[cols.index("cnn_abstain_reason")] == "" and patch_row[cols.index("cnn_label")] != tab.NO_ANSWER
+    assert patch_row[cols.index("cnn_abstain_reason")] == "" and patch_row[cols.index("cnn_label")] != view.NO_ANSWER
 
 
 def _write_patch(dest):
@@ -241,7 +252,7 @@ def test_tta_gives_the_spread_and_its_cost(ctx, patches):
         "Uncertainty over 8 flips/rotations" in out["cnn_info"]
         and "8 flips / rotations in one batch" in out["cnn_info"]
     )
-    off = dict(zip(OUT, tab.toggle_tta(ctx, out["session"], False, "Grad-CAM", tab.PREDICTED, 0.5), strict=True))
+    off = tab.toggle_tta(ctx, out["session"], False, "Grad-CAM", tab.PREDICTED_CLASS, 0.5)
     assert off["session"].tta is False
 
 
@@ -254,10 +265,10 @@ def test_magnification_is_read_from_the_file_name_unless_chosen(ctx, patches, tm
     plain = tmp_path / "patch.png"
     for dst in (named, tagged, plain):
         shutil.copyfile(src, dst)
-    assert tab.read_upload(ctx, str(named), None).magnification == "400X"
-    assert tab.read_upload(ctx, str(tagged), None).magnification == "100X"
-    assert tab.read_upload(ctx, str(plain), None).magnification is None
-    assert tab.read_upload(ctx, str(tagged), "40X").magnification == "40X"
+    assert uploads.read_upload(ctx, str(named), None).magnification == "400X"
+    assert uploads.read_upload(ctx, str(tagged), None).magnification == "100X"
+    assert uploads.read_upload(ctx, str(plain), None).magnification is None
+    assert uploads.read_upload(ctx, str(tagged), "40X").magnification == "40X"
 
 
 def test_example_buttons_are_named_apart_from_their_file_names(tmp_path):
@@ -291,27 +302,29 @@ def _said(label, p, abstain=None):
 def test_no_agreement_or_answer_words_for_a_model_that_abstains(ctx):
     """Issue 23: both models abstaining still read "agree: benign"; an abstaining CNN "CNN says malignant"; a
     batch "agree on all 12 patches" with 4 abstentions; the VLM's free text "benign" while it abstained."""
-    one = tab.Session(items=[tab.Item("a.png", cnn=_said("malignant", 0.51, "uncertain"), vlm=_said("benign", 0.2))])
-    text, send = tab._agreement(ctx, one)
+    one = tab.Session(
+        items=[uploads.Item("a.png", cnn=_said("malignant", 0.51, "uncertain"), vlm=_said("benign", 0.2))]
+    )
+    text, send = view.agreement(ctx, one)
     assert "No comparison" in text and "CNN abstains" in text and send["visible"] is False
     assert not any(w in text for w in ("agree", "says", "malignant", "benign"))
     both = tab.Session(
-        items=[tab.Item("b.png", cnn=_said("benign", 0.4, "uncertain"), vlm=_said("benign", 0.4, "ood"))]
+        items=[uploads.Item("b.png", cnn=_said("benign", 0.4, "uncertain"), vlm=_said("benign", 0.4, "ood"))]
     )
-    text, _ = tab._agreement(ctx, both)
+    text, _ = view.agreement(ctx, both)
     assert "CNN and the VLM abstain" in text and "agree" not in text and "benign" not in text
-    assert tab._answer(both.items[0].vlm) == {
+    assert view.answer(both.items[0].vlm) == {
         "value": "",
         "label": "VLM answer (free text): none, the VLM abstains",
         "__type__": "update",
     }
 
     batch = tab.Session(
-        items=[tab.Item(f"{i}.png", cnn=_said("benign", 0.1), vlm=_said("benign", 0.1)) for i in range(2)]
-        + [tab.Item("x.png", cnn=_said("malignant", 0.6, "uncertain"), vlm=_said("benign", 0.1))]
+        items=[uploads.Item(f"{i}.png", cnn=_said("benign", 0.1), vlm=_said("benign", 0.1)) for i in range(2)]
+        + [uploads.Item("x.png", cnn=_said("malignant", 0.6, "uncertain"), vlm=_said("benign", 0.1))]
     )
-    text, _ = tab._agreement(ctx, batch)
+    text, _ = view.agreement(ctx, batch)
     assert "agree on all 2 patches both answered" in text and "1 patch(es) with an abstention" in text
-    rows = tab._table_rows(batch)
-    assert rows[2][2] == tab.NO_ANSWER and rows[2][-2] == ""  # no label, no agree cell
+    rows = view.table_rows(batch)
+    assert rows[2][2] == view.NO_ANSWER and rows[2][-2] == ""  # no label, no agree cell
     assert [r[-2] for r in rows[:2]] == ["yes", "yes"]
