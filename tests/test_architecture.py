@@ -18,9 +18,6 @@ MAX_LINES = 500
 # The layers below the UI: none of them may import histoapp.ui (the UI calls them, never the other way).
 BELOW_UI = ("histoapp.models", "histoapp.store", "histoapp.explain", "histoapp.runs", "histoapp.analysis")
 
-# Known, owned elsewhere (issue 24 item 3: trainer/data/sources as a package; item 4: cv.py's run folder formats
-# and engine/loop.py's evaluation half). Each entry must still hold (see the tests), so fixing one fails the test
-# until it is taken off this list.
 # What each layer of histoapp may import besides itself and trainer (docs/ARCHITECTURE.md, "Layers of histoapp").
 BASE = {"histoapp", "settings", "auth", "login", "public", "visitor_files", "health"}
 ALLOWED = {
@@ -32,8 +29,6 @@ ALLOWED = {
     "analysis": {"base", "runs"},
     "ui": {"base", "models", "explain", "store", "runs", "analysis"},
 }
-KNOWN_CYCLES = {frozenset({"trainer.data.index", "trainer.data.sources"})}
-KNOWN_LONG = {"trainer/cv.py", "trainer/engine/loop.py", "trainer/models/vlm/adapter.py"}
 
 
 def _modules() -> dict[str, Path]:
@@ -125,10 +120,7 @@ def test_the_import_graph_sees_function_level_and_submodule_imports():
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_cycle(package):
     cycles = [c for c in _cycles(GRAPH) if next(iter(c)).split(".")[0] == package]
-    assert [sorted(c) for c in cycles if frozenset(c) not in KNOWN_CYCLES] == []
-    for known in KNOWN_CYCLES:
-        if next(iter(known)).startswith(package + "."):
-            assert any(known <= c for c in cycles), f"{sorted(known)} is no cycle now: take it off KNOWN_CYCLES"
+    assert [sorted(c) for c in cycles] == []
 
 
 def test_no_lower_layer_imports_the_ui():
@@ -165,6 +157,4 @@ def test_trainer_never_imports_histoapp():
 
 def test_no_file_over_500_lines():
     lengths = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in MODULES.values()}
-    assert {f: n for f, n in lengths.items() if n > MAX_LINES and f not in KNOWN_LONG} == {}
-    still = {f for f in KNOWN_LONG if lengths.get(f, 0) > MAX_LINES}
-    assert still == KNOWN_LONG, f"{sorted(KNOWN_LONG - still)} are short now: take them off KNOWN_LONG"
+    assert {f: n for f, n in lengths.items() if n > MAX_LINES} == {}

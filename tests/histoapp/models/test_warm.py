@@ -12,17 +12,19 @@ from histoapp.ui import api
 
 
 class SlowLoader:
-    """``trainer.models.load_checkpoint`` that takes ``delay`` s and counts its calls."""
+    """``trainer.models.load_checkpoint`` that holds until ``release`` is set (so a busy machine cannot end the load
+    before the request under test starts) and counts its calls."""
 
-    def __init__(self, delay: float):
+    def __init__(self):
         from trainer.models import load_checkpoint
 
-        self.real, self.delay, self.calls, self.entered = load_checkpoint, delay, [], threading.Event()
+        self.real, self.calls = load_checkpoint, []
+        self.entered, self.release = threading.Event(), threading.Event()
 
     def __call__(self, path, **kw):
         self.calls.append(str(path))
         self.entered.set()
-        time.sleep(self.delay)
+        self.release.wait(60)
         return self.real(path, **kw)
 
 
@@ -39,7 +41,7 @@ def app_ctx(tmp_path, trained_run):
 def test_a_request_during_the_warm_up_waits_for_its_load_and_succeeds(app_ctx, synthetic_records, monkeypatch):
     import trainer.models
 
-    slow = SlowLoader(delay=1.5)
+    slow = SlowLoader()
     monkeypatch.setattr(trainer.models, "load_checkpoint", slow)
     warmup = app_ctx.warmup
     assert warmup.state == "idle" and "loading models" in warmup.status()
@@ -47,6 +49,7 @@ def test_a_request_during_the_warm_up_waits_for_its_load_and_succeeds(app_ctx, s
     assert slow.entered.wait(60), "the warm-up did not start loading"
     assert not warmup.over
     t0 = time.perf_counter()
+    threading.Timer(1.0, slow.release.set).start()  # the load ends 1 s after the request starts
     (result,) = api.predict_batch(app_ctx, [synthetic_records[0].path], vlm="")  # the run's CNN, the default
     waited = time.perf_counter() - t0
     assert result["error"] == "" and result["cnn"]["label"] in ("benign", "malignant")
