@@ -70,9 +70,7 @@ class DataConfig:
     @property
     def roots(self) -> list[str]:
         """The dataset roots, in order (one for a single root; none when unset)."""
-        from trainer.data.provenance import roots_of
-
-        return roots_of({"root": self.root})
+        return list(self.root) if isinstance(self.root, list) else ([self.root] if self.root else [])
 
 
 @dataclass

@@ -155,11 +155,10 @@ def results_markdown(results: dict) -> str:
     done = sum(r["n_folds"] for r in results["rows"])
     exp = results.get("expected_folds")
     state = (results.get("status") or {}).get("state", "?")
-    source, folders = provenance.of_results(results), " + ".join(provenance.roots_of(data)) or "?"
     lines = [f"# {results['name']}: cross-validation results", ""]
     lines.append(
         f"Folds finished: {done}" + (f" of {exp}" if exp else "") + f" (run state: {state}). "
-        f"Data: **{source.label}**, `{data.get('source', '?')}` at `{folders}`, target `{data.get('target', '?')}`, "
+        f"Data: **{provenance.of_results(results).label}**, `{data.get('source', '?')}` at `{' + '.join(provenance.roots_of(data)) or '?'}`, target `{data.get('target', '?')}`, "
         f"{data.get('folds', '?')}-fold patient-level CV, input {data.get('input_size', '?')} px; "
         f"{train.get('epochs', '?')} epochs, batch {train.get('batch_size', '?')}, lr {train.get('lr', '?')}"
         + (f", max {train['max_steps']} steps per fold" if train.get("max_steps") else "")
@@ -202,10 +201,9 @@ def results_markdown(results: dict) -> str:
     floors = [floor(m) for m in mags if floor(m)]
     if data.get("target", "label") != "label":
         floors = []
-    real_breakhis = source.kind == "real" and source.dataset == provenance.DATASETS["breakhis"]
-    if floors and not real_breakhis:
+    if floors and not _real_breakhis(results):
         # The floor is BreakHis's class balance: comparing another dataset's scores with it would mislead.
-        words = f"{source.label} (`{folders}`)"
+        words = f"{provenance.of_results(results).label} (`{' + '.join(provenance.roots_of(data)) or '?'}`)"
         lines += ["", f"No BreakHis sanity floor: this run's data is {words}, not the real BreakHis."]
     elif floors:
         lines += [
@@ -216,3 +214,8 @@ def results_markdown(results: dict) -> str:
         ]
     lines += ["", f"Paper: {results['reference']['citation']}", ""]
     return "\n".join(lines)
+
+
+def _real_breakhis(results: dict) -> bool:
+    src = provenance.of_results(results)
+    return src.kind == "real" and src.dataset == provenance.DATASETS["breakhis"]
