@@ -1,5 +1,6 @@
 """Agreement between annotators (Cohen's kappa per pair via scikit-learn, Fleiss' kappa via statsmodels) and
-with the models and the source labels; conflicts for adjudication; the consensus label of each image."""
+with the models and the source labels; between raters of explanation maps (the same pairwise kappa, quadratic
+weights for the ordinal 1-5 ratings); conflicts for adjudication; the consensus label of each image."""
 
 from __future__ import annotations
 
@@ -11,23 +12,28 @@ from itertools import combinations
 import numpy as np
 from sqlalchemy import select
 
-from histoapp.store.models import Adjudication, Annotation, Image, Prediction, row_dict
+from histoapp.store.fields import MAP_RATINGS
+from histoapp.store.models import Adjudication, Annotation, Image, MapRating, Prediction, row_dict
 from trainer.data.records import LABELS
 
+BINARY = {"labels": [0, 1]}  # benign / malignant: plain Cohen's kappa
+ORDINAL = {"labels": sorted(MAP_RATINGS), "weights": "quadratic"}  # 1-5 ratings: near misses count partly
 
-def _kappa(a: list[int], b: list[int]) -> float | None:
-    """Cohen's kappa, or None where it is undefined (fewer than 2 items, or one constant rater set)."""
+
+def _kappa(a: list[int], b: list[int], scale: dict = BINARY) -> float | None:
+    """Cohen's kappa (``scale``: its labels and weights), or None where it is undefined (fewer than 2 items, or one
+    constant rater set)."""
     if len(a) < 2:
         return None
     from sklearn.metrics import cohen_kappa_score  # imported on use: keeps opening the store light
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sklearn warns and returns nan when chance agreement is 1
-        k = float(cohen_kappa_score(a, b, labels=[0, 1]))
+        k = float(cohen_kappa_score(a, b, **scale))
     return None if math.isnan(k) else k
 
 
-def _pair(name_a: str, name_b: str, la: dict[int, int], lb: dict[int, int]) -> dict:
+def _pair(name_a: str, name_b: str, la: dict, lb: dict, scale: dict = BINARY) -> dict:
     common = sorted(set(la) & set(lb))
     a, b = [la[i] for i in common], [lb[i] for i in common]
     agree = sum(x == y for x, y in zip(a, b, strict=True))
@@ -36,7 +42,7 @@ def _pair(name_a: str, name_b: str, la: dict[int, int], lb: dict[int, int]) -> d
         "b": name_b,
         "n": len(common),
         "agreement": agree / len(common) if common else None,
-        "kappa": _kappa(a, b),
+        "kappa": _kappa(a, b, scale),
     }
 
 
@@ -76,6 +82,28 @@ def agreement(store) -> dict:
     if reference:
         vs += [_pair(a, "source label", annotators[a], reference) for a in names]
     return {"annotators": names, "pairs": pairs, "fleiss": fleiss, "models": [v for v in vs if v["n"]]}
+
+
+def rating_agreement(store) -> dict:
+    """Agreement of raters of explanation maps: per rater pair, over the maps (image, model, method) both rated,
+    exact agreement and Cohen's kappa with quadratic weights (ordinal 1-5); ``mean_kappa`` over the pairs where
+    it is defined."""
+    with store.read() as s:
+        rows = s.execute(
+            select(MapRating.rater, MapRating.image_id, MapRating.model, MapRating.method, MapRating.rating)
+        )
+        by_rater: dict[str, dict[tuple, int]] = defaultdict(dict)
+        for rater, image_id, model, method, rating in rows:
+            by_rater[rater][(image_id, model, method)] = rating
+    names = sorted(by_rater)
+    pairs = [_pair(a, b, by_rater[a], by_rater[b], ORDINAL) for a, b in combinations(names, 2)]
+    kappas = [p["kappa"] for p in pairs if p["kappa"] is not None]
+    return {
+        "raters": names,
+        "ratings": sum(len(r) for r in by_rater.values()),
+        "pairs": pairs,
+        "mean_kappa": float(np.mean(kappas)) if kappas else None,
+    }
 
 
 def _votes(store):

@@ -3,7 +3,7 @@
 ``Store`` owns the engine and its sessions: ``read()``, and ``write()``, one write transaction in which a change
 and its audit-log entry (and, for a click, its submission id) commit together, so a crash leaves all or none.
 Its other methods are one line each into the module that owns the idea: images.py (intake by content hash),
-labels.py (predictions, annotations, adjudications), audit.py (the log, undo/redo, ``upsert_audited``),
+labels.py (predictions, annotations, adjudications), ratings.py (ratings of explanation maps), audit.py (the log, undo/redo, ``upsert_audited``),
 queue.py, agreement.py, imports.py, exports.py."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from histoapp.store import agreement, audit, exports, images, imports, labels, queue
+from histoapp.store import agreement, audit, exports, images, imports, labels, queue, ratings
 from histoapp.store.engine import make_engine, migrate, writer
 from histoapp.store.fields import check_name
 from histoapp.store.models import Submission, utcnow
@@ -109,9 +109,20 @@ class Store:
     def adjudicate(self, image_id: int, adjudicator: str, **kw) -> dict:
         return labels.adjudicate(self, image_id, adjudicator, **kw)
 
+    # --- ratings of explanation maps (ratings.py) -----------------------------------------------------
+    def rate_map(self, image_id: int, rater: str, **kw) -> dict:
+        return ratings.rate_map(self, image_id, rater, **kw)
+
+    def map_ratings(self, **kw) -> list[dict]:
+        return ratings.ratings(self, **kw)
+
+    def rating_agreement(self) -> dict:
+        return agreement.rating_agreement(self)
+
     # --- audit log, undo / redo (audit.py) ----------------------------------------------------------
     def undo(self, actor: str) -> dict | None:
-        """Revert ``actor``'s latest change (annotation or adjudication); None when there is nothing to undo."""
+        """Revert ``actor``'s latest change (annotation, adjudication or map rating); None when there is nothing
+        to undo."""
         actor = check_name(actor)
         with self.write() as s:
             return audit.undo_redo(s, actor, "undo")
@@ -157,6 +168,9 @@ class Store:
 
     def export_json(self, path: str | Path) -> Path:
         return exports.export_json(self, path)
+
+    def export_ratings_csv(self, path: str | Path) -> Path:
+        return exports.export_ratings_csv(self, path)
 
     def export_dataset(self, out_dir: str | Path, **kw) -> Path:
         return exports.export_dataset(self, out_dir, **kw)

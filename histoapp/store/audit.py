@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import DateTime, select
 from sqlalchemy.orm import Session
 
-from histoapp.store.models import Adjudication, Annotation, AuditEntry, Image, row_dict, utcnow
+from histoapp.store.models import Adjudication, Annotation, AuditEntry, Image, MapRating, row_dict, utcnow
 
-# Annotation-like tables an actor can undo/redo changes to.
-UNDOABLE = {"annotations": Annotation, "adjudications": Adjudication}
+# Annotation-like tables an actor can undo/redo changes to (one stack: the latest change first, whichever table).
+UNDOABLE = {"annotations": Annotation, "adjudications": Adjudication, "map_ratings": MapRating}
 
 
 @dataclass
@@ -172,7 +172,8 @@ def _restore(s: Session, model, row, state: dict | None) -> None:
 
 
 def undo_redo(s: Session, actor: str, action: str) -> dict | None:
-    """Revert (``undo``) or re-apply (``redo``) ``actor``'s latest change to an annotation or adjudication, and
+    """Revert (``undo``) or re-apply (``redo``) ``actor``'s latest change to an annotation, adjudication or map
+    rating, and
     log that; None when there is nothing to do."""
     done, redo = _stacks(s, actor)
     stack = done if action == "undo" else redo

@@ -1,4 +1,4 @@
-"""Exports: every annotation as CSV or JSON, and the consensus labels as a dataset the trainer reads back
+"""Exports: every annotation as CSV or JSON (the JSON with the maps' ratings; those also as a CSV of their own), and the consensus labels as a dataset the trainer reads back
 (``trainer.data.sources.index_dataset``), with a provenance file naming the annotations it was made from."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from histoapp.store.errors import StoreError
 from histoapp.store.fields import QUALITY_FLAGS
-from histoapp.store.models import Adjudication, Annotation, AuditEntry, Image, Prediction, row_dict, utcnow
+from histoapp.store.models import Adjudication, Annotation, AuditEntry, Image, MapRating, Prediction, row_dict, utcnow
 from trainer.data.index import iter_image_files
 from trainer.data.records import LABELS, Record
 from trainer.data.sources import MANIFEST_NAME, export_folder, write_manifest
@@ -35,6 +35,22 @@ CSV_COLUMNS = (
     "subtype",
     "confidence",
     *QUALITY_FLAGS,
+    "note",
+    "created_at",
+    "updated_at",
+)
+RATING_COLUMNS = (
+    "rating_id",
+    "image_id",
+    "sha256",
+    "path",
+    "dataset",
+    "magnification",
+    "rater",
+    "model",
+    "method",
+    "rating",
+    "faithfulness",
     "note",
     "created_at",
     "updated_at",
@@ -90,15 +106,50 @@ def export_csv(store, path) -> Path:
     return _atomic_text(path, write)
 
 
+def export_ratings_csv(store, path) -> Path:
+    """One row per rating of an explanation map, with its image's details."""
+    with store.read() as s:
+        rows = s.execute(
+            select(MapRating, Image).join(Image, Image.id == MapRating.image_id).order_by(MapRating.id)
+        ).all()
+
+    def write(fh):
+        w = csv.writer(fh)
+        w.writerow(RATING_COLUMNS)
+        for r, img in rows:
+            w.writerow(
+                [
+                    r.id,
+                    img.id,
+                    img.sha256,
+                    img.path,
+                    img.dataset,
+                    img.magnification or "",
+                    r.rater,
+                    r.model,
+                    r.method,
+                    r.rating,
+                    "" if r.faithfulness is None else r.faithfulness,
+                    r.note,
+                    r.created_at.isoformat(),
+                    r.updated_at.isoformat(),
+                ]
+            )
+
+    return _atomic_text(path, write)
+
+
 def export_json(store, path) -> Path:
-    """Every image with its annotations, predictions and adjudication."""
+    """Every image with its annotations, predictions, adjudication and ratings of explanation maps."""
     with store.read() as s:
         images = {
-            i.id: {**row_dict(i), "annotations": [], "predictions": [], "adjudication": None}
+            i.id: {**row_dict(i), "annotations": [], "predictions": [], "adjudication": None, "map_ratings": []}
             for i in s.scalars(select(Image).order_by(Image.id))
         }
         for a in s.scalars(select(Annotation).order_by(Annotation.id)):
             images[a.image_id]["annotations"].append(row_dict(a))
+        for r in s.scalars(select(MapRating).order_by(MapRating.id)):
+            images[r.image_id]["map_ratings"].append(row_dict(r))
         for p in s.scalars(select(Prediction).order_by(Prediction.id)):
             images[p.image_id]["predictions"].append(row_dict(p))
         for j in s.scalars(select(Adjudication)):

@@ -11,6 +11,14 @@ from histoapp.store.errors import StoreError
 # An annotation's quality flags: its boolean columns (models.Annotation) -> the words the Annotate tab shows. Here,
 # free of SQLAlchemy, so the UI imports the one list while the app starts.
 QUALITY_FLAGS = {"blur": "blur", "fold": "fold", "pen_mark": "pen mark", "out_of_focus": "out of focus"}
+# A pathologist's rating of an explanation map (models.MapRating.rating): does it highlight the diagnostic region?
+MAP_RATINGS = {
+    1: "misses the diagnostic region",
+    2: "mostly off it",
+    3: "partly on it",
+    4: "mostly on it",
+    5: "on the diagnostic region",
+}
 MAX_NAME = 64  # annotator / adjudicator / actor names (the columns' width)
 MAX_NOTE = 2_000  # a note on an annotation or adjudication: a few sentences, not a file
 MAX_ID = 2**31 - 1  # ids are INTEGER columns: 32-bit on PostgreSQL

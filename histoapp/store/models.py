@@ -95,6 +95,27 @@ class Adjudication(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
+class MapRating(Base):
+    """One rater's rating of one explanation map (a model's ``method`` map of an image): does it highlight the
+    diagnostic region, 1-5, a free note, and the map's faithfulness score when it was shown (None: not measured)."""
+
+    __tablename__ = "map_ratings"
+    __table_args__ = (
+        UniqueConstraint("image_id", "rater", "model", "method", name="uq_map_rating"),
+        {"sqlite_autoincrement": True},  # undone rows' ids are never reused (redo restores them)
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="RESTRICT"), nullable=False, index=True)
+    rater: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    method: Mapped[str] = mapped_column(String(64), nullable=False)  # "Grad-CAM", ..., "attention"
+    rating: Mapped[int] = mapped_column(Integer, nullable=False)  # 1 (misses it) .. 5 (on the diagnostic region)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    faithfulness: Mapped[float | None] = mapped_column(Float)  # the map's ROAD combined score (trainer.explain)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
 class AuditEntry(Base):
     """Append-only log of every change (SQLite triggers refuse UPDATE and DELETE on it). ``before``/``after``
     are full row snapshots (JSON, None for absent), so undo/redo restore rows exactly."""
