@@ -51,7 +51,9 @@ def models_call(ctx: ModelContext, op: str, *args):
     """A model operation (``histoapp.models.ops``): in the model worker when the app has one (``launch()``), else
     in this process (on ZeroGPU through ``spaces.GPU``)."""
     if ZEROGPU:
-        return (_gpu_call_long if op in ("explain_vlm", "answer_vlm") else _gpu_call)(_registry_id(ctx), op, *args)
+        return (_gpu_call_long if op in ("explain_vlm", "answer_vlm", "faithfulness") else _gpu_call)(
+            _registry_id(ctx), op, *args
+        )
     return ctx.models.call(op, *args)
 
 

@@ -49,6 +49,14 @@ def answer_vlm(registry, key: str, image, pred):
     return add_answer(registry.load(key), pred, image)
 
 
+def faithfulness(registry, key: str, image, heatmap, method: str):
+    """How faithful ``heatmap`` (model ``key``'s ``method`` map of ``image``) is to the model: the drop in
+    P(malignant) when the part it marks is removed, against the part it leaves (``trainer.explain.faithfulness``)."""
+    from trainer.explain.faithfulness import score_map
+
+    return score_map(registry.load(key), image, heatmap, method=method)
+
+
 def classes(registry, key: str) -> list[str]:
     return list(registry.load(key).classes)
 
@@ -59,7 +67,7 @@ def default_keys(registry) -> list[str]:
 
 
 OPS: dict[str, Callable] = {
-    f.__name__: f for f in (classify, explain_cnn, explain_vlm, answer_vlm, classes, default_keys)
+    f.__name__: f for f in (classify, explain_cnn, explain_vlm, answer_vlm, faithfulness, classes, default_keys)
 }
 
 

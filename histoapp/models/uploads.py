@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from histoapp.public import pixel_budget
@@ -40,6 +40,14 @@ class Item:
     vlm: object = None
     cnn_plain_ms: float | None = None
     vlm_plain_ms: float | None = None
+    # "cnn" / "vlm" -> (the explanation scored, its trainer.explain.faithfulness.Faithfulness): ``map_score``
+    scores: dict = field(default_factory=dict)
+
+    def map_score(self, attr: str):
+        """The faithfulness score of the map on screen for ``attr`` ("cnn" / "vlm"), None until checked: a score
+        belongs to the explanation it was measured on, so a new map (another method, another patch) has none."""
+        pred, got = getattr(self, attr), self.scores.get(attr)
+        return got[1] if got and pred is not None and got[0] is pred.explanation else None
 
     @property
     def compared(self) -> bool:

@@ -238,6 +238,17 @@ def write_csv(ctx: AppContext, session: Session) -> str:
     return str(out)
 
 
+def faith_md(item: Item | None, attr: str) -> str:
+    """The line under a map: its faithfulness score and what it means, or how to get it (nothing without a map)."""
+    pred = getattr(item, attr) if item else None
+    if pred is None or pred.explanation is None or abstained(pred):
+        return ""
+    f = item.map_score(attr)
+    if f is None:
+        return "<small>Faithfulness of this map: not checked yet (**Check the maps** below).</small>"
+    return f"**Faithfulness {f.road_combined:+.2f}** (ROAD): {f.sentence()} <small>({f.seconds:.1f} s)</small>"
+
+
 def errors_md(session: Session, extra: list[str] | None = None) -> str:
     lines = [f"- `{it.name}`: {it.error}" for it in session.items if it.error] + [f"- {e}" for e in extra or []]
     return ("#### ⚠️ Could not use\n" + "\n".join(lines)) if lines else ""
@@ -280,6 +291,8 @@ def render(ctx: AppContext, session: Session, opacity: float, extra_errors: list
             vlm, item.vlm_plain_ms if item else None, "attention", domain_md(ctx, session.vlm_key, item), size
         ),
         "vlm_img": overlay_image(item, vlm, opacity) if vlm else None,
+        "cnn_faith": faith_md(item, "cnn"),
+        "vlm_faith": faith_md(item, "vlm"),
         "vlm_answer": answer(vlm),
         "agreement": agree_text,
         "send": send,

@@ -15,13 +15,14 @@ import gradio as gr
 
 from histoapp.auth import requires, who
 from histoapp.models.calls import model_concurrency, models_call
+from histoapp.models.map_checks import check_maps
 from histoapp.models.ops import PREDICTED_CLASS
 from histoapp.models.runner import explain_cnn, explain_item, model_choices, predict_items
 from histoapp.models.uploads import MAX_BATCH, UNKNOWN_MAG, magnification_tag, read_uploads, upload_paths
 from histoapp.public import check_rate
 from histoapp.ui.bind import bind
 from histoapp.ui.context import AppContext
-from histoapp.ui.predict_view import NO_MODEL, STYLE, VIEW_COLUMNS, Session, overlay_image, render
+from histoapp.ui.predict_view import NO_MODEL, STYLE, VIEW_COLUMNS, Session, errors_md, faith_md, overlay_image, render
 from trainer.data.records import MAGNIFICATIONS
 
 MAGS = [UNKNOWN_MAG, *MAGNIFICATIONS]  # the magnification tag: none, or one of the records'
@@ -106,6 +107,35 @@ def toggle_tta(ctx: AppContext, session: Session, tta, method, target, opacity):
     return render(ctx, session, opacity, errors)
 
 
+def check_shown_maps(ctx: AppContext, session: Session, method) -> dict:
+    """Check the maps: the faithfulness of the shown patch's CNN and VLM maps, under each (kept on the item)."""
+    check_rate(ctx.settings)
+    item = session.items[session.current] if session.items else None
+    errors: list[str] = [] if item else ["nothing to check: predict a patch first"]
+    if item is not None:
+        check_maps(ctx, item, _keys(session), method, errors)
+    out = {"cnn_faith": faith_md(item, "cnn"), "vlm_faith": faith_md(item, "vlm")}
+    return out | {"errors": errors_md(session, errors), "session": session}
+
+
+def method_marks(ctx: AppContext, cnn_key: str | None) -> dict:
+    """The method picker for CNN ``cnn_key``: a method that failed both checks in a committed explain-eval table
+    of this model says so (``histoapp.analysis.explain_eval``); no table, or one that cannot be read: unmarked."""
+    from trainer.explain import CAM_METHODS
+
+    from histoapp.analysis.explain_eval import marked, verdicts_for
+
+    names = {cnn_key} if cnn_key else set()
+    with contextlib.suppress(KeyError):
+        entry = ctx.registry.get(cnn_key)
+        names |= {entry.name} | ({Path(entry.path).name} if entry.path else set())
+    try:
+        verdicts = verdicts_for(names) if names else {}
+    except Exception:  # a damaged table must not take the picker down
+        verdicts = {}
+    return gr.update(choices=marked(CAM_METHODS, verdicts))
+
+
 def reblend(session: Session, opacity) -> dict:
     """The opacity slider: re-blend the kept heatmaps, no model runs."""
     item = session.items[session.current] if session.items else None
@@ -180,7 +210,8 @@ def refresh_models(ctx: AppContext) -> tuple:
 
 
 def build(ctx: AppContext) -> None:
-    from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
+    from trainer.explain import DEFAULT_METHOD
+
     from histoapp.ui.examples import DATASETS, list_examples
 
     gr.Markdown(INTRO)
@@ -221,7 +252,7 @@ def build(ctx: AppContext) -> None:
             cnn_dd = gr.Dropdown(cnn_choices, value=cnn_default, label="CNN", elem_id="predict-cnn")
             vlm_dd = gr.Dropdown(vlm_choices, value=vlm_default, label="VLM", elem_id="predict-vlm")
             method = gr.Radio(
-                list(CAM_METHODS),
+                method_marks(ctx, cnn_default)["choices"],
                 value=DEFAULT_METHOD,
                 label="CNN explanation (grad-cam)",
                 # What each costs beside a plain prediction, demo CNN on a 2-core CPU (bench/README.md, issue 30).
@@ -255,6 +286,7 @@ def build(ctx: AppContext) -> None:
             cnn_img = gr.Image(
                 label="CNN explanation (CAM overlay)", type="pil", interactive=False, elem_id="predict-cnn-overlay"
             )
+            cnn_faith = gr.Markdown(elem_id="predict-cnn-faith")
         with gr.Column(elem_id="predict-vlm-result"):
             vlm_title = gr.Markdown("#### VLM")
             vlm_label = gr.Label(num_top_classes=3, label="VLM prediction", elem_id="predict-vlm-label")
@@ -265,7 +297,9 @@ def build(ctx: AppContext) -> None:
                 interactive=False,
                 elem_id="predict-vlm-overlay",
             )
+            vlm_faith = gr.Markdown(elem_id="predict-vlm-faith")
             vlm_answer = gr.Textbox(label="VLM answer (free text)", interactive=False, elem_id="predict-vlm-answer")
+    check = gr.Button("Check the maps (faithfulness)", size="sm", elem_id="predict-check-maps")
     agreement = gr.Markdown(elem_id="predict-agreement")
     with gr.Row():
         send = gr.Button("Send to annotation queue", visible=False, elem_id="predict-send")
@@ -294,6 +328,8 @@ def build(ctx: AppContext) -> None:
         "vlm_info": vlm_info,
         "vlm_img": vlm_img,
         "vlm_answer": vlm_answer,
+        "cnn_faith": cnn_faith,
+        "vlm_faith": vlm_faith,
         "agreement": agreement,
         "send": send,
         "send_status": send_status,
@@ -314,5 +350,10 @@ def build(ctx: AppContext) -> None:
     opacity.release(bind(reblend, outputs=outputs), [session, opacity], [cnn_img, vlm_img])
     tta.input(bind(toggle_tta, ctx, outputs=outputs), [session, tta, method, target, opacity], **common)
     cnn_dd.input(bind(target_choices, ctx), [cnn_dd], [target])
+    cnn_dd.input(bind(method_marks, ctx), [cnn_dd], [method])
+    check_outputs = [outputs[k] for k in ("cnn_faith", "vlm_faith", "errors", "session")]
+    check.click(
+        bind(check_shown_maps, ctx, outputs=outputs), [session, method], **(common | {"outputs": check_outputs})
+    )
     send.click(bind(send_to_annotation, ctx), [session], [send_status])
     refresh.click(bind(refresh_models, ctx), None, [cnn_dd, vlm_dd, models_note])
