@@ -58,6 +58,22 @@ def label_text(label, subtype) -> str:
     return LABELS[label] + (f" · {SUBTYPE_NAMES[subtype].replace('_', ' ')} ({subtype})" if subtype else "")
 
 
+def undo_text(action: str, res: dict) -> str:
+    """What an undo / redo (``Store.undo``'s result) did, for the status line."""
+    state = res["state"]
+    if res["table"] == "map_ratings":
+        what = (
+            "removed the map rating"
+            if state is None
+            else f"map rating is now **{state['rating']}/5** ({state['method']})"
+        )
+    elif state is None:
+        what = "removed the label"
+    else:
+        what = f"label is now **{label_text(state['label'], state.get('subtype'))}**"
+    return f"{action.capitalize()}: image #{res['image_id']} — {what}."
+
+
 def details(store, image_id: int, annotator: str, *, blind: bool) -> str:
     """Markdown about one image: where it comes from, this annotator's label, and (unless blind) the
     models' predictions and the source's label."""

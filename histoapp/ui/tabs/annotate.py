@@ -20,6 +20,7 @@ from histoapp.auth import at_least, current_request, requires, role_of, user_of
 from histoapp.auth import mode as auth_mode
 from histoapp.store import StoreError
 from histoapp.store.modes import MODES
+from histoapp.ui import annotate_rating
 from histoapp.ui import annotate_view as view
 from histoapp.ui.annotate_view import ANY, CONTROLS, View
 from histoapp.ui.bind import bind, refusal_as_message
@@ -151,14 +152,7 @@ def undo_redo(ctx: AppContext, action, v: View, request: gr.Request) -> dict:
         return render(ctx, v, name, v.current, f"⚠️ {exc}")
     if res is None:
         return render(ctx, v, name, v.current, f"Nothing to {action}.")
-    state = res["state"]
-    what = (
-        "removed the label"
-        if state is None
-        else f"label is now **{view.label_text(state['label'], state.get('subtype'))}**"
-    )
-    message = f"{action.capitalize()}: image #{res['image_id']} — {what}."
-    return render(ctx, v, name, res["image_id"], message)
+    return render(ctx, v, name, res["image_id"], view.undo_text(action, res))
 
 
 @requires("annotator")
@@ -338,6 +332,7 @@ def build(ctx: AppContext) -> None:
                 redo = gr.Button("Redo (R)", elem_id="ann-redo", size="sm")
                 nxt = gr.Button("Next (N)", elem_id="ann-next", size="sm")
             status = gr.Markdown(elem_id="ann-status")
+            rating = annotate_rating.panel()  # the map's rating, beside the label (issue 27)
             gr.Markdown(HELP)
     gr.Markdown("#### Your latest labels")
     recent = gr.HTML(view.recent_table(None, ""), elem_id="ann-recent")  # no name yet: no store read at build
@@ -412,6 +407,7 @@ def build(ctx: AppContext) -> None:
         "import_box": import_box,
         "import_msg": import_msg,
         "import_path": import_path,
+        **rating.outputs,
     }
     view_outputs = [outputs[k] for k in VIEW_OUTPUTS]
     controls = [annotator, mode, mag, dataset, blind, zoom, state]  # CONTROLS, then the state
@@ -434,6 +430,7 @@ def build(ctx: AppContext) -> None:
             trigger_mode="once",
             **quiet,
         )
+    annotate_rating.wire(rating, viewing, controls, blind, sub_id)
     skip.click(viewing(skip_image), controls, view_outputs, **quiet)
     nxt.click(viewing(show_next), controls, view_outputs, **quiet)
     for btn, action in ((undo, "undo"), (redo, "redo")):

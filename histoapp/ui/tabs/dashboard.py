@@ -203,6 +203,44 @@ def offer_html(ctx: AppContext, names, metric, key, a, b) -> tuple:
     return offered(export_html(ctx, names, metric, key, a, b))
 
 
+def explain_tables(ctx: AppContext, chosen: str | None = None):
+    """The explain-eval tables' picker: the committed ones and the runs' (``histoapp.analysis.explain_eval``)."""
+    from histoapp.analysis.explain_eval import tables
+
+    found = list(tables(ctx.settings.runs_dir))
+    return gr.update(choices=found, value=chosen if chosen in found else (found[0] if found else None))
+
+
+def explain_table(ctx: AppContext, label: str | None):
+    """One explain-eval table (method x model), or what to run to get one."""
+    import pandas as pd
+
+    from histoapp.analysis.explain_eval import COLUMNS, table_rows, tables
+
+    path = tables(ctx.settings.runs_dir).get(label) if label else None
+    if path is None:
+        note = "No explain-eval table yet: `python -m trainer explain-eval MODEL DATA --methods ...` writes one."
+        return note, pd.DataFrame(columns=list(COLUMNS.values()))
+    return f"`{label}`", pd.DataFrame(table_rows(path), columns=list(COLUMNS.values()))
+
+
+def rating_agreement(ctx: AppContext):
+    """The raters' agreement on the maps' ratings (Annotate's 1-5), quadratic-weighted Cohen's kappa per pair."""
+    import pandas as pd
+
+    res = ctx.store.rating_agreement()
+
+    def fmt(x) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    rows = [[p["a"], p["b"], p["n"], fmt(p["agreement"]), fmt(p["kappa"])] for p in res["pairs"]]
+    head = (
+        f"{res['ratings']} rating(s) by {len(res['raters'])} rater(s) ({', '.join(res['raters']) or 'none yet'}). "
+        f"Mean weighted kappa over the pairs: **{fmt(res['mean_kappa'])}** (— where a pair shares too few maps)."
+    )
+    return head, pd.DataFrame(rows, columns=["rater A", "rater B", "maps both rated", "exact agreement", "kappa"])
+
+
 def build(ctx: AppContext) -> None:
     gr.Markdown(
         "### Dashboard\nTest-set metrics of finished folds (mean ± sample std over patient-level folds), the paper's "
@@ -263,6 +301,22 @@ def build(ctx: AppContext) -> None:
         cross = gr.Dataframe(
             label="Cross-dataset evaluation (python -m trainer evaluate, e.g. on BACH)", interactive=False
         )
+    with gr.Accordion("Explanations: which map is faithful for this model?", open=True, elem_id="dash-explain"):
+        gr.Markdown(
+            "`trainer explain-eval`'s table per method and model: ROAD (remove the pixels the map marks, most- and "
+            "least-relevant first), deletion / insertion AUC, the sanity check (the map's rank correlation with the "
+            "map of the model with randomised weights: a map that stays the same ignores the model), the share of "
+            "map mass in the lesion, time per image. The Predict tab marks a method that fails both checks."
+        )
+        with gr.Row():
+            ex_pick = gr.Dropdown([], label="Table", scale=4, elem_id="dash-explain-table-pick")
+            ex_refresh = gr.Button("Refresh", size="sm", scale=1)
+        ex_note = gr.Markdown()
+        ex_table = gr.Dataframe(interactive=False, elem_id="dash-explain-table")
+        gr.Markdown("#### Pathologists' ratings of the maps (Annotate): agreement between raters")
+        rt_btn = gr.Button("Compute rating agreement", size="sm", elem_id="dash-rating-agreement")
+        rt_md = gr.Markdown(elem_id="dash-rating-agreement-md")
+        rt_table = gr.Dataframe(interactive=False, elem_id="dash-rating-agreement-table")
     with gr.Row():
         csv_btn = gr.Button("Export CSV", elem_id="dash-export-csv")
         html_btn = gr.Button("Export HTML report", elem_id="dash-export-html")
@@ -293,5 +347,11 @@ def build(ctx: AppContext) -> None:
     compare_btn.click(bind(compare, ctx), [model_a, model_b], comparison)
     csv_btn.click(bind(offer_csv, ctx), runs, [download, export_note])
     html_btn.click(bind(offer_html, ctx), [runs, metric, group, model_a, model_b], [download, export_note])
+    ex_refresh.click(bind(explain_tables, ctx), ex_pick, ex_pick).then(
+        bind(explain_table, ctx), ex_pick, [ex_note, ex_table]
+    )
+    ex_pick.change(bind(explain_table, ctx), ex_pick, [ex_note, ex_table])
+    rt_btn.click(bind(rating_agreement, ctx), None, [rt_md, rt_table])
     if ctx.tab is not None:  # the Tab this module is built in: refresh the run list whenever it is opened
         ctx.tab.select(bind(run_list, ctx), runs, runs).then(draw, [runs, metric], outs)
+        ctx.tab.select(bind(explain_tables, ctx), ex_pick, ex_pick)
