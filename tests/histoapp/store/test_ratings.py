@@ -18,7 +18,11 @@ def test_rating_is_saved_with_model_method_and_score(store, image_ids):
     row = store.rate_map(image_ids[0], "rater", **MAP, rating=4, note="on the nests", faithfulness=0.38)
     assert row["applied"] and not row["duplicate"]
     (saved,) = store.map_ratings()
-    assert (saved["image_id"], saved["rater"], saved["model"], saved["method"]) == (image_ids[0], "rater", *MAP.values())
+    assert (saved["image_id"], saved["rater"], saved["model"], saved["method"]) == (
+        image_ids[0],
+        "rater",
+        *MAP.values(),
+    )
     assert (saved["rating"], saved["note"], saved["faithfulness"]) == (4, "on the nests", pytest.approx(0.38))
     # A second rating of the same map replaces it; another method's map is another row.
     store.rate_map(image_ids[0], "rater", **MAP, rating=2, faithfulness=0.38)

@@ -22,6 +22,8 @@ OUT = [
     "vlm_label",
     "vlm_info",
     "vlm_img",
+    "cnn_faith",
+    "vlm_faith",
     "vlm_answer",
     "agreement",
     "send",
