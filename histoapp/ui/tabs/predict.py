@@ -180,8 +180,8 @@ def refresh_models(ctx: AppContext) -> tuple:
 
 
 def build(ctx: AppContext) -> None:
-    from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
     from histoapp.ui.examples import DATASETS, list_examples
+    from trainer.explain import CAM_METHODS, DEFAULT_METHOD
 
     gr.Markdown(INTRO)
     try:
