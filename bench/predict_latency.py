@@ -78,8 +78,8 @@ def plain_proba(adapter, size: int):
 def cnn_pair(key: str, cnn, images, runs: int) -> dict:
     """Plain vs Grad-CAM (default target) medians of one loaded CNN, with the target layer and its map side: the
     app's calls (``histoapp.models.inference``) for one patch, trust checks included."""
-    from histoapp.explain.cam import target_layer
     from histoapp.models.inference import classify_many, explain_many
+    from trainer.explain.cam import target_layer
 
     plain, cam = bench_pair(
         lambda im: classify_many(cnn, [im]), lambda im: explain_many(cnn, [im], method="Grad-CAM"), images, runs
@@ -113,8 +113,8 @@ def gradcam_variants(cnn, images, runs: int) -> list[dict]:
     and the grid is tiny, and the backward pass through it costs about as much again: a ``layer3`` target (4x4)
     therefore costs ~1.8x. Rows: the same model with ``layer4`` as target (2x2), the same architecture at
     128 px with the default ``layer4`` target (4x4, backward through avgpool + fc only), a ResNet34 at 224 px."""
-    from histoapp.explain.cam import explain_cnn_many
     from trainer.config import ModelConfig
+    from trainer.explain.cam import explain_cnn_many
     from trainer.models.cnn import CNNAdapter
 
     rows = []
@@ -186,12 +186,12 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(a.threads)
     out["machine"]["torch_threads"] = torch.get_num_threads()
     out["machine"]["torch"] = torch.__version__
-    from histoapp.explain import CAM_METHODS
     from histoapp.models.inference import classify_many, explain_many
     from histoapp.models.registry import ModelRegistry
     from histoapp.settings import Settings
     from histoapp.ui.examples import list_examples
     from trainer.data.images import load_rgb
+    from trainer.explain import CAM_METHODS
 
     images = [load_rgb(e["path"]) for e in list_examples()]
     if not images:

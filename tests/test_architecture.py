@@ -22,7 +22,7 @@ BELOW_UI = ("histoapp.models", "histoapp.store", "histoapp.explain", "histoapp.r
 BASE = {"histoapp", "settings", "auth", "login", "public", "visitor_files", "health"}
 ALLOWED = {
     "base": {"base", "store"},  # health reads the store's engine
-    "models": {"base", "explain"},
+    "models": {"base"},  # the explanations are trainer.explain's
     "explain": set(),
     "store": set(),
     "runs": {"base"},

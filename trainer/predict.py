@@ -72,8 +72,8 @@ class Prediction:
     latency_ms: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. "no OOD reference"
     model: str = ""  # the model's name, where the caller gives it (the app's registry entry)
-    # histoapp.explain.base.Explanation of the pass that made this prediction (the app's explained calls), else
-    # None; typed loosely: the trainer does not import the app.
+    # trainer.explain.base.Explanation of the pass that made this prediction (the app's explained calls), else
+    # None; typed loosely, so this module does not import the explanation stack.
     explanation: Any = None
     answer: str | None = None  # a VLM's free-text answer (the app asks for it)
     extra: dict[str, float] = field(default_factory=dict)  # the app's further passes' times: tta_ms, answer_ms

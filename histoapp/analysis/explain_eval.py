@@ -1,8 +1,8 @@
 """The explanation checks' tables for the app (issue 27): ``trainer explain-eval``'s table (method x model: ROAD
 combined, deletion / insertion AUC, sanity-check correlation, pointing, time per image) for the Dashboard, found
 in the committed ``results/explain/`` and in run folders; and each method's verdict for a model, which marks the
-Predict tab's method picker. Reading and judging a table is the trainer's (``trainer.explain.report``); this
-module only finds the tables and lays them out."""
+Predict tab's method picker. Reading, judging and laying out a table is the trainer's (``trainer.explain.report``:
+``load_table``, ``method_verdicts``, ``markdown``); this module only finds the tables."""
 
 from __future__ import annotations
 
@@ -10,74 +10,59 @@ from pathlib import Path
 
 from histoapp.settings import PROJECT_ROOT
 
-EXPLAIN_DIR = PROJECT_ROOT / "results" / "explain"  # committed tables (results/explain/README.md: the commands)
-RUN_EXPLAIN = "explain"  # <run>/explain/*.json: explain-eval run on a run's held-out folds
+EXPLAIN_DIR = PROJECT_ROOT / "results" / "explain"  # committed tables (their README.md: the commands)
 FAILED_BOTH = "failed faithfulness and sanity checks"
-COLUMNS = {  # a table row's key -> the Dashboard's column
-    "method": "method",
-    "model": "model",
-    "road_combined": "ROAD combined (higher: more faithful)",
-    "deletion_auc": "deletion AUC (lower: better)",
-    "insertion_auc": "insertion AUC (higher: better)",
-    "sanity": "sanity: rank corr. after randomising (lower: better)",
-    "pointing": "map mass in the lesion",
-    "seconds_per_image": "s / image",
-}
 
 
 def _readable(path: Path) -> bool:
     from trainer.explain.report import load_table
 
     try:
-        return bool(load_table(path))
-    except (OSError, ValueError, KeyError, TypeError):  # not a table (another JSON file), or damaged
+        load_table(path)
+    except (OSError, ValueError):  # gone, or not a table
         return False
+    return True
 
 
 def tables(runs_dir: Path | None = None, root: Path = EXPLAIN_DIR) -> dict[str, Path]:
-    """Every explain-eval table there is: the committed ones (``results/explain/...``), then the runs' (``<run>/
-    explain/...``); label -> file."""
+    """Every explain-eval table there is, label -> file: the committed ones (``results/explain/**``), then the
+    runs' (``<run>/explain_eval.json`` or one folder below it, e.g. ``<run>/explain/``)."""
+    from trainer.explain.report import TABLE_JSON
+
     found: dict[str, Path] = {}
     if root.is_dir():
-        for f in sorted(root.rglob("*.json")):
+        for f in sorted(root.rglob(TABLE_JSON)):
             if _readable(f):
-                found[f"results/explain/{f.relative_to(root).as_posix()}"] = f
+                found[f"results/explain/{f.parent.relative_to(root).as_posix()}".rstrip("/.")] = f
     if runs_dir is not None and Path(runs_dir).is_dir():
-        for f in sorted(Path(runs_dir).glob(f"*/{RUN_EXPLAIN}/*.json")):
-            if _readable(f):
-                found[f"run {f.parent.parent.name}: {f.name}"] = f
+        for pattern in (f"*/{TABLE_JSON}", f"*/*/{TABLE_JSON}"):
+            for f in sorted(Path(runs_dir).glob(pattern)):
+                if _readable(f):
+                    found[f"run {f.parent.relative_to(runs_dir).as_posix()}"] = f
     return found
 
 
-def table_rows(path: Path) -> list[list]:
-    """The table's rows in ``COLUMNS`` order (numbers rounded for the screen, — where a measure is missing)."""
-    from trainer.explain.report import load_table
+def table_markdown(path: Path) -> str:
+    """The table as the trainer lays it out (with its legend), and the command that made it when it says."""
+    from trainer.explain.report import load_table, markdown
 
-    def cell(v):
-        if v is None:
-            return "—"
-        return round(float(v), 3) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
-
-    return [[cell(row.get(k)) for k in COLUMNS] for row in load_table(path)]
+    table = load_table(path)
+    command = f"\n\nMade by `{table['command']}`." if table.get("command") else ""
+    return markdown(table) + command
 
 
 def verdicts_for(names: set[str], root: Path = EXPLAIN_DIR) -> dict[str, dict]:
-    """``{method: {"faithful": bool, "sane": bool}}`` from the committed tables whose rows name one of ``names``
-    (the model's registry key, name or folder); {} when no table measured this model."""
+    """``{method: {"faithful", "sane", "neither"}}`` from the committed tables' rows of the model called one of
+    ``names`` (its registry key, name or folder); {} when no table measured it."""
     from trainer.explain.report import load_table, method_verdicts
 
     out: dict[str, dict] = {}
     for path in tables(None, root).values():
-        if any(str(row.get("model")) in names for row in load_table(path)):
-            out.update(method_verdicts(path))
+        for model in sorted({str(r.get("model")) for r in load_table(path)["rows"]} & names):
+            out.update(method_verdicts(path, model=model))
     return out
 
 
 def marked(methods, verdicts: dict[str, dict]) -> list[tuple[str, str]]:
     """The method picker's (label, value) pairs: a method that passed neither test says so in its label."""
-
-    def label(m: str) -> str:
-        v = verdicts.get(m)
-        return f"{m} ({FAILED_BOTH})" if v and not v.get("faithful") and not v.get("sane") else m
-
-    return [(label(m), m) for m in methods]
+    return [(f"{m} ({FAILED_BOTH})" if verdicts.get(m, {}).get("neither") else m, m) for m in methods]

@@ -33,7 +33,7 @@ def explain_many(loaded, images: list[Image.Image], **options) -> list[Predictio
     """Predictions with the model family's explanation (``Explainer.explain_many``: one batched pass where the
     family can; ``options`` are the family's own). The trust checks use the explanation pass's own logits and
     features; an explainer that gives no features costs one more (batched) prediction pass."""
-    from histoapp.explain.base import explainer_for
+    from trainer.explain.base import explainer_for
     from trainer.predict import judge, predict_images
 
     t0 = time.perf_counter()

@@ -19,8 +19,9 @@ def _method(attr: str, cnn_method: str) -> str:
 
 
 def score(ctx: ModelContext, key: str, image, explanation, method: str):
-    """The faithfulness of ``explanation`` (of ``image`` by model ``key``, made with ``method``)."""
-    return models_call(ctx, "faithfulness", key, image, explanation.heatmap, method)
+    """The faithfulness of ``explanation`` (of ``image`` by model ``key``, made with ``method``), measured on the
+    class the map explains."""
+    return models_call(ctx, "faithfulness", key, image, explanation.heatmap, method, explanation.target)
 
 
 def check_maps(ctx: ModelContext, item: Item, keys: dict[str, str | None], method: str, errors: list[str]) -> None:

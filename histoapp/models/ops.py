@@ -49,12 +49,13 @@ def answer_vlm(registry, key: str, image, pred):
     return add_answer(registry.load(key), pred, image)
 
 
-def faithfulness(registry, key: str, image, heatmap, method: str):
-    """How faithful ``heatmap`` (model ``key``'s ``method`` map of ``image``) is to the model: the drop in
-    P(malignant) when the part it marks is removed, against the part it leaves (``trainer.explain.faithfulness``)."""
+def faithfulness(registry, key: str, image, heatmap, method: str, target: int | None = None):
+    """How faithful ``heatmap`` (model ``key``'s ``method`` map of ``image``, explaining class ``target``; None: the
+    predicted one) is to the model: the drop in the class's probability when the part it marks is removed, against
+    the part it leaves (``trainer.explain.faithfulness``)."""
     from trainer.explain.faithfulness import score_map
 
-    return score_map(registry.load(key), image, heatmap, method=method)
+    return score_map(registry.load(key), image, heatmap, method=method, target=target)
 
 
 def classes(registry, key: str) -> list[str]:

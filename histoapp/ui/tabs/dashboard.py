@@ -211,17 +211,14 @@ def explain_tables(ctx: AppContext, chosen: str | None = None):
     return gr.update(choices=found, value=chosen if chosen in found else (found[0] if found else None))
 
 
-def explain_table(ctx: AppContext, label: str | None):
-    """One explain-eval table (method x model), or what to run to get one."""
-    import pandas as pd
-
-    from histoapp.analysis.explain_eval import COLUMNS, table_rows, tables
+def explain_table(ctx: AppContext, label: str | None) -> str:
+    """One explain-eval table (method x model, the trainer's layout), or what to run to get one."""
+    from histoapp.analysis.explain_eval import table_markdown, tables
 
     path = tables(ctx.settings.runs_dir).get(label) if label else None
     if path is None:
-        note = "No explain-eval table yet: `python -m trainer explain-eval MODEL DATA --methods ...` writes one."
-        return note, pd.DataFrame(columns=list(COLUMNS.values()))
-    return f"`{label}`", pd.DataFrame(table_rows(path), columns=list(COLUMNS.values()))
+        return "No explain-eval table yet: `python -m trainer explain-eval MODEL DATA --methods ...` writes one."
+    return f"`{label}`\n\n" + table_markdown(path)
 
 
 def rating_agreement(ctx: AppContext):
@@ -311,8 +308,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             ex_pick = gr.Dropdown([], label="Table", scale=4, elem_id="dash-explain-table-pick")
             ex_refresh = gr.Button("Refresh", size="sm", scale=1)
-        ex_note = gr.Markdown()
-        ex_table = gr.Dataframe(interactive=False, elem_id="dash-explain-table")
+        ex_table = gr.Markdown(elem_id="dash-explain-table")
         gr.Markdown("#### Pathologists' ratings of the maps (Annotate): agreement between raters")
         rt_btn = gr.Button("Compute rating agreement", size="sm", elem_id="dash-rating-agreement")
         rt_md = gr.Markdown(elem_id="dash-rating-agreement-md")
@@ -347,10 +343,8 @@ def build(ctx: AppContext) -> None:
     compare_btn.click(bind(compare, ctx), [model_a, model_b], comparison)
     csv_btn.click(bind(offer_csv, ctx), runs, [download, export_note])
     html_btn.click(bind(offer_html, ctx), [runs, metric, group, model_a, model_b], [download, export_note])
-    ex_refresh.click(bind(explain_tables, ctx), ex_pick, ex_pick).then(
-        bind(explain_table, ctx), ex_pick, [ex_note, ex_table]
-    )
-    ex_pick.change(bind(explain_table, ctx), ex_pick, [ex_note, ex_table])
+    ex_refresh.click(bind(explain_tables, ctx), ex_pick, ex_pick).then(bind(explain_table, ctx), ex_pick, ex_table)
+    ex_pick.change(bind(explain_table, ctx), ex_pick, ex_table)
     rt_btn.click(bind(rating_agreement, ctx), None, [rt_md, rt_table])
     if ctx.tab is not None:  # the Tab this module is built in: refresh the run list whenever it is opened
         ctx.tab.select(bind(run_list, ctx), runs, runs).then(draw, [runs, metric], outs)

@@ -121,9 +121,8 @@ def check_shown_maps(ctx: AppContext, session: Session, method) -> dict:
 def method_marks(ctx: AppContext, cnn_key: str | None) -> dict:
     """The method picker for CNN ``cnn_key``: a method that failed both checks in a committed explain-eval table
     of this model says so (``histoapp.analysis.explain_eval``); no table, or one that cannot be read: unmarked."""
-    from trainer.explain import CAM_METHODS
-
     from histoapp.analysis.explain_eval import marked, verdicts_for
+    from trainer.explain import CAM_METHODS
 
     names = {cnn_key} if cnn_key else set()
     with contextlib.suppress(KeyError):
@@ -210,9 +209,8 @@ def refresh_models(ctx: AppContext) -> tuple:
 
 
 def build(ctx: AppContext) -> None:
-    from trainer.explain import DEFAULT_METHOD
-
     from histoapp.ui.examples import DATASETS, list_examples
+    from trainer.explain import DEFAULT_METHOD
 
     gr.Markdown(INTRO)
     try:

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from histoapp.explain.base import Explainer, explainer_for
-from histoapp.explain.cam import CamExplainer
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
+from trainer.explain.base import Explainer, explainer_for
+from trainer.explain.cam import CamExplainer
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,8 @@ def test_a_stain_normalised_model_is_explained_on_the_image_it_classifies(
     see the same image (it built its transform without the stain step, so its probabilities were another image's)."""
     import dataclasses
 
-    from histoapp.explain.base import explainer_for
     from trainer.data.images import load_rgb
+    from trainer.explain.base import explainer_for
     from trainer.predict import eval_transform, forward
 
     if family == "vlm":

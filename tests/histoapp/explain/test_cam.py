@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from histoapp.explain.cam import CAM_METHODS, explain_cnn_many, target_layer
 from histoapp.explain.overlay import overlay
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
+from trainer.explain.cam import CAM_METHODS, explain_cnn_many, target_layer
 from trainer.models.cnn import set_output_stride
 
 
@@ -106,7 +106,7 @@ def _library_map(loaded, image, method: str, **knobs) -> np.ndarray:
     import pytorch_grad_cam
     import torch
 
-    from histoapp.explain.cam import to_image_grid
+    from trainer.explain.cam import to_image_grid
 
     model = copy.deepcopy(loaded.adapter.module).requires_grad_(True)  # the registry's copy is frozen
     x = loaded.adapter.collate([loaded.adapter.transform(False, loaded.input_size)(image)], [0])["pixel_values"]

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from histoapp.explain.base import explainer_for
 from histoapp.explain.overlay import overlay
-from histoapp.explain.vlm_attention import AttentionExplainer
 from histoapp.models.inference import add_answer, explain_many
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
+from trainer.explain.base import explainer_for
+from trainer.explain.vlm_attention import AttentionExplainer
 
 
 @pytest.fixture(scope="module")

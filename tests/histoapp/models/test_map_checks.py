@@ -34,7 +34,7 @@ class FakeModels:
         if op == self.fail:
             raise RuntimeError("out of memory")
         if op == "faithfulness":
-            image, heatmap, method = args
+            image, heatmap, method, target = args
             return FakeScore(float(heatmap.mean()))
         images = args[0]
         explained = op.startswith("explain")
@@ -46,7 +46,7 @@ class FakeModels:
                 abstain="ood" if self.abstain else None,
                 abstain_reason="out of distribution" if self.abstain else None,
                 model=key,
-                explanation=SimpleNamespace(heatmap=np.full((4, 4), 0.25)) if explained else None,
+                explanation=SimpleNamespace(heatmap=np.full((4, 4), 0.25), target=1) if explained else None,
             )
             for _ in images
         ]

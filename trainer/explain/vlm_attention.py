@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from histoapp.explain.base import Explainer, Explanation
+from trainer.explain.base import Explainer, Explanation
 
 DESCRIPTION = "label-token attention over the image tokens"
 

@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from histoapp.explain import CAM_METHODS, DEFAULT_METHOD
-from histoapp.explain.base import Explainer, Explanation
+from trainer.explain import CAM_METHODS, DEFAULT_METHOD
+from trainer.explain.base import Explainer, Explanation
 from trainer.models.base import first_input
 from trainer.models.cnn import resnet_stride
 
@@ -177,7 +177,7 @@ class CamExplainer(Explainer):
             method=method,
             target=target,
             input_size=m.input_size,
-            device=m.device,
+            device=getattr(m, "device", None),  # None: the module's own
             layer=layer,
             classes=m.classes,
             transform=eval_transform(m),  # the plain prediction's transform, stain normalisation included

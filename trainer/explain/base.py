@@ -1,8 +1,9 @@
 """One interface for every explanation: an ``Explainer`` turns a batch of images into one ``Explanation`` each
 (its heatmap and the class logits and features of the same forward pass). Each model family implements the one
 method, ``explain_many`` (``cam.CamExplainer`` for the CNNs, ``vlm_attention.AttentionExplainer`` for the VLMs),
-registered in ``EXPLAINERS``; callers never ask which family they hold. The prediction with its trust verdict is
-made from that pass by ``histoapp.models.inference.explain_many``, the one caller, for every family alike."""
+registered in ``EXPLAINERS``; callers never ask which family they hold. The app makes the prediction with its
+trust verdict from that pass (``histoapp.models.inference.explain_many``); ``trainer explain-eval`` measures the
+maps (``trainer.explain.faithfulness``, ``sanity``, ``pointing``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from trainer.trust.calibration import softmax
 
 # model family -> "module:class", imported on first use (the CAM stack is not loaded for a VLM, nor at app start).
 EXPLAINERS: dict[str, str] = {
-    "cnn": "histoapp.explain.cam:CamExplainer",
-    "vlm": "histoapp.explain.vlm_attention:AttentionExplainer",
+    "cnn": "trainer.explain.cam:CamExplainer",
+    "vlm": "trainer.explain.vlm_attention:AttentionExplainer",
 }
 
 
@@ -40,7 +41,8 @@ class Explanation:
 
 
 class Explainer(ABC):
-    """Explains one loaded model (``histoapp.models.registry.LoadedModel``: adapter, classes, input size, device)."""
+    """Explains one model: anything with ``adapter``, ``classes``, ``input_size``, ``meta`` and (optionally)
+    ``device``: a ``trainer.models.Checkpoint`` or the app's ``LoadedModel``."""
 
     def __init__(self, loaded):
         self.loaded = loaded
