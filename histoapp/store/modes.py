@@ -1,5 +1,8 @@
-"""The annotation queue's modes: name -> what it shows. Implemented by ``histoapp.store.queue``; kept here, free of
+"""The annotation queue's modes: name -> what it shows; and what blind mode hides. Implemented by ``histoapp.store.queue``; kept here, free of
 SQLAlchemy, so the Annotate tab lists them while the app starts without loading the database stack."""
+
+# What the Annotate tab's blind mode hides while labelling and rating (the checkbox and the details say it).
+BLIND_HIDES = "model predictions, source labels and the maps' faithfulness"
 
 MODES = {
     "unlabelled": "not labelled by anyone yet",

@@ -12,6 +12,7 @@ from PIL import Image
 
 from histoapp.auth import user_of
 from histoapp.store.fields import QUALITY_FLAGS
+from histoapp.store.modes import BLIND_HIDES
 from trainer.data.records import LABELS, SUBTYPE_NAMES, SUBTYPES
 
 ANY = "any"  # a queue filter not set
@@ -95,7 +96,7 @@ def details(store, image_id: int, annotator: str, *, blind: bool) -> str:
     else:
         lines.append("Your label: *not labelled yet*")
     if blind:
-        lines.append("*Blind mode: model predictions and source labels are hidden.*")
+        lines.append(f"*Blind mode: {BLIND_HIDES} are hidden.*")
     else:
         preds = store.predictions(image_id)
         if preds:

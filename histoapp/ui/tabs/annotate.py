@@ -19,7 +19,7 @@ import gradio as gr
 from histoapp.auth import at_least, current_request, requires, role_of, user_of
 from histoapp.auth import mode as auth_mode
 from histoapp.store import StoreError
-from histoapp.store.modes import MODES
+from histoapp.store.modes import BLIND_HIDES, MODES
 from histoapp.ui import annotate_rating
 from histoapp.ui import annotate_view as view
 from histoapp.ui.annotate_view import ANY, CONTROLS, View
@@ -293,7 +293,7 @@ def build(ctx: AppContext) -> None:
         mag = gr.Dropdown([ANY, *MAGNIFICATIONS], value=ANY, label="Magnification", scale=1)
         dataset = gr.Dropdown([ANY], value=ANY, label="Dataset", allow_custom_value=True, scale=1)
         with gr.Column(scale=2, min_width=200):
-            blind = gr.Checkbox(False, label="Blind mode (hide model predictions and source labels)")
+            blind = gr.Checkbox(False, label=f"Blind mode (hide {BLIND_HIDES})")
             auto_next = gr.Checkbox(True, label="Go to the next image after labelling")
     progress = gr.Markdown(elem_id="ann-progress")
 
