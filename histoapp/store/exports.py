@@ -67,76 +67,66 @@ def _atomic_text(path: Path, write) -> Path:
     return path
 
 
+def _write_csv(path, columns, rows) -> Path:
+    """``rows`` (lists of cells) under the ``columns`` header, written atomically."""
+
+    def write(fh):
+        w = csv.writer(fh)
+        w.writerow(columns)
+        w.writerows(rows)
+
+    return _atomic_text(path, write)
+
+
+def _image_cells(img) -> list:
+    """The image's columns of a CSV export (image_id, sha256, path, dataset, magnification)."""
+    return [img.id, img.sha256, img.path, img.dataset, img.magnification or ""]
+
+
 def _audit_position(s) -> int:
     """The newest audit-log id: with an append-only log this names the database state exactly."""
     return s.scalar(select(func.max(AuditEntry.id))) or 0
 
 
+def _export_rows(store, path, model, columns, cells) -> Path:
+    """A CSV of every ``model`` row (oldest first) joined with its image: ``cells(row, image)`` per line."""
+    with store.read() as s:
+        rows = s.execute(select(model, Image).join(Image, Image.id == model.image_id).order_by(model.id)).all()
+    return _write_csv(path, columns, (cells(row, img) for row, img in rows))
+
+
 def export_csv(store, path) -> Path:
     """One row per annotation, with its image's details."""
-    with store.read() as s:
-        rows = s.execute(
-            select(Annotation, Image).join(Image, Image.id == Annotation.image_id).order_by(Annotation.id)
-        ).all()
 
-    def write(fh):
-        w = csv.writer(fh)
-        w.writerow(CSV_COLUMNS)
-        for a, img in rows:
-            w.writerow(
-                [
-                    a.id,
-                    img.id,
-                    img.sha256,
-                    img.path,
-                    img.dataset,
-                    img.magnification or "",
-                    img.patient_id or "",
-                    a.annotator,
-                    LABELS[a.label],
-                    a.subtype or "",
-                    "" if a.confidence is None else a.confidence,
-                    *(int(getattr(a, flag)) for flag in QUALITY_FLAGS),
-                    a.note,
-                    a.created_at.isoformat(),
-                    a.updated_at.isoformat(),
-                ]
-            )
+    def cells(a, img) -> list:
+        return [
+            a.id,
+            *_image_cells(img),
+            img.patient_id or "",
+            a.annotator,
+            LABELS[a.label],
+            a.subtype or "",
+            "" if a.confidence is None else a.confidence,
+            *(int(getattr(a, flag)) for flag in QUALITY_FLAGS),
+            a.note,
+            *_times(a),
+        ]
 
-    return _atomic_text(path, write)
+    return _export_rows(store, path, Annotation, CSV_COLUMNS, cells)
 
 
 def export_ratings_csv(store, path) -> Path:
     """One row per rating of an explanation map, with its image's details."""
-    with store.read() as s:
-        rows = s.execute(
-            select(MapRating, Image).join(Image, Image.id == MapRating.image_id).order_by(MapRating.id)
-        ).all()
 
-    def write(fh):
-        w = csv.writer(fh)
-        w.writerow(RATING_COLUMNS)
-        for r, img in rows:
-            w.writerow(
-                [
-                    r.id,
-                    img.id,
-                    img.sha256,
-                    img.path,
-                    img.dataset,
-                    img.magnification or "",
-                    r.rater,
-                    r.model,
-                    r.method,
-                    r.rating,
-                    "" if r.faithfulness is None else r.faithfulness,
-                    r.note,
-                    r.created_at.isoformat(),
-                    r.updated_at.isoformat(),
-                ]
-            )
+    def cells(r, img) -> list:
+        score = "" if r.faithfulness is None else r.faithfulness
+        return [r.id, *_image_cells(img), r.rater, r.model, r.method, r.rating, score, r.note, *_times(r)]
 
-    return _atomic_text(path, write)
+    return _export_rows(store, path, MapRating, RATING_COLUMNS, cells)
+
+
+def _times(row) -> list[str]:
+    return [row.created_at.isoformat(), row.updated_at.isoformat()]
 
 
 def export_json(store, path) -> Path:

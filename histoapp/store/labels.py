@@ -94,8 +94,6 @@ def annotate(
     lab, sub = label_and_subtype(label, subtype)
     if confidence is not None and not 0.0 <= float(confidence) <= 1.0:
         raise StoreError(f"confidence must be in [0, 1], not {confidence}")
-    if submission_id is not None and not check_text(submission_id, "submission id", 64):
-        raise StoreError("submission id must be 1-64 characters")
     fields = dict(
         label=lab,
         subtype=sub,
@@ -106,46 +104,64 @@ def annotate(
         out_of_focus=bool(out_of_focus),
         note=check_note(note),
     )
+    return submit(
+        store, annotator, Annotation, dict(image_id=check_id(image_id), annotator=annotator), fields, submission_id
+    )
+
+
+def submit(store, actor: str, model, key: dict, values: dict, submission_id: str | None) -> dict:
+    """One click's write of an annotation-like row (``model``: a table with ``image_id``, ``created_at``,
+    ``updated_at``), found by ``key``: created or replaced with ``values``, audit-logged (nothing changes and nothing
+    is logged when the values are the row's), with the click's ``submission_id`` recorded in the same transaction;
+    the same id again changes nothing and returns the row with ``duplicate``."""
+    if submission_id is not None and not check_text(submission_id, "submission id", 64):
+        raise StoreError("submission id must be 1-64 characters")
     try:
-        return _annotate(store, check_id(image_id), annotator, fields, submission_id)
+        return _submit(store, actor, model, key, values, submission_id)
     except IntegrityError:
         # Another server process committed the same submission first (databases without BEGIN IMMEDIATE).
         if submission_id:
             with store.read() as s:
-                if (done := _submitted(s, submission_id)) is not None:
+                if (done := _submitted(s, model, submission_id)) is not None:
                     return done
         raise
 
 
-def _submitted(s: Session, key: str) -> dict | None:
+def _submitted(s: Session, model, key: str) -> dict | None:
     sub = s.get(Submission, key)
     if sub is None:
         return None
-    ann = s.get(Annotation, sub.annotation_id) if sub.annotation_id else None
-    return {**(row_dict(ann) if ann else {}), "applied": False, "duplicate": True}
+    row = s.get(model, sub.annotation_id) if sub.annotation_id else None  # annotation_id: the row the click wrote
+    return {**(row_dict(row) if row else {}), "applied": False, "duplicate": True}
 
 
-def _annotate(store, image_id: int, annotator: str, fields: dict, key: str | None) -> dict:
+def _submit(store, actor: str, model, key: dict, values: dict, submission_id: str | None) -> dict:
     with store.write() as s:
-        if key and (done := _submitted(s, key)) is not None:
+        if submission_id and (done := _submitted(s, model, submission_id)) is not None:
             return done
-        _need_image(s, image_id)
+        _need_image(s, key["image_id"])
         now = utcnow()
-        # The same label again changes nothing and logs nothing (if_changed).
         change = upsert_audited(
-            s,
-            annotator,
-            Annotation,
-            dict(image_id=image_id, annotator=annotator),
-            fields,
-            stamp=dict(updated_at=now),
-            on_create=dict(created_at=now),
-            if_changed=True,
+            s, actor, model, key, values, stamp=dict(updated_at=now), on_create=dict(created_at=now), if_changed=True
         )
         entry = change.entry
-        if key:
-            s.add(Submission(key=key, annotation_id=change.row.id, audit_id=entry and entry.id, created_at=utcnow()))
+        if submission_id:
+            s.add(
+                Submission(key=submission_id, annotation_id=change.row.id, audit_id=entry and entry.id, created_at=now)
+            )
         return {**row_dict(change.row), "applied": entry is not None, "duplicate": False}
+
+
+def rows_of(store, model, *, image_id: int | None = None, **equal) -> list[dict]:
+    """``model``'s rows (of one image, and whose columns equal ``equal``'s values that are not None), oldest first."""
+    q = select(model).order_by(model.id)
+    if image_id is not None:
+        q = q.where(model.image_id == check_id(image_id))
+    for column, value in equal.items():
+        if value is not None:
+            q = q.where(getattr(model, column) == value)
+    with store.read() as s:
+        return [row_dict(r) for r in s.scalars(q)]
 
 
 def delete_annotation(store, image_id: int, annotator: str) -> bool:
@@ -159,13 +175,7 @@ def delete_annotation(store, image_id: int, annotator: str) -> bool:
 
 
 def annotations(store, *, image_id: int | None = None, annotator: str | None = None) -> list[dict]:
-    q = select(Annotation).order_by(Annotation.id)
-    if image_id is not None:
-        q = q.where(Annotation.image_id == check_id(image_id))
-    if annotator is not None:
-        q = q.where(Annotation.annotator == annotator)
-    with store.read() as s:
-        return [row_dict(a) for a in s.scalars(q)]
+    return rows_of(store, Annotation, image_id=image_id, annotator=annotator)
 
 
 def recent(store, annotator: str, limit: int = 20) -> list[dict]:

@@ -1,20 +1,17 @@
 """Ratings of explanation maps (issue 27): a rater says, 1-5, whether a model's map of an image highlights the
 diagnostic region, with a free note; the row keeps the model, the method and the map's faithfulness score as
-shown. One row per (image, rater, model, method), the latest rating wins; each write is one ``upsert_audited``
-(audit-logged, undoable like a label) in one write transaction, with the click's submission id so a retried
-click applies once."""
+shown. One row per (image, rater, model, method), the latest rating wins; each write is a click's write as a
+label's is (``labels.submit``: one ``upsert_audited``, audit-logged, undoable like a label, with the click's
+submission id so a retried click applies once)."""
 
 from __future__ import annotations
 
 import math
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
-from histoapp.store.audit import upsert_audited
 from histoapp.store.errors import StoreError
 from histoapp.store.fields import MAP_RATINGS, check_id, check_name, check_note, check_text
-from histoapp.store.models import Image, MapRating, Submission, row_dict, utcnow
+from histoapp.store.labels import rows_of, submit
+from histoapp.store.models import MapRating
 
 
 def _rating(value) -> int:
@@ -64,58 +61,8 @@ def rate_map(
     if not key["model"] or not key["method"]:
         raise StoreError("a rating needs the map's model and method: show a map first")
     values = dict(rating=_rating(rating), note=check_note(note), faithfulness=_score(faithfulness))
-    if submission_id is not None and not check_text(submission_id, "submission id", 64):
-        raise StoreError("submission id must be 1-64 characters")
-    try:
-        return _rate(store, key, values, submission_id)
-    except IntegrityError:
-        # Another server process committed the same submission or row first (no BEGIN IMMEDIATE there).
-        if submission_id:
-            with store.read() as s:
-                if (done := _submitted(s, submission_id)) is not None:
-                    return done
-        raise
-
-
-def _submitted(s, key: str) -> dict | None:
-    sub = s.get(Submission, key)
-    if sub is None:
-        return None
-    row = s.scalar(select(MapRating).where(MapRating.id == sub.annotation_id)) if sub.annotation_id else None
-    return {**(row_dict(row) if row else {}), "applied": False, "duplicate": True}
-
-
-def _rate(store, key: dict, values: dict, submission_id: str | None) -> dict:
-    with store.write() as s:
-        if submission_id and (done := _submitted(s, submission_id)) is not None:
-            return done
-        if s.get(Image, key["image_id"]) is None:
-            raise StoreError(f"no image with id {key['image_id']}")
-        now = utcnow()
-        change = upsert_audited(
-            s,
-            key["rater"],
-            MapRating,
-            key,
-            values,
-            stamp=dict(updated_at=now),
-            on_create=dict(created_at=now),
-            if_changed=True,
-        )
-        entry = change.entry
-        if submission_id:
-            # annotation_id holds the rated row's id here (the submissions table serves every click).
-            s.add(
-                Submission(key=submission_id, annotation_id=change.row.id, audit_id=entry and entry.id, created_at=now)
-            )
-        return {**row_dict(change.row), "applied": entry is not None, "duplicate": False}
+    return submit(store, rater, MapRating, key, values, submission_id)
 
 
 def ratings(store, *, image_id: int | None = None, rater: str | None = None) -> list[dict]:
-    q = select(MapRating).order_by(MapRating.id)
-    if image_id is not None:
-        q = q.where(MapRating.image_id == check_id(image_id))
-    if rater is not None:
-        q = q.where(MapRating.rater == rater)
-    with store.read() as s:
-        return [row_dict(r) for r in s.scalars(q)]
+    return rows_of(store, MapRating, image_id=image_id, rater=rater)

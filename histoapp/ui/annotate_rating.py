@@ -134,30 +134,24 @@ def recaption(ctx: AppContext, shown: ShownMap | None, v: View, request: gr.Requ
 
 def panel() -> SimpleNamespace:
     """The panel's components (inside the tab's right column, below the label buttons)."""
+    p = SimpleNamespace()
     with gr.Accordion("Rate a model's map of this patch (optional)", open=False, elem_id="ann-rate"):
         with gr.Row():
-            choice = gr.Dropdown(map_choices(), value="cnn|Grad-CAM", label="Map", scale=3, elem_id="ann-map-choice")
-            show = gr.Button("Show map", size="sm", scale=1, elem_id="ann-map-show")
+            p.choice = gr.Dropdown(map_choices(), value="cnn|Grad-CAM", label="Map", scale=3, elem_id="ann-map-choice")
+            p.show = gr.Button("Show map", size="sm", scale=1, elem_id="ann-map-show")
         image = gr.Image(label="Map", type="pil", interactive=False, height=320, elem_id="ann-map")
         info = gr.Markdown(elem_id="ann-map-info")
-        rating = gr.Radio(
+        p.rating = gr.Radio(
             [(f"{k}: {text}", k) for k, text in MAP_RATINGS.items()],
             label="Does the map highlight the diagnostic region?",
             elem_id="ann-map-rating",
         )
-        note = gr.Textbox(label="Note on the map", lines=1, elem_id="ann-map-note")
-        save = gr.Button("Save rating", size="sm", variant="primary", elem_id="ann-map-save")
+        p.note = gr.Textbox(label="Note on the map", lines=1, elem_id="ann-map-note")
+        p.save = gr.Button("Save rating", size="sm", variant="primary", elem_id="ann-map-save")
         status = gr.Markdown(elem_id="ann-map-status")
-    shown = gr.State(None)
-    return SimpleNamespace(
-        choice=choice,
-        show=show,
-        rating=rating,
-        note=note,
-        save=save,
-        shown=shown,
-        outputs={"map_img": image, "map_info": info, "shown": shown, "rate_status": status},
-    )
+    p.shown = gr.State(None)  # the ShownMap on screen
+    p.outputs = {"map_img": image, "map_info": info, "shown": p.shown, "rate_status": status}
+    return p
 
 
 def wire(p: SimpleNamespace, viewing, controls: list, blind, sub_id) -> None:
