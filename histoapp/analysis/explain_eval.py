@@ -51,14 +51,19 @@ def table_markdown(path: Path) -> str:
     return markdown(table) + command
 
 
-def verdicts_for(names: set[str], root: Path = EXPLAIN_DIR) -> dict[str, dict]:
-    """``{method: {"faithful", "sane", "neither"}}`` from the committed tables' rows of the model called one of
-    ``names`` (its registry key, name or folder); {} when no table measured it."""
+def verdicts_for(names: set[str], folder: Path | None = None, root: Path = EXPLAIN_DIR) -> dict[str, dict]:
+    """``{method: {"faithful", "sane", "neither"}}`` from the committed tables' rows of one model: the rows whose
+    checkpoint ``path`` is ``folder``, or whose ``model`` (the checkpoint folder's name) is one of ``names`` (its
+    registry key or name, its folder's name); {} when no table measured it."""
     from trainer.explain.report import load_table, method_verdicts
+
+    def same(row) -> bool:
+        here = folder is not None and row.get("path") and Path(row["path"]).resolve() == Path(folder).resolve()
+        return bool(here) or str(row.get("model")) in names
 
     out: dict[str, dict] = {}
     for path in tables(None, root).values():
-        for model in sorted({str(r.get("model")) for r in load_table(path)["rows"]} & names):
+        for model in sorted({str(r.get("model")) for r in load_table(path)["rows"] if same(r)}):
             out.update(method_verdicts(path, model=model))
     return out
 

@@ -124,12 +124,14 @@ def method_marks(ctx: AppContext, cnn_key: str | None) -> dict:
     from histoapp.analysis.explain_eval import marked, verdicts_for
     from trainer.explain import CAM_METHODS
 
-    names = {cnn_key} if cnn_key else set()
+    names, folder = ({cnn_key} if cnn_key else set()), None
     with contextlib.suppress(KeyError):
         entry = ctx.registry.get(cnn_key)
-        names |= {entry.name} | ({Path(entry.path).name} if entry.path else set())
+        folder = entry.path
+        # A demo model's folder names it (demo-cnn); a run's checkpoint folder is "best": its path says which.
+        names |= {entry.name} | ({Path(folder).name} if entry.source == "demo" and folder else set())
     try:
-        verdicts = verdicts_for(names) if names else {}
+        verdicts = verdicts_for(names, folder) if cnn_key else {}
     except Exception:  # a damaged table must not take the picker down
         verdicts = {}
     return gr.update(choices=marked(CAM_METHODS, verdicts))

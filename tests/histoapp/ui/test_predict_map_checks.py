@@ -61,7 +61,7 @@ def test_a_method_that_fails_both_checks_is_marked_in_the_picker(tmp_path):
     ]
     (root / "explain_eval.json").write_text(json.dumps({"rows": rows, "command": "python -m trainer explain-eval"}))
     (root / "notes.json").write_text("{}")  # not a table: ignored
-    verdicts = explain_eval.verdicts_for({"demo-cnn", "demo:demo-cnn"}, root.parent)
+    verdicts = explain_eval.verdicts_for({"demo-cnn", "demo:demo-cnn"}, root=root.parent)
     methods = ["Grad-CAM", "Grad-CAM++", "Score-CAM", "Eigen-CAM"]
     assert explain_eval.marked(methods, verdicts) == [
         ("Grad-CAM", "Grad-CAM"),
@@ -69,6 +69,12 @@ def test_a_method_that_fails_both_checks_is_marked_in_the_picker(tmp_path):
         ("Score-CAM (failed faithfulness and sanity checks)", "Score-CAM"),
         ("Eigen-CAM", "Eigen-CAM"),  # failed both, but for another model
     ]
-    assert explain_eval.verdicts_for({"unmeasured"}, root.parent) == {}
+    assert explain_eval.verdicts_for({"unmeasured"}, root=root.parent) == {}
+    # A run's checkpoint folder is "best" in the table: its path says which model it is.
+    rows.append({"model": "best", "path": str(tmp_path / "run/best"), "method": "Eigen-CAM", "road_combined_low": -1})
+    rows[-1]["sanity_final"] = 0.8
+    (root / "explain_eval.json").write_text(json.dumps({"rows": rows, "command": "python -m trainer explain-eval"}))
+    assert explain_eval.verdicts_for(set(), tmp_path / "run/best", root=root.parent)["Eigen-CAM"]["neither"]
+    assert explain_eval.verdicts_for(set(), tmp_path / "other/best", root=root.parent) == {}
     assert list(explain_eval.tables(None, root.parent)) == ["results/explain/demo"]
     assert "Made by `python -m trainer explain-eval`" in explain_eval.table_markdown(root / "explain_eval.json")
