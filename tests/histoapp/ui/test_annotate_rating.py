@@ -95,3 +95,21 @@ def test_a_rating_needs_the_map_of_the_image_on_screen(ctx):
     out = rating.save_rating(ctx, None, "", shown, "", _view(first), None)
     assert "Not saved: a map's rating is a whole number from 1 to 5" in out["rate_status"]
     assert ctx.store.map_ratings() == []
+
+
+def test_the_map_is_drawn_by_the_model_whose_prediction_was_sent_with_the_image(ctx):
+    cur = tab.show_next(ctx, _view(None), None)["view"].current
+    ctx.store.add_prediction(cur, model="run:tiny/resnet18/all/fold0", prob_malignant=0.9, label=1, kind="cnn")
+    entries = {"run:tiny/resnet18/all/fold0": SimpleNamespace(available=True)}
+
+    def get(key):
+        return entries[key]
+
+    ctx.registry.get = get
+    out = rating.show_map(ctx, "cnn|Grad-CAM", _view(cur), None)
+    assert ctx.calls[-1] == ("run:tiny/resnet18/all/fold0", "cnn", "Grad-CAM") and out["shown"].model.startswith("run:")
+    entries["run:tiny/resnet18/all/fold0"].available = False  # gone since: the app's default draws it
+    rating.show_map(ctx, "cnn|Grad-CAM", _view(cur), None)
+    assert ctx.calls[-1] == ("demo-cnn", "cnn", "Grad-CAM")
+    rating.show_map(ctx, "vlm|attention", _view(cur), None)  # no VLM prediction stored: the default VLM
+    assert ctx.calls[-1] == ("demo-vlm", "vlm", "attention")

@@ -8,7 +8,7 @@ import re
 from types import SimpleNamespace
 
 from histoapp.analysis import explain_eval
-from histoapp.models import runner
+from histoapp.models import map_checks, runner
 from histoapp.models.ops import LocalModels
 from histoapp.models.registry import ModelRegistry
 from histoapp.settings import Settings
@@ -26,6 +26,10 @@ def test_the_score_appears_under_the_cnn_map_on_demand(ctx, patches):  # noqa: F
     assert checked["errors"] == "" and LINE.search(checked["cnn_faith"]), checked["cnn_faith"]
     f = session.items[0].map_score("cnn")
     assert f.method == "Grad-CAM" and -0.5 <= f.road_combined <= 0.5
+    # Annotate draws and scores the same map of the same patch alike: a rating stores the score Predict showed.
+    key = ctx.registry.list("cnn")[0].key
+    _, again = map_checks.map_with_score(ctx, key, "cnn", session.items[0].image, "Grad-CAM")
+    assert again.road_combined == f.road_combined and again.sentence() == f.sentence()
     # Another method is another map: its score is not the old one's.
     again = tab.re_explain(ctx, session, "Eigen-CAM", tab.PREDICTED_CLASS, 0.5)
     assert "not checked yet" in again["cnn_faith"]
