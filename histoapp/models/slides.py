@@ -46,6 +46,13 @@ class SlideSession:
     keys: dict = field(default_factory=dict)  # "cnn" / "vlm" -> model key
     used: float = field(default_factory=time.monotonic)
     _zoom: object = None
+    _thumbs: dict = field(default_factory=dict)
+
+    def thumbnail(self, side: int):
+        """The slide's thumbnail at most ``side`` px on its longer side (read once)."""
+        if side not in self._thumbs:
+            self._thumbs[side] = self.slide.thumbnail(side).convert("RGB")
+        return self._thumbs[side]
 
     @property
     def folder(self) -> Path:
@@ -179,16 +186,12 @@ def explain_tiles(ctx, session: SlideSession, side: str, tiles: list) -> list:
     return explain_vlm_images(ctx, key, images)
 
 
-def disagreement(session: SlideSession, size: int) -> np.ndarray | None:
-    """|P(malignant) CNN - VLM| per heat-map cell, NaN where either has no tissue tile; None unless both ran."""
+def disagreement(session: SlideSession, size) -> np.ndarray | None:
+    """|P(malignant) CNN - VLM| at each pixel of a map of ``size`` ((w, h) or longer side), NaN where either has no
+    tissue tile; None unless both models ran."""
     if not all(s in session.results for s in SIDES):
         return None
     cnn, vlm = (session.results[s].heatmap(size) for s in SIDES)
-    if cnn.shape != vlm.shape:  # two tile grids at two scales: compare on the finer one
-        from PIL import Image
-
-        h, w = max(cnn.shape[0], vlm.shape[0]), max(cnn.shape[1], vlm.shape[1])
-        cnn, vlm = (np.asarray(Image.fromarray(m.astype(np.float32), "F").resize((w, h), 0)) for m in (cnn, vlm))
     return np.abs(cnn - vlm)
 
 
@@ -200,7 +203,7 @@ def exports(session: SlideSession, side: str, out_dir: Path, thumbnail=None, opa
     stem = f"{Path(session.name).stem}_{side}"
     csv, png, geo = out_dir / f"{stem}_tiles.csv", out_dir / f"{stem}_heatmap.png", out_dir / f"{stem}.geojson"
     result.to_csv(csv)
-    result.heatmap_png(png, thumbnail if thumbnail is not None else session.slide.thumbnail(1024), opacity)
+    result.heatmap_png(png, thumbnail if thumbnail is not None else session.thumbnail(1024), opacity)
     result.to_geojson(geo)
     return [csv, png, geo]
 

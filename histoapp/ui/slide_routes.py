@@ -106,19 +106,19 @@ def heat_layer_png(session, layer: str) -> bytes | None:
     """The viewer's overlay: one model's heat map (or the disagreement map) coloured, transparent on background,
     as PNG bytes; None when there is nothing to draw."""
     from histoapp.models.slides import disagreement
-    from histoapp.ui.slide_view import HEAT_SIDE, heat_rgba
+    from histoapp.ui.slide_view import LAYER_SIDE, heat_rgba
 
+    w, h = session.slide.dimensions
+    size = (max(1, round(w * LAYER_SIDE / max(w, h))), max(1, round(h * LAYER_SIDE / max(w, h))))
     if layer == "disagree":
-        heat = disagreement(session, HEAT_SIDE)
+        heat = disagreement(session, size)
     else:
         result = session.results.get(layer)
-        heat = None if result is None else result.heatmap(HEAT_SIDE)
+        heat = None if result is None else result.heatmap(size)
     if heat is None:
         return None
-    w, h = session.slide.dimensions
-    f = 1024 / max(w, h)
     buf = io.BytesIO()
-    heat_rgba(heat, (max(1, round(w * f)), max(1, round(h * f)))).save(buf, "PNG")
+    heat_rgba(heat, size).save(buf, "PNG")
     return buf.getvalue()
 
 

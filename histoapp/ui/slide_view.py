@@ -11,12 +11,12 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 THUMB_SIDE = 1024  # the thumbnail's longer side (the heat map is drawn at this size)
-HEAT_SIDE = 256  # the heat map's longer side in cells before it is drawn
+LAYER_SIDE = 1024  # the viewer's heat-map layer: its longer side
 ABSTAIN_RGB = (128, 128, 128)  # outline of a tile whose model abstained
 OOD_RGB = (0, 170, 255)  # outline of a tile flagged out of distribution
 SIDE_NAMES = {"cnn": "CNN", "vlm": "VLM"}
 LEGEND = (
-    "Colours: P(malignant), blue 0 → red 1 (jet); no colour: background, not scored. "
+    "Colours: P(malignant), blue 0 → yellow 0.5 → red 1; no colour: background, not scored. "
     "<span style='color:#808080'>■</span> grey outline: the model abstained; "
     "<span style='color:#00aaff'>■</span> blue outline: out of distribution. Click the map to see the tiles there."
 )
@@ -37,8 +37,9 @@ def thumbnail(slide, side: int = THUMB_SIDE) -> Image.Image:
 
 
 def heat_rgba(heat: np.ndarray, size: tuple[int, int], alpha: float = 1.0) -> Image.Image:
-    """The heat map coloured (jet), transparent where NaN (background), resized to ``size`` cell for cell."""
-    from histoapp.explain.overlay import colorize
+    """The heat map coloured (``trainer.slide``'s ramp, as in its PNG export), transparent where NaN
+    (background), resized to ``size`` cell for cell."""
+    from trainer.slide.exports import colorize
 
     heat = np.asarray(heat, dtype=np.float32)
     rgb = colorize(heat)
