@@ -14,6 +14,9 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+from fastapi import HTTPException, Request  # at module level: FastAPI reads the handlers' annotations here
+from fastapi.responses import FileResponse, Response
+
 from histoapp import auth
 
 PREFIX = "slide"  # the routes' path, relative to the page (the viewer's script resolves it against the page URL)
@@ -45,9 +48,6 @@ def allowed(settings, who) -> tuple[bool, str | None]:
 
 def install(app, ctx) -> None:
     """Add the routes to Gradio's FastAPI ``app`` (after ``launch`` made it; see ``attach``)."""
-    from fastapi import HTTPException, Request
-    from fastapi.responses import FileResponse, Response
-
     def session_of(request: Request, slide_id: str):
         ok, user = allowed(ctx.settings, requester(app, request))
         if not ok:
