@@ -48,6 +48,7 @@ def allowed(settings, who) -> tuple[bool, str | None]:
 
 def install(app, ctx) -> None:
     """Add the routes to Gradio's FastAPI ``app`` (after ``launch`` made it; see ``attach``)."""
+
     def session_of(request: Request, slide_id: str):
         ok, user = allowed(ctx.settings, requester(app, request))
         if not ok:

@@ -232,6 +232,34 @@ def send_uncertain(ctx: AppContext, view: sv.SlideView, side) -> str:
     return send_patches(ctx, patches, session.folder / "queue", dataset="slides")
 
 
+def score_for_api(ctx: AppContext, path: str, cnn, vlm, magnification=None, mpp=None, context=False) -> dict:
+    """The API's slide scoring (``histoapp.ui.api``: ``score_slide``): each model's summary, its most suspicious
+    and most uncertain tiles, as JSON; a bad slide is a ``gr.Error`` with its reason."""
+    import json
+
+    check_rate(ctx.settings)
+    try:
+        session = slides.open_upload(
+            path, Path(ctx.settings.data_dir) / "slides", _owner(ctx), mpp=mpp, magnification=magnification
+        )
+    except (slides.SlideRefused, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+    ctx.slides.add(session)
+    out = {"slide": session.name, "width": session.slide.dimensions[0], "height": session.slide.dimensions[1]}
+    out |= {"mpp": session.slide.mpp, "notes": list(session.slide.notes)}
+    for side, key in (("cnn", cnn), ("vlm", vlm)):
+        if key:
+            result = slides.score(ctx, session, side, key, context=bool(context))
+            out[side] = {
+                "model": key,
+                "summary": result.summary,
+                "notes": result.notes,
+                "top": [t.to_dict() for t in result.top_k(TOP_K)],
+                "uncertain": [t.to_dict() for t in result.uncertain(UNCERTAIN_K)],
+            }
+    return json.loads(json.dumps(out, default=float))
+
+
 # --- layout ------------------------------------------------------------------------------------------
 
 
