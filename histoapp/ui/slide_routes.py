@@ -18,8 +18,8 @@ from fastapi import HTTPException, Request  # at module level: FastAPI reads the
 from fastapi.responses import FileResponse, Response
 
 from histoapp import auth
+from histoapp.ui.slide_view import LAYER_SIDE, PREFIX, heat_rgba
 
-PREFIX = "slide"  # the routes' path, relative to the page (the viewer's script resolves it against the page URL)
 ROLE = "annotator"  # the Slide tab's role (auth.TABS_FOR_ROLE)
 VENDOR = Path(__file__).resolve().parents[2] / "assets" / "vendor" / "openseadragon"
 _STATIC = re.compile(r"^(openseadragon\.min\.js|images/[A-Za-z0-9_-]+\.png)$")
@@ -107,7 +107,6 @@ def heat_layer_png(session, layer: str) -> bytes | None:
     """The viewer's overlay: one model's heat map (or the disagreement map) coloured, transparent on background,
     as PNG bytes; None when there is nothing to draw."""
     from histoapp.models.slides import disagreement
-    from histoapp.ui.slide_view import LAYER_SIDE, heat_rgba
 
     w, h = session.slide.dimensions
     size = (max(1, round(w * LAYER_SIDE / max(w, h))), max(1, round(h * LAYER_SIDE / max(w, h))))

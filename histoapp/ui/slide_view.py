@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageDraw
 
+PREFIX = "slide"  # the tile routes' path (histoapp.ui.slide_routes), relative to the page
 THUMB_SIDE = 1024  # the thumbnail's longer side (the heat map is drawn at this size)
 LAYER_SIDE = 1024  # the viewer's heat-map layer: its longer side
 ABSTAIN_RGB = (128, 128, 128)  # outline of a tile whose model abstained
@@ -118,8 +119,6 @@ def viewer_value(slide_id: str | None, sides: list[str], opacity: float, focus: 
     the heat-map layers, as URLs relative to the page, served by ``histoapp.ui.slide_routes``."""
     if not slide_id:
         return ""
-    from histoapp.ui.slide_routes import PREFIX
-
     layers = {s: f"{PREFIX}/{slide_id}/heat/{s}.png" for s in sides}
     return json.dumps(
         {"id": slide_id, "dzi": f"{PREFIX}/{slide_id}/image.dzi", "layers": layers, "opacity": float(opacity)}
