@@ -165,9 +165,8 @@ const show = async () => {
       const p = img.viewerElementToImageCoordinates(ev.position);
       const input = document.querySelector('#slide-click textarea, #slide-click input');
       if (!input) return;
-      input.value = Math.round(p.x) + ',' + Math.round(p.y);
+      input.value = Math.round(p.x) + ',' + Math.round(p.y) + ',' + Date.now();  // a new value per click
       input.dispatchEvent(new Event('input', {bubbles: true}));
-      input.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));
     });
   } else if (element._heat) {
     element._heat.setOpacity(cfg.opacity);

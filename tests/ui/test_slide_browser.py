@@ -4,6 +4,7 @@ loads its tiles from the app's route (answered 200). Also the API: a bad slide i
 the next request is served."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,15 @@ def test_slide_tab_heat_map_tiles_geojson_and_viewer(serve_app, page, tmp_path, 
     page.locator("#slide-region img").first.wait_for(timeout=60_000)
     assert "tiles nearest" in page.locator("#slide-region-note").inner_text()
     assert page.locator("#slide-region img").count() >= 1
+    before = page.locator("#slide-region-note").inner_text()
+
+    # A click in the viewer: the tiles at that place of the slide.
+    canvas = page.locator("#slide-viewer .openseadragon-canvas").first
+    cb = canvas.bounding_box()
+    canvas.click(position={"x": cb["width"] * 0.3, "y": cb["height"] * 0.7})
+    changed = "(b) => document.querySelector('#slide-region-note').innerText !== b"
+    page.wait_for_function(changed, arg=before, timeout=60_000)
+    assert re.search(r"tiles nearest x=\d+, y=\d+", page.locator("#slide-region-note").inner_text())
 
     # Exports: the GeoJSON parses as QuPath's FeatureCollection.
     page.locator("#slide-export").click()

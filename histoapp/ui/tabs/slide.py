@@ -190,8 +190,8 @@ def click_map(ctx: AppContext, view: sv.SlideView, side, opacity, evt: gr.Select
 
 
 def click_viewer(ctx: AppContext, view: sv.SlideView, side, text, opacity) -> dict:
-    """A click in the viewer: its level-0 "x,y" (set by the viewer's script) -> the tiles there."""
-    m = re.fullmatch(r"\s*(-?\d+)\s*,\s*(-?\d+)\s*", text or "")
+    """A click in the viewer: its level-0 "x,y,click id" (set by the viewer's script) -> the tiles there."""
+    m = re.fullmatch(r"\s*(-?\d+)\s*,\s*(-?\d+)\s*(?:,\s*\d+\s*)?", text or "")
     if not m:
         return {}
     return tiles_at(ctx, view, side, float(m.group(1)), float(m.group(2)), opacity)
@@ -300,7 +300,9 @@ def build(ctx: AppContext) -> None:
         diff_map = gr.Image(label="Where they disagree: |CNN − VLM|", type="pil", interactive=False)
     gr.Markdown("#### Zoomable viewer (click a place to see its tiles)")
     viewer = gr.HTML("", html_template=sv.VIEWER_TEMPLATE, js_on_load=sv.VIEWER_JS, elem_id="slide-viewer")
-    clicked = gr.Textbox(visible="hidden", elem_id="slide-click")
+    # The viewer's script writes a click's level-0 "x,y" here; the box itself is never shown.
+    clicked = gr.Textbox(elem_id="slide-click", container=False)
+    gr.HTML("<style>#slide-click{display:none !important}</style>", container=False, padding=False)
     with gr.Row():
         side = gr.Radio([("CNN", "cnn"), ("VLM", "vlm")], value="cnn", label="Tiles and exports of", scale=1)
         region_note = gr.Markdown(elem_id="slide-region-note")
@@ -335,10 +337,7 @@ def build(ctx: AppContext) -> None:
         handler = bind(click_map, ctx, outputs=region_out)
         inputs = [view, gr.State(which), opacity] if which else [view, side, opacity]
         image.select(handler, inputs, list(region_out.values()))
-    clicked.input(
-        bind(click_viewer, ctx, outputs=region_out), [view, side, clicked, opacity], list(region_out.values())
-    )
-    clicked.submit(
+    clicked.change(
         bind(click_viewer, ctx, outputs=region_out), [view, side, clicked, opacity], list(region_out.values())
     )
     export_btn.click(
