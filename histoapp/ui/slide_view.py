@@ -153,6 +153,7 @@ const show = async () => {
     const v = OpenSeadragon({
       element: box, prefixUrl: rel('slide/static/images/'), tileSources: rel(cfg.dzi),
       showNavigator: true, crossOriginPolicy: false, maxZoomPixelRatio: 4,
+      gestureSettingsMouse: {clickToZoom: false, dblClickToZoom: true},  // a click picks tiles
     });
     element._osd = v; element._osdId = cfg.id; element._osdLayer = layer;
     v.addHandler('open', () => {

@@ -41,13 +41,7 @@ INTRO = (
 def examples() -> list[tuple[str, str]]:
     """(label, path) of the bundled example slides and fields."""
     found = sorted(p for p in SLIDE_EXAMPLES.glob("*") if p.suffix.lower() in (".tif", ".tiff", ".svs", ".png"))
-    found += sorted((ASSETS / "examples").glob("breakhis_*.jpg"))
     return [(p.name, str(p)) for p in found]
-
-
-def _example_mag(path: str) -> str | None:
-    m = re.search(r"_(\d+X)_", Path(path).name)
-    return m.group(1) if m else None
 
 
 def _owner(ctx: AppContext) -> str | None:
@@ -91,8 +85,6 @@ def analyze(
     except gr.Error as exc:
         return render(ctx, view, opacity, [exc.message])
     mag = None if magnification in (None, "", NO_MAG) else magnification
-    if path == example and not mag and not mpp:
-        mag = _example_mag(path)
     try:
         session = slides.open_upload(
             path, Path(ctx.settings.data_dir) / "slides", _owner(ctx), mpp=float(mpp or 0) or None, magnification=mag
