@@ -147,7 +147,12 @@ const show = async () => {
   if (!cfg) { if (element._osd) { element._osd.destroy(); element._osd = null; } return; }
   await loadOsd();
   const layer = Object.values(cfg.layers || {})[0];
-  if (!element._osd || element._osdId !== cfg.id || element._osdLayer !== layer) {
+  const addLayer = (v) => {
+    element._heat = null;
+    if (layer) v.addTiledImage({tileSource: {type: 'image', url: rel(layer)}, x: 0, y: 0, width: 1,
+      opacity: cfg.opacity, success: (ev) => { element._heat = ev.item; }});
+  };
+  if (!element._osd || element._osdId !== cfg.id) {
     if (element._osd) element._osd.destroy();
     box.innerHTML = '';
     const v = OpenSeadragon({
@@ -155,11 +160,8 @@ const show = async () => {
       showNavigator: true, crossOriginPolicy: false, maxZoomPixelRatio: 4,
       gestureSettingsMouse: {clickToZoom: false, dblClickToZoom: true},  // a click picks tiles
     });
-    element._osd = v; element._osdId = cfg.id; element._osdLayer = layer;
-    v.addHandler('open', () => {
-      if (layer) v.addTiledImage({tileSource: {type: 'image', url: rel(layer)}, x: 0, y: 0, width: 1,
-        opacity: cfg.opacity, success: (ev) => { element._heat = ev.item; }});
-    });
+    element._osd = v; element._osdId = cfg.id;
+    v.addHandler('open', () => addLayer(v));
     v.addHandler('canvas-click', (ev) => {
       if (!ev.quick) return;
       const img = v.world.getItemAt(0); if (!img) return;
@@ -169,9 +171,13 @@ const show = async () => {
       input.value = Math.round(p.x) + ',' + Math.round(p.y) + ',' + Date.now();  // a new value per click
       input.dispatchEvent(new Event('input', {bubbles: true}));
     });
+  } else if (element._osdLayer !== layer) {  // another model's layer: swapped in place, the zoom kept
+    if (element._heat) element._osd.world.removeItem(element._heat);
+    addLayer(element._osd);
   } else if (element._heat) {
     element._heat.setOpacity(cfg.opacity);
   }
+  element._osdLayer = layer;
 };
 watch('value', show);
 show();

@@ -146,10 +146,19 @@ def render(ctx: AppContext, view: sv.SlideView, opacity, errors: list[str] | Non
     return out
 
 
-def reblend(ctx: AppContext, view: sv.SlideView, opacity) -> dict:
+def reblend(ctx: AppContext, view: sv.SlideView, opacity, layer=None) -> dict:
     """The opacity slider: the maps again (no model runs) and the viewer's layer."""
     out = render(ctx, view, opacity)
-    return {k: out[k] for k in ("cnn_map", "vlm_map", "diff_map", "viewer")}
+    return {k: out[k] for k in ("cnn_map", "vlm_map", "diff_map")} | show_layer(ctx, view, layer, opacity)
+
+
+def show_layer(ctx: AppContext, view: sv.SlideView, layer, opacity) -> dict:
+    """The viewer's heat layer: one model's map, or where the two disagree (when both ran)."""
+    session = _session(ctx, view)
+    if session is None:
+        return {"viewer": ""}
+    have = list(session.results) + (["disagree"] if all(s in session.results for s, _ in SIDES) else [])
+    return {"viewer": sv.viewer_value(session.id, [layer if layer in have else have[0]] if have else [], opacity)}
 
 
 @requires("annotator")
@@ -291,6 +300,9 @@ def build(ctx: AppContext) -> None:
         vlm_map = gr.Image(label="VLM: P(malignant)", type="pil", interactive=False, elem_id="slide-vlm-map")
         diff_map = gr.Image(label="Where they disagree: |CNN − VLM|", type="pil", interactive=False)
     gr.Markdown("#### Zoomable viewer (click a place to see its tiles)")
+    layer = gr.Radio(
+        [("CNN", "cnn"), ("VLM", "vlm"), ("Where they disagree", "disagree")], value="cnn", label="Viewer layer"
+    )
     viewer = gr.HTML("", html_template=sv.VIEWER_TEMPLATE, js_on_load=sv.VIEWER_JS, elem_id="slide-viewer")
     # The viewer's script writes a click's level-0 "x,y" here; the box itself is never shown.
     clicked = gr.Textbox(elem_id="slide-click", container=False)
@@ -324,7 +336,8 @@ def build(ctx: AppContext) -> None:
         concurrency_id="models",
     )
     reblend_out = {k: outputs[k] for k in ("cnn_map", "vlm_map", "diff_map", "viewer")}
-    opacity.release(bind(reblend, ctx, outputs=reblend_out), [view, opacity], list(reblend_out.values()))
+    opacity.release(bind(reblend, ctx, outputs=reblend_out), [view, opacity, layer], list(reblend_out.values()))
+    layer.input(bind(show_layer, ctx, outputs={"viewer": viewer}), [view, layer, opacity], [viewer])
     for image, which in ((cnn_map, "cnn"), (vlm_map, "vlm"), (diff_map, None)):
         handler = bind(click_map, ctx, outputs=region_out)
         inputs = [view, gr.State(which), opacity] if which else [view, side, opacity]

@@ -113,6 +113,7 @@ def test_routes_serve_dzi_tiles_heat_and_viewer(client):
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert c.get(f"/slide/{sid}/heat/cnn.png").status_code == 200
     assert c.get(f"/slide/{sid}/heat/vlm.png").status_code == 404  # not scored by a VLM
+    assert c.get(f"/slide/{sid}/heat/disagree.png").status_code == 404  # needs both
     assert c.get("/slide/static/openseadragon.min.js").status_code == 200
 
 
@@ -152,6 +153,15 @@ def test_routes_apply_the_role_check(ctx, client, tmp_path, monkeypatch):
         assert c.get(f"/slide/{sid}/image.dzi").status_code == 200
     finally:
         ctx.slides.get(sid, "alice").owner = None
+
+
+def test_viewer_layer_falls_back_to_a_scored_model(ctx, scored):
+    import json
+
+    view = scored["view"]
+    layers = json.loads(tab.show_layer(ctx, view, "disagree", 0.3)["viewer"])["layers"]
+    assert list(layers) == ["cnn"]  # no VLM ran: no disagreement layer
+    assert set(tab.reblend(ctx, view, 0.7, "cnn")) == {"cnn_map", "vlm_map", "diff_map", "viewer"}
 
 
 def test_viewer_value_names_routes_not_paths(scored):
