@@ -127,9 +127,10 @@ def open_upload(
     shutil.copyfile(src, kept)
     try:
         slide = open_slide(kept, mpp=mpp or None, magnification=magnification or None)
-    except SlideError as exc:
+    except SlideError as exc:  # its message names our copy: the client sees its own file's name, no server path
         shutil.rmtree(folder, ignore_errors=True)
-        raise SlideRefused(f"{src.name}: {exc}") from None
+        text = str(exc).replace(str(kept), src.name)
+        raise SlideRefused(text if text.startswith(src.name) else f"{src.name}: {text}") from None
     except Exception as exc:  # any other failure of a reader is still this file's problem, said in one line
         shutil.rmtree(folder, ignore_errors=True)
         raise SlideRefused(f"{src.name}: cannot be read ({exc.__class__.__name__}: {exc})") from None
@@ -154,7 +155,7 @@ def score(ctx, session: SlideSession, side: str, key: str, *, context: bool = Fa
             stop=stop,
         )
     except SlideError as exc:
-        raise SlideRefused(f"{session.name}: {exc}") from None
+        raise SlideRefused(f"{session.name}: {str(exc).replace(str(session.path), session.name)}") from None
     if not result.tiles:
         s, (w, h) = result.summary, session.slide.dimensions
         raise SlideRefused(
