@@ -99,10 +99,19 @@ class SlideCache:
 
 
 def _close(session: SlideSession) -> None:
+    """A slide dropped from the cache: its handle closed and the app's copy deleted (with the scoring's partial
+    files); tiles sent to the annotation queue live elsewhere (``queue_dir``)."""
     close = getattr(session.slide, "close", None)
     if callable(close):
         with contextlib.suppress(Exception):  # a handle that will not close is dropped all the same
             close()
+    if isinstance(session.path, Path) and session.path.parent.name == session.id:
+        shutil.rmtree(session.path.parent, ignore_errors=True)
+
+
+def queue_dir(data_dir: Path, session: SlideSession) -> Path:
+    """Where a slide's tiles for the annotation queue are kept: the store refers to them after the slide is gone."""
+    return Path(data_dir) / "uploads" / "slides" / session.id
 
 
 def new_id() -> str:

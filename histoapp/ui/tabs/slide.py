@@ -217,7 +217,8 @@ def send_uncertain(ctx: AppContext, view: sv.SlideView, side) -> str:
     session = _session(ctx, view)
     if session is None or side not in session.results:
         return "⚠️ Score a slide with that model first."
-    done = slides.uncertain_patches(session, side, UNCERTAIN_K, session.folder / "queue")
+    kept = slides.queue_dir(ctx.settings.data_dir, session)
+    done = slides.uncertain_patches(session, side, UNCERTAIN_K, kept)
     if not done:
         return "Nothing to send: no tissue tile was scored."
     key = session.keys[side]
@@ -230,7 +231,7 @@ def send_uncertain(ctx: AppContext, view: sv.SlideView, side) -> str:
         )
         for p, t in done
     ]
-    return send_patches(ctx, patches, session.folder / "queue", dataset="slides")
+    return send_patches(ctx, patches, kept, dataset="slides")
 
 
 def score_for_api(ctx: AppContext, path: str, cnn, vlm, magnification=None, mpp=None, context=False) -> dict:

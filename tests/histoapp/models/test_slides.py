@@ -2,7 +2,6 @@
 demo CNN: open, score, tiles near a point with their Grad-CAM, exports, the uncertain tiles; the slide cache's
 ids; and every bad input refused with its reason."""
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -72,11 +71,16 @@ def test_disagreement_needs_both_and_is_the_difference(scored):
     assert np.nanmax(diff) == 0.0 and np.isnan(diff).any() == np.isnan(result.heatmap(64)).any()
 
 
-def test_cache_by_id_and_owner_only():
+def test_cache_by_id_and_owner_only(tmp_path):
     cache = slides.SlideCache(kept=2)
-    made = [slides.SlideSession(slides.new_id(), f"s{i}", Path("x"), "alice", SimpleNamespace()) for i in range(3)]
-    for s in made:
-        cache.add(s)
+    made = []
+    for i in range(3):
+        sid = slides.new_id()
+        (tmp_path / sid).mkdir()
+        (tmp_path / sid / "s.tif").write_bytes(b"x")
+        made.append(slides.SlideSession(sid, f"s{i}", tmp_path / sid / "s.tif", "alice", SimpleNamespace()))
+        cache.add(made[-1])
+    assert not made[0].path.exists() and made[1].path.exists()  # the dropped slide's copy is deleted
     assert cache.get(made[2].id, "alice") is made[2]
     for bad, owner in ((made[0].id, "alice"), (made[2].id, "bob"), (made[2].id, None), ("../../etc/passwd", "alice")):
         with pytest.raises(KeyError):
