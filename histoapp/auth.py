@@ -25,9 +25,9 @@ ROLES = ("viewer", "annotator", "researcher", "admin")
 # The tabs each role sees (and whose handlers it may call).
 TABS_FOR_ROLE = {
     "viewer": ("predict", "dashboard", "about"),
-    "annotator": ("predict", "annotate", "dashboard", "about"),
-    "researcher": ("predict", "annotate", "train", "dashboard", "about"),
-    "admin": ("predict", "annotate", "train", "dashboard", "about"),
+    "annotator": ("predict", "slide", "annotate", "dashboard", "about"),
+    "researcher": ("predict", "slide", "annotate", "train", "dashboard", "about"),
+    "admin": ("predict", "slide", "annotate", "train", "dashboard", "about"),
 }
 _hasher = PasswordHasher()
 

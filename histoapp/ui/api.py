@@ -24,6 +24,7 @@ from histoapp.ui import annotate_view as view
 from histoapp.ui.annotate_view import View
 from histoapp.ui.context import AppContext
 from histoapp.ui.tabs import annotate, dashboard, train
+from histoapp.ui.tabs import slide as slide_tab
 
 HEATMAP_MAX = 32  # longer side of a heatmap in the JSON (finer than the maps: 4x4 Grad-CAM, 8x8 attention on the demos)
 
@@ -217,6 +218,29 @@ def register(ctx: AppContext) -> None:
         """
         return predict_batch(ctx, [im["path"] for im in images], cnn, vlm, magnification, explain)
 
+    def score_slide(
+        slide: gr.FileData,
+        cnn: str | None = None,
+        vlm: str | None = None,
+        magnification: str | None = None,
+        mpp: float | None = None,
+        context: bool = False,
+    ) -> dict[str, typing.Any]:
+        """Score every tissue tile of a field or whole slide at each model's scale (the Slide tab's map).
+
+        Parameters:
+            slide: the field or slide: PNG, JPEG, TIFF, pyramidal TIFF, SVS, NDPI, ...
+            cnn: a CNN key from the models endpoint (default: the demo CNN; "" for none)
+            vlm: a VLM key from the models endpoint (default: none; whole slides are slow with a VLM)
+            magnification: the slide's magnification (e.g. 40X) when its file has no scale
+            mpp: or its micrometres per pixel
+            context: each tile's P(malignant) as the mean of its 3x3 neighbourhood
+        Returns:
+            slide, width, height, mpp, notes, and per model (cnn, vlm): summary, notes, top and uncertain tiles
+        """
+        cnn = runner.model_choices(ctx, "cnn")[1] if cnn is None else cnn
+        return slide_tab.score_for_api(ctx, slide["path"], cnn, vlm, magnification, mpp, context)
+
     def annotate_label(
         image_id: int,
         label: str,
@@ -349,6 +373,7 @@ def register(ctx: AppContext) -> None:
         (models, "models", "viewer"),
         (predict_one, "predict", "viewer"),
         (predict_many, "predict_batch", "viewer"),
+        (score_slide, "score_slide", "annotator"),
         (annotate_label, "annotate_label", "annotator"),
         (annotate_skip, "annotate_skip", "annotator"),
         (annotate_undo, "annotate_undo", "annotator"),
@@ -363,7 +388,7 @@ def register(ctx: AppContext) -> None:
     ):
         # The model-running endpoints share the Predict tab's group: up to a batch's worth at once (predict.py).
         limit = calls.model_concurrency(ctx.settings)
-        kw = {"concurrency_limit": limit, "concurrency_id": "models"} if name.startswith("predict") else {}
+        kw = {"concurrency_limit": limit, "concurrency_id": "models"} if name.startswith(("predict", "score")) else {}
         gr.api(_documented(requires(role, ctx)(fn)), api_name=name, **kw)
         _describe_parameters(ctx.blocks, name, fn)
 

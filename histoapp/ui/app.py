@@ -14,10 +14,17 @@ from histoapp import auth, health, login, public, visitor_files
 from histoapp.settings import Settings, get_settings
 from histoapp.ui import api, failures
 from histoapp.ui.context import AppContext
-from histoapp.ui.tabs import about, annotate, dashboard, predict, train
+from histoapp.ui.tabs import about, annotate, dashboard, predict, slide, train
 
 TITLE = "histoapp — breast-cancer histopathology: CNNs vs vision-language models"
-TABS = [("Predict", predict), ("Annotate", annotate), ("Train", train), ("Dashboard", dashboard), ("About", about)]
+TABS = [
+    ("Predict", predict),
+    ("Slide", slide),
+    ("Annotate", annotate),
+    ("Train", train),
+    ("Dashboard", dashboard),
+    ("About", about),
+]
 
 
 def build_app(settings: Settings | None = None) -> gr.Blocks:

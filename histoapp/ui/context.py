@@ -53,6 +53,13 @@ class AppContext:
         return Warmup(self.registry, lambda: default_keys(self.registry))
 
     @cached_property
+    def slides(self):
+        """The slides opened in the Slide tab, by id (the tile route serves them): ``histoapp.models.slides``."""
+        from histoapp.models.slides import SlideCache
+
+        return SlideCache()
+
+    @cached_property
     def store(self):
         """The annotation database: ``histoapp.store``."""
         from histoapp.store import open_store

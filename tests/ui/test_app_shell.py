@@ -27,7 +27,7 @@ def test_app_builds_offline_with_all_tabs(tmp_path):
     labels = {getattr(b, "label", None) for b in demo.blocks.values()}
     for name, _ in TABS:
         assert name in labels
-    assert [n for n, _ in TABS] == ["Predict", "Annotate", "Train", "Dashboard", "About"]
+    assert [n for n, _ in TABS] == ["Predict", "Slide", "Annotate", "Train", "Dashboard", "About"]
 
 
 def run_fresh(script: str, *args: str, timeout: float):

@@ -82,7 +82,7 @@ def test_annotator_labels_carry_the_login_name(serve_app, page, tmp_path):
     url = _serve(serve_app, settings)
     page.set_default_timeout(120_000)  # a shared 2-core machine can take long to serve the first page
     _login(page, url, "ann")
-    assert _visible_tabs(page) == {"Predict", "Annotate", "Dashboard", "About"}
+    assert _visible_tabs(page) == {"Predict", "Slide", "Annotate", "Dashboard", "About"}
     page.get_by_role("tab", name="Annotate").click()
     box = page.locator("#ann-annotator input, #ann-annotator textarea").first
     page.locator("#ann-info").filter(has_text="Image #").wait_for()

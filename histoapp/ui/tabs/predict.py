@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from histoapp.auth import requires, who
+from histoapp.auth import requires
 from histoapp.models.calls import model_concurrency, models_call
 from histoapp.models.map_checks import check_maps
 from histoapp.models.ops import PREDICTED_CLASS
@@ -23,6 +23,7 @@ from histoapp.public import check_rate
 from histoapp.ui.bind import bind
 from histoapp.ui.context import AppContext
 from histoapp.ui.predict_view import NO_MODEL, STYLE, VIEW_COLUMNS, Session, errors_md, faith_md, overlay_image, render
+from histoapp.ui.queueing import QueuedPatch, send_patches
 from trainer.data.records import MAGNIFICATIONS
 
 MAGS = [UNKNOWN_MAG, *MAGNIFICATIONS]  # the magnification tag: none, or one of the records'
@@ -152,27 +153,19 @@ def send_to_annotation(ctx: AppContext, session: Session) -> str:
     todo = [it for it in session.items if it.disagree and it.path]
     if not todo:
         return "Nothing to send: the models agree on every patch."
-    try:
-        store = ctx.store
-    except Exception as exc:
-        return f"⚠️ The annotation store is unavailable ({exc.__class__.__name__}: {exc}); nothing was sent. Your uploads are kept in `{Path(ctx.settings.data_dir) / 'uploads'}`."
-    sent, actor = [], who(ctx.settings)
-    try:
-        for it in todo:
-            image_id = store.add_image(it.path, dataset="uploads", magnification=it.magnification, actor=actor)
-            for kind, key, pred in (("cnn", session.cnn_key, it.cnn), ("vlm", session.vlm_key, it.vlm)):
-                store.add_prediction(
-                    image_id,
-                    model=key,
-                    prob_malignant=float(pred.prob_malignant),
-                    label=pred.label,
-                    kind=kind,
-                    actor=actor,
-                )
-            sent.append(it.name)
-    except Exception as exc:
-        return f"⚠️ Sending failed after {len(sent)} patch(es) ({exc.__class__.__name__}: {exc})."
-    return f"✅ Sent {len(sent)} patch(es) to the annotation queue: {', '.join(sent)}."
+    patches = [
+        QueuedPatch(
+            it.name,
+            it.path,
+            it.magnification,
+            [
+                (kind, key, float(pred.prob_malignant), pred.label)
+                for kind, key, pred in (("cnn", session.cnn_key, it.cnn), ("vlm", session.vlm_key, it.vlm))
+            ],
+        )
+        for it in todo
+    ]
+    return send_patches(ctx, patches, Path(ctx.settings.data_dir) / "uploads")
 
 
 def models_status(ctx: AppContext) -> tuple:
