@@ -4,7 +4,9 @@ the same run, the variants alternating on each patch (median of ``--runs``):
 - plain: the trusted prediction of one patch (``trainer.predict.predict_images``, what the app shows);
 - map: the prediction's explanation (Grad-CAM for a CNN, label-token attention for a VLM; ``explainer_for``);
 - faithfulness: ``trainer.explain.faithfulness.score_map`` of that map (18 ROAD-perturbed copies, imputed and
-  scored in one batch): the number under each map in Predict;
+  scored in one batch): ROAD combined, the drops at 20 %, deletion / insertion;
+- sentence: the same with ``percentiles=(80,)``: only the two copies the line under a map needs (the 20 % most /
+  least relevant removed);
 - sanity: ``trainer.explain.sanity.sanity_check`` of that patch (one map per randomised layer, full cascade);
 - pointing: the map of a 3 x 3 IDC mosaic at the training scale and its energy inside the tumour mask.
 
@@ -80,13 +82,14 @@ def bench_model(path: str, images, runs: int, sanity_runs: int) -> dict:
     def maps_of(m, ims):
         return [x.heatmap for x in explain(m, ims)]
 
-    t = {"plain": [], "map": [], "faithfulness": [], "pointing": [], "sanity": []}
+    t = {"plain": [], "map": [], "faithfulness": [], "sentence": [], "pointing": [], "sanity": []}
     for i in range(runs):
         im = images[i % len(images)]
         t["plain"].append(timed(predict_images, model, [im])[0])
         seconds, (e,) = timed(explainer.explain_many, [im], **options)
         t["map"].append(seconds)
         t["faithfulness"].append(timed(score_map, model, im, e.heatmap, target=e.target)[0])
+        t["sentence"].append(timed(score_map, model, im, e.heatmap, target=e.target, percentiles=(80,))[0])
         t["pointing"].append(timed(pointing)[0])
         if i < sanity_runs:
             t["sanity"].append(timed(sanity_check, model, [im], maps_of, trained=[e.heatmap])[0])
@@ -123,7 +126,7 @@ def main(argv=None) -> int:
     images, what = patches(max(args.runs, 9))
     out = {**header(args.clock, what), "models": [bench_model(p, images, args.runs, args.sanity_runs) for p in paths]}
     print(f"{what}; {out['machine']}; load average {out['load_average']:.1f}; {args.clock} clock")
-    keys = ("plain", "map", "faithfulness", "pointing", "sanity")
+    keys = ("plain", "map", "faithfulness", "sentence", "pointing", "sanity")
     print(f"{'model':<12} {'map':<10} " + " ".join(f"{k:>22}" for k in keys))
     for m in out["models"]:
         cells = [f"{m['ms'][k]:8.1f} ms {m['ratio'][k]:8.1f}x" for k in keys]

@@ -43,6 +43,7 @@ def test_explain_eval_writes_one_table_for_both_families(tmp_path, capsys):
     md = (out / "explain_eval.md").read_text()
     assert "| demo-vlm | attention | 4 |" in md and "ROAD combined" in md
     assert (out / "explain_eval.csv").read_text().splitlines()[0].startswith("model,method,n_images,road_combined")
+    assert "pointing_chance" in (out / "explain_eval.csv").read_text().splitlines()[0]
     assert "written to" in capsys.readouterr().out
     verdicts = method_verdicts(out / "explain_eval.json")
     assert set(verdicts) == {"Grad-CAM", "attention", "Sobel edges"} and verdicts["Sobel edges"]["sane"] is False
