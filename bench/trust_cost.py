@@ -154,6 +154,18 @@ def bench_model(path: str, images, runs: int, batch_size: int) -> dict:
     }
 
 
+def header(clock: str, what: str) -> dict:
+    """The run's conditions: machine, torch threads, load average, clock, patches (this bench and explain_cost)."""
+    import torch
+
+    return {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "clock": clock,
+        "patches": what,
+    }
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -173,7 +185,6 @@ def main(argv=None) -> int:
         "where idle threads do not spin)",
     )
     args = p.parse_args(argv)
-    import torch
 
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -181,10 +192,7 @@ def main(argv=None) -> int:
     paths = args.checkpoint or [str(ROOT / "assets/models/demo-cnn"), str(ROOT / "assets/models/demo-vlm")]
     images, what = patches(args.images)
     out = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}",
-        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "clock": args.clock,
-        "patches": what,
+        **header(args.clock, what),
         "models": [bench_model(path, images, args.runs, args.batch_size) for path in paths],
     }
     print(f"{what}; {out['machine']}; load average {out['load_average']:.1f}; {args.clock} clock")

@@ -33,6 +33,7 @@ COLUMNS = (
     ("insertion_auc", "insertion AUC ↑", "{:.3f}"),
     ("sanity_final", "sanity ρ (all random) ↓", "{:+.2f}"),
     ("pointing", "pointing (energy) ↑", "{:.3f}"),
+    ("pointing_chance", "pointing chance", "{:.3f}"),
     ("seconds_map", "s / map", "{:.3f}"),
     ("seconds_score", "s / score", "{:.3f}"),
     ("faithful", "faithful", "{}"),
@@ -101,7 +102,8 @@ def markdown(table: dict) -> str:
         "faithful = its 95 % lower bound > 0. Deletion / insertion AUC: mean P while removing / keeping the most "
         f"relevant pixels. Sanity ρ: median Spearman correlation of the map with the trained model's after "
         f"randomising every listed layer from the top (Adebayo et al. 2018); sane = ρ < {SANE_MAX}. Pointing: "
-        "share of the map's mass inside the tumour mask. s / map: time to make the map; s / score: time of the "
+        "share of the map's mass inside the tumour mask of the mosaics (chance: the mask's share, what a uniform map "
+        "scores). s / map: time to make the map; s / score: time of the "
         "ROAD scoring per map.",
     ]
     return "\n".join(lines) + "\n"
