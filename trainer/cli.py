@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "trainer.commands.compare",
     "trainer.commands.context",
     "trainer.commands.export",
+    "trainer.commands.slide",
 ]
 
 

@@ -170,12 +170,39 @@ def _open(path: Path):
         try:
             osr = openslide.OpenSlide(str(path))
         except Exception as exc:  # OpenSlideError, OpenSlideUnsupportedFormatError
+            _check_tiff(path)
             raise SlideError(
                 f"{path}: OpenSlide cannot read this {vendor} file (truncated or damaged?): {exc}"
             ) from None
         _probe(osr, path, vendor)
         return osr, vendor, []
+    _check_tiff(path)
     return openslide.ImageSlide(_plain_image(path)), "plain", []
+
+
+def _check_tiff(path: Path) -> None:
+    """For a TIFF (by its first bytes): every image's data lies inside the file (a truncated TIFF's last images
+    run past its end, and Pillow may still decode the first), read from the directories alone (tifffile)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return
+    import tifffile
+
+    size = path.stat().st_size
+    try:
+        with tifffile.TiffFile(path) as tif:
+            for k, page in enumerate(tif.pages):
+                ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False) if o]
+                if not ends or max(ends) > size:
+                    raise SlideError(
+                        f"{path}: truncated TIFF: image {k} ({page.shape}) runs past the end of the file "
+                        f"({size:,} bytes); copy it again"
+                    )
+    except SlideError:
+        raise
+    except Exception as exc:  # tifffile.TiffFileError, struct errors, ...: the directories themselves are cut
+        raise SlideError(f"{path}: truncated or damaged TIFF (its directories cannot be read): {exc}") from None
 
 
 def _probe(osr, path: Path, vendor: str) -> None:
@@ -200,8 +227,11 @@ def _plain_image(path: Path) -> Image.Image:
             f"{path}: unsupported format: neither OpenSlide (SVS, NDPI, MRXS, SCN, BIF, DICOM, tiled TIFF, ...) "
             "nor Pillow (PNG, JPEG, TIFF, ...) can read it"
         ) from None
-    except Image.DecompressionBombError as exc:
-        raise SlideError(f"{path}: refused, too many pixels ({exc})") from None
+    except Image.DecompressionBombError as exc:  # over twice Pillow's limit: refused from the header
+        raise SlideError(
+            f"{path}: refused: a plain image over the {PLAIN_MAX_PIXELS / 1e6:.0f} MP a plain image may have (it is "
+            f"decoded whole; Pillow: {exc}); save it as a tiled, pyramidal TIFF"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise SlideError(f"{path}: cannot read this image (truncated or damaged?): {exc}") from None
     w, h = image.size

@@ -14,6 +14,7 @@ scores only the rest, so a stopped or killed run on a big slide continues where 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -81,7 +82,7 @@ class _Partial:
             for t in keep.values():
                 w.writerow([_cell(getattr(t, c)) for c in CSV_COLUMNS])
         tmp.replace(path)
-        self.fh = open(path, "a", newline="")
+        self.fh = open(path, "a", newline="")  # noqa: SIM115 - kept open across batches, closed by close()
         self.writer = csv.writer(self.fh)
 
     def add(self, tiles: list[Tile]) -> None:
@@ -174,10 +175,8 @@ def score_slide(
     finally:
         halt.set()
         while worker.is_alive():  # let the reader finish its put and see the halt
-            try:
+            with contextlib.suppress(queue.Empty):
                 q.get(timeout=0.1)
-            except queue.Empty:
-                pass
         if partial:
             partial.close()
     ordered = [tiles[s.index] for s in specs if s.index in tiles]
