@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from trainer.data.images import MIN_SIDE
 from trainer.slide.exports import CSV_COLUMNS, _cell, tile_from_row
-from trainer.slide.reader import Slide
+from trainer.slide.reader import Slide, SlideError
 from trainer.slide.result import SlideResult, Tile
 from trainer.slide.scale import ModelScale, model_scale
 from trainer.slide.tiling import Grid, plan_grid, read_tiles
@@ -140,6 +141,13 @@ def score_slide(
     grid = plan_grid(slide, scale, overlap)
     specs = list(grid.specs())
     total = len(specs)
+    if not total:
+        w, h = slide.dimensions
+        raise SlideError(
+            f"{slide.path}: the whole image ({w * slide.mpp:.0f} x {h * slide.mpp:.0f} um) is too small for one model "
+            f"input ({scale.patch_um:.0f} um a side, at least {MIN_SIDE / scale.patch_px:.0%} of it needed): give a "
+            "larger field, or check its scale"
+        )
     key = fingerprint(slide, model, grid, context)
     partial_path = Path(out_dir) / PARTIAL_FILE if out_dir is not None else None
     tiles: dict[int, Tile] = _read_partial(partial_path, key) if partial_path else {}

@@ -43,7 +43,21 @@ def test_no_scale_is_one_line_naming_the_options(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["slide", str(DEMO_CNN), str(tmp_path / "field.png"), "--out", str(tmp_path / "o"), "--no-progress"])
     assert "no scale: give --mpp or --magnification" in capsys.readouterr().err
-    assert main(["slide", str(DEMO_CNN), str(tmp_path / "field.png"), "--out", str(tmp_path / "o"), "--no-progress", "--mpp", "4"]) == 0
+    assert (
+        main(
+            [
+                "slide",
+                str(DEMO_CNN),
+                str(tmp_path / "field.png"),
+                "--out",
+                str(tmp_path / "o"),
+                "--no-progress",
+                "--mpp",
+                "4",
+            ]
+        )
+        == 0
+    )
 
 
 def test_slide_mosaic_command(patient_dir, tmp_path, capsys):
