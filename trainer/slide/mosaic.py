@@ -25,15 +25,10 @@ MAX_MOSAIC_PIXELS = 200_000_000  # the mosaic is assembled in memory (600 MB as 
 PATCH_COLUMNS = ("path", "x", "y", "width", "height", "label", "slide_x", "slide_y")
 
 
-def write_pyramid(path: str | Path, image: np.ndarray, mpp: float, *, tile: int = TIFF_TILE) -> Path:
-    """``image`` (H, W, 3 uint8) as a tiled, deflate-compressed pyramidal TIFF at ``mpp`` um per pixel: level 0,
-    then each level half the one before (a box average) down to under ``MIN_LEVEL_SIDE`` px."""
-    import tifffile
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+def tiff_options(mpp: float, tile: int = TIFF_TILE) -> dict:
+    """tifffile ``write`` options of one level: tiled, deflate (lossless), RGB, resolution in pixels per cm."""
     pixels_per_cm = 1e4 / mpp
-    options = {
+    return {
         "tile": (tile, tile),
         "photometric": "rgb",
         "compression": "zlib",
@@ -41,13 +36,30 @@ def write_pyramid(path: str | Path, image: np.ndarray, mpp: float, *, tile: int 
         "resolution": (pixels_per_cm, pixels_per_cm),
         "metadata": None,
     }
+
+
+def write_levels(tif, image: np.ndarray, mpp: float, *, reduced: bool = False, tile: int = TIFF_TILE) -> None:
+    """``image`` at ``mpp`` into an open ``tifffile.TiffWriter``, then each level half the one before (a box
+    average) down to under ``MIN_LEVEL_SIDE`` px; ``reduced``: ``image`` itself is a reduced level of the slide."""
+    level, factor = Image.fromarray(image), 1
+    if reduced:
+        tif.write(image, subfiletype=1, **tiff_options(mpp, tile))
+    else:
+        tif.write(image, description=f"histoapp mosaic; mpp={mpp}", **tiff_options(mpp, tile))
+    while max(level.size) >= MIN_LEVEL_SIDE:
+        level, factor = level.reduce(2), factor * 2
+        tif.write(np.asarray(level), subfiletype=1, **tiff_options(mpp * factor, tile))
+
+
+def write_pyramid(path: str | Path, image: np.ndarray, mpp: float, *, tile: int = TIFF_TILE) -> Path:
+    """``image`` (H, W, 3 uint8) as a tiled, deflate-compressed pyramidal TIFF at ``mpp`` um per pixel
+    (``write_levels``), written to a temporary name and moved into place."""
+    import tifffile
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
     with tifffile.TiffWriter(tmp, bigtiff=image.nbytes > 2**31) as tif:
-        tif.write(image, description=f"histoapp mosaic; mpp={mpp}", **options)
-        level = Image.fromarray(image)
-        while max(level.size) >= MIN_LEVEL_SIDE:
-            level = level.reduce(2)
-            factor = image.shape[1] / level.width
-            tif.write(np.asarray(level), subfiletype=1, **{**options, "resolution": (pixels_per_cm / factor,) * 2})
+        write_levels(tif, image, mpp, tile=tile)
     tmp.replace(path)
     return path
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trainer.data.images import MIN_SIDE
-from trainer.slide.exports import CSV_COLUMNS, _cell, tile_from_row
+from trainer.slide.exports import CSV_COLUMNS, _cell
 from trainer.slide.reader import Slide, SlideError
 from trainer.slide.result import SlideResult, Tile
 from trainer.slide.scale import ModelScale, model_scale
@@ -63,7 +63,7 @@ def _read_partial(path: Path, key: str) -> dict[int, Tile]:
             return {}
         for row in csv.DictReader(fh):
             try:
-                t = tile_from_row(row)
+                t = Tile.from_row(row)
             except (KeyError, TypeError, ValueError):
                 continue  # the line a killed run was writing
             done[t.index] = t
