@@ -97,11 +97,15 @@ class Slide:
         return to_rgb(region)
 
     def thumbnail(self, max_side: int = 1024) -> Image.Image:
-        """The whole slide at most ``max_side`` px on its longer side, RGB, read from the smallest fitting level."""
+        """The whole slide at most ``max_side`` px on its longer side, RGB, read from the smallest level at least
+        that large (a coarser one when that level is over ``PLAIN_MAX_PIXELS``; ``open_slide`` refuses a slide whose
+        smallest level is)."""
         w, h = self.dimensions
         scale = min(1.0, max_side / max(w, h))
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         level = self.best_level(1.0 / scale)
+        while level + 1 < self.level_count and math.prod(self.level_dimensions[level]) > PLAIN_MAX_PIXELS:
+            level += 1  # a sparse pyramid: a coarser level rather than a read of over PLAIN_MAX_PIXELS
         lw, lh = self.level_dimensions[level]
         image = self.read_region((0, 0), level, (lw, lh))
         return image if image.size == size else image.resize(size, Image.BOX)
@@ -175,6 +179,14 @@ def _open(path: Path):
                 f"{path}: OpenSlide cannot read this {vendor} file (truncated or damaged?): {exc}"
             ) from None
         _probe(osr, path, vendor)
+        w, h = osr.level_dimensions[-1]
+        if w * h > PLAIN_MAX_PIXELS:
+            osr.close()
+            raise SlideError(
+                f"{path}: refused: its smallest level is {w:,} x {h:,} px, over the {PLAIN_MAX_PIXELS / 1e6:.0f} MP an "
+                "overview (thumbnail, the viewer's far zoom) may read at once: save it with a pyramid (a tiled TIFF "
+                "with reduced levels, e.g. libvips' tiffsave --tile --pyramid)"
+            )
         return osr, vendor, []
     _check_tiff(path)
     return openslide.ImageSlide(_plain_image(path)), "plain", []

@@ -43,7 +43,7 @@ def _model_id(model) -> str:
     return f"{path}|{meta.get('exported_from', '')}|{meta.get('model', '')}|{meta.get('fold', '')}"
 
 
-def fingerprint(slide: Slide, model, grid: Grid, context: bool) -> str:
+def fingerprint(slide: Slide, model, grid: Grid) -> str:
     """What a partial file must match to be continued: the slide file (size, mtime), the model, the grid."""
     st = slide.path.stat()
     key = json.dumps(
@@ -148,7 +148,7 @@ def score_slide(
             f"input ({scale.patch_um:.0f} um a side, at least {MIN_SIDE / scale.patch_px:.0%} of it needed): give a "
             "larger field, or check its scale"
         )
-    key = fingerprint(slide, model, grid, context)
+    key = fingerprint(slide, model, grid)
     partial_path = Path(out_dir) / PARTIAL_FILE if out_dir is not None else None
     tiles: dict[int, Tile] = _read_partial(partial_path, key) if partial_path else {}
     resumed = len(tiles)

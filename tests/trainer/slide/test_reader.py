@@ -133,3 +133,12 @@ def test_missing_empty_and_folder_inputs(tmp_path):
     (tmp_path / "some.png").write_bytes(b"x")
     with pytest.raises(SlideError, match="positive number"):
         open_slide(tmp_path / "some.png", mpp=-1)
+
+
+def test_a_huge_slide_without_a_pyramid_is_refused(tmp_path, monkeypatch):
+    import trainer.slide.reader as reader
+
+    path = write_tiff(tmp_path / "flat.tif", np.zeros((600, 600, 3), np.uint8), mpp=None)
+    monkeypatch.setattr(reader, "PLAIN_MAX_PIXELS", 100_000)  # a 600 x 600 single-level slide stands for a huge one
+    with pytest.raises(SlideError, match="smallest level is 600 x 600 px.*save it with a pyramid"):
+        open_slide(path, mpp=0.25)
