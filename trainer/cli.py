@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "trainer.commands.context",
     "trainer.commands.export",
     "trainer.commands.explain",
+    "trainer.commands.slide",
 ]
 
 

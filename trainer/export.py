@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from trainer.results import METRICS, load_results
 from trainer.rundir import ADAPTER_FILE, ENGINE_META, TRUST_ARRAYS, TRUST_FILE, RunDir, checkpoint_family
+from trainer.slide.scale import scale_meta
 
 # What each data source is, for a card: what the model learnt from (and so what its answers mean).
 DATASET_TEXT = {
@@ -94,6 +95,7 @@ def model_card(
     notes: str = "",
     dtype: str | None = "float16",
     fold_reason: str = "highest test ROC-AUC",
+    scale: dict | None = None,
 ) -> str:
     results = load_results(run_dir)
     cfg = results.get("config") or {}
@@ -125,6 +127,14 @@ def model_card(
         f"pretrained: {str(mcfg.get('pretrained', '?')).lower()}{init}) |",
         f"| data | {data_text} |",
         f"| magnification | {magnification} · input {data.get('input_size')} px · target `{data.get('target')}` |",
+        *(
+            [
+                f"| scale | one input covers {scale['patch_um']:g} µm ({scale['patch_px']} px at {scale['mpp']:g} µm/px); "
+                "whole slides are tiled to match (`trainer slide`, docs/slide.md) |"
+            ]
+            if scale
+            else []
+        ),
         f"| protocol | {data.get('folds')}-fold patient-level cross-validation (seed {data.get('seed')}), validation share "
         f"{data.get('val_fraction')} of each fold's training patients, best epoch on validation loss |",
         f"| training | {train.get('epochs')} epochs, batch {train.get('batch_size')}, {train.get('optimizer')} lr {train.get('lr')}, "
@@ -187,6 +197,7 @@ def export_run(
     meta_path = out / ENGINE_META
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     meta.update({"fold": fold, "exported_from": f"{run_dir.name}/{model}/{magnification}/fold{fold}"})
+    meta.update(scale_meta(meta))  # what one input covers: mpp, patch_px, patch_um (trainer.slide.scale)
     meta_path.write_text(json.dumps(meta, indent=1))
     (out / "card.md").write_text(
         model_card(
@@ -199,6 +210,7 @@ def export_run(
             notes=notes,
             dtype=dtype,
             fold_reason=fold_reason,
+            scale=scale_meta(meta),
         )
     )
     return out

@@ -61,32 +61,6 @@ def write_csv(tiles, path: str | Path) -> Path:
     return path
 
 
-def tile_from_row(row: dict):
-    """A ``Tile`` from a row of ``write_csv``'s file (the resume file has the same columns)."""
-    from trainer.slide.result import Tile
-
-    def num(key, cast=float):
-        v = row.get(key)
-        return None if v in (None, "") else cast(v)
-
-    return Tile(
-        x=int(row["x"]),
-        y=int(row["y"]),
-        width=int(row["width"]),
-        height=int(row["height"]),
-        tissue=row["tissue"] == "1",
-        tissue_fraction=float(row["tissue_fraction"]),
-        prob_malignant=num("prob_malignant"),
-        prob_patch=num("prob_patch"),
-        abstain=row.get("abstain") or None,
-        ood=row.get("ood") == "1",
-        ood_score=num("ood_score"),
-        col=int(row["col"]),
-        row=int(row["row"]),
-        index=int(row["index"]),
-    )
-
-
 def _size(result, size) -> tuple[int, int]:
     w, h = result.grid.width, result.grid.height
     if isinstance(size, (tuple, list)):

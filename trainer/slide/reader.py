@@ -97,11 +97,15 @@ class Slide:
         return to_rgb(region)
 
     def thumbnail(self, max_side: int = 1024) -> Image.Image:
-        """The whole slide at most ``max_side`` px on its longer side, RGB, read from the smallest fitting level."""
+        """The whole slide at most ``max_side`` px on its longer side, RGB, read from the smallest level at least
+        that large (a coarser one when that level is over ``PLAIN_MAX_PIXELS``; ``open_slide`` refuses a slide whose
+        smallest level is)."""
         w, h = self.dimensions
         scale = min(1.0, max_side / max(w, h))
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         level = self.best_level(1.0 / scale)
+        while level + 1 < self.level_count and math.prod(self.level_dimensions[level]) > PLAIN_MAX_PIXELS:
+            level += 1  # a sparse pyramid: a coarser level rather than a read of over PLAIN_MAX_PIXELS
         lw, lh = self.level_dimensions[level]
         image = self.read_region((0, 0), level, (lw, lh))
         return image if image.size == size else image.resize(size, Image.BOX)
@@ -170,12 +174,47 @@ def _open(path: Path):
         try:
             osr = openslide.OpenSlide(str(path))
         except Exception as exc:  # OpenSlideError, OpenSlideUnsupportedFormatError
+            _check_tiff(path)
             raise SlideError(
                 f"{path}: OpenSlide cannot read this {vendor} file (truncated or damaged?): {exc}"
             ) from None
         _probe(osr, path, vendor)
+        w, h = osr.level_dimensions[-1]
+        if w * h > PLAIN_MAX_PIXELS:
+            osr.close()
+            raise SlideError(
+                f"{path}: refused: its smallest level is {w:,} x {h:,} px, over the {PLAIN_MAX_PIXELS / 1e6:.0f} MP an "
+                "overview (thumbnail, the viewer's far zoom) may read at once: save it with a pyramid (a tiled TIFF "
+                "with reduced levels, e.g. libvips' tiffsave --tile --pyramid)"
+            )
         return osr, vendor, []
+    _check_tiff(path)
     return openslide.ImageSlide(_plain_image(path)), "plain", []
+
+
+def _check_tiff(path: Path) -> None:
+    """For a TIFF (by its first bytes): every image's data lies inside the file (a truncated TIFF's last images
+    run past its end, and Pillow may still decode the first), read from the directories alone (tifffile)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return
+    import tifffile
+
+    size = path.stat().st_size
+    try:
+        with tifffile.TiffFile(path) as tif:
+            for k, page in enumerate(tif.pages):
+                ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False) if o]
+                if not ends or max(ends) > size:
+                    raise SlideError(
+                        f"{path}: truncated TIFF: image {k} ({page.shape}) runs past the end of the file "
+                        f"({size:,} bytes); copy it again"
+                    )
+    except SlideError:
+        raise
+    except Exception as exc:  # tifffile.TiffFileError, struct errors, ...: the directories themselves are cut
+        raise SlideError(f"{path}: truncated or damaged TIFF (its directories cannot be read): {exc}") from None
 
 
 def _probe(osr, path: Path, vendor: str) -> None:
@@ -200,8 +239,11 @@ def _plain_image(path: Path) -> Image.Image:
             f"{path}: unsupported format: neither OpenSlide (SVS, NDPI, MRXS, SCN, BIF, DICOM, tiled TIFF, ...) "
             "nor Pillow (PNG, JPEG, TIFF, ...) can read it"
         ) from None
-    except Image.DecompressionBombError as exc:
-        raise SlideError(f"{path}: refused, too many pixels ({exc})") from None
+    except Image.DecompressionBombError as exc:  # over twice Pillow's limit: refused from the header
+        raise SlideError(
+            f"{path}: refused: a plain image over the {PLAIN_MAX_PIXELS / 1e6:.0f} MP a plain image may have (it is "
+            f"decoded whole; Pillow: {exc}); save it as a tiled, pyramidal TIFF"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise SlideError(f"{path}: cannot read this image (truncated or damaged?): {exc}") from None
     w, h = image.size

@@ -33,6 +33,31 @@ class Tile:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_row(cls, row: dict) -> Tile:
+        """A tile from a row of ``tiles.csv`` (``trainer.slide.exports.write_csv``; the resume file alike)."""
+
+        def num(key):
+            v = row.get(key)
+            return None if v in (None, "") else float(v)
+
+        return cls(
+            x=int(row["x"]),
+            y=int(row["y"]),
+            width=int(row["width"]),
+            height=int(row["height"]),
+            tissue=row["tissue"] == "1",
+            tissue_fraction=float(row["tissue_fraction"]),
+            prob_malignant=num("prob_malignant"),
+            prob_patch=num("prob_patch"),
+            abstain=row.get("abstain") or None,
+            ood=row.get("ood") == "1",
+            ood_score=num("ood_score"),
+            col=int(row["col"]),
+            row=int(row["row"]),
+            index=int(row["index"]),
+        )
+
 
 @dataclass
 class SlideResult:

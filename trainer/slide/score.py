@@ -14,6 +14,7 @@ scores only the rest, so a stopped or killed run on a big slide continues where 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -24,8 +25,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from trainer.slide.exports import CSV_COLUMNS, _cell, tile_from_row
-from trainer.slide.reader import Slide
+from trainer.data.images import MIN_SIDE
+from trainer.slide.exports import CSV_COLUMNS, _cell
+from trainer.slide.reader import Slide, SlideError
 from trainer.slide.result import SlideResult, Tile
 from trainer.slide.scale import ModelScale, model_scale
 from trainer.slide.tiling import Grid, plan_grid, read_tiles
@@ -41,7 +43,7 @@ def _model_id(model) -> str:
     return f"{path}|{meta.get('exported_from', '')}|{meta.get('model', '')}|{meta.get('fold', '')}"
 
 
-def fingerprint(slide: Slide, model, grid: Grid, context: bool) -> str:
+def fingerprint(slide: Slide, model, grid: Grid) -> str:
     """What a partial file must match to be continued: the slide file (size, mtime), the model, the grid."""
     st = slide.path.stat()
     key = json.dumps(
@@ -61,7 +63,7 @@ def _read_partial(path: Path, key: str) -> dict[int, Tile]:
             return {}
         for row in csv.DictReader(fh):
             try:
-                t = tile_from_row(row)
+                t = Tile.from_row(row)
             except (KeyError, TypeError, ValueError):
                 continue  # the line a killed run was writing
             done[t.index] = t
@@ -81,7 +83,7 @@ class _Partial:
             for t in keep.values():
                 w.writerow([_cell(getattr(t, c)) for c in CSV_COLUMNS])
         tmp.replace(path)
-        self.fh = open(path, "a", newline="")
+        self.fh = open(path, "a", newline="")  # noqa: SIM115 - kept open across batches, closed by close()
         self.writer = csv.writer(self.fh)
 
     def add(self, tiles: list[Tile]) -> None:
@@ -139,7 +141,14 @@ def score_slide(
     grid = plan_grid(slide, scale, overlap)
     specs = list(grid.specs())
     total = len(specs)
-    key = fingerprint(slide, model, grid, context)
+    if not total:
+        w, h = slide.dimensions
+        raise SlideError(
+            f"{slide.path}: the whole image ({w * slide.mpp:.0f} x {h * slide.mpp:.0f} um) is too small for one model "
+            f"input ({scale.patch_um:.0f} um a side, at least {MIN_SIDE / scale.patch_px:.0%} of it needed): give a "
+            "larger field, or check its scale"
+        )
+    key = fingerprint(slide, model, grid)
     partial_path = Path(out_dir) / PARTIAL_FILE if out_dir is not None else None
     tiles: dict[int, Tile] = _read_partial(partial_path, key) if partial_path else {}
     resumed = len(tiles)
@@ -174,10 +183,8 @@ def score_slide(
     finally:
         halt.set()
         while worker.is_alive():  # let the reader finish its put and see the halt
-            try:
+            with contextlib.suppress(queue.Empty):
                 q.get(timeout=0.1)
-            except queue.Empty:
-                pass
         if partial:
             partial.close()
     ordered = [tiles[s.index] for s in specs if s.index in tiles]
