@@ -105,6 +105,7 @@ def run_slide(model, path: Path, batch_size: int):
         t0 = time.perf_counter()
         result = score_slide(model, slide, batch_size=batch_size)
         seconds = time.perf_counter() - t0
+        result.summary["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
         specs = [s for s in result.grid.specs()]
         images = read_tiles(slide, result.grid, specs)  # the very tiles, for the baseline (not timed)
     return result, seconds, images
@@ -160,7 +161,7 @@ def main() -> None:
                     result, s, imgs = run_slide(model, path, args.batch_size)
                     slide_s.append(s)
                     if rss is None:
-                        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+                        rss = result.summary["peak_rss_gib"]  # before the baseline's tiles were read
                     images = images or imgs
                     print(
                         f"slide path: {len(result.tiles)} tiles in {s:.1f} s ({len(result.tiles) / s:.1f} tiles/s)",
@@ -170,7 +171,7 @@ def main() -> None:
                     if images is None:
                         result, s, images = run_slide(model, path, args.batch_size)
                         slide_s.append(s)
-                        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+                        rss = result.summary["peak_rss_gib"]
                     b = run_baseline(model, images, args.batch_size)
                     base_s.append(b)
                     print(
