@@ -13,8 +13,9 @@ edge in a square grid at the IDC scale (4 um/px), so every tile is tissue and go
 (20,000 tiles -> 28,200 x 28,200 px, 0.8 gigapixel; level 0 is the picture enlarged 4x, written tile by tile),
 as a slide scanned at 10x; the reader picks the 4 um/px level, as it would on a real pyramid.
 
-Order: the slide path first in a fresh process state (its peak RSS is read right after it: ``ru_maxrss``, before
-the baseline holds every tile in memory), then the baseline on the very tiles the slide path read. ``--rounds 2``
+The slide is built in a child process; then the slide path runs first (its peak RSS is read right after it:
+``ru_maxrss``, model and torch included, before the baseline holds every tile in memory), then the baseline on the
+very tiles the slide path read. ``--rounds 2``
 repeats the pair the other way round (ABBA) on a busy machine; medians are reported."""
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -103,6 +105,7 @@ def run_slide(model, path: Path, batch_size: int):
         t0 = time.perf_counter()
         result = score_slide(model, slide, batch_size=batch_size)
         seconds = time.perf_counter() - t0
+        result.summary["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
         specs = [s for s in result.grid.specs()]
         images = read_tiles(slide, result.grid, specs)  # the very tiles, for the baseline (not timed)
     return result, seconds, images
@@ -126,6 +129,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="2: slide, baseline, baseline, slide (ABBA)")
     ap.add_argument("--slide", help="an existing slide to score instead of building one")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--build-only", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     import torch
@@ -135,10 +139,15 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="slide-bench-"))
     try:
         t0 = time.perf_counter()
+        if args.build_only:
+            build_slide(Path(args.build_only), args.tiles, args.level0_mpp)
+            return
         if args.slide:
             path = Path(args.slide)
-        else:
-            path, side = build_slide(tmp / "bench.tif", args.tiles, args.level0_mpp)
+        else:  # built in a child process, so this one's peak RSS is the scoring's, not the building's
+            path = tmp / "bench.tif"
+            cmd = [sys.executable, __file__, "--build-only", str(path), "--tiles", str(args.tiles)]
+            subprocess.run([*cmd, "--level0-mpp", str(args.level0_mpp)], check=True)
             print(
                 f"built {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s", flush=True
             )
@@ -152,7 +161,7 @@ def main() -> None:
                     result, s, imgs = run_slide(model, path, args.batch_size)
                     slide_s.append(s)
                     if rss is None:
-                        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+                        rss = result.summary["peak_rss_gib"]  # before the baseline's tiles were read
                     images = images or imgs
                     print(
                         f"slide path: {len(result.tiles)} tiles in {s:.1f} s ({len(result.tiles) / s:.1f} tiles/s)",
@@ -162,7 +171,7 @@ def main() -> None:
                     if images is None:
                         result, s, images = run_slide(model, path, args.batch_size)
                         slide_s.append(s)
-                        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+                        rss = result.summary["peak_rss_gib"]
                     b = run_baseline(model, images, args.batch_size)
                     base_s.append(b)
                     print(
