@@ -11,11 +11,14 @@ from trainer.slide import SlideError, model_mpp, model_scale
 from trainer.slide.scale import BREAKHIS_MPP_40X, IDC_MPP, scale_meta
 
 
-def test_the_demo_cnn_takes_the_idc_default():
+def test_the_demo_cnn_states_the_idc_scale_and_the_default_agrees():
     meta = json.loads((DEMO_CNN / "engine.json").read_text())
-    s = model_scale(meta)
+    s = model_scale(meta)  # the bundled demo's own metadata (its card says the same)
     assert (s.mpp, s.patch_px) == (IDC_MPP, 50) and s.patch_um == pytest.approx(200.0)
-    assert "idc" in s.source
+    assert s.source == "model metadata"
+    bare = {k: v for k, v in meta.items() if k not in ("mpp", "patch_px", "patch_um")}
+    d = model_scale(bare)  # without them: the IDC default, the same figures
+    assert (d.mpp, d.patch_px) == (IDC_MPP, 50) and "idc" in d.source
 
 
 def test_metadata_wins_over_the_default():
