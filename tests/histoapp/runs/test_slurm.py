@@ -49,7 +49,10 @@ def test_a_tab_run_on_slurm_queues_runs_survives_preemption_stops_and_resumes(sl
     slurm_settings.slurm_extra = [SOON]
     ctx = AppContext(slurm_settings)
     ctx.__dict__["runs"] = runs = slurm_runs
-    cfg = tiny_config(slurm_settings, "cluster-run", tiny_data, epochs=2, batch_size=2, max_steps=6)
+    # Enough steps that the run is still inside fold 0 when the test preempts it: with 6 steps at 32 px a quiet
+    # machine finished both folds before the requeue landed, and the requeued job found nothing to resume.
+    cfg = tiny_config(slurm_settings, "cluster-run", tiny_data, epochs=40, batch_size=2, max_steps=60)
+    cfg.data.input_size = 96
     values = {**config_to_form(cfg, slurm_settings), "job.partition": "debug", "job.gpus": 0, "job.time": "30"}
     message, _ = train.launch(ctx, cfg.to_dict(), *[values[k] for k in FIELDS + JOB_FIELDS])
     info = runs.info("cluster-run")
