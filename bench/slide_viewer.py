@@ -166,16 +166,22 @@ def register(ctx, path: Path):
     return session
 
 
-def measure(page, cdp, peaks: Peaks, session, steps: int) -> dict:
-    """Open ``session`` in the tab's viewer and run the steps; the figures of this slide."""
+def measure(page, cdp, peaks: Peaks, session, steps: int, drawer: str | None = None) -> dict:
+    """Open ``session`` in the tab's viewer and run the steps; the figures of this slide. ``drawer``: another
+    OpenSeadragon drawer than the app's (to compare)."""
     from histoapp.ui import slide_view as sv
 
     cfg = sv.viewer_value(session.id, [], 0.5)
+    js = sv.VIEWER_JS
+    if drawer:
+        if "drawer: 'canvas'," not in js:
+            sys.exit("--drawer: the app's viewer script no longer names its drawer as this bench expects")
+        js = js.replace("drawer: 'canvas',", f"drawer: {json.dumps(drawer)},")
     page.evaluate(WATCH_JS)
     page.evaluate(
         "([js, cfg]) => new Function('element', 'props', 'watch', js)("
         "document.querySelector('#slide-viewer'), {value: cfg}, () => {})",
-        [sv.VIEWER_JS, cfg],
+        [js, cfg],
     )
     t0 = time.perf_counter()
     page.wait_for_function(
@@ -242,6 +248,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="zoom steps from the whole slide to full resolution")
     ap.add_argument("--rounds", type=int, default=1, help="2: small, big, big, small (ABBA); medians reported")
     ap.add_argument("--build-timeout", type=int, default=1800, help="seconds allowed to build each slide")
+    ap.add_argument("--drawer", choices=("webgl", "canvas"), help="OpenSeadragon's drawer (default: the app's)")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
     if not os.path.exists(CHROMIUM):
@@ -286,7 +293,7 @@ def main() -> None:
             for r in range(args.rounds):
                 for which in ("small", "big") if r % 2 == 0 else ("big", "small"):
                     log(f"round {r + 1}: {which} slide")
-                    out = measure(page, cdp, peaks, sessions[which], args.steps)
+                    out = measure(page, cdp, peaks, sessions[which], args.steps, args.drawer)
                     log(json.dumps(out))
                     results[which].append(out)
             browser.close()
