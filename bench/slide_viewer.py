@@ -180,9 +180,10 @@ def measure(page, cdp, peaks: Peaks, session, steps: int, drawer: str | None = N
         js = js.replace("drawer: 'canvas',", f"drawer: {json.dumps(drawer)},")
     cdp.send("Network.clearBrowserCache")  # each slide's tiles come from the server, in every round
     page.evaluate(WATCH_JS)
-    page.evaluate(
-        "([js, cfg]) => new Function('element', 'props', 'watch', js)("
-        "document.querySelector('#slide-viewer'), {value: cfg}, () => {})",
+    page.evaluate(  # a new viewer (with an empty tile cache) for each slide and round
+        "([js, cfg]) => { const el = document.querySelector('#slide-viewer');"
+        " if (el._osd) { el._osd.destroy(); el._osd = null; }"
+        " new Function('element', 'props', 'watch', js)(el, {value: cfg}, () => {}); }",
         [js, cfg],
     )
     t0 = time.perf_counter()
