@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -269,6 +270,7 @@ def main() -> None:
     from histoapp.ui.app import build as build_app
     from histoapp.ui.app import login_options
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed (e.g. by timeout): the slides still deleted
     tmp = Path(tempfile.mkdtemp(prefix="slide-viewer-bench-"))
     demo = None
     try:
