@@ -157,6 +157,7 @@ const show = async () => {
     box.innerHTML = '';
     const v = OpenSeadragon({
       element: box, prefixUrl: rel('slide/static/images/'), tileSources: rel(cfg.dzi),
+      drawer: 'canvas',  // not WebGL: without a GPU (software GL) each frame took up to 1 s (bench/slide_viewer.py)
       showNavigator: true, crossOriginPolicy: false, maxZoomPixelRatio: 4,
       gestureSettingsMouse: {clickToZoom: false, dblClickToZoom: true},  // a click picks tiles
     });

@@ -168,3 +168,11 @@ def test_viewer_layer_falls_back_to_a_scored_model(ctx, scored):
 def test_viewer_value_names_routes_not_paths(scored):
     value = sv.viewer_value(scored["view"].slide_id, ["cnn"], 0.4)
     assert "/tmp" not in value and value.count("slide/") == 2
+
+
+def test_viewer_draws_with_the_canvas_drawer():
+    # OpenSeadragon 6 draws with WebGL by default: in a browser without a GPU (software GL, as headless Chromium)
+    # each frame of a pan or zoom took up to 1 s (bench/slide_viewer.py, bench/README.md); the 2D canvas drawer
+    # keeps the viewer responsive there.
+    options = re.search(r"OpenSeadragon\(\{(.*?)\}\);", sv.VIEWER_JS, re.S)
+    assert options and re.search(r"\bdrawer:\s*'canvas'", options.group(1))
