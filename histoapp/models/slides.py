@@ -165,13 +165,6 @@ def score(ctx, session: SlideSession, side: str, key: str, *, context: bool = Fa
         )
     except SlideError as exc:
         raise SlideRefused(f"{session.name}: {str(exc).replace(str(session.path), session.name)}") from None
-    if not result.tiles:
-        s, (w, h) = result.summary, session.slide.dimensions
-        raise SlideRefused(
-            f"{session.name}: {w} x {h} px at {session.slide.mpp:.3g} µm/px is smaller than one input of this model "
-            f"({s.get('tile_px')} px here, {s.get('model_patch_px')} px at {s.get('model_mpp')} µm/px): nothing to "
-            "tile; check the magnification, or use Predict for a single patch"
-        )
     session.results[side], session.keys[side] = result, key
     return result
 
