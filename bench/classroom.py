@@ -53,7 +53,7 @@ from pathlib import Path
 from serve import MAX_USERS, ROOT, app_env, free_port, median, percentile, run_users, served
 
 sys.path.insert(0, str(ROOT))
-from histoapp.models.worker_client import BLAS_THREAD_VARIABLES  # noqa: E402  (torch-free)
+from trainer.threads import BLAS_THREAD_VARIABLES  # noqa: E402  (torch-free)
 
 DESIGNS = {  # design -> the served app's environment
     "serial": {"HISTOAPP_PREDICT_BATCH": "1", "HISTOAPP_TORCH_THREADS": "0"},

@@ -112,11 +112,14 @@ def run_slide(model, path: Path, batch_size: int):
 
 
 def run_baseline(model, images, batch_size: int) -> float:
+    """Batched ``predict_images`` as ``python -m trainer predict`` runs it (numpy's BLAS at one thread: trainer.cli)."""
     from trainer.predict import predict_images
+    from trainer.threads import single_threaded_blas
 
     t0 = time.perf_counter()
-    for i in range(0, len(images), batch_size):
-        predict_images(model, images[i : i + batch_size], batch_size=batch_size)
+    with single_threaded_blas():
+        for i in range(0, len(images), batch_size):
+            predict_images(model, images[i : i + batch_size], batch_size=batch_size)
     return time.perf_counter() - t0
 
 

@@ -3,7 +3,7 @@ demo VLM with attention, every trust check included (numpy's products in the ima
 pixels in every batch (as new uploads). Two settings compared, ``--compare``:
 
 - ``blas``: numpy's BLAS / OpenMP at their defaults, one thread per core (the variables unset: before), and at
-  torch's thread count (``histoapp.models.worker_client.blas_threads_env``: what the worker starts with now);
+  torch's thread count (``trainer.threads.blas_threads_env``: what the worker starts with now);
 - ``checks``: each model checking every patch itself (``trainer.trust.tissue`` remembering no checks: before), and
   the checks made once per patch (the last 64 remembered: now); BLAS at torch's threads in both.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from histoapp.models.worker_client import BLAS_THREAD_VARIABLES, blas_threads_env  # noqa: E402  (torch-free)
+from trainer.threads import BLAS_THREAD_VARIABLES, blas_threads_env  # noqa: E402  (torch-free)
 
 CHILD = """
 import json, statistics, sys, time

@@ -7,6 +7,8 @@ import argparse
 import importlib
 import sys
 
+from trainer.threads import single_threaded_blas
+
 # Command groups, in help order. A module here adds its own sub-commands.
 COMMAND_MODULES = [
     "trainer.commands.data",
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        rc = args.func(args)
+        with single_threaded_blas():  # numpy's small products must not spin against torch (trainer.threads)
+            rc = args.func(args)
     except (FileNotFoundError, ValueError) as exc:  # user errors: one clear line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         rc = 2

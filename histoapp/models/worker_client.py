@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from histoapp.models.warm import status_line
+from trainer.threads import blas_threads_env
 
 ROOT = Path(__file__).resolve().parents[2]  # where ``histoapp`` is importable from
 
@@ -206,18 +207,6 @@ class ModelWorker:
         if self.state == "dead":
             return f"⚠️ *No predictions: {self.error}.*"
         return status_line(self.state, self.error, self.models, self.seconds)
-
-
-# numpy's BLAS (OpenBLAS) and OpenMP read these once, when the worker first imports them.
-BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def blas_threads_env(threads: int) -> dict[str, str]:
-    """The worker's BLAS / OpenMP thread counts: torch's (``Settings.torch_threads``), where the environment does not
-    set them (0: their own defaults). By default OpenBLAS starts one thread per core for numpy's products (the trust
-    checks' image fit, the OOD score), which on a 2-core machine then spin against torch's pass and the web server:
-    the image checks took 5-7x longer under load (``bench/README.md``, issue 30)."""
-    return {name: str(threads) for name in BLAS_THREAD_VARIABLES} if threads and threads > 0 else {}
 
 
 def start_worker(settings) -> ModelWorker | None:

@@ -128,9 +128,13 @@ def launch(worker=None, **kwargs) -> None:
     here (``histoapp.models.worker_client.start_worker``; none with ``HISTOAPP_MODEL_WORKER=0`` or on ZeroGPU,
     where the models load in this process once the page is served)."""
     from histoapp.models.worker_client import start_worker
+    from trainer.threads import limit_blas
 
     settings = get_settings()
     worker = worker or start_worker(settings)
+    # This process's numpy (uploads, the maps' pictures, in-process models, slides) at one BLAS thread: more only
+    # spin against the model worker and the web server on a small machine (trainer.threads).
+    limit_blas(1)
     problems = health.problems(settings)
     for line in problems:
         print(f"* Start-up check: {line}", flush=True)

@@ -31,6 +31,7 @@ from trainer.slide.reader import Slide, SlideError
 from trainer.slide.result import SlideResult, Tile
 from trainer.slide.scale import ModelScale, model_scale
 from trainer.slide.tiling import Grid, plan_grid, read_tiles
+from trainer.threads import single_threaded_blas
 
 PARTIAL_FILE = "tiles.partial.csv"
 PREFETCH = 2  # batches read ahead of the model
@@ -159,34 +160,36 @@ def score_slide(
     q: queue.Queue = queue.Queue(maxsize=PREFETCH)
     halt = threading.Event()
     worker = threading.Thread(target=_reader, args=(slide, grid, batches, cfg, q, halt), daemon=True)
-    worker.start()
     complete = True
-    try:
-        if progress:
-            progress(len(tiles), total)
-        while True:
-            item = q.get()
-            if item is _DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            batch_tiles = _score_batch(model, item, cfg, batch_size, predict_images)
-            for t in batch_tiles:
-                tiles[t.index] = t
-            if partial:
-                partial.add(batch_tiles)
+    # The reader's checks and the model's pass share the cores: numpy's BLAS threads would spin against torch's.
+    with single_threaded_blas():
+        worker.start()
+        try:
             if progress:
                 progress(len(tiles), total)
-            if _stopped(stop):
-                complete = len(tiles) == total
-                break
-    finally:
-        halt.set()
-        while worker.is_alive():  # let the reader finish its put and see the halt
-            with contextlib.suppress(queue.Empty):
-                q.get(timeout=0.1)
-        if partial:
-            partial.close()
+            while True:
+                item = q.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                batch_tiles = _score_batch(model, item, cfg, batch_size, predict_images)
+                for t in batch_tiles:
+                    tiles[t.index] = t
+                if partial:
+                    partial.add(batch_tiles)
+                if progress:
+                    progress(len(tiles), total)
+                if _stopped(stop):
+                    complete = len(tiles) == total
+                    break
+        finally:
+            halt.set()
+            while worker.is_alive():  # let the reader finish its put and see the halt
+                with contextlib.suppress(queue.Empty):
+                    q.get(timeout=0.1)
+            if partial:
+                partial.close()
     ordered = [tiles[s.index] for s in specs if s.index in tiles]
     if context:
         _smooth(ordered)

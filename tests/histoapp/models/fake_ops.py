@@ -55,7 +55,7 @@ class ThreadSettings(dict):
 def blas_threads(state) -> dict:
     """The worker's BLAS / OpenMP thread variables, and (where threadpoolctl is installed) the threads numpy's BLAS
     actually runs."""
-    from histoapp.models.worker_client import BLAS_THREAD_VARIABLES
+    from trainer.threads import BLAS_THREAD_VARIABLES
 
     out = {name: os.environ.get(name) for name in BLAS_THREAD_VARIABLES}
     try:

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from histoapp.models.worker_client import BLAS_THREAD_VARIABLES, ModelWorker, WorkerError
+from histoapp.models.worker_client import ModelWorker, WorkerError
+from trainer.threads import BLAS_THREAD_VARIABLES
 
 FAKE = "tests.histoapp.models.fake_ops"
 

@@ -111,3 +111,29 @@ def test_a_slide_with_no_tissue_says_so(tmp_path, demo_cnn):
     assert r.summary["share_malignant"] is None
     assert any("no tissue" in n for n in r.notes)
     assert r.top_k(5) == [] and np.isnan(r.heatmap(64)).all()
+
+
+def test_a_slide_is_scored_with_one_blas_thread(monkeypatch, mosaic, demo_cnn):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import trainer.predict
+
+    seen = []
+    real = trainer.predict.predict_images
+
+    def spy(*args, **kwargs):
+        seen.append(_blas_threads(threadpool_info))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.predict, "predict_images", spy)
+    with threadpool_limits(limits=2, user_api="blas"), open_slide(mosaic[0]) as slide:
+        result = score_slide(demo_cnn, slide, batch_size=64)
+        assert _blas_threads(threadpool_info) == {2}
+    assert result.scored and seen and all(s == {1} for s in seen)
+
+
+def _blas_threads(info) -> set[int]:
+    found = {lib["num_threads"] for lib in info() if lib["user_api"] == "blas"}
+    if not found:
+        pytest.skip("numpy has no BLAS library that threadpoolctl can see")
+    return found
