@@ -52,6 +52,11 @@ class Settings:
     # Folders the Train/Annotate tabs may read datasets from (the browser must not name arbitrary paths);
     # default: data_dir and ../shared/data. The bundled data (assets/data) is always added.
     allowed_roots: list[Path] = field(default_factory=lambda: _paths(os.environ.get("HISTOAPP_DATA_ROOTS", "")))
+    # A folder of slides on the server (a scanner's share, say) that the Slide tab lists and opens in place: a
+    # whole slide of several GB is read region by region, never uploaded or copied. None: bundled examples only.
+    slide_dir: Path | None = field(
+        default_factory=lambda: Path(os.environ["HISTOAPP_SLIDES"]).resolve() if _env("HISTOAPP_SLIDES") else None
+    )
     # Largest upload accepted by the app.
     max_upload_mb: int = field(default_factory=lambda: int(_env("HISTOAPP_MAX_UPLOAD_MB", "50")))
     # Hub ids offered zero-shot in the Predict tab (comma-separated).

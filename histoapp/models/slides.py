@@ -39,7 +39,7 @@ class SlideSession:
 
     id: str
     name: str
-    path: Path  # the app's copy (under data_dir/slides/<id>/)
+    path: Path  # what is read: the app's copy of an upload, or a bundled / server slide in place
     owner: str | None
     slide: object  # trainer.slide.Slide
     results: dict = field(default_factory=dict)  # "cnn" / "vlm" -> trainer.slide.SlideResult
@@ -47,6 +47,7 @@ class SlideSession:
     used: float = field(default_factory=time.monotonic)
     _zoom: object = None
     _thumbs: dict = field(default_factory=dict)
+    workdir: Path | None = None  # data_dir/slides/<id>/: the scoring's files (and an upload's copy)
 
     def thumbnail(self, side: int):
         """The slide's thumbnail at most ``side`` px on its longer side (read once)."""
@@ -56,7 +57,7 @@ class SlideSession:
 
     @property
     def folder(self) -> Path:
-        return self.path.parent
+        return self.workdir or self.path.parent
 
     def deepzoom(self):
         """The slide's Deep Zoom generator (``trainer.slide``'s), made once: the tile route reads tiles from it."""
@@ -105,8 +106,9 @@ def _close(session: SlideSession) -> None:
     if callable(close):
         with contextlib.suppress(Exception):  # a handle that will not close is dropped all the same
             close()
-    if isinstance(session.path, Path) and session.path.parent.name == session.id:
-        shutil.rmtree(session.path.parent, ignore_errors=True)
+    folder = session.folder
+    if isinstance(folder, Path) and folder.name == session.id:  # never a slide opened in place
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def queue_dir(data_dir: Path, session: SlideSession) -> Path:
@@ -123,6 +125,19 @@ def open_upload(
 ) -> SlideSession:
     """Open an uploaded field or slide (kept as the app's own copy) at the scale its metadata gives, or ``mpp`` /
     ``magnification`` when it has none: ``SlideRefused`` with the reader's reason when it cannot be used."""
+    return _open(path, slides_dir, owner, mpp=mpp, magnification=magnification, copy=True)
+
+
+def open_in_place(
+    path: str | Path, slides_dir: Path, owner: str | None, *, mpp: float | None = None, magnification=None
+) -> SlideSession:
+    """Open a slide the app lists itself (a bundled example, a slide of ``HISTOAPP_SLIDES``) where it lies: a
+    whole slide of several GB is read region by region, never copied; the scoring's files go to the session's own
+    folder, and closing the session leaves the slide as it was."""
+    return _open(path, slides_dir, owner, mpp=mpp, magnification=magnification, copy=False)
+
+
+def _open(path, slides_dir, owner, *, mpp, magnification, copy: bool) -> SlideSession:
     from trainer.slide import SlideError, open_slide
 
     src = Path(path)
@@ -132,18 +147,19 @@ def open_upload(
     folder = Path(slides_dir) / slide_id
     folder.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", src.name)[-120:] or "slide"
-    kept = folder / name
-    shutil.copyfile(src, kept)
+    kept = folder / name if copy else src
+    if copy:
+        shutil.copyfile(src, kept)
     try:
         slide = open_slide(kept, mpp=mpp or None, magnification=magnification or None)
-    except SlideError as exc:  # its message names our copy: the client sees its own file's name, no server path
+    except SlideError as exc:  # its message names the file on the server: the client sees the file's own name
         shutil.rmtree(folder, ignore_errors=True)
         text = str(exc).replace(str(kept), src.name)
         raise SlideRefused(text if text.startswith(src.name) else f"{src.name}: {text}") from None
     except Exception as exc:  # any other failure of a reader is still this file's problem, said in one line
         shutil.rmtree(folder, ignore_errors=True)
         raise SlideRefused(f"{src.name}: cannot be read ({exc.__class__.__name__}: {exc})") from None
-    return SlideSession(id=slide_id, name=src.name, path=kept, owner=owner, slide=slide)
+    return SlideSession(id=slide_id, name=src.name, path=kept, owner=owner, slide=slide, workdir=folder)
 
 
 def score(ctx, session: SlideSession, side: str, key: str, *, context: bool = False, progress=None, stop=None):

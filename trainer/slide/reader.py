@@ -29,6 +29,24 @@ PLAIN_MAX_PIXELS = 64_000_000
 # Micrometres per pixel at "1X" by the whole-slide convention (40X ~ 0.25 um/px, 20X ~ 0.5 um/px: Aperio,
 # Hamamatsu and the OpenSlide test slides): mpp = MPP_AT_1X / magnification.
 MPP_AT_1X = 10.0
+# What the reader opens, by file name: OpenSlide's formats and the plain images Pillow decodes (the app lists a
+# folder's slides by these).
+SLIDE_SUFFIXES = (
+    ".svs",
+    ".tif",
+    ".tiff",
+    ".ndpi",
+    ".vms",
+    ".vmu",
+    ".scn",
+    ".mrxs",
+    ".bif",
+    ".svslide",
+    ".dcm",
+    ".png",
+    ".jpg",
+    ".jpeg",
+)
 NO_SCALE = "no scale: give --mpp or --magnification (e.g. --magnification 40X)"
 
 

@@ -24,8 +24,10 @@ from histoapp.ui.bind import bind
 from histoapp.ui.context import AppContext
 from histoapp.ui.queueing import QueuedPatch, send_patches
 from trainer.data.records import MAGNIFICATIONS
+from trainer.slide.reader import SLIDE_SUFFIXES
 
 SLIDE_EXAMPLES = ASSETS / "examples" / "slides"
+SERVER_SLIDES_LISTED = 500
 NO_MAG = "from the slide"
 SIDES = (("cnn", "CNN"), ("vlm", "VLM"))
 TOP_K = 12
@@ -38,10 +40,24 @@ INTRO = (
 )
 
 
-def examples() -> list[tuple[str, str]]:
-    """(label, path) of the bundled example slides and fields."""
-    found = sorted(p for p in SLIDE_EXAMPLES.glob("*") if p.suffix.lower() in (".tif", ".tiff", ".svs", ".png"))
-    return [(p.name, str(p)) for p in found]
+def examples(settings=None) -> list[tuple[str, str]]:
+    """(label, path) of the slides the tab opens in place: the bundled examples, then the slides under the server's
+    slide folder (``HISTOAPP_SLIDES``; at most ``SERVER_SLIDES_LISTED``, by name)."""
+    found = [(p.name, str(p)) for p in sorted(SLIDE_EXAMPLES.glob("*")) if p.suffix.lower() in SLIDE_SUFFIXES]
+    root = getattr(settings, "slide_dir", None)
+    if root and Path(root).is_dir():
+        server = sorted(
+            p for p in Path(root).rglob("*") if p.suffix.lower() in SLIDE_SUFFIXES and p.is_file() and _visible(p, root)
+        )
+        found += [(f"server: {p.relative_to(root)}", str(p)) for p in server[:SERVER_SLIDES_LISTED]]
+    return found
+
+
+def _visible(path: Path, root) -> bool:
+    """Not hidden (no part of the path under the folder starts with a dot) and inside the folder once resolved (a
+    link out of it is not listed)."""
+    rel = path.relative_to(root)
+    return not any(part.startswith(".") for part in rel.parts) and path.resolve().is_relative_to(Path(root).resolve())
 
 
 def _owner(ctx: AppContext) -> str | None:
@@ -77,18 +93,22 @@ def analyze(
 ) -> dict:
     """Open the upload (or the example) and score it with each chosen model; every bad input is one line."""
     view = sv.SlideView()
-    path = upload if isinstance(upload, str) else getattr(upload, "name", None) or example
-    if not path:
+    path = upload if isinstance(upload, str) else getattr(upload, "name", None)
+    if not (path or example):
         return render(ctx, view, opacity, ["upload a slide or pick an example"])
     try:
         check_rate(ctx.settings)
     except gr.Error as exc:
         return render(ctx, view, opacity, [exc.message])
     mag = None if magnification in (None, "", NO_MAG) else magnification
+    where = dict(slides_dir=Path(ctx.settings.data_dir) / "slides", owner=_owner(ctx))
     try:
-        session = slides.open_upload(
-            path, Path(ctx.settings.data_dir) / "slides", _owner(ctx), mpp=float(mpp or 0) or None, magnification=mag
-        )
+        if path:  # an upload: the app's own copy
+            session = slides.open_upload(path, **where, mpp=float(mpp or 0) or None, magnification=mag)
+        elif example in {p for _, p in examples(ctx.settings)}:  # a listed slide: read where it lies
+            session = slides.open_in_place(example, **where, mpp=float(mpp or 0) or None, magnification=mag)
+        else:  # a value the list never offered (a forged request): no path of the server is opened
+            raise slides.SlideRefused("that slide is not in the list: pick one of the listed slides")
     except (slides.SlideRefused, ValueError) as exc:
         return render(ctx, view, opacity, [str(exc)])
     ctx.slides.add(session)
@@ -280,7 +300,10 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=1, min_width=300):
             upload = gr.File(label="Field or slide", file_count="single", type="filepath", elem_id="slide-file")
             example = gr.Dropdown(
-                [("(none)", "")] + examples(), value="", label="…or an example", elem_id="slide-example"
+                [("(none)", "")] + examples(ctx.settings),
+                value="",
+                label="…or an example / a slide of the server's folder",
+                elem_id="slide-example",
             )
             with gr.Row():
                 mag = gr.Dropdown(

@@ -176,3 +176,29 @@ def test_viewer_draws_with_the_canvas_drawer():
     # keeps the viewer responsive there.
     options = re.search(r"OpenSeadragon\(\{(.*?)\}\);", sv.VIEWER_JS, re.S)
     assert options and re.search(r"\bdrawer:\s*'canvas'", options.group(1))
+
+
+def test_a_server_slide_is_listed_and_read_in_place(ctx, tmp_path, monkeypatch):
+    from histoapp.models import slides
+
+    folder = tmp_path / "scanner"
+    (folder / "case1").mkdir(parents=True)
+    slide = slide_data.idc_slide(folder / "case1" / "p.tif", window=300)
+    (folder / ".hidden.tif").write_bytes(b"not listed")
+    (folder / "notes.txt").write_text("not a slide")
+    monkeypatch.setattr(ctx.settings, "slide_dir", folder)
+    listed = dict(tab.examples(ctx.settings))
+    assert listed["server: case1/p.tif"] == str(slide)
+    assert not any(".hidden" in label or "notes" in label for label in listed)
+    size = slide.stat().st_size
+    out = _analyze(ctx, None, example=str(slide))
+    assert out["errors"] == "" and out["cnn_map"] is not None
+    session = ctx.slides.get(out["view"].slide_id, None)
+    assert session.path == slide and session.folder.name == session.id  # read where it lies, files in its own folder
+    assert (session.folder / "cnn").is_dir() and not list(session.folder.glob("*.tif"))
+    slides._close(session)
+    assert slide.is_file() and slide.stat().st_size == size and not session.folder.exists()
+    # A path the list never offered (a forged request) is not opened.
+    other = slide_data.idc_slide(tmp_path / "elsewhere.tif", window=300)
+    assert "not in the list" in _analyze(ctx, None, example=str(other))["errors"]
+    assert "not in the list" in _analyze(ctx, None, example="/etc/passwd")["errors"]
