@@ -249,8 +249,8 @@ def build(ctx: AppContext) -> None:
                 value=DEFAULT_METHOD,
                 label="CNN explanation (grad-cam)",
                 # What each costs beside a plain prediction, demo CNN on a 2-core CPU (bench/README.md, issue 30).
-                info="Cost per patch vs a plain prediction: Grad-CAM, Grad-CAM++ ~1.5x; Eigen-CAM ~1x; Score-CAM "
-                "~70x (one pass per feature channel, 256 here: about a second on a CPU)",
+                info="Cost per patch vs a plain prediction (demo CNN): Grad-CAM, Grad-CAM++, Eigen-CAM ~1.1x; "
+                "Score-CAM ~120x (one pass per feature channel, 512 here: about a second on a CPU)",
             )
             target = gr.Dropdown([PREDICTED_CLASS, "benign", "malignant"], value=PREDICTED_CLASS, label="Explain class")
             opacity = gr.Slider(0.0, 1.0, value=0.45, step=0.05, label="Overlay opacity", elem_id="predict-opacity")
