@@ -42,7 +42,8 @@ INTRO = (
 
 def examples(settings=None) -> list[tuple[str, str]]:
     """(label, path) of the slides the tab opens in place: the bundled examples, then the slides under the server's
-    slide folder (``HISTOAPP_SLIDES``; at most ``SERVER_SLIDES_LISTED``, by name)."""
+    slide folder (``HISTOAPP_SLIDES``; at most ``SERVER_SLIDES_LISTED``, by name). The page offers the labels
+    only: no server path reaches a browser."""
     found = [(p.name, str(p)) for p in sorted(SLIDE_EXAMPLES.glob("*")) if p.suffix.lower() in SLIDE_SUFFIXES]
     root = getattr(settings, "slide_dir", None)
     if root and Path(root).is_dir():
@@ -105,8 +106,8 @@ def analyze(
     try:
         if path:  # an upload: the app's own copy
             session = slides.open_upload(path, **where, mpp=float(mpp or 0) or None, magnification=mag)
-        elif example in {p for _, p in examples(ctx.settings)}:  # a listed slide: read where it lies
-            session = slides.open_in_place(example, **where, mpp=float(mpp or 0) or None, magnification=mag)
+        elif example in (listed := dict(examples(ctx.settings))):  # a listed slide, by label: read where it lies
+            session = slides.open_in_place(listed[example], **where, mpp=float(mpp or 0) or None, magnification=mag)
         else:  # a value the list never offered (a forged request): no path of the server is opened
             raise slides.SlideRefused("that slide is not in the list: pick one of the listed slides")
     except (slides.SlideRefused, ValueError) as exc:
@@ -300,7 +301,7 @@ def build(ctx: AppContext) -> None:
         with gr.Column(scale=1, min_width=300):
             upload = gr.File(label="Field or slide", file_count="single", type="filepath", elem_id="slide-file")
             example = gr.Dropdown(
-                [("(none)", "")] + examples(ctx.settings),
+                [("(none)", "")] + [(label, label) for label, _ in examples(ctx.settings)],
                 value="",
                 label="…or an example / a slide of the server's folder",
                 elem_id="slide-example",

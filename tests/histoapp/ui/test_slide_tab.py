@@ -191,14 +191,15 @@ def test_a_server_slide_is_listed_and_read_in_place(ctx, tmp_path, monkeypatch):
     assert listed["server: case1/p.tif"] == str(slide)
     assert not any(".hidden" in label or "notes" in label for label in listed)
     size = slide.stat().st_size
-    out = _analyze(ctx, None, example=str(slide))
+    out = _analyze(ctx, None, example="server: case1/p.tif")  # the page offers labels, never server paths
     assert out["errors"] == "" and out["cnn_map"] is not None
     session = ctx.slides.get(out["view"].slide_id, None)
     assert session.path == slide and session.folder.name == session.id  # read where it lies, files in its own folder
     assert (session.folder / "cnn").is_dir() and not list(session.folder.glob("*.tif"))
     slides._close(session)
     assert slide.is_file() and slide.stat().st_size == size and not session.folder.exists()
-    # A path the list never offered (a forged request) is not opened.
+    # A value the list never offered (a forged request: a path, even a listed slide's) is not opened.
     other = slide_data.idc_slide(tmp_path / "elsewhere.tif", window=300)
     assert "not in the list" in _analyze(ctx, None, example=str(other))["errors"]
+    assert "not in the list" in _analyze(ctx, None, example=str(slide))["errors"]
     assert "not in the list" in _analyze(ctx, None, example="/etc/passwd")["errors"]
