@@ -31,4 +31,8 @@ def test_grown_data_configs():
         assert load[name].data.splits_file == "runs/breakhis100x_cnn/splits.json"
     scratch, transfer = load["breakhis100x_cnn"].models[0], load["breakhis100x_from_idc"].models[0]
     assert scratch.name == transfer.name and scratch.init_from is None
-    assert transfer.init_from == "runs/idc211_cv/resnet18/40X/fold0/best"
+    # The transfer starts from a fold of a 211-patient IDC config's run, of the same architecture.
+    run, label = transfer.init_from.split("/")[1:3]
+    source = load[run]
+    assert source.data.root == idc and label == (source.models[0].label or source.models[0].name)
+    assert source.models[0].name == scratch.name and source.models[0].output_stride == scratch.output_stride
