@@ -18,6 +18,14 @@ def blas_threads_env(threads: int) -> dict[str, str]:
     return {name: str(threads) for name in BLAS_THREAD_VARIABLES} if threads and threads > 0 else {}
 
 
+def set_torch_threads(threads: int | None) -> None:
+    """A command's ``--threads``: torch's CPU threads (None or 0: torch's default, all cores)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def limit_blas(threads: int = 1):
     """Hold numpy's BLAS at ``threads`` in this process, already started (threadpoolctl, which reaches the loaded
     library); returns the limiter: ``.restore_original_limits()`` undoes it, and it is a context manager too."""

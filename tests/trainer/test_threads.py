@@ -42,3 +42,17 @@ def test_a_trainer_command_runs_with_one_blas_thread(monkeypatch, tmp_path):
         cli.main(["data", "synth", str(tmp_path / "synth")])
         assert _blas_threads() == {2}
     assert seen == [{1}]
+
+
+def test_set_torch_threads_sets_them_and_none_keeps_torchs_own():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        threads.set_torch_threads(1)
+        assert torch.get_num_threads() == 1
+        threads.set_torch_threads(None)
+        threads.set_torch_threads(0)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from trainer.config import ExperimentConfig
+from trainer.threads import set_torch_threads
 
 
 def add_experiment_args(p: argparse.ArgumentParser) -> None:
@@ -79,13 +80,6 @@ def config_from_args(args) -> ExperimentConfig:
     return cfg.with_overrides(args.overrides)
 
 
-def apply_runtime(args) -> None:
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "cv",
@@ -109,7 +103,7 @@ def cmd_cv(args) -> int:
 def run_and_report(cfg: ExperimentConfig, args) -> int:
     from trainer.cv import run_experiment
 
-    apply_runtime(args)
+    set_torch_threads(args.threads)
     print(f"run folder: {cfg.run_dir}", flush=True)
     results = run_experiment(cfg, progress=not args.no_progress, cpu=args.cpu)
     md = Path(cfg.run_dir) / "results.md"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.threads import set_torch_threads
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset (e.g. BreakHis-trained model on BACH)")
@@ -31,10 +33,7 @@ def cmd_evaluate(args) -> int:
     from trainer.evaluate import evaluate_checkpoint
     from trainer.metrics import METRIC_NAMES, METRICS
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     res = evaluate_checkpoint(
         args.checkpoint,
         args.data,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.threads import set_torch_threads
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     from trainer.explain.evaluate import ALL_METHODS
@@ -45,10 +47,7 @@ def cmd_explain_eval(args) -> int:
     from trainer.explain.evaluate import explain_eval
     from trainer.explain.report import markdown, write_table
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     if args.limit < 0 or args.sanity_images < 0 or args.mosaics < 0 or args.mosaic_side < 2:
         raise ValueError("--limit, --sanity-images and --mosaics must be >= 0, --mosaic-side >= 2")
     table = explain_eval(

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from trainer.threads import set_torch_threads
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict images (files, folders, manifests) with OOD score and abstention")
@@ -57,20 +59,13 @@ def trust_overrides(base, items: list[str]):
     return TrustConfig.from_dict(data, "--set")
 
 
-def _threads(n):
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
-
-
 def cmd_predict(args) -> int:
     from collections import Counter
 
     from trainer.models import load_checkpoint
     from trainer.predict import expand_inputs, predict_files, row, write_rows
 
-    _threads(args.threads)
+    set_torch_threads(args.threads)
     ckpt = load_checkpoint(args.checkpoint)
     config = trust_overrides(ckpt.trust.config if ckpt.trust else None, args.set) if args.set else None
     inputs = expand_inputs(args.paths)
@@ -96,7 +91,7 @@ def cmd_predict(args) -> int:
 def cmd_calibrate(args) -> int:
     from trainer.trust.fit import calibrate_checkpoint
 
-    _threads(args.threads)
+    set_torch_threads(args.threads)
     config = trust_overrides(None, args.set) if args.set else None
     res = calibrate_checkpoint(
         args.checkpoint,
