@@ -8,7 +8,6 @@ and without slide context (``trainer context``'s 3x3 mean). Tile i of the mosaic
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,51 +17,20 @@ sys.path.insert(0, str(ROOT))
 
 
 def one(model, ckpt: Path, idc: Path, patient: str, tmp: Path) -> str:
-    import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from trainer.context import neighbour_mean
-    from trainer.evaluate import evaluate_checkpoint
-    from trainer.runfiles import read_predictions
-    from trainer.slide import open_slide, score_slide
-    from trainer.slide.mosaic import build_mosaic, read_patches
+    from trainer.slide.mosaic import compare_with_evaluate
 
-    src = idc / patient
-    shutil.copytree(src, tmp / "idc" / patient)  # the one patient as a dataset
-    tif, table = build_mosaic(src, tmp / f"{patient}.tif")
-    evaluate_checkpoint(ckpt, tmp / "idc", out_dir=tmp / "eval", progress=False)
-    rows = read_predictions(tmp / "eval" / "predictions.csv")
-    evaluated = {r["path"].rsplit("/", 1)[-1]: float(r["prob_malignant"]) for r in rows}
-    patches = {(r["x"], r["y"]): r for r in read_patches(table)}
-    out, diff, n = [], 0.0, 0
+    got = compare_with_evaluate(model, ckpt, idc / patient, tmp)
+    aucs, diff = [], 0.0
     for context in (False, True):
-        with open_slide(tif) as slide:
-            result = score_slide(model, slide, context=context)
-        matched = [(t, patches[(t.x, t.y)]) for t in result.scored if (t.x, t.y) in patches]
-        matched = [(t, p) for t, p in matched if p["path"].rsplit("/", 1)[-1] in evaluated]
-        y = [p["label"] for _, p in matched]
-        ev = np.array([evaluated[p["path"].rsplit("/", 1)[-1]] for _, p in matched])
-        if context:
-            ev = neighbour_mean([patient] * len(ev), [t.x for t, _ in matched], [t.y for t, _ in matched], ev)
-        tiles = np.array([t.prob_malignant for t, _ in matched])
-        diff = max(diff, float(np.abs(tiles - ev).max()))
-        out += [roc_auc_score(y, tiles), roc_auc_score(y, ev)]
-        n = len(matched)
-    # evaluate on all the patient's patches (the slide path drops background tiles), with context over them all
-    by_name = {p["path"].rsplit("/", 1)[-1]: p for p in patches.values()}
-    allp = [(by_name[k], v) for k, v in evaluated.items() if k in by_name]
-    y_all = [p["label"] for p, _ in allp]
-    p_all = np.array([v for _, v in allp])
-    ctx_all = neighbour_mean([patient] * len(allp), [p["x"] for p, _ in allp], [p["y"] for p, _ in allp], p_all)
-    a, b = roc_auc_score(y_all, p_all), roc_auc_score(y_all, ctx_all)
-    cells = [
-        patient,
-        str(len(patches)),
-        str(n),
-        *(f"{v:.4f}" for v in out),
-        f"{diff:.1e}",
-        f"{a:.4f} / {b:.4f} ({len(allp)})",
-    ]
+        y, tiles, ev = got[context]
+        aucs += [roc_auc_score(y, tiles), roc_auc_score(y, ev)]
+        diff = max(diff, float(abs(tiles - ev).max()))
+    y_all, p_all, ctx_all = got["all"]
+    n = len(got[True][0])
+    whole = f"{roc_auc_score(y_all, p_all):.4f} / {roc_auc_score(y_all, ctx_all):.4f} ({len(y_all)})"
+    cells = [patient, str(got["patches"]), str(n), *(f"{v:.4f}" for v in aucs), f"{diff:.1e}", whole]
     return "| " + " | ".join(cells) + " |"
 
 

@@ -118,3 +118,44 @@ def read_patches(table: str | Path) -> list[dict]:
     """The rows of a mosaic's ``.patches.csv`` (ints where numbers)."""
     with open(table, newline="") as fh:
         return [{k: (v if k == "path" else int(v)) for k, v in r.items()} for r in csv.DictReader(fh)]
+
+
+def compare_with_evaluate(model, checkpoint: str | Path, patient_dir: str | Path, work_dir: str | Path) -> dict:
+    """An IDC patient's mosaic scored with ``trainer slide`` against ``trainer evaluate`` on the same patches (tile i
+    is patch i), without and with slide context (``trainer context``'s 3x3 mean). ``model``: ``checkpoint`` loaded.
+    Returns ``{"patches": n, False: (labels, tile P, evaluate P), True: (the same with context), "all": (labels,
+    evaluate P, with context) over every patch evaluate scored}``; the slide path scores tissue tiles only."""
+    import shutil
+
+    from trainer.context import neighbour_mean
+    from trainer.evaluate import evaluate_checkpoint
+    from trainer.runfiles import read_predictions
+    from trainer.slide import open_slide, score_slide
+
+    patient_dir, work = Path(patient_dir), Path(work_dir)
+    patient = patient_dir.name
+    shutil.copytree(patient_dir, work / "idc" / patient)  # the one patient as a dataset (the index follows no links)
+    tif, table = build_mosaic(patient_dir, work / f"{patient}.tif")
+    evaluate_checkpoint(checkpoint, work / "idc", out_dir=work / "eval", progress=False)
+    evaluated = {
+        r["path"].rsplit("/", 1)[-1]: float(r["prob_malignant"])
+        for r in read_predictions(work / "eval" / "predictions.csv")
+    }
+    patches = {(r["x"], r["y"]): r for r in read_patches(table)}
+    out: dict = {"patches": len(patches)}
+    for context in (False, True):
+        with open_slide(tif) as slide:
+            result = score_slide(model, slide, context=context)
+        matched = [(t, patches[(t.x, t.y)]) for t in result.scored if (t.x, t.y) in patches]
+        matched = [(t, p) for t, p in matched if p["path"].rsplit("/", 1)[-1] in evaluated]
+        ev = np.array([evaluated[p["path"].rsplit("/", 1)[-1]] for _, p in matched])
+        if context:
+            ev = neighbour_mean([patient] * len(ev), [t.x for t, _ in matched], [t.y for t, _ in matched], ev)
+        tiles = np.array([t.prob_malignant for t, _ in matched])
+        out[context] = ([p["label"] for _, p in matched], tiles, np.asarray(ev))
+    by_name = {p["path"].rsplit("/", 1)[-1]: p for p in patches.values()}
+    every = [(by_name[k], v) for k, v in evaluated.items() if k in by_name]
+    probs = np.array([v for _, v in every])
+    smooth = neighbour_mean([patient] * len(every), [p["x"] for p, _ in every], [p["y"] for p, _ in every], probs)
+    out["all"] = ([p["label"] for p, _ in every], probs, np.asarray(smooth))
+    return out

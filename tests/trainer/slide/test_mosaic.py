@@ -34,3 +34,17 @@ def test_a_folder_without_idc_patches_is_refused(tmp_path):
         from trainer.slide.mosaic import build_mosaic
 
         build_mosaic(tmp_path, tmp_path / "m.tif")
+
+
+def test_the_mosaics_tiles_score_as_trainer_evaluate_scores_their_patches(patient_dir, demo_cnn, tmp_path):
+    from tests.trainer.slide.conftest import DEMO_CNN
+    from trainer.slide.mosaic import compare_with_evaluate
+
+    got = compare_with_evaluate(demo_cnn, DEMO_CNN, patient_dir, tmp_path)
+    for context in (False, True):
+        labels, tiles, evaluated = got[context]
+        assert labels and len(labels) <= got["patches"]
+        assert np.abs(tiles - evaluated).max() < 1e-5
+    labels, probs, smooth = got["all"]
+    assert len(labels) == len(probs) == len(smooth) >= len(got[False][0])
+    assert not np.allclose(probs, smooth)  # the context is a real 3x3 mean, not the patch's own value
