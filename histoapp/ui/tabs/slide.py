@@ -47,18 +47,19 @@ def examples(settings=None) -> list[tuple[str, str]]:
     found = [(p.name, str(p)) for p in sorted(SLIDE_EXAMPLES.glob("*")) if p.suffix.lower() in SLIDE_SUFFIXES]
     root = getattr(settings, "slide_dir", None)
     if root and Path(root).is_dir():
+        root = Path(root).resolve()
         server = sorted(
-            p for p in Path(root).rglob("*") if p.suffix.lower() in SLIDE_SUFFIXES and p.is_file() and _visible(p, root)
+            p for p in root.rglob("*") if p.suffix.lower() in SLIDE_SUFFIXES and p.is_file() and _visible(p, root)
         )
         found += [(f"server: {p.relative_to(root)}", str(p)) for p in server[:SERVER_SLIDES_LISTED]]
     return found
 
 
-def _visible(path: Path, root) -> bool:
-    """Not hidden (no part of the path under the folder starts with a dot) and inside the folder once resolved (a
-    link out of it is not listed)."""
-    rel = path.relative_to(root)
-    return not any(part.startswith(".") for part in rel.parts) and path.resolve().is_relative_to(Path(root).resolve())
+def _visible(path: Path, root: Path) -> bool:
+    """Not hidden (no part of the path under the resolved folder ``root`` starts with a dot) and inside it once
+    resolved (a link out of it is not listed)."""
+    hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
+    return not hidden and path.resolve().is_relative_to(root)
 
 
 def _owner(ctx: AppContext) -> str | None:
