@@ -3,12 +3,15 @@ Predict tab's batch CSV) live in one folder, and files there older than ``ttl_s`
 runs before each new download and, while the server runs, every ``sweep_every_s`` (``lifespan``).
 
 Gradio's own cache (uploads, and its copy of each download) expires by ``Blocks(delete_cache=...)``
-(``histoapp.ui.app.build``); public mode keeps no copy of an upload (``histoapp.ui.tabs.predict``)."""
+(``histoapp.ui.app.build``), in a folder of this process's own (``own_gradio_cache``); public mode keeps no copy
+of an upload (``histoapp.ui.tabs.predict``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import tempfile
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,6 +37,19 @@ def cache_policy(settings: Settings) -> tuple[int, int]:
     """``Blocks(delete_cache=(every, age))``: Gradio deletes its cached files older than ``age`` seconds."""
     ttl = ttl_s(settings)
     return (int(sweep_every_s(settings)) or 1, ttl)
+
+
+def own_gradio_cache() -> Path:
+    """Give this process its own Gradio cache folder (``GRADIO_TEMP_DIR``; one the user set is kept). Gradio
+    stores an upload at ``<cache>/<sha256>/<name>``, so two servers on one machine sharing the default
+    ``/tmp/gradio`` share the path of the same patch, and one's expiry sweep (``cache_policy``; a public demo's
+    runs every second) deletes the other's upload before it is read. Call before the Blocks is built: Gradio
+    reads the variable when a Blocks and its server are made."""
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        os.environ["GRADIO_TEMP_DIR"] = str(
+            Path(tempfile.gettempdir()).resolve() / "gradio" / f"histoapp-{os.getpid()}"
+        )
+    return Path(os.environ["GRADIO_TEMP_DIR"])
 
 
 def downloads_dir(settings: Settings) -> Path:

@@ -39,7 +39,9 @@ def build(
     ``problems``: what the start-up check found the app cannot write (``histoapp.health.problems``), shown on
     the page."""
     ctx = AppContext(settings or get_settings(), warm=warm, worker=worker)
-    # Gradio's cached uploads and downloads expire (public mode: after its upload TTL; elsewhere a day).
+    # Gradio's cached uploads and downloads expire (public mode: after its upload TTL; elsewhere a day), in a
+    # folder no other server on this machine sweeps.
+    visitor_files.own_gradio_cache()
     with gr.Blocks(title=TITLE, delete_cache=visitor_files.cache_policy(ctx.settings)) as demo:
         ctx.blocks = demo
         gr.Markdown(f"# {TITLE}\nResearch and teaching tool — not a diagnostic device.")

@@ -80,6 +80,7 @@ def test_concurrent_explained_predictions_share_forward_passes(serve_app, tmp_pa
         )
     for result in [single, *results]:
         for side in ("cnn", "vlm"):
+            assert result[side] is not None, result  # the whole answer, to say why (an upload's error ...)
             heat = result[side]["heatmap"]
             assert result[side]["explanation"] and len(heat) <= 32 and len(heat[0]) <= 32
             assert all(0.0 <= v <= 1.0 for row in heat for v in row)

@@ -4,10 +4,14 @@ expire while the server runs, and the login: throttled over HTTP and checked off
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +20,9 @@ from PIL import Image
 from histoapp import auth, login, public
 from histoapp.settings import Settings
 from histoapp.ui import app as app_module
+from histoapp.ui.examples import list_examples
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -184,3 +191,53 @@ def test_other_requests_are_served_while_a_password_is_being_checked(tmp_path, m
             release.set()
             t.join(60)
         assert answer["login"].status_code == 200
+
+
+# A second app server on this machine, in its own process as it would be: a public demo, whose sweep deletes the
+# Gradio files it has seen once 2 s old, every second. It prints its address and serves until stdin closes.
+PUBLIC_SERVER = """
+import sys, tempfile
+from pathlib import Path
+from histoapp.settings import Settings
+from histoapp.ui.app import build_app
+tmp = Path(tempfile.mkdtemp())
+demo = build_app(Settings(runs_dir=tmp / "runs", data_dir=tmp / "data", public=True, public_upload_ttl_s=2))
+demo.queue().launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+print(demo.local_url, flush=True)
+sys.stdin.read()
+demo.close()
+"""
+
+
+def _upload(url: str, path: Path) -> Path:
+    with path.open("rb") as f:
+        reply = httpx.post(f"{url}gradio_api/upload", files={"files": (path.name, f)}, timeout=60)
+    reply.raise_for_status()
+    return Path(reply.json()[0])
+
+
+@pytest.mark.slow
+def test_another_servers_cache_sweep_does_not_delete_this_servers_upload(tmp_path):
+    """Gradio keeps an upload at ``<cache>/<sha256>/<name>``: with one cache for the machine, a public demo's
+    sweep deleted another server's upload of the same patch before it was read (a flaky CI run)."""
+    patch = Path(list_examples()[0]["path"])
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}  # started on its own, not by this app
+    other = subprocess.Popen(
+        [sys.executable, "-c", PUBLIC_SERVER],
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        other_url = other.stdout.readline().strip()
+        assert other_url.startswith("http"), "the second server did not start"
+        _upload(other_url, patch)  # the public server now sweeps its copy of this patch
+        with served(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")) as (_, url):
+            mine = _upload(url + "/", patch)
+            time.sleep(4)  # past the public server's 2 s TTL and a sweep
+            assert mine.is_file(), f"{mine} was deleted by the other server's sweep"
+    finally:
+        other.stdin.close()
+        other.wait(60)
