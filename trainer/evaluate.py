@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.data.stain import METHODS as STAIN_METHODS
 from trainer.metrics import classification_metrics
 from trainer.models import load_checkpoint as resolve_checkpoint
 from trainer.models.base import ModelAdapter
@@ -35,6 +36,7 @@ def evaluate_checkpoint(
     num_workers: int = 0,
     progress: bool = True,
     patients: list[str] | None = None,
+    stain_normalization: str | None = None,
 ) -> dict:
     """Predict every image of ``data_root`` (any source ``index_dataset`` reads: BreakHis, BACH, IDC, class
     folders, a folder with a ``manifest.csv``/``MANIFEST.csv``) with the checkpoint (``trainer.predict``: calibrated
@@ -44,7 +46,9 @@ def evaluate_checkpoint(
     (``metrics_in_distribution``) and those the model answers (``metrics_answered``); problem images (unreadable,
     ``too_small`` ...) are skipped and counted. ``patients``: only these patients' images (e.g. one fold's test
     patients, from a run's ``splits.json``). Several ``data_root`` folders are indexed as one dataset
-    (``trainer.data.roots``)."""
+    (``trainer.data.roots``). ``stain_normalization``: "macenko" / "reinhard" normalise every image to the bundled
+    reference before the model sees it, "none" turns off the model's own; default (None): as the model was trained
+    (the cross-dataset test with stain normalisation on and off)."""
     import dataclasses
 
     from trainer.data.roots import index_roots
@@ -68,7 +72,11 @@ def evaluate_checkpoint(
     if not records:
         raise ValueError(f"no usable images in {where}" + (f" at {magnification}" if magnification else ""))
     size = input_size or ckpt.input_size
-    model = dataclasses.replace(ckpt, input_size=size)
+    stain = meta.get("stain_normalization") if stain_normalization is None else stain_normalization
+    stain = None if stain == "none" else stain
+    if stain is not None and stain not in STAIN_METHODS:
+        raise ValueError(f"stain normalisation must be one of {', '.join(STAIN_METHODS)} or none, not {stain!r}")
+    model = dataclasses.replace(ckpt, input_size=size, meta={**meta, "stain_normalization": stain})
     inputs = [Input(r.path, None, r.label) for r in records]
     results = predict_files(model, inputs, batch_size=batch_size, workers=max(2, num_workers))
     kept = [(r, pred) for r, (_, pred, _) in zip(records, _progress(results, len(inputs), progress), strict=True)]
@@ -125,6 +133,7 @@ def evaluate_checkpoint(
         "label_level": report.label_level,
         "problems": len(report.problems) + len(failed),
         "input_size": size,
+        "stain_normalization": stain,
         "trained_on": meta,
         "metrics": metrics,
         "trust": {

@@ -37,6 +37,23 @@ def test_evaluate_cli_writes_predictions_and_metrics(cv_run, tiny_data, tmp_path
     assert {"ood_score", "ood", "abstain"} <= set(rows[0])
 
 
+def test_evaluate_with_stain_normalisation_on_and_off(cv_run, tiny_data, tmp_path, capsys):
+    """The cross-dataset test with stain normalisation on and off: "macenko" normalises every image before the
+    model (other probabilities, said in the output and metrics.json); "none" is the model as trained."""
+    ckpt = cv_run / "resnet18" / "40X" / "fold0" / "best"
+    probs = {}
+    for stain in ("none", "macenko"):
+        out = tmp_path / stain
+        args = ["evaluate", str(ckpt), str(tiny_data), "--magnification", "100X", "--out", str(out)]
+        assert main([*args, "--stain-normalization", stain, "--threads", "1"]) == 0
+        assert f"stain normalisation {stain}" in capsys.readouterr().out
+        res = json.loads((out / "metrics.json").read_text())
+        assert res["stain_normalization"] == (None if stain == "none" else stain)
+        probs[stain] = [float(r["prob_malignant"]) for r in csv.DictReader((out / "predictions.csv").open())]
+    assert len(probs["none"]) == len(probs["macenko"]) == 32
+    assert max(abs(a - b) for a, b in zip(probs["none"], probs["macenko"], strict=True)) > 1e-4
+
+
 def test_evaluate_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["evaluate", str(tmp_path / "nope"), str(tmp_path)])
@@ -151,7 +168,9 @@ def test_evaluate_on_an_idc_layout_folder(tmp_path, capsys):
     assert main(["evaluate", str(ckpt), str(data), "--out", str(out), "--threads", "1"]) == 0
     printed = capsys.readouterr().out
     n = sum(b + m for b, m in IDC_PATIENTS.values())
-    assert f"{n} images (2 skipped as problems), input 32 px; 6 patients, source idc" in printed
+    assert (
+        f"{n} images (2 skipped as problems), input 32 px, stain normalisation none; 6 patients, source idc" in printed
+    )
     assert "labels per patch: patient acc." in printed
     res = json.loads((out / "metrics.json").read_text())
     assert res["source"] == "idc" and res["label_level"] == "patch" and res["n"] == n and res["patients"] == 6
@@ -194,7 +213,7 @@ def test_evaluate_on_a_plain_folder_with_an_upper_case_manifest(tmp_path, capsys
     out = tmp_path / "eval"
     assert main(["evaluate", str(ckpt), str(data), "--out", str(out), "--threads", "1"]) == 0
     printed = capsys.readouterr().out
-    assert "12 images (0 skipped as problems), input 32 px; 4 patients, source csv" in printed
+    assert "12 images (0 skipped as problems), input 32 px, stain normalisation none; 4 patients, source csv" in printed
     assert "labels per patch" not in printed
     res = json.loads((out / "metrics.json").read_text())
     assert res["source"] == "csv" and res["label_level"] == "patient"

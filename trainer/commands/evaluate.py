@@ -21,6 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--input-size", type=int, help="default: the size the model was trained at")
     p.add_argument("--patients", help="only these patients, comma-separated (e.g. a fold's test patients)")
+    p.add_argument(
+        "--stain-normalization",
+        choices=["macenko", "reinhard", "none"],
+        help="normalise every image's stains to the bundled reference first, or none (default: as trained)",
+    )
     p.add_argument("--threads", type=int)
     p.set_defaults(func=cmd_evaluate)
 
@@ -43,10 +48,12 @@ def cmd_evaluate(args) -> int:
         batch_size=args.batch_size,
         input_size=args.input_size,
         patients=[p.strip() for p in args.patients.split(",") if p.strip()] if args.patients else None,
+        stain_normalization=args.stain_normalization,
     )
     trust = res["trust"]
     print(
-        f"{res['n']} images ({res['problems']} skipped as problems), input {res['input_size']} px; "
+        f"{res['n']} images ({res['problems']} skipped as problems), input {res['input_size']} px, stain "
+        f"normalisation {res['stain_normalization'] or 'none'}; "
         f"{res['patients']} patients, source {res['source']}"
     )
     print(f"trust: {trust['reference']}")
