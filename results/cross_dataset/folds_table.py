@@ -9,6 +9,7 @@ import glob
 import json
 import statistics
 import sys
+from pathlib import Path
 
 
 def cell(values):
@@ -21,7 +22,7 @@ def cell(values):
 
 
 for pattern in sys.argv[1:]:
-    runs = [json.load(open(f"{d}/metrics.json")) for d in sorted(glob.glob(pattern))]
+    runs = [json.loads(Path(d, "metrics.json").read_text()) for d in sorted(glob.glob(pattern))]
     if not runs:
         sys.exit(f"{pattern}: no metrics.json")
     cols = {
