@@ -35,6 +35,8 @@ for pattern in sys.argv[1:]:
         "ROC-AUC answered": [r["metrics_answered"]["roc_auc"] for r in runs],
     }
     stain = {r.get("stain_normalization") or "none" for r in runs}
-    print(f"| {pattern} ({len(runs)}) | {'/'.join(sorted(stain))} | " + " | ".join(cell(v) for v in cols.values()) + " |")
+    print(
+        f"| {pattern} ({len(runs)}) | {'/'.join(sorted(stain))} | " + " | ".join(cell(v) for v in cols.values()) + " |"
+    )
     if len(runs) > 1:
         print("  per folder ROC-AUC: " + " ".join(f"{v:.3f}" for v in cols["ROC-AUC"]))
