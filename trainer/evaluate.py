@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.data.stain import METHODS as STAIN_METHODS
+from trainer.data.stain import check_method as check_stain_method
 from trainer.metrics import classification_metrics
 from trainer.models import load_checkpoint as resolve_checkpoint
 from trainer.models.base import ModelAdapter
@@ -73,9 +73,7 @@ def evaluate_checkpoint(
         raise ValueError(f"no usable images in {where}" + (f" at {magnification}" if magnification else ""))
     size = input_size or ckpt.input_size
     stain = meta.get("stain_normalization") if stain_normalization is None else stain_normalization
-    stain = None if stain == "none" else stain
-    if stain is not None and stain not in STAIN_METHODS:
-        raise ValueError(f"stain normalisation must be one of {', '.join(STAIN_METHODS)} or none, not {stain!r}")
+    stain = None if stain in (None, "none") else check_stain_method(stain)
     model = dataclasses.replace(ckpt, input_size=size, meta={**meta, "stain_normalization": stain})
     inputs = [Input(r.path, None, r.label) for r in records]
     results = predict_files(model, inputs, batch_size=batch_size, workers=max(2, num_workers))

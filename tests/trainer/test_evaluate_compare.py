@@ -52,6 +52,11 @@ def test_evaluate_with_stain_normalisation_on_and_off(cv_run, tiny_data, tmp_pat
         probs[stain] = [float(r["prob_malignant"]) for r in csv.DictReader((out / "predictions.csv").open())]
     assert len(probs["none"]) == len(probs["macenko"]) == 32
     assert max(abs(a - b) for a, b in zip(probs["none"], probs["macenko"], strict=True)) > 1e-4
+    from trainer.evaluate import evaluate_checkpoint
+
+    with pytest.raises(ValueError, match="must be one of macenko, reinhard or none"):
+        evaluate_checkpoint(ckpt, tiny_data, out_dir=tmp_path / "bad", stain_normalization="vahadane")
+    assert not (tmp_path / "bad").exists()  # refused before any image was read or file written
 
 
 def test_evaluate_cli_errors_are_one_line(tmp_path, capsys):

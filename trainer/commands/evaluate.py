@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from trainer.data.stain import METHODS as STAIN_METHODS
 from trainer.threads import set_torch_threads
 
 
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patients", help="only these patients, comma-separated (e.g. a fold's test patients)")
     p.add_argument(
         "--stain-normalization",
-        choices=["macenko", "reinhard", "none"],
+        choices=[*STAIN_METHODS, "none"],
         help="normalise every image's stains to the bundled reference first, or none (default: as trained)",
     )
     p.add_argument("--threads", type=int)

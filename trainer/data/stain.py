@@ -30,14 +30,20 @@ def tissue_fraction(arr: np.ndarray) -> float:
     return float((od >= _BETA).all(axis=1).mean())
 
 
+def check_method(method: str) -> str:
+    """``method`` if it is one of ``METHODS``, else a ValueError: the one check, for the transform and for
+    ``trainer evaluate --stain-normalization`` (which checks before any image is read)."""
+    if method not in METHODS:
+        raise ValueError(f"stain normalisation must be one of {', '.join(METHODS)} or none, not {method!r}")
+    return method
+
+
 class StainNormalize:
     """A picklable transform ``PIL RGB -> PIL RGB``. The normaliser is fitted lazily in each process (so
     DataLoader workers do not ship it around)."""
 
     def __init__(self, method: str = "macenko", reference: str | Path | None = None):
-        if method not in METHODS:
-            raise ValueError(f"stain normalisation must be one of {', '.join(METHODS)} or None, not {method!r}")
-        self.method = method
+        self.method = check_method(method)
         self.reference = Path(reference) if reference else DEFAULT_REFERENCE
         if not self.reference.is_file():
             raise FileNotFoundError(f"stain reference patch not found: {self.reference}")
