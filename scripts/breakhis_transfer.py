@@ -50,14 +50,15 @@ def transfer(run: Path, data: Path, threads: int = 1) -> dict:
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for k, ckpt in fold_checkpoints(run).items():
+            tested = {group_key(t) for t in folds[k]["test_patients"]}
             evaluate_checkpoint(ckpt, data, out_dir=Path(tmp) / f"fold{k}", progress=False)
             with (Path(tmp) / f"fold{k}" / "predictions.csv").open() as f:
                 for r in csv.DictReader(f):
                     if Path(r["path"]).parent.name not in OTHER:  # BreakHis: <slide>/<magnification>/<field>
                         continue
-                    slide = r["patient_id"]
-                    unseen = group_key(slide) not in cv_groups
-                    if group_key(slide) in {group_key(t) for t in folds[k]["test_patients"]} or unseen:
+                    group = group_key(r["patient_id"])
+                    unseen = group not in cv_groups
+                    if group in tested or unseen:
                         probs[r["path"]].append(float(r["prob_malignant"]))
                         rows[r["path"]] = {**r, "scored_by": "all folds (mean)" if unseen else f"fold {k}"}
     table = {}
