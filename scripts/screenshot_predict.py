@@ -1,6 +1,6 @@
 """Screenshot of the Predict tab on a bundled example (headless Debian Chromium via Playwright) -> docs/predict.png.
 
-uv run python scripts/screenshot_predict.py [--example idc_malignant_40X_patient9083.png] [--out docs/predict.png]
+uv run python scripts/screenshot_predict.py [--example idc_malignant_40X_patient13401.png] [--out docs/predict.png]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     from histoapp.ui.examples import EXAMPLES_DIR
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--example", default="idc_malignant_40X_patient9083.png")
+    ap.add_argument("--example", default="idc_malignant_40X_patient13401.png")
     ap.add_argument("--out", default=str(ROOT / "docs" / "predict.png"))
     a = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp())

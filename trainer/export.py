@@ -116,6 +116,17 @@ def model_card(
     if isinstance(data.get("root"), list):
         data_text += f" Folders, indexed as one dataset: {', '.join(f'`{r}`' for r in data['root'])}."
     init = f"; initialised from `{mcfg['init_from']}`" if mcfg.get("init_from") else ""
+    init += f"; output stride {mcfg['output_stride']}" if mcfg.get("output_stride") else ""
+    folds = row["per_fold"]
+    # A run of one fold has no spread: a "mean ± 0.000" column would read as five agreeing folds.
+    heading, spread = (
+        ("## Cross-validation results (measured, test folds)", True)
+        if len(folds) > 1
+        else (
+            f"## Test-fold results (measured; only fold {folds[0]['fold']} of the {data.get('folds')} was run)",
+            False,
+        )
+    )
     lines = [
         f"# {title}",
         "",
@@ -142,17 +153,21 @@ def model_card(
         f"| weights | fold {fold} ({fold_reason}), stored as {_DTYPE_NAMES.get(dtype, dtype)} safetensors |",
         f"| knowing when not to answer | {_trust_line(RunDir(run_dir).fold(model, magnification, fold).best)} |",
         "",
-        "## Cross-validation results (measured, test folds)",
+        heading,
         "",
-        "| metric | mean ± std | " + " | ".join(f"fold {f['fold']}" for f in row["per_fold"]) + " |",
-        "|---|---|" + "---|" * len(row["per_fold"]),
+        "| metric |"
+        + (" mean ± std |" if spread else "")
+        + " "
+        + " | ".join(f"fold {f['fold']}" for f in folds)
+        + " |",
+        "|---|" + ("---|" if spread else "") + "---|" * len(folds),
     ]
     for m in METRICS:
         mean, std = row["mean"].get(m), row["std"].get(m)
         if mean is None:
             continue
-        cells = " | ".join("—" if f.get(m) is None else f"{f[m]:.3f}" for f in row["per_fold"])
-        lines.append(f"| {m} | {mean:.3f} ± {(std or 0.0):.3f} | {cells} |")
+        cells = " | ".join("—" if f.get(m) is None else f"{f[m]:.3f}" for f in folds)
+        lines.append(f"| {m} | " + (f"{mean:.3f} ± {(std or 0.0):.3f} | " if spread else "") + f"{cells} |")
     lines += [
         "",
         f"Training time: {row.get('train_time_s', 0.0) / 60:.1f} min in total.",

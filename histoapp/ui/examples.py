@@ -2,8 +2,8 @@
 
 They are real tissue: IDC tiles and BreakHis images copied byte for byte by ``scripts/make_examples.py`` (which
 says how they were chosen; ``assets/examples/README.md`` lists each file, its source and licence). Each file's
-name says what it is (``idc_malignant_40X_patient9083.png``,
-``breakhis_benign_fibroadenoma_100X_patient14-25197.jpg``): the button titles, the class and the
+name says what it is (``idc_malignant_40X_patient13401.png``,
+``breakhis_benign_fibroadenoma_100X_patient14-21998CD.jpg``): the button titles, the class and the
 magnification are read from it.
 """
 
@@ -20,7 +20,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 # by no known dataset goes to "other".
 DATASETS = {
     "idc": "IDC patches (50x50 px at 40X: what the demo models were trained on)",
-    "breakhis": "BreakHis images (350x230 px at 40X-400X: not what the demo models were trained on)",
+    "breakhis": "BreakHis images (700x460 px at 40X-400X: not what the demo models were trained on)",
     "other": "Other examples",
 }
 TITLE_MAX = 60  # Gradio cuts an example's label after this many characters

@@ -63,3 +63,22 @@ def test_card_says_how_training_was_thinned(tmp_path, cv_run):
     RunDir(run).config_file.write_text(yaml.safe_dump(cfg))
     card = model_card(run, "resnet18", "40X", 0, title="t", commands=[])
     assert "kept 0.5 of each patient's images" in card and "trained on 0.33 of its training patients" in card
+
+
+def test_card_of_a_one_fold_run_shows_no_spread_and_names_the_output_stride(tmp_path, cv_run):
+    import shutil
+
+    import yaml
+
+    from trainer.export import model_card
+
+    run = shutil.copytree(cv_run, tmp_path / "run")
+    card = model_card(run, "resnet18", "40X", 0, title="t", commands=[])
+    assert "mean ± std" in card and "output stride" not in card
+    shutil.rmtree(RunDir(run).fold("resnet18", "40X", 1).path)  # as if only fold 0 had run (data.folds_to_run)
+    cfg = RunDir(run).config()
+    cfg["models"][0]["output_stride"] = 16
+    RunDir(run).config_file.write_text(yaml.safe_dump(cfg))
+    card = model_card(run, "resnet18", "40X", 0, title="t", commands=[])
+    assert "only fold 0 of the" in card and "±" not in card and "mean ± std" not in card
+    assert "output stride 16" in card

@@ -11,6 +11,7 @@ from histoapp.ui.examples import list_examples
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 120_000  # first prediction loads the models on a shared CPU
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _open(serve_app, page, tmp_path):
@@ -186,9 +187,10 @@ def _answered(page):
 def test_no_agree_says_or_answer_text_for_a_model_that_abstains(serve_app, page, tmp_path):
     """Issue 23: the demo models abstained (uncertain) on the bundled fibroadenoma at 100X, yet the page read
     "agree: benign" and the VLM's free text "benign"; in a batch, "agree on all N patches" counted abstentions.
-    Since issue 30's demo CNN only the VLM abstains there (P 0.39); the CNN answers benign (P 0.21)."""
+    With the 211-patient demo models (issue 25) the bundled BreakHis adenosis at 40X is such a case: the VLM
+    abstains (P 0.52), the CNN answers benign (P 0.20)."""
     _open(serve_app, page, tmp_path)
-    _upload(page, _example("fibroadenoma_100X"))
+    _upload(page, _example("adenosis_40X"))
     _answered(page)
     assert "No answer" in page.locator("#predict-vlm-info").inner_text()
     assert "No answer" not in page.locator("#predict-cnn-info").inner_text()
@@ -221,16 +223,22 @@ def test_no_agree_says_or_answer_text_for_a_model_that_abstains(serve_app, page,
 def test_each_result_says_what_the_model_was_trained_on_and_warns_outside_it(serve_app, page, tmp_path):
     """Issue 23: a BreakHis ductal carcinoma at 100X got "benign" from both IDC-trained models with no warning.
     Each side names its training data, warns of the other magnification and scale, and says that only the
-    central square of the 350x230 image was seen."""
+    central square of the 700x460 image was seen."""
     _open(serve_app, page, tmp_path)
-    _upload(page, _example("ductal-carcinoma_100X"))
+    _upload(page, _example("lobular-carcinoma_100X"))
     _answered(page)
+    answered = []
     for side in ("cnn", "vlm"):
         info = page.locator(f"#predict-{side}-info").inner_text()
         assert "Trained on: IDC patches of 50x50 px at 40X" in info, info
         assert "tagged 100X; the model was trained at 40X only" in info, info
-        assert "350x230 px, the training images 50x50 px" in info and "4.6x smaller" in info, info
-        assert "Only the central 230x230 px square" in info, info
+        assert "700x460 px, the training images 50x50 px" in info and "9.2x smaller" in info, info
+        if "No answer" in info:  # the crop note goes with a heat map, and an abstaining side shows none
+            assert "nothing to explain" in info, info
+        else:
+            answered.append(side)
+            assert "Only the central 460x460 px square" in info, info
+    assert answered  # with the 211-patient demo models the CNN abstains on this field, the VLM answers
 
 
 def test_public_visitors_get_no_queue_button_and_no_server_notes(serve_app, page, tmp_path):
@@ -239,7 +247,9 @@ def test_public_visitors_get_no_queue_button_and_no_server_notes(serve_app, page
     url = serve_app(Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data", public=True))
     page.goto(url)
     page.get_by_role("tab", name="Predict").wait_for()
-    _upload(page, _example("malignant_40X_patient8916"))  # the demo CNN says malignant, the VLM benign
+    # No bundled example splits the two demo models (each disagreement there has one abstaining); this held-out
+    # patient's patch does: the CNN says malignant (P 0.73), the VLM benign (0.10).
+    _upload(page, str(ROOT / "assets" / "data" / "idc-mini" / "8917" / "0" / "8917_idx5_x1401_y1251_class0.png"))
     page.locator("#predict-agreement").get_by_text("disagree").wait_for(timeout=TIMEOUT)
     assert not page.locator("#predict-send").is_visible()
     assert page.get_by_text("Not available now").count() == 0
@@ -251,9 +261,9 @@ def test_a_public_visitor_over_the_rate_limit_gets_a_message_and_the_page_keeps_
     turns into a red Error."""
     settings = Settings(runs_dir=tmp_path / "runs", data_dir=tmp_path / "data", public=True)
     page.goto(serve_app(dataclasses.replace(settings, public_predictions_per_min=1)))
-    _upload(page, _example("benign_40X_patient8865"))
+    _upload(page, _example("benign_40X_patient12895"))
     _answered(page)
     page.locator("#predict-files button[aria-label='Clear']").first.click()
-    _upload(page, _example("malignant_40X_patient9083"))
+    _upload(page, _example("malignant_40X_patient13401"))
     page.locator("#predict-errors").get_by_text("Public demo limit").wait_for(timeout=TIMEOUT)
     assert page.get_by_text("Error", exact=True).count() == 0

@@ -83,7 +83,7 @@ def photo_scene() -> Image.Image:
 
 
 # A real IDC patch (50x50, IDC in the tile), bundled with the app (assets/examples/README.md)
-REAL_PATCH = Path(__file__).resolve().parents[3] / "assets" / "examples" / "idc_malignant_40X_patient8916.png"
+REAL_PATCH = Path(__file__).resolve().parents[3] / "assets" / "examples" / "idc_malignant_40X_patient13401.png"
 # How thumbnails are enlarged: pixel repetition (image viewers' "zoom") and the smooth kernels
 ENLARGE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "lanczos": Image.LANCZOS}
 

@@ -60,7 +60,7 @@ def enlarged(checks):
 def test_a_thumbnail_enlarged_by_any_kernel_is_too_small_and_its_side_is_found(side):
     # thumbnails of two real patches (IDC, benign and malignant), to 50, 64, 224 and 512 px by nearest, bilinear,
     # bicubic and Lanczos: the fit names the thumbnail's side, whatever the kernel
-    for patch in (hostile.real_patch(), Image.open(EXAMPLES / "idc_benign_40X_patient8865.png").convert("RGB")):
+    for patch in (hostile.real_patch(), Image.open(EXAMPLES / "idc_benign_40X_patient12895.png").convert("RGB")):
         for what, image in hostile.enlarged_thumbnails(sides=(side,), patch=patch).items():
             checks = check_image(image)
             assert enlarged(checks) is not None, (what, checks)
@@ -96,9 +96,9 @@ def test_small_real_crops_are_not_taken_for_thumbnails():
 
 
 def test_a_non_square_image_and_opencv_pytorch_bicubic():
-    # a real BreakHis image (350x230) shrunk to 18x12 and enlarged back; and PyTorch's bicubic (a = -0.75)
+    # a real BreakHis image (700x460) shrunk to 18x12 and enlarged back; and PyTorch's bicubic (a = -0.75)
     image = Image.open(EXAMPLES / "breakhis_malignant_ductal-carcinoma_40X_patient14-2523.jpg").convert("RGB")
-    assert image.size == (350, 230) and enlarged(check_image(image)) is None
+    assert image.size == (700, 460) and enlarged(check_image(image)) is None
     back = check_image(image.resize((18, 12), Image.BOX).resize(image.size, Image.BICUBIC))
     assert back.fit_side == 12 and enlarged(back) is not None
     torch = pytest.importorskip("torch")
