@@ -28,7 +28,7 @@ def check_maps(ctx: ModelContext, item: Item, keys: dict[str, str | None], metho
     """The faithfulness of each map shown for ``item`` (the CNN's ``method`` map, the VLM's attention), kept on the
     item (``Item.map_score``); a map already scored is not scored again, an abstaining model's is not shown."""
     for attr, kind in (("cnn", "CNN"), ("vlm", "VLM")):
-        key, pred = keys.get(attr), getattr(item, attr)
+        key, pred = item.key(attr, keys.get(attr)), getattr(item, attr)
         if not key or pred is None or pred.explanation is None or abstained(pred) or item.map_score(attr):
             continue
         try:

@@ -13,6 +13,7 @@ from histoapp.models.calls import (
     models_call,
     tta_images,
 )
+from histoapp.models.routing import AUTO, AUTO_LABEL, offered, pick
 from histoapp.models.uploads import Item, abstained
 
 SIDES = (("cnn", "CNN"), ("vlm", "VLM"))  # Item attribute and what the page calls each model
@@ -25,10 +26,29 @@ def _failed(errors: list[str] | None, what: str, exc: Exception) -> None:
     errors.append(f"{what}: {exc.__class__.__name__}: {exc}")
 
 
-def model_choices(ctx: ModelContext, family: str) -> tuple[list[tuple[str, str]], str | None]:
-    """Dropdown choices (label, key) for a family: available models first; the demo model is the default."""
-    usable = [e for e in ctx.registry.list(family) if e.available]
-    return [(e.label, e.key) for e in usable], ctx.registry.default_key(family)
+def model_choices(ctx: ModelContext, family: str, auto: bool = False) -> tuple[list[tuple[str, str]], str | None]:
+    """Dropdown choices (label, key) for a family: available models first; the demo model is the default. With
+    ``auto`` (Predict) and two or more models trained here, "Auto" comes first and is the default."""
+    usable = [(e.label, e.key) for e in ctx.registry.list(family) if e.available]
+    if auto and offered(ctx.registry, family):
+        return [(AUTO_LABEL, AUTO), *usable], AUTO
+    return usable, ctx.registry.default_key(family)
+
+
+def _route(ctx: ModelContext, items: list[Item], attr: str, key: str) -> dict[str, list[Item]]:
+    """The items each model answers for side ``attr``: all of them for a chosen ``key``; under Auto, each to the
+    model it lies nearest (``histoapp.models.routing``), the reason kept on the item."""
+    groups: dict[str, list[Item]] = {}
+    for it in items:
+        if key == AUTO:
+            picked, it.routes[attr] = pick(ctx.registry, attr, it.image.size, it.magnification)
+        else:
+            picked = key
+            it.routes.pop(attr, None)
+        it.keys[attr] = picked
+        if picked:
+            groups.setdefault(picked, []).append(it)
+    return groups
 
 
 def predict_items(
@@ -42,25 +62,32 @@ def predict_items(
         key = keys.get(attr)
         if not key or not readable:
             continue
-        ims = [it.image for it in readable]
-        try:
-            if not explain:
-                preds = classify_images(ctx, key, ims)
-            elif attr == "cnn":
-                preds = explain_cnn_images(ctx, key, ims, DEFAULT_CAM)
-            else:
-                preds = explain_vlm_images(ctx, key, ims)
-        except Exception as exc:
-            _failed(errors, f"{kind} prediction failed", exc)
-            continue
-        for it, pred in zip(readable, preds, strict=True):
-            setattr(it, attr, pred)
-            if not explain:
-                setattr(it, f"{attr}_plain_ms", pred.latency_ms)
+        for model, group in _route(ctx, readable, attr, key).items():
+            ims = [it.image for it in group]
+            try:
+                if not explain:
+                    preds = classify_images(ctx, model, ims)
+                elif attr == "cnn":
+                    preds = explain_cnn_images(ctx, model, ims, DEFAULT_CAM)
+                else:
+                    preds = explain_vlm_images(ctx, model, ims)
+            except Exception as exc:
+                _failed(errors, f"{kind} prediction failed", exc)
+                continue
+            for it, pred in zip(group, preds, strict=True):
+                setattr(it, attr, pred)
+                if not explain:
+                    setattr(it, f"{attr}_plain_ms", pred.latency_ms)
+
+
+def resolved(item: Item, keys: dict[str, str | None]) -> dict[str, str | None]:
+    """``keys`` with Auto replaced by the models picked for ``item`` (``predict_items`` picks them)."""
+    return {attr: item.key(attr, key) for attr, key in keys.items()}
 
 
 def explain_cnn(ctx: ModelContext, item: Item, key: str, method: str, target: str | None, errors: list[str]) -> None:
     """The CNN's prediction of ``item`` with its CAM (``method``, of class ``target``)."""
+    key = item.key("cnn", key)
     if not key or item.image is None:
         return
     try:
@@ -82,6 +109,7 @@ def explain_item(
     spread of P(malignant) over its 8 flips / rotations."""
     if item.image is None:
         return
+    keys = resolved(item, keys)
     explain_cnn(ctx, item, keys.get("cnn"), method, target, errors)
     if keys.get("vlm"):
         try:
@@ -97,7 +125,7 @@ def explain_item(
 def add_tta(ctx: ModelContext, item: Item, keys: dict[str, str | None], errors: list[str]) -> None:
     """The patch's spread of P(malignant) over its 8 flips / rotations, and what it cost."""
     for attr, kind in SIDES:
-        key, pred = keys.get(attr), getattr(item, attr)
+        key, pred = item.key(attr, keys.get(attr)), getattr(item, attr)
         if not key or pred is None:
             continue
         try:
@@ -113,7 +141,7 @@ def domain_notes(ctx: ModelContext, key: str | None, item: Item | None) -> tuple
     scale): ``histoapp.models.domain``. ("", []) for no model or no image."""
     from histoapp.models.domain import domain_of
 
-    if not key or item is None or item.image is None:
+    if not key or key == AUTO or item is None or item.image is None:
         return "", []
     try:
         domain = domain_of(ctx.registry.get(key))

@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from histoapp.models.routing import AUTO
 from histoapp.public import pixel_budget
 
 ACCEPTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -42,6 +43,12 @@ class Item:
     vlm_plain_ms: float | None = None
     # "cnn" / "vlm" -> (the explanation scored, its trainer.explain.faithfulness.Faithfulness): ``map_score``
     scores: dict = field(default_factory=dict)
+    keys: dict = field(default_factory=dict)  # "cnn" / "vlm" -> the model that answered (Auto's pick included)
+    routes: dict = field(default_factory=dict)  # "cnn" / "vlm" -> why Auto picked that model (histoapp.models.routing)
+
+    def key(self, attr: str, chosen: str | None) -> str | None:
+        """The model that answers ``attr`` for this patch: the ``chosen`` one, or under Auto the one picked for it."""
+        return self.keys.get(attr) if chosen == AUTO else chosen
 
     def map_score(self, attr: str):
         """The faithfulness score of the map on screen for ``attr`` ("cnn" / "vlm"), None until checked: a score

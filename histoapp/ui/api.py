@@ -43,6 +43,7 @@ class ModelAnswer(TypedDict):
     abstain: str | None
     abstain_reason: str | None
     notes: list[str]
+    route: str | None  # why Auto picked this model for the patch; None when the caller named the model
     trained_on: str
     warnings: list[str]
     explanation: str | None
@@ -60,11 +61,12 @@ class PatchResult(TypedDict):
     agree: bool | None
 
 
-def _prediction(pred, domain: tuple[str, list[str]] = ("", [])) -> dict | None:
+def _prediction(pred, domain: tuple[str, list[str]] = ("", []), route: str | None = None) -> dict | None:
     """A model's answer as JSON: label and calibrated probabilities, with the trust fields (``trainer.trust``):
     ``ood_score`` / ``ood`` (None without an OOD reference), ``abstain`` (a reason code) and ``abstain_reason``
     (None when the answer stands). A model that abstains gives no ``label`` (None). ``domain``: what the model
-    was trained on, and why this patch lies outside it (``histoapp.models.runner.domain_notes``)."""
+    was trained on, and why this patch lies outside it (``histoapp.models.runner.domain_notes``); ``route``: why
+    Auto picked that model (None when the caller named it)."""
     if pred is None:
         return None
     probs = dict(zip(pred.classes, (float(p) for p in pred.probs), strict=True))
@@ -81,6 +83,7 @@ def _prediction(pred, domain: tuple[str, list[str]] = ("", [])) -> dict | None:
         "abstain": pred.abstain,
         "abstain_reason": pred.abstain_reason,
         "notes": list(pred.notes),
+        "route": route,
         "trained_on": domain[0],
         "warnings": list(domain[1]),
         "explanation": pred.explanation.description if pred.explanation is not None else None,
@@ -109,8 +112,8 @@ def predict_batch(
     here, per call; then the call joins whatever other calls with the same models and options are waiting, and
     the batcher's worker reads, predicts and answers them together (``histoapp.models.calls.batch_call``)."""
     check_rate(ctx.settings)
-    cnn = cnn or runner.model_choices(ctx, "cnn")[1]
-    vlm = vlm or runner.model_choices(ctx, "vlm")[1]
+    cnn = cnn or runner.model_choices(ctx, "cnn", auto=True)[1]
+    vlm = vlm or runner.model_choices(ctx, "vlm", auto=True)[1]
     mag = uploads.magnification_tag(magnification)
     group = ("api-predict", cnn, vlm, mag, bool(explain))
     run = functools.partial(_predict_calls, ctx, cnn=cnn, vlm=vlm, mag=mag, explain=bool(explain))
@@ -139,8 +142,12 @@ def _predict_calls(
                 "name": it.name,
                 "magnification": it.magnification,
                 "error": it.error,
-                "cnn": _prediction(it.cnn, runner.domain_notes(ctx, cnn, it)),
-                "vlm": _prediction(it.vlm, runner.domain_notes(ctx, vlm, it)),
+                **{
+                    attr: _prediction(
+                        getattr(it, attr), runner.domain_notes(ctx, it.key(attr, key), it), it.routes.get(attr)
+                    )
+                    for attr, key in (("cnn", cnn), ("vlm", vlm))
+                },
                 "agree": not it.disagree if it.compared else None,
             }
             for it in its
@@ -173,7 +180,9 @@ def register(ctx: AppContext) -> None:
         Returns:
             {"cnn": [key, ...], "vlm": [key, ...]}
         """
-        return {family: [key for _, key in runner.model_choices(ctx, family)[0]] for family in ("cnn", "vlm")}
+        return {
+            family: [key for _, key in runner.model_choices(ctx, family, auto=True)[0]] for family in ("cnn", "vlm")
+        }
 
     def predict_one(
         image: gr.FileData,
@@ -187,8 +196,9 @@ def register(ctx: AppContext) -> None:
 
         Parameters:
             image: the patch, a PNG, JPEG or TIFF file
-            cnn: a CNN key from the models endpoint (default: the demo CNN)
-            vlm: a VLM key from the models endpoint (default: the demo VLM)
+            cnn: a CNN key from the models endpoint, or "auto" (per patch, the model trained nearest it; the default
+                when two or more CNNs are trained here, else the demo CNN)
+            vlm: a VLM key from the models endpoint, or "auto" (as for cnn; else the demo VLM)
             magnification: the patch's magnification (40X, 100X, 200X or 400X), if known; else read from the file name
             explain: also return each model's heat map (the CNN's Grad-CAM, the VLM's label-token attention)
         Returns:
@@ -208,8 +218,9 @@ def register(ctx: AppContext) -> None:
 
         Parameters:
             images: the patches, PNG, JPEG or TIFF files
-            cnn: a CNN key from the models endpoint (default: the demo CNN)
-            vlm: a VLM key from the models endpoint (default: the demo VLM)
+            cnn: a CNN key from the models endpoint, or "auto" (per patch, the model trained nearest it; the default
+                when two or more CNNs are trained here, else the demo CNN)
+            vlm: a VLM key from the models endpoint, or "auto" (as for cnn; else the demo VLM)
             magnification: the patches' magnification (40X, 100X, 200X or 400X), if known; else read from each file name
             explain: also return each model's heat map
         Returns:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from histoapp.models.routing import AUTO
 from histoapp.models.runner import domain_notes
 from histoapp.models.uploads import UNKNOWN_MAG, Item, abstained
 from histoapp.ui.context import AppContext
@@ -78,11 +79,14 @@ def overlay_image(item: Item, pred, opacity: float):
     return overlay(display(item.image), pred.explanation.heatmap, float(opacity))
 
 
-def domain_md(ctx: AppContext, key: str, item: Item | None) -> str:
-    trained_on, warnings = domain_notes(ctx, key, item)
+def domain_md(ctx: AppContext, attr: str, chosen: str, item: Item | None) -> str:
+    """What the model that answered side ``attr`` was trained on, why Auto picked it, and why the patch lies
+    outside its training images."""
+    trained_on, warnings = domain_notes(ctx, item.key(attr, chosen) if item else chosen, item)
     if not trained_on:
         return ""
-    return "\n\n".join([f"*{trained_on}*"] + [f"⚠️ {w[0].upper()}{w[1:]}." for w in warnings])
+    route = [f"🧭 {item.routes[attr]}."] if item is not None and attr in item.routes else []
+    return "\n\n".join(route + [f"*{trained_on}*"] + [f"⚠️ {w[0].upper()}{w[1:]}." for w in warnings])
 
 
 def info(pred, plain_ms: float | None, what: str, domain: str = "", size: tuple[int, int] | None = None) -> str:
@@ -233,8 +237,8 @@ def write_csv(ctx: AppContext, session: Session) -> str:
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(TABLE_COLUMNS + ["cnn_model", "vlm_model"])
-        for row in table_rows(session):
-            w.writerow(row + [session.cnn_key, session.vlm_key])
+        for it, row in zip(session.items, table_rows(session), strict=True):
+            w.writerow(row + [it.key("cnn", session.cnn_key), it.key("vlm", session.vlm_key)])
     return str(out)
 
 
@@ -264,6 +268,8 @@ def answer(vlm) -> dict:
 def card_title(ctx: AppContext, key: str, kind: str) -> str:
     if not key:
         return f"#### {kind}: none selected"
+    if key == AUTO:
+        return f"#### {kind}: Auto (picked per image)"
     try:
         return f"#### {kind}: {ctx.registry.get(key).name}"
     except KeyError:
@@ -281,14 +287,16 @@ def render(ctx: AppContext, session: Session, opacity: float, extra_errors: list
     size = item.image.size if item and item.image is not None else None
     return {
         "errors": errors_md(session, extra_errors),
-        "cnn_title": card_title(ctx, session.cnn_key, "CNN"),
+        "cnn_title": card_title(ctx, (item and item.key("cnn", session.cnn_key)) or session.cnn_key, "CNN"),
         "cnn_label": label_update(cnn, "CNN"),
-        "cnn_info": info(cnn, item.cnn_plain_ms if item else None, "CAM", domain_md(ctx, session.cnn_key, item), size),
+        "cnn_info": info(
+            cnn, item.cnn_plain_ms if item else None, "CAM", domain_md(ctx, "cnn", session.cnn_key, item), size
+        ),
         "cnn_img": overlay_image(item, cnn, opacity) if cnn else None,
-        "vlm_title": card_title(ctx, session.vlm_key, "VLM"),
+        "vlm_title": card_title(ctx, (item and item.key("vlm", session.vlm_key)) or session.vlm_key, "VLM"),
         "vlm_label": label_update(vlm, "VLM"),
         "vlm_info": info(
-            vlm, item.vlm_plain_ms if item else None, "attention", domain_md(ctx, session.vlm_key, item), size
+            vlm, item.vlm_plain_ms if item else None, "attention", domain_md(ctx, "vlm", session.vlm_key, item), size
         ),
         "vlm_img": overlay_image(item, vlm, opacity) if vlm else None,
         "cnn_faith": faith_md(item, "cnn"),

@@ -160,7 +160,10 @@ def send_to_annotation(ctx: AppContext, session: Session) -> str:
             it.magnification,
             [
                 (kind, key, float(pred.prob_malignant), pred.label)
-                for kind, key, pred in (("cnn", session.cnn_key, it.cnn), ("vlm", session.vlm_key, it.vlm))
+                for kind, key, pred in (
+                    ("cnn", it.key("cnn", session.cnn_key), it.cnn),
+                    ("vlm", it.key("vlm", session.vlm_key), it.vlm),
+                )
             ],
         )
         for it in todo
@@ -195,8 +198,8 @@ def target_choices(ctx: AppContext, cnn_key: str | None) -> dict:
 
 def refresh_models(ctx: AppContext) -> tuple:
     """The model lists again (a run finished, a hub model came back) and what is still unavailable."""
-    c, cd = model_choices(ctx, "cnn")
-    v, vd = model_choices(ctx, "vlm")
+    c, cd = model_choices(ctx, "cnn", auto=True)
+    v, vd = model_choices(ctx, "vlm", auto=True)
     return gr.update(choices=c, value=cd), gr.update(choices=v, value=vd), unavailable_md(ctx)
 
 
@@ -209,8 +212,8 @@ def build(ctx: AppContext) -> None:
 
     gr.Markdown(INTRO)
     try:
-        cnn_choices, cnn_default = model_choices(ctx, "cnn")
-        vlm_choices, vlm_default = model_choices(ctx, "vlm")
+        cnn_choices, cnn_default = model_choices(ctx, "cnn", auto=True)
+        vlm_choices, vlm_default = model_choices(ctx, "vlm", auto=True)
         note = unavailable_md(ctx)
     except Exception as exc:  # a broken runs folder must not take the tab down
         cnn_choices, cnn_default, vlm_choices, vlm_default = [], None, [], None
