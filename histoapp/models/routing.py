@@ -2,7 +2,8 @@
 per domain, e.g. a CNN for IDC-like 50 px patches and one for BreakHis 100X fields, and the tab says which model
 answered and why). Nearness is what ``histoapp.models.domain`` already warns about: another magnification tag,
 another scale; among equals, a model trained at exactly the image's tag, then one whose domain is recorded, then
-the family's default. Torch-free: it reads each checkpoint's ``engine.json`` only."""
+a demo model (curated), then the run fold with the best test ROC-AUC (its held-out figure).
+Torch-free: it reads each checkpoint's ``engine.json`` only."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from histoapp.models.domain import domain_of
 
 AUTO = "auto"  # the model pickers' value for "pick per image"
 AUTO_LABEL = "Auto: for each image, the model trained nearest it"
+
+
+def _test_auc(entry) -> float:
+    auc = (entry.info.get("metrics") or {}).get("roc_auc")
+    return float(auc) if isinstance(auc, (int, float)) else float("-inf")
 
 
 def candidates(registry, family: str) -> list:
@@ -25,9 +31,8 @@ def offered(registry, family: str) -> bool:
 def pick(registry, family: str, size: tuple[int, int] | None, magnification: str | None) -> tuple[str | None, str]:
     """(key, why) of the model for an image of ``size`` (w, h) tagged ``magnification`` (or None)."""
     entries = candidates(registry, family)
-    default = registry.default_key(family)
     if not entries:
-        return default, "Auto: no model trained here; the default answered"
+        return registry.default_key(family), "Auto: no model trained here; the default answered"
     domains = {e.key: domain_of(e) for e in entries}
 
     def rank(e):
@@ -36,7 +41,8 @@ def pick(registry, family: str, size: tuple[int, int] | None, magnification: str
             len(d.warnings(size, magnification)),
             bool(magnification) and d.magnification != magnification,
             not (d.dataset or d.magnification or d.image_size),
-            e.key != default,
+            e.source != "demo",  # the curated model before a run of the same fit
+            -_test_auc(e),
         )
 
     best = min(entries, key=rank)

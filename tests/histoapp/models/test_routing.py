@@ -20,13 +20,19 @@ IDC = {"dataset": "idc", "magnification": "40X", "image_size": [50, 50]}
 BREAKHIS = {"dataset": "breakhis", "magnification": "100X", "image_size": [700, 460]}
 
 
-def _ctx(tmp_path, trained_run, domains: dict[str, dict]):
-    """A registry of the tiny run's CNN copied once per ``domains`` entry (run name -> its engine.json facts)."""
+def _ctx(tmp_path, trained_run, domains: dict[str, dict], aucs: dict[str, float] | None = None):
+    """A registry of the tiny run's CNN copied once per ``domains`` entry (run name -> its engine.json facts), with
+    the fold's test ROC-AUC of ``aucs`` (run name -> AUC) where given."""
     runs = tmp_path / "runs"
     for name, facts in domains.items():
         shutil.copytree(trained_run / "tiny", runs / name)
-        engine = runs / name / "resnet18" / "all" / "fold0" / "best" / "engine.json"
+        fold = runs / name / "resnet18" / "all" / "fold0"
+        engine = fold / "best" / "engine.json"
         engine.write_text(json.dumps(json.loads(engine.read_text()) | facts))
+        if name in (aucs or {}):
+            metrics = json.loads((fold / "metrics.json").read_text())
+            metrics["metrics"]["roc_auc"] = aucs[name]
+            (fold / "metrics.json").write_text(json.dumps(metrics))
     settings = Settings(runs_dir=runs, data_dir=tmp_path / "data")
     registry = ModelRegistry(settings, assets_dir=tmp_path / "none", hub_models=[])
     return SimpleNamespace(settings=settings, registry=registry, models=LocalModels(registry))
@@ -54,6 +60,12 @@ def test_each_image_goes_to_the_model_of_its_magnification_and_scale(two):
     # the model trained at exactly the tagged magnification wins the tie.
     key, why = routing.pick(reg, "cnn", (50, 50), "100X")
     assert key == _key("breakhis_like") and "none of them was trained on images like it" in why
+
+
+def test_among_equal_fits_the_fold_with_the_best_test_auc(tmp_path, trained_run):
+    ctx = _ctx(tmp_path, trained_run, {"bh_a": BREAKHIS, "bh_b": BREAKHIS, "idc": IDC}, {"bh_a": 0.6, "bh_b": 0.8})
+    assert routing.pick(ctx.registry, "cnn", (700, 460), "100X")[0] == _key("bh_b")
+    assert routing.pick(ctx.registry, "cnn", (50, 50), "40X")[0] == _key("idc")
 
 
 def test_one_model_is_no_choice(tmp_path, trained_run):
