@@ -276,7 +276,7 @@ def build(ctx: AppContext) -> None:
     gr.HTML(STYLE, container=False, padding=False)  # dims an abstaining model's probability bars
     with gr.Row(equal_height=False):
         with gr.Column(elem_id="predict-cnn-result"):
-            cnn_title = gr.Markdown("#### CNN")
+            cnn_title = gr.Markdown("#### CNN", elem_id="predict-cnn-title")
             cnn_label = gr.Label(num_top_classes=3, label="CNN prediction", elem_id="predict-cnn-label")
             cnn_info = gr.Markdown(elem_id="predict-cnn-info")
             cnn_img = gr.Image(
