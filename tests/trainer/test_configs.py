@@ -1,6 +1,7 @@
 """Every shipped config loads as the one typed config; the grown-data ones say what their runs need (idc + idc-more
 as one dataset, shared folds, BreakHis 100X with the cautious patient grouping, transfer from IDC weights)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,9 @@ def test_grown_data_configs():
         assert load[name].data.splits_file == "runs/breakhis100x_cnn/splits.json"
     scratch, transfer = load["breakhis100x_cnn"].models[0], load["breakhis100x_from_idc"].models[0]
     assert scratch.name == transfer.name and scratch.init_from is None
-    # The transfer starts from a fold of a 211-patient IDC config's run, of the same architecture.
-    run, label = transfer.init_from.split("/")[1:3]
-    source = load[run]
-    assert source.data.root == idc and label == (source.models[0].label or source.models[0].name)
+    # The transfer starts from the bundled demo CNN: a fold of a 211-patient IDC config's run, same architecture.
+    assert transfer.init_from == "assets/models/demo-cnn"
+    meta = json.loads((ROOT / transfer.init_from / "engine.json").read_text())
+    source = load[meta["experiment"]]
+    assert source.data.root == idc and meta["model"] == (source.models[0].label or source.models[0].name)
     assert source.models[0].name == scratch.name and source.models[0].output_stride == scratch.output_stride
