@@ -50,13 +50,11 @@ def idc_examples(roots: list[Path], mini: Path, splits: Path, per_class: int, se
     patients = sorted(({r["patient_id"] for r in rows} & unseen) - used, key=int)
     rng = np.random.default_rng(seed)
     order = [patients[i] for i in rng.permutation(len(patients))]
-    out = []
+    out, taken = [], set()
     for label in ("benign", "malignant"):
-        for patient in order:
+        for patient in (p for p in order if p not in taken):
             if sum(1 for _, _, lab in out if lab == label) == per_class:
                 break
-            if any(patient in name for _, name, _ in out):
-                continue
             tiles = []
             for r in rows:
                 if r["patient_id"] == patient and r["label"] == label:
@@ -66,6 +64,7 @@ def idc_examples(roots: list[Path], mini: Path, splits: Path, per_class: int, se
             if tiles:
                 pick = tiles[int(rng.integers(len(tiles)))]
                 out.append((str(pick), f"idc_{label}_40X_patient{patient}.png", label))
+                taken.add(patient)
     return out
 
 
