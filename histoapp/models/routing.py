@@ -18,25 +18,29 @@ def _test_auc(entry) -> float:
     return float(auc) if isinstance(auc, (int, float)) else float("-inf")
 
 
-def candidates(registry, family: str) -> list:
-    """The models Auto chooses among: the usable ones trained here (demo models and runs), not hub base models."""
-    return [e for e in registry.list(family, include_hub=False) if e.available and e.source != "hub"]
+def candidates(entries) -> list:
+    """Of a family's registry entries, the ones Auto chooses among: usable and trained here (demo models and runs),
+    not hub base models."""
+    return [e for e in entries if e.available and e.source != "hub"]
 
 
-def offered(registry, family: str) -> bool:
+def offered(entries) -> bool:
     """Auto is a choice only where there is one to make: two or more models trained here."""
-    return len(candidates(registry, family)) >= 2
+    return len(candidates(entries)) >= 2
 
 
-def pick(registry, family: str, size: tuple[int, int] | None, magnification: str | None) -> tuple[str | None, str]:
-    """(key, why) of the model for an image of ``size`` (w, h) tagged ``magnification`` (or None)."""
-    entries = candidates(registry, family)
-    if not entries:
-        return registry.default_key(family), "Auto: no model trained here; the default answered"
-    domains = {e.key: domain_of(e) for e in entries}
+class Router:
+    """One family's candidates and their domains, read once (a batch's images are then picked without listing the
+    run folders again)."""
 
-    def rank(e):
-        d = domains[e.key]
+    def __init__(self, registry, family: str):
+        self.family = family
+        self.entries = candidates(registry.list(family, include_hub=False))
+        self.default = None if self.entries else registry.default_key(family)
+        self.domains = {e.key: domain_of(e) for e in self.entries}
+
+    def _rank(self, e, size, magnification) -> tuple:
+        d = self.domains[e.key]
         return (
             len(d.warnings(size, magnification)),
             bool(magnification) and d.magnification != magnification,
@@ -45,15 +49,20 @@ def pick(registry, family: str, size: tuple[int, int] | None, magnification: str
             -_test_auc(e),
         )
 
-    best = min(entries, key=rank)
-    what = domains[best.key].describe().removeprefix("Trained on: ")
-    seen = f"{size[0]}x{size[1]} px" if size else "size unknown"
-    image = f"this image ({seen}, tagged {magnification})" if magnification else f"this image ({seen}, no tag)"
-    if len(entries) == 1:
-        return best.key, f"Auto: {best.name} is the only {family.upper()} trained here"
-    if rank(best)[0]:
-        return best.key, (
-            f"Auto picked {best.name} (trained on {what}) as the nearest of {len(entries)} for {image}; none of them "
-            "was trained on images like it (the warnings below say how it differs)"
-        )
-    return best.key, f"Auto picked {best.name} (trained on {what}) as the one of {len(entries)} that fits {image}"
+    def pick(self, size: tuple[int, int] | None, magnification: str | None) -> tuple[str | None, str]:
+        """(key, why) of the model for an image of ``size`` (w, h) tagged ``magnification`` (or None)."""
+        if not self.entries:
+            return self.default, "Auto: no model trained here; the default answered"
+        misfits, best = min(((self._rank(e, size, magnification), e) for e in self.entries), key=lambda r: r[0])
+        what = self.domains[best.key].describe().removeprefix("Trained on: ")
+        seen = f"{size[0]}x{size[1]} px" if size else "size unknown"
+        image = f"this image ({seen}, tagged {magnification})" if magnification else f"this image ({seen}, no tag)"
+        n = len(self.entries)
+        if n == 1:
+            return best.key, f"Auto: {best.name} is the only {self.family.upper()} trained here"
+        if misfits[0]:
+            return best.key, (
+                f"Auto picked {best.name} (trained on {what}) as the nearest of {n} for {image}; none of them was "
+                "trained on images like it (the warnings below say how it differs)"
+            )
+        return best.key, f"Auto picked {best.name} (trained on {what}) as the one of {n} that fits {image}"

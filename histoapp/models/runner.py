@@ -13,7 +13,7 @@ from histoapp.models.calls import (
     models_call,
     tta_images,
 )
-from histoapp.models.routing import AUTO, AUTO_LABEL, offered, pick
+from histoapp.models.routing import AUTO, AUTO_LABEL, Router, offered
 from histoapp.models.uploads import Item, abstained
 
 SIDES = (("cnn", "CNN"), ("vlm", "VLM"))  # Item attribute and what the page calls each model
@@ -29,8 +29,9 @@ def _failed(errors: list[str] | None, what: str, exc: Exception) -> None:
 def model_choices(ctx: ModelContext, family: str, auto: bool = False) -> tuple[list[tuple[str, str]], str | None]:
     """Dropdown choices (label, key) for a family: available models first; the demo model is the default. With
     ``auto`` (Predict) and two or more models trained here, "Auto" comes first and is the default."""
-    usable = [(e.label, e.key) for e in ctx.registry.list(family) if e.available]
-    if auto and offered(ctx.registry, family):
+    entries = ctx.registry.list(family)
+    usable = [(e.label, e.key) for e in entries if e.available]
+    if auto and offered(entries):
         return [(AUTO_LABEL, AUTO), *usable], AUTO
     return usable, ctx.registry.default_key(family)
 
@@ -39,9 +40,10 @@ def _route(ctx: ModelContext, items: list[Item], attr: str, key: str) -> dict[st
     """The items each model answers for side ``attr``: all of them for a chosen ``key``; under Auto, each to the
     model it lies nearest (``histoapp.models.routing``), the reason kept on the item."""
     groups: dict[str, list[Item]] = {}
+    router = Router(ctx.registry, attr) if key == AUTO else None
     for it in items:
-        if key == AUTO:
-            picked, it.routes[attr] = pick(ctx.registry, attr, it.image.size, it.magnification)
+        if router is not None:
+            picked, it.routes[attr] = router.pick(it.image.size, it.magnification)
         else:
             picked = key
             it.routes.pop(attr, None)
@@ -80,11 +82,6 @@ def predict_items(
                     setattr(it, f"{attr}_plain_ms", pred.latency_ms)
 
 
-def resolved(item: Item, keys: dict[str, str | None]) -> dict[str, str | None]:
-    """``keys`` with Auto replaced by the models picked for ``item`` (``predict_items`` picks them)."""
-    return {attr: item.key(attr, key) for attr, key in keys.items()}
-
-
 def explain_cnn(ctx: ModelContext, item: Item, key: str, method: str, target: str | None, errors: list[str]) -> None:
     """The CNN's prediction of ``item`` with its CAM (``method``, of class ``target``)."""
     key = item.key("cnn", key)
@@ -109,13 +106,13 @@ def explain_item(
     spread of P(malignant) over its 8 flips / rotations."""
     if item.image is None:
         return
-    keys = resolved(item, keys)
     explain_cnn(ctx, item, keys.get("cnn"), method, target, errors)
-    if keys.get("vlm"):
+    vlm = item.key("vlm", keys.get("vlm"))
+    if vlm:
         try:
-            (pred,) = explain_vlm_images(ctx, keys["vlm"], [item.image])
+            (pred,) = explain_vlm_images(ctx, vlm, [item.image])
             # An abstaining VLM's free text is not shown: not worth its generation time either.
-            item.vlm = pred if abstained(pred) else models_call(ctx, "answer_vlm", keys["vlm"], item.image, pred)
+            item.vlm = pred if abstained(pred) else models_call(ctx, "answer_vlm", vlm, item.image, pred)
         except Exception as exc:
             _failed(errors, f"VLM explanation failed for `{item.name}`", exc)
     if tta:
@@ -141,7 +138,7 @@ def domain_notes(ctx: ModelContext, key: str | None, item: Item | None) -> tuple
     scale): ``histoapp.models.domain``. ("", []) for no model or no image."""
     from histoapp.models.domain import domain_of
 
-    if not key or key == AUTO or item is None or item.image is None:
+    if not key or item is None or item.image is None:
         return "", []
     try:
         domain = domain_of(ctx.registry.get(key))

@@ -49,31 +49,31 @@ def two(tmp_path, trained_run):
 
 def test_each_image_goes_to_the_model_of_its_magnification_and_scale(two):
     reg = two.registry
-    assert routing.offered(reg, "cnn") and not routing.offered(reg, "vlm")
-    key, why = routing.pick(reg, "cnn", (50, 50), "40X")
+    assert routing.offered(reg.list("cnn")) and not routing.offered(reg.list("vlm"))
+    key, why = routing.Router(reg, "cnn").pick((50, 50), "40X")
     assert key == _key("idc_like") and "fits this image (50x50 px, tagged 40X)" in why
-    key, why = routing.pick(reg, "cnn", (700, 460), "100X")
+    key, why = routing.Router(reg, "cnn").pick((700, 460), "100X")
     assert key == _key("breakhis_like") and "BreakHis images of 700x460 px at 100X" in why
-    assert routing.pick(reg, "cnn", (700, 460), None)[0] == _key("breakhis_like")  # by scale alone
-    assert routing.pick(reg, "cnn", (50, 50), None)[0] == _key("idc_like")
+    assert routing.Router(reg, "cnn").pick((700, 460), None)[0] == _key("breakhis_like")  # by scale alone
+    assert routing.Router(reg, "cnn").pick((50, 50), None)[0] == _key("idc_like")
     # A 100X tag on a 50 px patch: the BreakHis model matches the tag, the IDC one the scale; one misfit each, and
     # the model trained at exactly the tagged magnification wins the tie.
-    key, why = routing.pick(reg, "cnn", (50, 50), "100X")
+    key, why = routing.Router(reg, "cnn").pick((50, 50), "100X")
     assert key == _key("breakhis_like") and "none of them was trained on images like it" in why
 
 
 def test_among_equal_fits_the_fold_with_the_best_test_auc(tmp_path, trained_run):
     ctx = _ctx(tmp_path, trained_run, {"bh_a": BREAKHIS, "bh_b": BREAKHIS, "idc": IDC}, {"bh_a": 0.6, "bh_b": 0.8})
-    assert routing.pick(ctx.registry, "cnn", (700, 460), "100X")[0] == _key("bh_b")
-    assert routing.pick(ctx.registry, "cnn", (50, 50), "40X")[0] == _key("idc")
+    assert routing.Router(ctx.registry, "cnn").pick((700, 460), "100X")[0] == _key("bh_b")
+    assert routing.Router(ctx.registry, "cnn").pick((50, 50), "40X")[0] == _key("idc")
 
 
 def test_one_model_is_no_choice(tmp_path, trained_run):
     ctx = _ctx(tmp_path, trained_run, {"idc_like": IDC})
-    assert not routing.offered(ctx.registry, "cnn")
+    assert not routing.offered(ctx.registry.list("cnn"))
     choices, default = runner.model_choices(ctx, "cnn", auto=True)
     assert default == _key("idc_like") and routing.AUTO not in [k for _, k in choices]
-    key, why = routing.pick(ctx.registry, "cnn", (700, 460), "100X")
+    key, why = routing.Router(ctx.registry, "cnn").pick((700, 460), "100X")
     assert key == _key("idc_like") and "the only CNN trained here" in why
 
 
