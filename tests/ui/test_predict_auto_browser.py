@@ -35,6 +35,10 @@ def _breakhis_run(runs):
 
 def _answered_by(page, path) -> tuple[str, str]:
     page.locator("#predict-files button[aria-label='Clear']").first.click()
+    # The clear re-renders an empty result: wait for it, or the previous image's answer would pass the wait below.
+    page.wait_for_function(
+        "() => !/P\\(malignant\\)/.test(document.querySelector('#predict-cnn-info').innerText)", timeout=TIMEOUT
+    )
     page.locator("#predict-files input[type=file]").set_input_files(path)
     page.wait_for_function(
         "() => /P\\(malignant\\)/.test(document.querySelector('#predict-cnn-info').innerText)", timeout=TIMEOUT
